@@ -1,0 +1,67 @@
+"""Who is calling: a configured gateway key, or (when allowed) a raw DeepSeek token.
+
+Keys are compared in constant time against *every* configured key (no early exit), on fixed-length
+digests, so neither the position of a matching key nor a key's length leaks through timing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from .errors import ApiError, unauthorized
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated caller. `key_name` is safe to log; the key itself never is."""
+
+    key_name: str
+    passthrough_token: str | None = None  # a DeepSeek token used directly (token_passthrough mode)
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key from `Authorization: Bearer …` or `x-api-key` (Anthropic-style clients send that)."""
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    key = headers.get("x-api-key")
+    return key.strip() if key and key.strip() else None
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+class Authenticator:
+    """Checks gateway keys; knows whether unknown bearers may be used as DeepSeek tokens."""
+
+    def __init__(self, keys: Sequence[tuple[str, str]], *, token_passthrough: bool = False) -> None:
+        self._keys = [(name, _digest(key)) for name, key in keys]
+        self.token_passthrough = token_passthrough
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self._keys)
+
+    def authenticate(self, headers: Mapping[str, str]) -> Caller:
+        key = presented_key(headers)
+        if key is None:
+            raise unauthorized("Missing API key. Send it as 'Authorization: Bearer <key>'.")
+        digest = _digest(key)
+        matched: str | None = None
+        for name, expected in self._keys:
+            if hmac.compare_digest(digest, expected) and matched is None:
+                matched = name
+        if matched is not None:
+            return Caller(key_name=matched)
+        if self.token_passthrough:
+            return Caller(key_name="passthrough", passthrough_token=key)
+        if not self._keys:
+            raise ApiError(401, "This gateway has no API keys configured; add one to `keys` in config.json.",
+                           "invalid_request_error", None, "invalid_api_key")
+        raise unauthorized()

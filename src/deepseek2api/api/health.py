@@ -1,0 +1,25 @@
+"""Liveness and readiness: no auth, cheap, for load balancers and container health checks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+router = APIRouter()
+
+
+@router.get("/health", include_in_schema=False)
+@router.get("/healthz", include_in_schema=False)
+async def health() -> JSONResponse:
+    """The process is up and serving HTTP."""
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/ready", include_in_schema=False)
+async def ready(request: Request) -> JSONResponse:
+    """200 only when at least one account can take a request now (or could after a short cool-down)."""
+    pool = request.app.state.gateway.pool
+    usable = pool.usable_count
+    body = {"status": "ready" if usable else "unavailable", "usable_accounts": usable}
+    return JSONResponse(body, status_code=200 if usable else 503)

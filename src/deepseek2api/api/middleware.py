@@ -1,0 +1,120 @@
+"""One pure-ASGI middleware for what every route needs: request id, CORS, body limit, last-resort errors.
+
+Pure ASGI (not BaseHTTPMiddleware) so streaming responses pass straight through with no buffering
+and no extra task per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Iterable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import ApiError
+
+log = logging.getLogger("deepseek2api.server")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+# Browsers need Authorization listed explicitly: the `*` wildcard does not cover it (CONFORMANCE §5.3).
+_ALLOW_HEADERS = ("authorization, content-type, x-api-key, x-request-id, openai-organization, openai-project, "
+                  "openai-beta, anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access, "
+                  "x-stainless-arch, x-stainless-lang, x-stainless-os, x-stainless-package-version, "
+                  "x-stainless-retry-count, x-stainless-runtime, x-stainless-runtime-version, "
+                  "x-stainless-timeout, x-stainless-async")
+_EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms"
+
+
+class GatewayMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, cors_origins: Iterable[str]) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.origins = [o.rstrip("/") for o in cors_origins]
+        self.any_origin = "*" in self.origins
+
+    def _allowed_origin(self, origin: str | None) -> bytes | None:
+        if not origin:
+            return None
+        if self.any_origin:
+            return b"*"
+        return origin.encode() if origin.rstrip("/") in self.origins else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        origin = self._allowed_origin(headers.get("origin"))
+        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        if origin is not None:
+            extra += [(b"access-control-allow-origin", origin), (b"access-control-expose-headers", _EXPOSE_HEADERS)]
+            if origin != b"*":
+                extra.append((b"vary", b"Origin"))
+
+        if scope["method"] == "OPTIONS":  # CORS preflight (or a plain OPTIONS): always 204
+            requested = headers.get("access-control-request-headers", "")
+            allow = _ALLOW_HEADERS + (", " + requested if requested else "")
+            await send({"type": "http.response.start", "status": 204, "headers": extra + [
+                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                (b"access-control-allow-headers", allow.encode("latin-1")),
+                (b"access-control-max-age", b"600"),
+            ]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            await self._error(send, extra, self._too_large())
+            return
+
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise self._too_large()  # answered by the app's ApiError handler
+            return message
+
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in extra if k not in present]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except ApiError as error:
+            if not started:
+                await self._error(send, extra, error)
+        except Exception:
+            log.exception("unhandled error in request %s", request_id)
+            if not started:
+                await self._error(send, extra, ApiError(500, "Internal error in the gateway; see its log "
+                                                             f"(request {request_id}).", "server_error", None,
+                                                        "internal_error"))
+
+    def _too_large(self) -> ApiError:
+        return ApiError(413, f"The request body is larger than the gateway's limit of {self.max_body_bytes} bytes "
+                             "(server.max_body_bytes).", "invalid_request_error", None, "request_too_large")
+
+    @staticmethod
+    async def _error(send: Send, extra: list[tuple[bytes, bytes]], error: ApiError) -> None:
+        body = error.body_bytes()
+        headers = extra + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.encode(), v.encode()) for k, v in error.all_headers().items()]
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

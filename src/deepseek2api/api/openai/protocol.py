@@ -1,0 +1,617 @@
+"""OpenAI Chat Completions wire format: request validation and response/chunk builders.
+
+Wire types stay at the edge: `to_chat_request` turns a validated request into the surface-neutral
+`ChatRequest`, and the builders turn plain values back into OpenAI JSON. Rules followed (see
+CONFORMANCE.md §0, §1): unknown request keys are accepted and ignored; only what would silently
+change semantics is rejected, always as a 400 with a specific message and the OpenAI `param` path;
+every chunk is one line of compact JSON followed by a blank line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Iterable, Literal, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ...chat.prompt import content_text
+from ...chat.request import ChatRequest, Message, ModelRegistry, ModelSpec, apply_overrides, stop_sequences
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+MAX_STOP_SEQUENCES = 16
+SYSTEM_FINGERPRINT = "fp_deepseek2api"
+MODELS_CREATED = 1735689600  # 2025-01-01T00:00:00Z: a stable `created` for every listed model
+DONE = b"data: [DONE]\n\n"
+
+_UNSUPPORTED_PARTS = {
+    "image_url": "image input",
+    "input_audio": "audio input",
+    "file": "file input",
+}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+class RequestInvalid(ValueError):
+    """A request we will not serve: 400 `invalid_request_error` with a param path."""
+
+    status = 400
+    type = "invalid_request_error"
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = "invalid_value") -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+class ModelNotFound(RequestInvalid):
+    """The requested model name is not served: 404 `model_not_found` (openai's NotFoundError).
+
+    A `RequestInvalid` subclass so one `except RequestInvalid` maps both to the envelope; read
+    `.status` for the HTTP status.
+    """
+
+    status = 404
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(
+            f"The model '{model}' does not exist or you do not have access to it. "
+            "GET /v1/models lists the available models.",
+            "model",
+            "model_not_found",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Request models
+# --------------------------------------------------------------------------------------------
+
+
+class ContentPart(BaseModel):
+    """One element of a content array; only `text` parts reach the prompt."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """`POST /v1/chat/completions`. Every field not named here is accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    messages: list[ChatMessage]
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    n: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    thinking: dict[str, Any] | bool | None = None
+    reasoning_effort: str | None = None
+    web_search_options: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+_JSON_TYPES = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    list: "an array",
+    dict: "an object",
+    type(None): "null",
+}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _wrong_type(param: str, expected: str, value: Any) -> RequestInvalid:
+    return RequestInvalid(
+        f"Invalid type for '{param}': expected {expected}, but got {_json_type(value)} instead.",
+        param,
+        "invalid_type",
+    )
+
+
+def _missing(param: str) -> RequestInvalid:
+    return RequestInvalid(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
+
+
+def _optional(body: Mapping[str, Any], key: str, kinds: tuple[type, ...], expected: str) -> Any:
+    """Check an optional field's JSON type (bool is not an integer here)."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) and bool not in kinds:
+        raise _wrong_type(key, expected, value)
+    if not isinstance(value, kinds):
+        raise _wrong_type(key, expected, value)
+    return value
+
+
+def _check_content(content: Any, where: str) -> None:
+    if content is None or isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise _wrong_type(where, "a string, an array of content parts or null", content)
+    for j, part in enumerate(content):
+        at = f"{where}[{j}]"
+        if not isinstance(part, dict):
+            raise _wrong_type(at, "an object", part)
+        kind = part.get("type")
+        if kind is None:
+            raise _missing(f"{at}.type")
+        if not isinstance(kind, str):
+            raise _wrong_type(f"{at}.type", "a string", kind)
+        if kind == "text":
+            text = part.get("text")
+            if text is None:
+                raise _missing(f"{at}.text")
+            if not isinstance(text, str):
+                raise _wrong_type(f"{at}.text", "a string", text)
+        elif kind == "refusal":
+            continue  # an earlier assistant refusal: accepted, not part of the prompt
+        elif kind in _UNSUPPORTED_PARTS:
+            raise RequestInvalid(
+                f"Content part type '{kind}' ({_UNSUPPORTED_PARTS[kind]}) is not supported: "
+                "this gateway accepts text content only.",
+                f"{at}.type",
+                "unsupported_value",
+            )
+        else:
+            raise RequestInvalid(
+                f"Invalid value: '{kind}'. Supported content part types are: 'text' and 'refusal'.",
+                f"{at}.type",
+                "invalid_value",
+            )
+
+
+def _check_messages(messages: Any) -> None:
+    if messages is None:
+        raise _missing("messages")
+    if not isinstance(messages, list):
+        raise _wrong_type("messages", "an array of messages", messages)
+    if not messages:
+        raise RequestInvalid(
+            "Invalid 'messages': empty array. Expected at least one message.", "messages", "empty_array"
+        )
+    has_text = False
+    for i, message in enumerate(messages):
+        at = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise _wrong_type(at, "an object", message)
+        role = message.get("role")
+        if role is None:
+            raise _missing(f"{at}.role")
+        if not isinstance(role, str):
+            raise _wrong_type(f"{at}.role", "a string", role)
+        if role not in ROLES:
+            supported = ", ".join(f"'{r}'" for r in ROLES[:-1]) + f" and '{ROLES[-1]}'"
+            raise RequestInvalid(
+                f"Invalid value: '{role}'. Supported values are: {supported}.", f"{at}.role", "invalid_value"
+            )
+        content = message.get("content")
+        _check_content(content, f"{at}.content")
+        for key, expected, kinds in (
+            ("name", "a string", (str,)),
+            ("reasoning_content", "a string", (str,)),
+            ("tool_call_id", "a string", (str,)),
+            ("tool_calls", "an array", (list,)),
+        ):
+            value = message.get(key)
+            if value is not None and not isinstance(value, kinds):
+                raise _wrong_type(f"{at}.{key}", expected, value)
+        if not has_text and content_text(content).strip():
+            has_text = True
+    if not has_text:
+        raise RequestInvalid(
+            "Invalid 'messages': no message contains any text, so there is nothing to send.",
+            "messages",
+            "invalid_value",
+        )
+
+
+def _check_fields(body: Mapping[str, Any]) -> None:
+    _optional(body, "stream", (bool,), "a boolean")
+    options = _optional(body, "stream_options", (dict,), "an object")
+    if options is not None and options.get("include_usage") is not None:
+        if not isinstance(options["include_usage"], bool):
+            raise _wrong_type("stream_options.include_usage", "a boolean", options["include_usage"])
+
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, str):
+        if not isinstance(stop, list):
+            raise _wrong_type("stop", "a string, an array of strings or null", stop)
+        if len(stop) > MAX_STOP_SEQUENCES:
+            raise RequestInvalid(
+                f"Invalid 'stop': array too long. Expected at most {MAX_STOP_SEQUENCES} stop sequences, "
+                f"but got {len(stop)}.",
+                "stop",
+                "array_above_max_length",
+            )
+        for j, item in enumerate(stop):
+            if not isinstance(item, str):
+                raise _wrong_type(f"stop[{j}]", "a string", item)
+
+    n = _optional(body, "n", (int,), "an integer")
+    if n is not None:
+        if n < 1:
+            raise RequestInvalid(f"Invalid 'n': {n}. Expected a value of at least 1.", "n", "invalid_value")
+        if n > 1:
+            raise RequestInvalid(
+                f"n={n} is not supported: this gateway returns exactly one choice per request.",
+                "n",
+                "unsupported_value",
+            )
+
+    if _optional(body, "logprobs", (bool,), "a boolean"):
+        raise RequestInvalid(
+            "logprobs are not supported: DeepSeek's web chat does not return token probabilities.",
+            "logprobs",
+            "unsupported_value",
+        )
+    top = _optional(body, "top_logprobs", (int,), "an integer")
+    if top:
+        raise RequestInvalid(
+            "top_logprobs is not supported: DeepSeek's web chat does not return token probabilities.",
+            "logprobs",
+            "unsupported_value",
+        )
+
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = _optional(body, key, (int,), "an integer")
+        if value is not None and value < 1:
+            raise RequestInvalid(f"Invalid '{key}': {value}. Expected a value of at least 1.", key)
+
+    modalities = _optional(body, "modalities", (list,), "an array of strings")
+    if modalities is not None:
+        for j, item in enumerate(modalities):
+            if not isinstance(item, str):
+                raise _wrong_type(f"modalities[{j}]", "a string", item)
+        if "audio" in modalities:
+            raise RequestInvalid(
+                "Audio output is not supported: only the 'text' modality is available.",
+                "modalities",
+                "unsupported_value",
+            )
+    if _optional(body, "audio", (dict,), "an object") is not None:
+        raise RequestInvalid(
+            "Audio output is not supported: only text is returned.", "audio", "unsupported_value"
+        )
+
+    thinking = body.get("thinking")
+    if thinking is not None and not isinstance(thinking, bool):
+        if not isinstance(thinking, dict):
+            raise _wrong_type("thinking", 'an object like {"type": "enabled"}', thinking)
+        kind = thinking.get("type")
+        if kind is not None and (not isinstance(kind, str) or kind.lower() not in ("enabled", "disabled")):
+            raise RequestInvalid(
+                f"Invalid value: {_dumps(kind)}. Supported values are: 'enabled' and 'disabled'.",
+                "thinking.type",
+                "invalid_value",
+            )
+    _optional(body, "reasoning_effort", (str,), "a string")
+    _optional(body, "web_search_options", (dict,), "an object")
+
+
+_UNION_TAGS = frozenset({"str", "int", "bool", "float", "dict", "list", "none", "null"})
+
+
+def _param_from_loc(loc: Iterable[Any]) -> str | None:
+    """("messages", 1, "content") → "messages[1].content", skipping pydantic's union-branch tags."""
+    param = ""
+    for item in loc:
+        if isinstance(item, int):
+            param += f"[{item}]"
+        elif isinstance(item, str):
+            if "[" in item or "(" in item or item in _UNION_TAGS or "-" in item:
+                continue
+            param += f".{item}" if param else item
+    return param or None
+
+
+def _from_validation_error(exc: ValidationError) -> RequestInvalid:
+    error = exc.errors(include_url=False)[0]
+    param = _param_from_loc(error.get("loc", ()))
+    if error.get("type") == "missing" and param:
+        return _missing(param)
+    message = str(error.get("msg", "invalid value"))
+    where = f"'{param}'" if param else "the request body"
+    return RequestInvalid(f"Invalid value for {where}: {message}.", param, "invalid_value")
+
+
+def validate_request(body: Any) -> ChatCompletionRequest:
+    """Check a parsed JSON body; raise `RequestInvalid` with a specific message and `param`.
+
+    The hand-written checks come first so that every likely mistake gets a clear message; pydantic
+    then builds the typed model, and should it still object, only its first error is reported, in
+    the same envelope (never its raw output).
+    """
+    if not isinstance(body, dict):
+        raise RequestInvalid(
+            f"The request body must be a JSON object, but got {_json_type(body)}.", None, "invalid_type"
+        )
+    model = body.get("model")
+    if model is None:
+        raise _missing("model")
+    if not isinstance(model, str):
+        raise _wrong_type("model", "a string", model)
+    if not model.strip():
+        raise RequestInvalid("Invalid 'model': empty string. Expected a model id.", "model", "invalid_value")
+    _check_messages(body.get("messages"))
+    _check_fields(body)
+    try:
+        return ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        raise _from_validation_error(exc) from None
+
+
+def to_chat_request(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str) -> ChatRequest:
+    """Validated wire request → surface-neutral `ChatRequest` (raises `ModelNotFound`)."""
+    spec = registry.resolve(req.model)
+    if spec is None:
+        raise ModelNotFound(req.model)
+    spec = apply_overrides(
+        spec,
+        {
+            "thinking": req.thinking,
+            "reasoning_effort": req.reasoning_effort,
+            "web_search_options": req.web_search_options,
+        },
+    )
+    messages = tuple(
+        Message(
+            role=m.role,
+            content=content_text(m.content),
+            reasoning_content=m.reasoning_content,
+            name=m.name,
+        )
+        for m in req.messages
+    )
+    max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    return ChatRequest(
+        request_id=request_id,
+        model=spec,
+        model_name=req.model,
+        messages=messages,
+        stream=bool(req.stream),
+        stop=stop_sequences(req.stop),
+        include_usage=bool(req.stream_options and req.stream_options.include_usage),
+        max_tokens=max_tokens,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Responses
+# --------------------------------------------------------------------------------------------
+
+
+def new_completion_id() -> str:
+    """A fresh `chatcmpl-…` id (the most familiar shape for clients)."""
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def now() -> int:
+    """`created`: integer unix seconds."""
+    return int(time.time())
+
+
+def usage_body(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0) -> dict[str, Any]:
+    """OpenAI `usage` plus DeepSeek's extras (cache hit always 0: the web chat has no prompt cache)."""
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+        "prompt_cache_hit_tokens": 0,
+        "prompt_cache_miss_tokens": prompt_tokens,
+    }
+
+
+def chunk_dict(
+    id: str,
+    created: int,
+    model: str,
+    delta: Mapping[str, Any],
+    finish_reason: str | None = None,
+    usage: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    chunk: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        chunk["usage"] = usage
+    return chunk
+
+
+def sse(payload: Mapping[str, Any]) -> bytes:
+    """One SSE event: `data: <one-line JSON>` and a blank line."""
+    return b"data: " + _dumps(payload).encode() + b"\n\n"
+
+
+def chunk_bytes(
+    id: str,
+    created: int,
+    model: str,
+    delta: Mapping[str, Any],
+    finish_reason: str | None = None,
+    usage: Mapping[str, Any] | None = None,
+) -> bytes:
+    """A `chat.completion.chunk` SSE event (one choice, index 0)."""
+    return sse(chunk_dict(id, created, model, delta, finish_reason, usage))
+
+
+def usage_chunk_bytes(id: str, created: int, model: str, usage: Mapping[str, Any]) -> bytes:
+    """OpenAI's usage-only chunk (`choices: []`), sent before [DONE] when include_usage is on."""
+    return sse(
+        {
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": [],
+            "usage": usage,
+        }
+    )
+
+
+class ChunkEncoder:
+    """Hot-path chunk encoding for one stream: the constant head is encoded once.
+
+    Produces exactly what `chunk_bytes` produces, with one small `json.dumps` (the delta) per chunk.
+    """
+
+    __slots__ = ("id", "created", "model", "_head")
+
+    def __init__(self, id: str, created: int, model: str) -> None:
+        self.id, self.created, self.model = id, created, model
+        self._head = (
+            'data: {"id":' + _dumps(id) + ',"object":"chat.completion.chunk","created":' + str(int(created))
+            + ',"model":' + _dumps(model) + ',"system_fingerprint":' + _dumps(SYSTEM_FINGERPRINT)
+            + ',"choices":[{"index":0,"delta":'
+        ).encode()
+
+    def chunk(
+        self,
+        delta: Mapping[str, Any],
+        finish_reason: str | None = None,
+        usage: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        tail = ',"logprobs":null,"finish_reason":' + (_dumps(finish_reason) if finish_reason else "null") + "}]"
+        if usage is not None:
+            tail += ',"usage":' + _dumps(usage)
+        return self._head + (_dumps(delta) + tail + "}\n\n").encode()
+
+    def content(self, text: str) -> bytes:
+        return self.chunk({"content": text})
+
+    def reasoning(self, text: str) -> bytes:
+        return self.chunk({"reasoning_content": text})
+
+    def usage(self, usage: Mapping[str, Any]) -> bytes:
+        return usage_chunk_bytes(self.id, self.created, self.model, usage)
+
+
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """The OpenAI error envelope, all four keys always present."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def error_chunk_bytes(message: str, type: str = "server_error", code: str | None = None) -> bytes:
+    """An error after the stream started: the openai SDK raises APIError on it (no [DONE] after)."""
+    return sse(error_body(message, type, None, code))
+
+
+def completion_body(
+    id: str,
+    created: int,
+    model: str,
+    content: str | None,
+    finish_reason: str,
+    usage: Mapping[str, Any] | None,
+    reasoning_content: str | None = None,
+) -> dict[str, Any]:
+    """A non-streaming `chat.completion` (`reasoning_content` only when thinking produced any)."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning_content is not None:
+        message["reasoning_content"] = reasoning_content
+    message["refusal"] = None
+    body: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+_WORDS = {"deepseek": "DeepSeek", "v3": "V3", "v4": "V4", "r1": "R1"}
+
+
+def display_name(name: str) -> str:
+    """"deepseek-reasoner-search" → "DeepSeek Reasoner Search"."""
+    return " ".join(_WORDS.get(word.lower(), word.capitalize()) for word in name.replace("_", "-").split("-") if word)
+
+
+_CREATED_AT = datetime.fromtimestamp(MODELS_CREATED, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def model_body(spec: ModelSpec, name: str | None = None) -> dict[str, Any]:
+    """One model in the OpenAI + Anthropic union shape (CONFORMANCE.md §0 rule 10)."""
+    model_id = name or spec.id
+    return {
+        "id": model_id,
+        "object": "model",
+        "type": "model",
+        "created": MODELS_CREATED,
+        "created_at": _CREATED_AT,
+        "owned_by": "deepseek",
+        "display_name": display_name(model_id),
+    }
+
+
+def model_list_body(specs: Sequence[ModelSpec] | ModelRegistry) -> dict[str, Any]:
+    """`GET /v1/models`: each id followed by its aliases, parseable by the openai and anthropic SDKs."""
+    if isinstance(specs, ModelRegistry):
+        names = specs.names()
+    else:
+        names = [(n, s) for s in specs for n in (s.id, *s.aliases)]
+    data = [model_body(spec, name) for name, spec in names]
+    return {
+        "object": "list",
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }

@@ -1,0 +1,286 @@
+"""OpenAI chat completions: request → ChatRequest → runner → OpenAI JSON or SSE chunks.
+
+The hot path (one chunk per upstream token) is kept cheap: the chunk envelope is encoded once per
+request and each chunk only JSON-encodes its text; chunks already queued go out in one write.
+Usage is counted once per turn, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...chat.assemble import OutContent, OutFinish, OutReasoning
+from ...chat.prompt import build_prompt
+from ...chat.request import ChatRequest
+from ...chat.runner import TurnFailed, TurnTrace
+from ...chat.usage import count_tokens
+from ..auth import Caller
+from ..errors import ApiError, bad_request, from_upstream
+from ..sse import END, KEEPALIVE, EventChannel, EventStreamResponse
+from .protocol import RequestInvalid, to_chat_request, validate_request
+
+if TYPE_CHECKING:
+    from ...server import Gateway
+
+access_log = logging.getLogger("deepseek2api.access")
+DONE = b"data: [DONE]\n\n"
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class TurnUsage:
+    prompt_tokens: int
+    content_tokens: int
+    reasoning_tokens: int
+
+    def as_dict(self) -> dict[str, Any]:
+        completion = self.content_tokens + self.reasoning_tokens
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": self.prompt_tokens + completion,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+            "prompt_cache_hit_tokens": 0,
+            "prompt_cache_miss_tokens": self.prompt_tokens,
+        }
+
+
+async def count_usage(prompt: str, content: str, reasoning: str) -> TurnUsage:
+    """Count with DeepSeek's tokenizer in a worker thread (long answers take milliseconds)."""
+    def work() -> TurnUsage:
+        return TurnUsage(count_tokens(prompt), count_tokens(content), count_tokens(reasoning))
+
+    return await asyncio.to_thread(work)
+
+
+class ChunkEncoder:
+    """Pre-encodes everything of a `chat.completion.chunk` except the delta."""
+
+    __slots__ = ("head", "open_tail", "completion_id", "created", "model")
+
+    def __init__(self, completion_id: str, created: int, model: str) -> None:
+        self.completion_id = completion_id
+        self.created = created
+        self.model = model
+        self.head = (b'data: {"id":' + _dumps(completion_id) + b',"object":"chat.completion.chunk","created":'
+                     + str(created).encode() + b',"model":' + _dumps(model)
+                     + b',"system_fingerprint":"fp_deepseek2api","choices":[{"index":0,"delta":')
+        self.open_tail = b',"logprobs":null,"finish_reason":null}]}\n\n'
+
+    def content(self, text: str) -> bytes:
+        return self.head + b'{"content":' + _dumps(text) + b"}" + self.open_tail
+
+    def reasoning(self, text: str) -> bytes:
+        return self.head + b'{"reasoning_content":' + _dumps(text) + b"}" + self.open_tail
+
+    def role(self, thinking: bool) -> bytes:
+        delta = b'{"role":"assistant","content":null,"reasoning_content":""}' if thinking \
+            else b'{"role":"assistant","content":""}'
+        return self.head + delta + self.open_tail
+
+    def finish(self, finish_reason: str, usage: dict[str, Any] | None, extra: dict[str, Any]) -> bytes:
+        tail = b',"logprobs":null,"finish_reason":' + _dumps(finish_reason) + b"}]"
+        if usage is not None:
+            tail += b',"usage":' + _dumps(usage)
+        for key, value in extra.items():
+            tail += b',' + _dumps(key) + b":" + _dumps(value)
+        return self.head + b"{}" + tail + b"}\n\n"
+
+    def usage_only(self, usage: dict[str, Any]) -> bytes:
+        return (b'data: {"id":' + _dumps(self.completion_id) + b',"object":"chat.completion.chunk","created":'
+                + str(self.created).encode() + b',"model":' + _dumps(self.model)
+                + b',"system_fingerprint":"fp_deepseek2api","choices":[],"usage":' + _dumps(usage) + b"}\n\n")
+
+
+def citation_fields(finish: OutFinish) -> dict[str, Any]:
+    """Search results as extra response fields: `citations` (URLs) and `search_results` (details)."""
+    if not finish.citations:
+        return {}
+    results = [
+        {"index": r.cite_index, "url": r.url, "title": r.title, "snippet": r.snippet, "site_name": r.site_name}
+        for r in finish.citations
+    ]
+    return {"citations": [r.url for r in finish.citations], "search_results": results}
+
+
+@dataclass(slots=True)
+class AccessRecord:
+    """One access-log line; holds names and numbers only, never keys, tokens or emails' passwords."""
+
+    request_id: str
+    key_name: str
+    model: str
+    stream: bool
+    started: float
+    status: int = 200
+    error_code: str | None = None
+    usage: TurnUsage | None = None
+
+    def write(self, trace: TurnTrace) -> None:
+        latency_ms = (time.perf_counter() - self.started) * 1000
+        usage = self.usage
+        access_log.info(
+            "request_id=%s key=%s account=%s model=%s stream=%s status=%s%s latency_ms=%.0f attempts=%d "
+            "prompt_tokens=%s completion_tokens=%s",
+            self.request_id, self.key_name, trace.account_id or "-", self.model, str(self.stream).lower(),
+            self.status, f" error={self.error_code}" if self.error_code else "", latency_ms, trace.attempts,
+            usage.prompt_tokens if usage else "-",
+            (usage.content_tokens + usage.reasoning_tokens) if usage else "-",
+        )
+
+
+class ChatCompletions:
+    """`POST /v1/chat/completions`."""
+
+    def __init__(self, gateway: "Gateway") -> None:
+        self.gateway = gateway
+
+    async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
+        body = await _read_json(request)
+        try:
+            parsed = validate_request(body)
+            chat = to_chat_request(parsed, self.gateway.registry, request_id)
+        except RequestInvalid as invalid:
+            raise ApiError(invalid.status, invalid.message, invalid.type, invalid.param, invalid.code) from None
+        prompt = build_prompt(chat.messages)
+        record = AccessRecord(request_id, caller.key_name, chat.model_name, chat.stream, time.perf_counter())
+        if chat.stream:
+            return await self._stream(chat, prompt, caller, record)
+        return await self._complete(chat, prompt, caller, record)
+
+    async def _complete(self, chat: ChatRequest, prompt: str, caller: Caller, record: AccessRecord) -> Response:
+        gateway = self.gateway
+        trace = TurnTrace()
+        reasoning: list[str] = []
+        content: list[str] = []
+        finish: OutFinish | None = None
+        try:
+            async with gateway.inflight():
+                async for out in gateway.runner.run(chat, prompt, gateway.leases_for(caller), trace):
+                    if isinstance(out, OutContent):
+                        content.append(out.text)
+                    elif isinstance(out, OutReasoning):
+                        reasoning.append(out.text)
+                    elif isinstance(out, OutFinish):
+                        finish = out
+        except BaseException as exc:
+            error = self._api_error(exc, caller, trace)
+            if error is None:
+                raise
+            record.status, record.error_code = error.status, error.code
+            record.write(trace)
+            raise error from None
+        assert finish is not None
+        content_text, reasoning_text = "".join(content), "".join(reasoning)
+        usage = await count_usage(prompt, content_text, reasoning_text)
+        message: dict[str, Any] = {"role": "assistant", "content": content_text, "refusal": None}
+        if chat.model.thinking or reasoning_text:
+            message["reasoning_content"] = reasoning_text
+        body: dict[str, Any] = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": chat.model_name,
+            "system_fingerprint": "fp_deepseek2api",
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish.finish_reason}],
+            "usage": usage.as_dict(),
+        }
+        body.update(citation_fields(finish))
+        record.usage = usage
+        record.write(trace)
+        return Response(_dumps(body), media_type="application/json")
+
+    async def _stream(self, chat: ChatRequest, prompt: str, caller: Caller, record: AccessRecord) -> Response:
+        gateway = self.gateway
+        settings = gateway.settings
+        encoder = ChunkEncoder(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), chat.model_name)
+        trace = TurnTrace()
+        usage_mode = settings.output.usage_chunk
+
+        async def produce(channel: EventChannel) -> None:
+            started = False
+            reasoning: list[str] = []
+            content: list[str] = []
+            try:
+                async with gateway.inflight():
+                    async for out in gateway.runner.run(chat, prompt, gateway.leases_for(caller), trace):
+                        if not started:
+                            channel.put(encoder.role(chat.model.thinking))
+                            started = True
+                        if isinstance(out, OutContent):
+                            content.append(out.text)
+                            channel.put(encoder.content(out.text))
+                        elif isinstance(out, OutReasoning):
+                            reasoning.append(out.text)
+                            channel.put(encoder.reasoning(out.text))
+                        elif isinstance(out, OutFinish):
+                            usage = await count_usage(prompt, "".join(content), "".join(reasoning))
+                            record.usage = usage
+                            usage_dict = usage.as_dict()
+                            on_finish = usage_dict if usage_mode in ("both", "deepseek") else None
+                            channel.put(encoder.finish(out.finish_reason, on_finish, citation_fields(out)))
+                            if chat.include_usage and usage_mode in ("both", "openai"):
+                                channel.put(encoder.usage_only(usage_dict))
+                            channel.put(DONE)
+            except BaseException as exc:
+                error = self._api_error(exc, caller, trace)
+                if error is None:
+                    record.status, record.error_code = 499, "client_closed"
+                    raise
+                record.status, record.error_code = error.status, error.code
+                # Before any byte the handler can still answer with a real HTTP error.
+                channel.queue.put_nowait(error)  # bytes once the stream started, HTTP before
+            finally:
+                record.write(trace)
+
+        channel = EventChannel()
+        channel.start(produce)
+        keepalive = settings.server.keepalive_interval
+        first = await channel.first(keepalive)
+        if isinstance(first, ApiError):
+            raise first
+        if first is None:
+            first = KEEPALIVE
+        headers = [(b"x-request-id", record.request_id.encode())]
+        return EventStreamResponse(channel, keepalive=keepalive, headers=headers, first=first)  # type: ignore[return-value]
+
+    def _api_error(self, exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
+        """Translate a turn failure into an ApiError; None for cancellation (client gone)."""
+        if isinstance(exc, TurnFailed):
+            return from_upstream(exc.error, attempts=trace.attempts,
+                                 passthrough=caller.passthrough_token is not None)
+        error = self.gateway.pool_error(exc)
+        if error is not None:
+            return error
+        if isinstance(exc, Exception):
+            logging.getLogger("deepseek2api.runner").exception("unexpected failure in a chat turn")
+            return ApiError(500, "internal error in the gateway; see its log", "server_error", None, "internal_error")
+        return None
+
+
+async def _read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise bad_request("The request body is empty; send a JSON object.", None, "invalid_json")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise bad_request("The request body is not valid UTF-8.", None, "invalid_json") from None
+    except ValueError as exc:
+        raise bad_request(f"The request body is not valid JSON: {exc}.", None, "invalid_json") from None
+
+
+__all__ = ["ChatCompletions", "ChunkEncoder", "DONE", "END"]

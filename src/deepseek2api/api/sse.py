@@ -1,0 +1,135 @@
+"""Server-sent events out of a producer task, with keep-alives and disconnect detection.
+
+The turn runs in its own task and puts ready-made SSE bytes on a queue; this response drains the
+queue into the socket. Splitting the two gives three things a plain StreamingResponse does not:
+- the handler can wait for the first event and still answer an HTTP error if the turn fails before
+  any byte was sent (CONFORMANCE.md §0 rule 2);
+- a `: keep-alive` comment goes out whenever the producer is silent for `keepalive` seconds (slow
+  PoW, long reasoning pauses, a stalled upstream), so proxies and clients do not time out;
+- a client that goes away is noticed at once (we listen for `http.disconnect`) and the producer is
+  cancelled, which closes the upstream stream and returns the lease.
+Events already waiting are coalesced into one socket write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, Final
+
+from starlette.types import Receive, Scope, Send
+
+KEEPALIVE: Final = b": keep-alive\n\n"
+END: Final = object()  # put by the producer's `finally`: nothing more will come
+
+SSE_HEADERS: Final = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class EventChannel:
+    """A queue of SSE byte strings from one producer task to one response."""
+
+    __slots__ = ("queue", "producer", "puts")
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.producer: asyncio.Task[None] | None = None
+        self.puts = 0  # how many events the producer queued; keep-alives are not counted
+
+    def put(self, data: bytes) -> None:
+        self.puts += 1
+        self.queue.put_nowait(data)
+
+    def close(self) -> None:
+        self.queue.put_nowait(END)
+
+    def start(self, produce: Callable[["EventChannel"], Awaitable[None]]) -> None:
+        async def run() -> None:
+            try:
+                await produce(self)
+            finally:
+                self.close()
+
+        self.producer = asyncio.get_running_loop().create_task(run())
+
+    async def first(self, timeout: float) -> object | None:
+        """The first item, or None if the producer stays silent for `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.queue.get()
+        except TimeoutError:
+            return None
+
+    def cancel(self) -> None:
+        if self.producer is not None and not self.producer.done():
+            self.producer.cancel()
+
+
+class EventStreamResponse:
+    """ASGI response that streams an `EventChannel` (see the module docstring)."""
+
+    def __init__(self, channel: EventChannel, *, keepalive: float, headers: list[tuple[bytes, bytes]],
+                 first: object | None = None) -> None:
+        self.channel = channel
+        self.keepalive = keepalive
+        self.headers = SSE_HEADERS + headers
+        self.pending_first = first
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        channel = self.channel
+        gone = asyncio.Event()
+        watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, gone, channel))
+        ticker = asyncio.get_running_loop().create_task(self._tick(gone))
+        ended = False
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            queue = channel.queue
+            if self.pending_first is not None:
+                ended = await self._write([self.pending_first], send)
+            while not ended and not gone.is_set():
+                batch: list[Any] = [await queue.get()]
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                ended = await self._write(batch, send)
+            if not gone.is_set():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass  # the client went away while we wrote
+        finally:
+            ticker.cancel()
+            watcher.cancel()
+            channel.cancel()
+
+    async def _write(self, batch: list[Any], send: Send) -> bool:
+        ended = False
+        parts: list[bytes] = []
+        for item in batch:
+            if item is END:
+                ended = True
+                break
+            parts.append(item if isinstance(item, bytes) else item.sse_bytes())  # an ApiError
+        if parts:
+            await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
+        return ended
+
+    async def _tick(self, gone: asyncio.Event) -> None:
+        """Queue a keep-alive whenever the producer queued nothing for `keepalive` seconds."""
+        channel = self.channel
+        last = channel.puts
+        while not gone.is_set():
+            await asyncio.sleep(self.keepalive)
+            if channel.puts == last:
+                channel.queue.put_nowait(KEEPALIVE)
+            last = channel.puts
+
+
+async def _watch_disconnect(receive: Receive, gone: asyncio.Event, channel: EventChannel) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            channel.cancel()
+            channel.queue.put_nowait(END)  # wake the writer
+            return

@@ -1,0 +1,298 @@
+"""Upstream events → what the client should see: citations, stop sequences, finish reason.
+
+The decoder hands over raw deltas; this turns them into surface-neutral output events that every
+renderer (OpenAI chunks, OpenAI JSON, later Anthropic/Responses) can print as they are.
+
+Two things need text that has not fully arrived yet, so a little content is held back:
+- citation markers `[citation:N]` / `[reference:N]` arrive split across deltas (`"[c"`, `"itation"`,
+  `":1]."`, PROTOCOL.md §6.5 c): a trailing "[" that may still become a marker waits for the rest;
+- stop sequences may straddle deltas: the longest tail that is still a prefix of a stop string waits.
+Only the tail is ever examined, so the cost per delta is independent of the length of the answer.
+
+`max_tokens` is not enforced here: the web chat has no such switch and cutting text client-side
+would only waste the account's generation. Reasoning is never merged into content, and stop
+sequences apply to content only (as in DeepSeek's API, reasoning is not the "completion").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Sequence, Union
+
+from ..deepseek.errors import ErrorKind
+from ..deepseek.events import (
+    ContentDelta,
+    Finished,
+    ReasoningDelta,
+    SearchResult,
+    SearchResults,
+    UpstreamError,
+    UpstreamEvent,
+    Usage,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutReasoning:
+    """Reasoning text to show now (becomes `reasoning_content`)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutContent:
+    """Answer text to show now, citations already rendered."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutFinish:
+    """The end of the turn: always the last output event, emitted exactly once.
+
+    `citations` is the latest full search-result list; the full texts are for usage counting and
+    non-streaming bodies. `stop_sequence` is the client's stop string that ended the turn, if any.
+    """
+
+    finish_reason: str  # "stop" | "length" | "content_filter"
+    upstream_status: str | None
+    citations: tuple[SearchResult, ...]
+    reasoning_text: str
+    content_text: str
+    stop_sequence: str | None = None
+
+
+OutEvent = Union[OutReasoning, OutContent, OutFinish]
+
+_FINISH_REASONS = {
+    "FINISHED": "stop",
+    "CONTENT_FILTER": "content_filter",
+    "INCOMPLETE": "length",  # only when the runner gave up continuing
+    "INSUFFICIENT_SYSTEM_RESOURCE": "length",  # outside OpenAI's enum (CONFORMANCE.md §1.1)
+}
+
+_MARKER = re.compile(r"\[(citation|reference):(\d{1,6})\]")
+_MARKER_HEADS = ("[citation:", "[reference:")
+_MAX_DIGITS = 6
+_LONGEST_PARTIAL = max(len(h) for h in _MARKER_HEADS) + _MAX_DIGITS  # "[reference:123456" (no "]")
+
+
+def _may_become_marker(tail: str) -> bool:
+    """`tail` starts with "[" and runs to the end of the text: could more text complete a marker?"""
+    for head in _MARKER_HEADS:
+        if len(tail) <= len(head):
+            if head.startswith(tail):
+                return True
+        elif tail.startswith(head):
+            digits = tail[len(head) :]
+            if len(digits) <= _MAX_DIGITS and digits.isascii() and digits.isdigit():
+                return True
+    return False
+
+
+def _markdown_url(url: str) -> str:
+    """Keep a URL from ending the Markdown link early."""
+    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+
+
+def finish_reason_for(status: str | None) -> str:
+    """Map an upstream terminal status to an OpenAI finish reason (unknown → "stop")."""
+    return _FINISH_REASONS.get((status or "").upper(), "stop")
+
+
+class TurnAssembler:
+    """Feed it every upstream event of one turn (all rounds); print what it returns."""
+
+    def __init__(self, stop: Sequence[str] = (), citations: Literal["link", "strip"] = "link") -> None:
+        self._stops = tuple(dict.fromkeys(s for s in stop if s))
+        self._stop_heads = frozenset(s[0] for s in self._stops)
+        self._max_hold = max((len(s) for s in self._stops), default=1) - 1
+        self._link = citations != "strip"
+        self._results: tuple[SearchResult, ...] = ()
+        self._by_index: dict[int, SearchResult] = {}
+        self._reference_zero_based = False
+        self._cite_pending = ""  # a possible partial citation marker
+        self._stop_pending = ""  # a possible partial stop sequence (citations already rendered)
+        self._content: list[str] = []
+        self._reasoning: list[str] = []
+        self._finish: OutFinish | None = None
+        self.upstream_tokens: int | None = None  # last `accumulated_token_usage`, for reference
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """True once `OutFinish` has been emitted; later events are ignored."""
+        return self._finish is not None
+
+    @property
+    def stopped(self) -> bool:
+        """True when a stop sequence ended the turn (the caller may stop the upstream stream)."""
+        return self._finish is not None and self._finish.stop_sequence is not None
+
+    @property
+    def content_text(self) -> str:
+        return "".join(self._content)
+
+    @property
+    def reasoning_text(self) -> str:
+        return "".join(self._reasoning)
+
+    @property
+    def citations(self) -> tuple[SearchResult, ...]:
+        return self._results
+
+    def push(self, event: UpstreamEvent) -> list[OutEvent]:
+        """Output events caused by one upstream event (often one, sometimes none)."""
+        if self._finish is not None:
+            return []
+        if isinstance(event, ContentDelta):
+            return self._on_content(event.text) if event.text else []
+        if isinstance(event, ReasoningDelta):
+            if not event.text:
+                return []
+            self._reasoning.append(event.text)
+            return [OutReasoning(event.text)]
+        if isinstance(event, SearchResults):
+            self._set_results(event.results)
+            return []
+        if isinstance(event, Finished):
+            out = self._flush()
+            if self._finish is None:
+                out.append(self._end(finish_reason_for(event.status), event.status))
+            return out
+        if isinstance(event, Usage):
+            self.upstream_tokens = event.accumulated_tokens
+            return []
+        if isinstance(event, UpstreamError) and event.kind is ErrorKind.CONTENT_FILTER:
+            out = self._flush()
+            if self._finish is None:
+                out.append(self._end("content_filter", "CONTENT_FILTER"))
+            return out
+        # Ready, Title, other UpstreamErrors: the runner decides (retry, continue, error event).
+        return []
+
+    def finish(self) -> list[OutEvent]:
+        """End of the turn: flush held-back text and emit `OutFinish` if upstream never finished."""
+        if self._finish is not None:
+            return []
+        out = self._flush()
+        if self._finish is None:
+            out.append(self._end("stop", None))
+        return out
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _end(self, reason: str, status: str | None, stop_sequence: str | None = None) -> OutFinish:
+        self._cite_pending = self._stop_pending = ""
+        self._finish = OutFinish(
+            finish_reason=reason,
+            upstream_status=status,
+            citations=self._results,
+            reasoning_text=self.reasoning_text,
+            content_text=self.content_text,
+            stop_sequence=stop_sequence,
+        )
+        return self._finish
+
+    def _set_results(self, results: tuple[SearchResult, ...]) -> None:
+        self._results = tuple(results)
+        by_index: dict[int, SearchResult] = {}
+        for position, result in enumerate(self._results, start=1):
+            index = result.cite_index if result.cite_index is not None else position
+            by_index.setdefault(index, result)
+        self._by_index = by_index
+
+    def _on_content(self, text: str) -> list[OutEvent]:
+        rendered = self._render_citations(text)
+        return self._through_stop(rendered) if rendered else []
+
+    def _flush(self) -> list[OutEvent]:
+        """Release held-back text as it is: an unfinished marker is just text."""
+        out: list[OutEvent] = []
+        raw, self._cite_pending = self._cite_pending, ""
+        if raw:
+            out.extend(self._through_stop(raw))
+        if self._finish is None and self._stop_pending:
+            rest, self._stop_pending = self._stop_pending, ""
+            self._content.append(rest)
+            out.append(OutContent(rest))
+        return out
+
+    def _render_citations(self, text: str) -> str:
+        s = self._cite_pending + text if self._cite_pending else text
+        self._cite_pending = ""
+        if "[" not in s:
+            return s
+        out: list[str] = []
+        emitted = 0  # s[:emitted] is handled
+        search = 0
+        while True:
+            i = s.find("[", search)
+            if i < 0:
+                break
+            match = _MARKER.match(s, i)
+            if match is not None:
+                out.append(s[emitted:i])
+                out.append(self._citation(match.group(1), int(match.group(2))))
+                emitted = search = match.end()
+                continue
+            if len(s) - i <= _LONGEST_PARTIAL and _may_become_marker(s[i:]):
+                self._cite_pending = s[i:]
+                out.append(s[emitted:i])
+                return "".join(out)
+            search = i + 1
+        out.append(s[emitted:])
+        return "".join(out)
+
+    def _citation(self, kind: str, number: int) -> str:
+        if kind == "reference":
+            # S2g saw 0-based `[reference:N]`; once a 0 shows up, treat the rest as 0-based too.
+            if number == 0:
+                self._reference_zero_based = True
+            if self._reference_zero_based:
+                number += 1
+        if not self._link:
+            return ""
+        result = self._by_index.get(number)
+        if result is None or not result.url:
+            return ""
+        return f"[{number}]({_markdown_url(result.url)})"
+
+    def _through_stop(self, text: str) -> list[OutEvent]:
+        if not self._stops:
+            self._content.append(text)
+            return [OutContent(text)]
+        buf = self._stop_pending + text
+        hit_at, hit = -1, None
+        for stop in self._stops:
+            at = buf.find(stop)
+            if at >= 0 and (hit_at < 0 or at < hit_at):
+                hit_at, hit = at, stop
+        out: list[OutEvent] = []
+        if hit is not None:
+            before = buf[:hit_at]
+            if before:
+                self._content.append(before)
+                out.append(OutContent(before))
+            out.append(self._end("stop", None, hit))
+            return out
+        hold = self._held_suffix(buf)
+        ready = buf[: len(buf) - hold]
+        self._stop_pending = buf[len(buf) - hold :] if hold else ""
+        if ready:
+            self._content.append(ready)
+            out.append(OutContent(ready))
+        return out
+
+    def _held_suffix(self, buf: str) -> int:
+        """Length of the longest tail of `buf` that is a proper prefix of some stop string."""
+        longest = min(self._max_hold, len(buf))
+        start = len(buf) - longest
+        for at in range(start, len(buf)):
+            if buf[at] in self._stop_heads:
+                tail = buf[at:]
+                if any(stop.startswith(tail) for stop in self._stops):
+                    return len(buf) - at
+        return 0

@@ -1,0 +1,178 @@
+"""The surface-neutral chat request and the model registry.
+
+Every API surface (OpenAI today, Anthropic/Responses later) parses its own wire format and hands the
+rest of the gateway one `ChatRequest`. Model names map to the web chat's three switches
+(`model_type`, DeepThink, web search), so the runner never needs to know what the client typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One model id and the web-chat switches it stands for."""
+
+    id: str
+    model_type: str = "default"  # "default" (Instant) | "expert" | "vision" — PROTOCOL.md §5.1
+    thinking: bool = False
+    search: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+def _spec(id: str, model_type: str, thinking: bool, search: bool, *aliases: str) -> ModelSpec:
+    return ModelSpec(id=id, model_type=model_type, thinking=thinking, search=search, aliases=aliases)
+
+
+BUILTIN_MODELS: tuple[ModelSpec, ...] = (
+    # The 2025 names stay first: Cline, Roo and LiteLLM presets still use them (CONFORMANCE.md §1.6).
+    _spec("deepseek-chat", "default", False, False, "deepseek-v3", "deepseek-v4-flash", "deepseek-flash"),
+    _spec("deepseek-reasoner", "default", True, False, "deepseek-r1"),
+    _spec("deepseek-chat-search", "default", False, True, "deepseek-v3-search"),
+    _spec("deepseek-reasoner-search", "default", True, True, "deepseek-r1-search"),
+    _spec("deepseek-expert-chat", "expert", False, False, "deepseek-v4-pro"),
+    _spec("deepseek-expert-reasoner", "expert", True, False),
+    _spec("deepseek-expert-chat-search", "expert", False, True),
+    _spec("deepseek-expert-reasoner-search", "expert", True, True),
+)
+DEFAULT_MODEL = "deepseek-chat"
+
+
+def _field(entry: Any, name: str, default: Any) -> Any:
+    """Read a config entry given as a dict or as a (pydantic) object."""
+    if isinstance(entry, Mapping):
+        value = entry.get(name, default)
+    else:
+        value = getattr(entry, name, default)
+    return default if value is None else value
+
+
+class ModelRegistry:
+    """Built-in models plus the operator's `models` config section, looked up case-insensitively.
+
+    A config entry whose id equals a built-in id or alias replaces that meaning of the name.
+    """
+
+    def __init__(self, extra: Mapping[str, Any] | None = None) -> None:
+        specs: dict[str, ModelSpec] = {spec.id: spec for spec in BUILTIN_MODELS}
+        for model_id, entry in (extra or {}).items():
+            aliases = _field(entry, "aliases", ())
+            if isinstance(aliases, str):
+                aliases = (aliases,)
+            specs[str(model_id)] = ModelSpec(
+                id=str(model_id),
+                model_type=str(_field(entry, "model_type", "default")),
+                thinking=bool(_field(entry, "thinking", False)),
+                search=bool(_field(entry, "search", False)),
+                aliases=tuple(str(a) for a in aliases),
+            )
+        self._specs = specs
+        by_name: dict[str, ModelSpec] = {}
+        # Aliases first, ids second: an explicit id always wins over someone else's alias.
+        for spec in specs.values():
+            for alias in spec.aliases:
+                by_name[alias.lower()] = spec
+        for spec in specs.values():
+            by_name[spec.id.lower()] = spec
+        self._by_name = by_name
+
+    def resolve(self, name: str) -> ModelSpec | None:
+        """The spec behind an id or alias (any case); None for an unknown name.
+
+        The caller keeps the name the client sent: responses echo it (`ChatRequest.model_name`).
+        """
+        if not isinstance(name, str):
+            return None
+        return self._by_name.get(name.strip().lower())
+
+    def listed(self) -> list[ModelSpec]:
+        """Canonical specs in display order; `/v1/models` shows each id followed by its aliases."""
+        return list(self._specs.values())
+
+    def names(self) -> list[tuple[str, ModelSpec]]:
+        """Every servable name (ids and aliases) with its spec, in display order."""
+        out: list[tuple[str, ModelSpec]] = []
+        for spec in self._specs.values():
+            if self._by_name.get(spec.id.lower()) is spec:
+                out.append((spec.id, spec))
+            for alias in spec.aliases:
+                if self._by_name.get(alias.lower()) is spec:
+                    out.append((alias, spec))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One conversation message, content already flattened to text.
+
+    `reasoning_content` of earlier assistant turns is kept for surfaces that need it, but the prompt
+    drops it (chat/prompt.py explains why).
+    """
+
+    role: str
+    content: str
+    reasoning_content: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One surface-neutral chat turn; thinking/search overrides are already folded into `model`."""
+
+    request_id: str
+    model: ModelSpec
+    model_name: str  # as the client sent it; echoed in responses
+    messages: tuple[Message, ...]
+    stream: bool = False
+    stop: tuple[str, ...] = ()
+    include_usage: bool = False
+    max_tokens: int | None = None  # accepted, not enforced (the web chat has no such switch)
+
+
+def _thinking_switch(value: Any) -> bool | None:
+    """DeepSeek's `thinking` switch: {"type": "enabled"|"disabled"} (also a bare bool)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Mapping):
+        kind = value.get("type")
+        if isinstance(kind, str):
+            kind = kind.lower()
+            if kind == "enabled":
+                return True
+            if kind == "disabled":
+                return False
+    return None
+
+
+def apply_overrides(spec: ModelSpec, body: Mapping[str, Any]) -> ModelSpec:
+    """Fold per-request switches into the model spec.
+
+    Precedence: an explicit `thinking` object (DeepSeek's API, sent via the SDK's `extra_body`) wins;
+    otherwise `reasoning_effort: "none"` turns thinking off, and any other effort leaves the model's
+    default alone (clients send efforts by habit; the web chat has no effort dial). A present,
+    non-null `web_search_options` turns search on.
+    """
+    thinking = _thinking_switch(body.get("thinking"))
+    if thinking is None:
+        effort = body.get("reasoning_effort")
+        if isinstance(effort, str) and effort.strip().lower() == "none":
+            thinking = False
+    search = True if body.get("web_search_options") is not None else None
+    changes: dict[str, bool] = {}
+    if thinking is not None and thinking != spec.thinking:
+        changes["thinking"] = thinking
+    if search is not None and search != spec.search:
+        changes["search"] = search
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
+def stop_sequences(stop: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Normalise OpenAI's `stop` (string or list) to a tuple; empty strings are dropped."""
+    if stop is None:
+        return ()
+    if isinstance(stop, str):
+        return (stop,) if stop else ()
+    return tuple(s for s in stop if isinstance(s, str) and s)

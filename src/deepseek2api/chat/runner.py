@@ -1,0 +1,253 @@
+"""One assistant turn, end to end: lease → token → session + PoW → completion → decode → assemble.
+
+The runner is where "retry before the first byte, never after" lives (DESIGN.md §1). It yields
+surface-neutral `OutEvent`s; renderers turn them into OpenAI chunks (or, later, other protocols).
+Every path releases the lease exactly once: the lease is an `async with` around the attempt, and an
+upstream stream that is abandoned (client gone, stop sequence hit) is closed and stopped upstream
+before the lease goes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Collection
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..deepseek.client import DeepSeekClient
+from ..deepseek.errors import ErrorKind, UpstreamFailure
+from ..deepseek.events import Finished, Ready, UpstreamError
+from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
+from .request import ChatRequest
+
+log = logging.getLogger("deepseek2api.runner")
+
+CONTINUE_PATH = "/api/v0/chat/continue"
+COMPLETION_PATH = "/api/v0/chat/completion"
+STOP_TIMEOUT = 5.0  # seconds granted to stop_stream/delete_session while a lease is still held
+
+
+class Lease(Protocol):
+    """What the runner needs from an account lease (pool.AccountLease or a passthrough token)."""
+
+    account_id: str
+    proxy: str | None
+
+    async def token(self) -> str: ...
+    async def relogin(self) -> str: ...
+    def report(self, error: UpstreamError) -> None: ...
+    def report_success(self) -> None: ...
+
+
+class LeaseSource(Protocol):
+    def lease(self, *, exclude: Collection[str] = ()) -> AbstractAsyncContextManager[Lease]: ...
+
+
+class TurnFailed(Exception):
+    """The turn could not be completed; `error` says why, `emitted` whether output already went out."""
+
+    def __init__(self, error: UpstreamError, *, emitted: bool, attempts: int) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.emitted = emitted
+        self.attempts = attempts
+
+
+class _Relogin(Exception):
+    """The token was rejected before any output: log in again and retry on the same account."""
+
+
+class _TryNextAccount(Exception):
+    def __init__(self, error: UpstreamError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(slots=True)
+class TurnTrace:
+    """Facts about the turn for the access log and the response (never secrets)."""
+
+    account_id: str | None = None
+    attempts: int = 0
+    continue_rounds: int = 0
+    upstream_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerOptions:
+    max_failover: int = 3
+    max_continue_rounds: int = 8
+    delete_session: bool = True
+    citations: str = "link"
+
+
+class TurnRunner:
+    """Runs chat turns against DeepSeek through leased accounts."""
+
+    def __init__(self, client: DeepSeekClient, options: RunnerOptions) -> None:
+        self.client = client
+        self.options = options
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def run(self, request: ChatRequest, prompt: str, leases: LeaseSource,
+                  trace: TurnTrace | None = None) -> AsyncIterator[OutEvent]:
+        """Yield the turn's output; raises `TurnFailed` or `pool.PoolExhausted`."""
+        trace = trace if trace is not None else TurnTrace()
+        tried: list[str] = []
+        last_error: UpstreamError | None = None
+        max_accounts = max(1, self.options.max_failover)
+        while True:
+            try:
+                lease_cm = leases.lease(exclude=tried)
+                lease = await lease_cm.__aenter__()
+            except Exception:
+                if last_error is not None:  # accounts were tried: their error says more than "pool empty"
+                    raise TurnFailed(last_error, emitted=False, attempts=trace.attempts) from None
+                raise
+            exc_info: tuple[type[BaseException] | None, BaseException | None, object] = (None, None, None)
+            try:
+                tried.append(lease.account_id)
+                trace.account_id = lease.account_id
+                trace.attempts += 1
+                async for event in self._attempt(request, prompt, lease, trace):
+                    yield event
+                return
+            except _TryNextAccount as retry:
+                last_error = retry.error
+                give_up = len(tried) >= max_accounts
+                log.info("request %s: account %s failed before output (%s); %s", request.request_id,
+                         lease.account_id, retry.error.kind.value,
+                         "giving up" if give_up else "trying another account")
+                if give_up:
+                    raise TurnFailed(retry.error, emitted=False, attempts=trace.attempts) from None
+            except BaseException as exc:
+                exc_info = (type(exc), exc, exc.__traceback__)
+                raise
+            finally:
+                await lease_cm.__aexit__(*exc_info)  # type: ignore[arg-type]
+
+    async def _attempt(self, request: ChatRequest, prompt: str, lease: Lease,
+                       trace: TurnTrace) -> AsyncIterator[OutEvent]:
+        """One account's try. Raises `_TryNextAccount` only while nothing has been emitted."""
+        relogged = False
+        while True:  # runs twice only when the token is rejected and one re-login is due
+            try:
+                async for out in self._attempt_with_token(request, prompt, lease, trace, relogged):
+                    yield out
+                return
+            except _Relogin:
+                relogged = True
+
+    async def _attempt_with_token(self, request: ChatRequest, prompt: str, lease: Lease, trace: TurnTrace,
+                                  relogin: bool) -> AsyncIterator[OutEvent]:
+        client = self.client
+        proxy = lease.proxy
+        spec = request.model
+        assembler = TurnAssembler(request.stop, citations=self.options.citations)
+        emitted = False
+        session_id: str | None = None
+        response_id: int | None = None
+        finished = False
+        stream: AsyncIterator[object] | None = None
+        try:
+            token = await (lease.relogin() if relogin else lease.token())
+        except UpstreamFailure as failure:  # the pool already recorded what the login said
+            if failure.kind.try_another_account:
+                raise _TryNextAccount(failure.error) from None
+            raise TurnFailed(failure.error, emitted=False, attempts=trace.attempts) from None
+        try:
+            try:
+                session_id, pow_header = await client.prepare_completion(token, proxy=proxy)
+            except UpstreamFailure as failure:
+                self._before_output(lease, failure.error, relogin)
+            stream = client.completion(
+                token, session_id=session_id, prompt=prompt, pow_header=pow_header,
+                thinking=spec.thinking, search=spec.search, model_type=spec.model_type, proxy=proxy,
+            )
+            rounds = 0
+            while True:
+                incomplete = False
+                async for event in stream:
+                    if isinstance(event, UpstreamError):
+                        if not emitted:
+                            self._before_output(lease, event, relogin)
+                        if event.kind.blames_account:
+                            lease.report(event)
+                        raise TurnFailed(event, emitted=True, attempts=trace.attempts)
+                    if isinstance(event, Ready):
+                        response_id = event.response_message_id
+                        continue
+                    if isinstance(event, Finished) and event.status == "INCOMPLETE" \
+                            and rounds < self.options.max_continue_rounds:
+                        incomplete = True
+                        continue
+                    for out in assembler.push(event):  # type: ignore[arg-type]
+                        if isinstance(out, (OutContent, OutReasoning)):
+                            emitted = True
+                        yield out
+                    if assembler.stopped:
+                        break
+                if assembler.stopped or not incomplete or response_id is None:
+                    break
+                rounds += 1
+                trace.continue_rounds = rounds
+                await _close(stream)
+                stream = None
+                try:
+                    pow_header = await client.pow_header(token, CONTINUE_PATH, proxy=proxy)
+                except UpstreamFailure as failure:
+                    raise TurnFailed(failure.error, emitted=emitted, attempts=trace.attempts) from None
+                stream = client.continue_stream(token, session_id=session_id, message_id=response_id,
+                                                pow_header=pow_header, proxy=proxy)
+            finished = not assembler.stopped
+            for out in assembler.finish():
+                yield out
+            lease.report_success()
+        finally:
+            if stream is not None:
+                await _close(stream)
+            if session_id is not None:
+                await self._cleanup(token, session_id, None if finished else response_id, proxy)
+
+    def _before_output(self, lease: Lease, error: UpstreamError, relogged: bool) -> None:
+        """A failure while nothing was sent: re-login, another account, or give up. Always raises."""
+        if error.kind is ErrorKind.TOKEN_INVALID and not relogged:
+            raise _Relogin()
+        if error.kind.blames_account or error.kind in (ErrorKind.NETWORK, ErrorKind.WAF_BLOCKED):
+            lease.report(error)
+        if error.kind.try_another_account:
+            raise _TryNextAccount(error)
+        raise TurnFailed(error, emitted=False, attempts=0)
+
+    async def _cleanup(self, token: str, session_id: str, running_reply: int | None, proxy: str | None) -> None:
+        """Stop a reply we abandoned and delete the web session, while the lease is still ours."""
+        if running_reply is not None:
+            await _best_effort(self.client.stop_stream(token, session_id=session_id,
+                                                       response_message_id=running_reply, proxy=proxy))
+        await self._delete_session(token, session_id, proxy)
+
+    async def _delete_session(self, token: str, session_id: str, proxy: str | None) -> None:
+        if self.options.delete_session:
+            await _best_effort(self.client.delete_session(token, session_id=session_id, proxy=proxy))
+
+
+async def _close(stream: AsyncIterator[object]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # closing a broken stream must not mask the real outcome
+            log.debug("closing an upstream stream failed", exc_info=True)
+
+
+async def _best_effort(call: "asyncio.Future[object] | object") -> None:
+    """Await an upstream housekeeping call with a deadline; failures are only logged."""
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT):
+            await call  # type: ignore[misc]
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - housekeeping must never fail a turn
+        log.debug("upstream housekeeping failed: %s", exc)

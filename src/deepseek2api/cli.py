@@ -1,0 +1,220 @@
+"""`deepseek2api serve | demo | check | simulate | pow`.
+
+Config errors end the program with one clear line and exit code 2 — never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+from . import __version__
+
+log = logging.getLogger("deepseek2api.cli")
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"deepseek2api: {message}", file=sys.stderr)
+    return code
+
+
+def _uvicorn_config(app: Any, host: str, port: int, settings: Any) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level=settings.server.log_level if
+                          settings.server.log_level != "trace" else "debug",
+                          access_log=False, timeout_graceful_shutdown=int(settings.server.shutdown_grace) or None,
+                          log_config=None, proxy_headers=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .logs import configure_logging
+    from .server import create_app
+    from .settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        return _fail(f"invalid configuration: {error}")
+    configure_logging(args.log_level or settings.server.log_level)
+    _warn_permissions(args.config)
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    import uvicorn
+
+    server = uvicorn.Server(_uvicorn_config(create_app(settings), host, port, settings))
+    server.run()
+    return 0
+
+
+def _warn_permissions(path: str | None) -> None:
+    from .settings import check_permissions
+
+    path = path or os.environ.get("DS2API_CONFIG") or ("config.json" if os.path.exists("config.json") else None)
+    if path and os.path.exists(path):
+        warning = check_permissions(path)
+        if warning:
+            log.warning("%s", warning)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import build_demo_app
+    from .logs import configure_logging
+
+    configure_logging(args.log_level or "info")
+    app, settings, banner = build_demo_app(host=args.host, port=args.port, accounts=args.accounts,
+                                           simulator_port=args.simulator_port)
+    print(banner, flush=True)
+    import uvicorn
+
+    uvicorn.Server(_uvicorn_config(app, args.host, args.port, settings)).run()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .logs import configure_logging
+    from .settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        return _fail(f"invalid configuration: {error}")
+    configure_logging(args.log_level or "warning")
+    _warn_permissions(args.config)
+    print(f"configuration OK: {len(settings.keys)} key(s), {len(settings.accounts)} account(s), "
+          f"{len(settings.proxy_pool)} prox{'y' if len(settings.proxy_pool) == 1 else 'ies'}"
+          f"{' (pool disabled)' if settings.proxy_pool and not settings.proxy_pool_enabled else ''}, "
+          f"upstream {settings.upstream.base_url}")
+    if args.no_login or not settings.accounts:
+        return 0
+    rows = asyncio.run(_check_accounts(settings))
+    width = max(len("account"), *(len(r[0]) for r in rows))
+    print(f"{'account'.ljust(width)}  {'state':<16} detail")
+    for account_id, state, detail in rows:
+        print(f"{account_id.ljust(width)}  {state:<16} {detail}")
+    return 0 if any(state == "ready" for _, state, _ in rows) else 1
+
+
+async def _check_accounts(settings: Any) -> list[tuple[str, str, str]]:
+    """Log in every account (through its proxy) and ask for its user record."""
+    from .deepseek.errors import UpstreamFailure
+    from .pool.proxies import ProxyPool, redact_proxy
+    from .server import Gateway
+
+    gateway = Gateway(settings)
+    proxies = ProxyPool(list(settings.proxy_pool), enabled=settings.proxy_pool_enabled,
+                        strategy=settings.proxy_strategy)
+
+    async def one(account: Any) -> tuple[str, str, str]:
+        if not account.enabled:
+            return account.id, "disabled", "enabled: false in config"
+        proxy = account.proxy or proxies.pick(account.id)
+        via = f"via {redact_proxy(proxy)}" if proxy else "direct"
+        started = time.perf_counter()
+        try:
+            token = await gateway._login(account, proxy)
+            await gateway.client.current_user(token, proxy=proxy)
+        except UpstreamFailure as failure:
+            return account.id, failure.kind.value, f"{failure.error.message} ({via})"
+        return account.id, "ready", f"login ok in {(time.perf_counter() - started) * 1000:.0f} ms ({via})"
+
+    try:
+        return list(await asyncio.gather(*(one(a) for a in settings.accounts)))
+    finally:
+        await gateway.client.aclose()
+        await gateway.store.close()
+
+
+def cmd_simulate(args: argparse.Namespace, rest: list[str]) -> int:
+    from .simulator.__main__ import main as simulator_main
+
+    return simulator_main(rest)
+
+
+def cmd_pow(args: argparse.Namespace) -> int:
+    """Solve one challenge (given as JSON, or a random one at --difficulty) and say how long it took."""
+    from .deepseek import pow as pow_module
+
+    if args.challenge:
+        try:
+            challenge = pow_module.PowChallenge.from_dict(json.loads(args.challenge))
+        except (ValueError, TypeError, KeyError) as error:
+            return _fail(f"--challenge is not a challenge object: {error}")
+    else:
+        challenge = _random_challenge(args.difficulty, pow_module)
+    started = time.perf_counter()
+    try:
+        answer = pow_module.solve(challenge, backend=args.backend)
+    except pow_module.PowError as error:
+        return _fail(f"cannot solve: {error}", 1)
+    elapsed = (time.perf_counter() - started) * 1000
+    print(json.dumps({"answer": answer, "backend": args.backend or pow_module.active_backend(),
+                      "difficulty": challenge.difficulty, "ms": round(elapsed, 1),
+                      "header": pow_module.encode_pow_response(challenge, answer)}))
+    return 0
+
+
+def _random_challenge(difficulty: int, pow_module: Any) -> Any:
+    import secrets
+
+    salt = secrets.token_hex(10)
+    expire_at = int(time.time() * 1000) + 300_000
+    answer = secrets.randbelow(difficulty)
+    digest = pow_module.hash_hex(f"{salt}_{expire_at}_{answer}".encode())
+    return pow_module.PowChallenge(algorithm="DeepSeekHashV1", challenge=digest, salt=salt, signature="0" * 64,
+                                   difficulty=difficulty, expire_at=expire_at, target_path="/api/v0/chat/completion",
+                                   expire_after=300_000)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepseek2api", description="OpenAI-compatible gateway for DeepSeek's web chat.")
+    parser.add_argument("--version", action="version", version=f"deepseek2api {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="config.json path (default: $DS2API_CONFIG or ./config.json)")
+    serve.add_argument("--host", help="listen address (default: server.host, 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="listen port (default: server.port, 5001)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+    demo = sub.add_parser("demo", help="run the gateway against the built-in simulator (no DeepSeek account needed)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=5001)
+    demo.add_argument("--accounts", type=int, default=3, help="simulated accounts (default 3)")
+    demo.add_argument("--simulator-port", type=int, default=0)
+    demo.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+    check = sub.add_parser("check", help="validate the config and log in every account")
+    check.add_argument("--config")
+    check.add_argument("--no-login", action="store_true", help="only validate the config")
+    check.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+    sub.add_parser("simulate", help="run the DeepSeek simulator (see `deepseek2api simulate --help`)",
+                   add_help=False)
+
+    pow_parser = sub.add_parser("pow", help="solve a DeepSeekHashV1 proof-of-work challenge")
+    pow_parser.add_argument("--challenge", help="the challenge object as JSON (biz_data.challenge)")
+    pow_parser.add_argument("--difficulty", type=int, default=144000, help="for a random challenge (default 144000)")
+    pow_parser.add_argument("--backend", choices=["native", "numpy", "python"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:
+        return cmd_simulate(argparse.Namespace(), argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        handler = {"serve": cmd_serve, "demo": cmd_demo, "check": cmd_check, "pow": cmd_pow}[args.command]
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

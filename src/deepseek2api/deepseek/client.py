@@ -1,0 +1,500 @@
+"""Async client for DeepSeek's web-chat API (PROTOCOL.md §1–§5): the only module that talks HTTP upstream.
+
+It knows endpoints, bodies and transport (curl_cffi with a browser TLS fingerprint, per-call proxy,
+timeouts); it does not know accounts, pools or OpenAI. Non-streaming calls raise `UpstreamFailure`;
+streams never raise for upstream trouble — they end with an `UpstreamError` event — so the runner
+handles one shape of failure per kind of call.
+
+Secrets (tokens, passwords, proxy credentials, `x-ds-pow-response`) never appear in log lines or in
+error messages: logs carry method, path, status and latency only, and every message built from a
+transport error is scrubbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any, AsyncIterator, Iterable, Mapping
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from curl_cffi import CurlError
+from curl_cffi.requests import AsyncSession, Response
+from curl_cffi.requests.exceptions import ImpersonateError
+
+from .decode import StreamDecoder
+from .errors import ErrorKind, UpstreamFailure, classify_http
+from .events import UpstreamError, UpstreamEvent
+from .pow import PowChallenge, PowError, PowUnsolvable, encode_pow_response, solve_async
+from .profile import ClientProfile
+
+log = logging.getLogger("deepseek2api.upstream")
+
+PATH_LOGIN = "/api/v0/users/login"
+PATH_CURRENT_USER = "/api/v0/users/current"
+PATH_CREATE_SESSION = "/api/v0/chat_session/create"
+PATH_DELETE_SESSION = "/api/v0/chat_session/delete"
+PATH_POW_CHALLENGE = "/api/v0/chat/create_pow_challenge"
+PATH_COMPLETION = "/api/v0/chat/completion"
+PATH_CONTINUE = "/api/v0/chat/continue"
+PATH_STOP_STREAM = "/api/v0/chat/stop_stream"
+
+MAX_ERROR_BODY = 1 << 20  # an error answer is a small JSON envelope or a WAF page; never buffer more
+
+
+def redact_url(url: str | None) -> str:
+    """`socks5://user:pw@host:1080` → `socks5://***@host:1080`; None → `direct`."""
+    if not url:
+        return "direct"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable proxy URL>"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _proxy_secrets(proxy: str | None) -> list[str]:
+    """Credential strings of a proxy URL, raw and percent-decoded, for scrubbing messages."""
+    if not proxy:
+        return []
+    secrets = [proxy]
+    try:
+        parts = urlsplit(proxy)
+    except ValueError:
+        return secrets
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        secrets.append(userinfo)
+        for piece in userinfo.split(":", 1):
+            secrets.extend((piece, unquote(piece)))
+    return secrets
+
+
+def _scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace every secret (longest first) with `***`; short fragments are skipped to keep text readable."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _curl_message(exc: BaseException) -> str:
+    """The useful middle of a curl_cffi error: `Failed to connect to … (curl 7)`."""
+    text = str(exc).strip() or type(exc).__name__
+    text = text.removeprefix("Failed to perform, ")
+    cut = text.find(" See https://curl.se/")
+    if cut > 0:
+        text = text[:cut]
+    return text.rstrip(". ")
+
+
+def _merge_headers(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """Header dict where `extra` overrides `base` case-insensitively (one line per name)."""
+    merged: dict[str, tuple[str, str]] = {k.lower(): (k, v) for k, v in base.items()}
+    for key, value in extra.items():
+        merged[key.lower()] = (key, value)
+    return dict(merged.values())
+
+
+def _biz_data(envelope: Any) -> Mapping[str, Any]:
+    """`data.biz_data` of a success envelope (or `data` itself for the pre-2025 unwrapped shape)."""
+    data = envelope.get("data") if isinstance(envelope, Mapping) else None
+    if not isinstance(data, Mapping):
+        return {}
+    biz = data.get("biz_data")
+    if isinstance(biz, Mapping):
+        return biz
+    return {} if "biz_code" in data else data
+
+
+def _protocol(message: str) -> UpstreamFailure:
+    return UpstreamFailure(UpstreamError(ErrorKind.PROTOCOL, message))
+
+
+def _discard_when_done(task: asyncio.Future[Response]) -> None:
+    """A stream request we stopped waiting for: when its response does arrive, drop it at once."""
+
+    def on_done(done: asyncio.Future[Response]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        _abort_transfer(done.result())
+
+    task.add_done_callback(on_done)
+
+
+def _abort_transfer(response: Response) -> asyncio.Task[Any] | None:
+    """Stop a streaming transfer now; returns the transfer task (done once the handle is released).
+
+    curl_cffi's `Response.aclose()` waits for the transfer to finish by itself, which for an early stop
+    means reading the whole reply (or hanging on a stalled one). Cancelling the transfer task removes
+    the handle from curl's multi handle, which closes the connection and releases the handle.
+    """
+    if response.quit_now is not None:
+        response.quit_now.set()  # belt and braces: the next write callback aborts the transfer
+    task = response.astream_task
+    if task is None:
+        return None
+    if not task.done():
+        task.cancel()
+    return task  # type: ignore[return-value]
+
+
+class DeepSeekClient:
+    """Endpoints of chat.deepseek.com (or the simulator: only `profile.base_url` differs).
+
+    One curl_cffi `AsyncSession` per proxy URL (None = direct), created on first use and reused, so
+    connections and TLS sessions are pooled per exit. `max_clients` bounds concurrent transfers per
+    session: size it to the account pool's capacity (curl_cffi's default of 10 silently queues).
+    """
+
+    def __init__(self, profile: ClientProfile, *, max_clients: int = 256) -> None:
+        self.profile = profile
+        self.max_clients = max(1, int(max_clients))
+        self._sessions: dict[str | None, AsyncSession] = {}
+        self._closed = False
+        encoding = {k.lower(): v for k, v in profile.headers.items()}.get("accept-encoding")
+        self._accept_encoding = encoding or "gzip, deflate, br"
+
+    # ----------------------------------------------------------------------------------- transport
+
+    def _session(self, proxy: str | None) -> AsyncSession:
+        """The session for this exit; created lazily (no await between lookup and insert: no race)."""
+        if self._closed:
+            raise RuntimeError("DeepSeekClient is closed")
+        key = proxy or None
+        session = self._sessions.get(key)
+        if session is None:
+            session = AsyncSession(
+                impersonate=self.profile.impersonate or None,
+                max_clients=self.max_clients,
+                proxy=key,  # curl_cffi maps `proxy` to {"all": url}: every scheme goes through it
+                trust_env=False,  # None means direct, never a proxy from the environment
+                allow_redirects=False,  # a redirect is not an API answer; never carry the token elsewhere
+            )
+            self._sessions[key] = session
+        return session
+
+    def _headers(self, token: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = dict(self.profile.headers)
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"  # the wire format, not client identity
+        add: dict[str, str] = dict(extra or {})
+        if token is not None:
+            if any(c in token for c in "\r\n\0"):
+                raise UpstreamFailure(UpstreamError(ErrorKind.TOKEN_INVALID, "token contains a control character"))
+            add["authorization"] = f"Bearer {token}"
+        return _merge_headers(headers, add)
+
+    def _referer(self, session_id: str) -> str:
+        return self.profile.url(f"/a/chat/s/{session_id}")
+
+    def _network_error(self, method: str, path: str, exc: BaseException, proxy: str | None,
+                       secrets: Iterable[str | None]) -> UpstreamError:
+        if isinstance(exc, ImpersonateError):
+            text = f"{method} {path}: impersonation profile {self.profile.impersonate!r} rejected by curl_cffi"
+            return UpstreamError(ErrorKind.PROTOCOL, text)
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+            detail = "timed out"
+        else:
+            detail = _curl_message(exc)
+        via = f" (via proxy {redact_url(proxy)})" if proxy else ""
+        text = f"{method} {path}: {detail}{via}"
+        return UpstreamError(ErrorKind.NETWORK, _scrub(text, [*secrets, *_proxy_secrets(proxy)]))
+
+    def _timeouts(self) -> tuple[float, float]:
+        """curl's (connect, rest) for a whole non-streaming call bounded by `request_timeout`."""
+        connect = min(self.profile.connect_timeout, self.profile.request_timeout)
+        return connect, max(self.profile.request_timeout - connect, 0.001)
+
+    async def _call(self, method: str, path: str, *, token: str | None = None, body: Any = None,
+                    proxy: str | None = None, login: bool = False,
+                    secrets: Iterable[str | None] = ()) -> Mapping[str, Any]:
+        """One JSON call → the success envelope; every failure → `UpstreamFailure`."""
+        secrets = [token, *secrets]
+        session = self._session(proxy)
+        headers = self._headers(token)
+        data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        started = time.monotonic()
+        try:
+            # curl enforces the timeout itself; the asyncio guard only covers a wedged event source
+            async with asyncio.timeout(self.profile.request_timeout + 5.0):
+                response = await session.request(
+                    method, self.profile.url(path), headers=headers, data=data, timeout=self._timeouts(),
+                    accept_encoding=self._accept_encoding,
+                )
+        except (CurlError, TimeoutError) as exc:
+            log.debug("%s %s failed after %.0f ms", method, path, (time.monotonic() - started) * 1000)
+            raise UpstreamFailure(self._network_error(method, path, exc, proxy, secrets)) from None
+        log.debug("%s %s -> %s in %.0f ms", method, path, response.status_code, (time.monotonic() - started) * 1000)
+        content = response.content or b""
+        error = classify_http(response.status_code, response.headers, content, login=login)
+        if error is not None:
+            raise UpstreamFailure(error)
+        try:
+            envelope = json.loads(content)
+        except ValueError:  # classify_http already rejects non-JSON; keep the guard local
+            raise _protocol(f"{method} {path}: body is not JSON") from None
+        return envelope
+
+    # ------------------------------------------------------------------------------- JSON endpoints
+
+    async def login(self, *, password: str, email: str | None = None, mobile: str | None = None,
+                    device_id: str, proxy: str | None = None, area_code: str | None = None) -> str:
+        """Password login (§2.1) → token. Exactly one of `email` / `mobile`."""
+        if bool(email) == bool(mobile):
+            raise ValueError("login needs exactly one of email or mobile")
+        body: dict[str, Any]
+        if email:
+            body = {"email": email, "password": password, "device_id": device_id, "os": self.profile.login_os}
+        else:
+            body = {"mobile": mobile, "area_code": area_code, "password": password, "device_id": device_id,
+                    "os": self.profile.login_os}
+        envelope = await self._call("POST", PATH_LOGIN, body=body, proxy=proxy, login=True, secrets=[password])
+        user = _biz_data(envelope).get("user")
+        token = user.get("token") if isinstance(user, Mapping) else None
+        if not isinstance(token, str) or not token:
+            raise _protocol("login answer carries no data.biz_data.user.token")
+        return token
+
+    async def current_user(self, token: str, *, proxy: str | None = None) -> dict[str, Any]:
+        """`users/current` (§2.2): the user object; doubles as a token check."""
+        envelope = await self._call("GET", PATH_CURRENT_USER, token=token, proxy=proxy)
+        return dict(_biz_data(envelope))
+
+    async def create_session(self, token: str, *, proxy: str | None = None) -> str:
+        """New chat session (§2.3) → chat_session_id (accepts the old and the 2026 answer shape)."""
+        envelope = await self._call("POST", PATH_CREATE_SESSION, token=token, body={"agent": "chat"}, proxy=proxy)
+        biz = _biz_data(envelope)
+        nested = biz.get("chat_session")
+        session_id = nested.get("id") if isinstance(nested, Mapping) else None
+        session_id = session_id or biz.get("id")
+        if not isinstance(session_id, str) or not session_id:
+            raise _protocol("chat_session/create answer carries no session id")
+        return session_id
+
+    async def create_pow_challenge(self, token: str, target_path: str, *, proxy: str | None = None) -> PowChallenge:
+        """A PoW challenge bound to `target_path` (§2.4)."""
+        envelope = await self._call("POST", PATH_POW_CHALLENGE, token=token, body={"target_path": target_path},
+                                    proxy=proxy)
+        raw = _biz_data(envelope).get("challenge")
+        if not isinstance(raw, Mapping):
+            raise _protocol("create_pow_challenge answer carries no challenge")
+        try:
+            return PowChallenge.from_dict(dict(raw))
+        except (PowError, KeyError, TypeError, ValueError) as exc:
+            raise _protocol(f"malformed PoW challenge: {exc}") from None
+
+    async def pow_header(self, token: str, target_path: str, *, proxy: str | None = None) -> str:
+        """Challenge + solve (in a thread) + encode → the `x-ds-pow-response` value for `target_path`."""
+        challenge = await self.create_pow_challenge(token, target_path, proxy=proxy)
+        try:
+            answer = await solve_async(challenge)
+        except PowUnsolvable as exc:  # a fresh challenge may well be solvable: let the runner retry
+            raise UpstreamFailure(UpstreamError(ErrorKind.POW_REJECTED, f"PoW challenge has no answer: {exc}")) from None
+        except PowError as exc:
+            raise _protocol(f"PoW challenge rejected by the solver: {exc}") from None
+        return encode_pow_response(challenge, answer, target_path)
+
+    async def prepare_completion(self, token: str, *, proxy: str | None = None) -> tuple[str, str]:
+        """(session_id, PoW header for a completion): both upstream calls run concurrently.
+
+        On the first failure the other call is cancelled and that failure is raised.
+        """
+        session_task = asyncio.ensure_future(self.create_session(token, proxy=proxy))
+        pow_task = asyncio.ensure_future(self.pow_header(token, PATH_COMPLETION, proxy=proxy))
+        tasks = (session_task, pow_task)
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            pending = [t for t in tasks if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        for task in tasks:  # raise the failure; retrieve every exception so none is reported as lost
+            if not task.cancelled() and task.exception() is not None:
+                for other in tasks:
+                    if other is not task and not other.cancelled():
+                        other.exception()
+                raise task.exception()  # type: ignore[misc]
+        return session_task.result(), pow_task.result()
+
+    async def stop_stream(self, token: str, *, session_id: str, response_message_id: int,
+                          proxy: str | None = None) -> None:
+        """Ask upstream to stop generating (§2.6); raises `UpstreamFailure` on error."""
+        await self._call("POST", PATH_STOP_STREAM, token=token, proxy=proxy,
+                         body={"chat_session_id": session_id, "response_message_id": response_message_id})
+
+    async def delete_session(self, token: str, *, session_id: str, proxy: str | None = None) -> None:
+        """Delete one chat session (§2.7); raises `UpstreamFailure` on error."""
+        await self._call("POST", PATH_DELETE_SESSION, token=token, proxy=proxy,
+                         body={"chat_session_id": session_id})
+
+    # ------------------------------------------------------------------------------------- streams
+
+    async def completion(self, token: str, *, session_id: str, prompt: str, pow_header: str, thinking: bool,
+                         search: bool, model_type: str | None = "default", parent_message_id: int | None = None,
+                         proxy: str | None = None,
+                         decoder: StreamDecoder | None = None) -> AsyncIterator[UpstreamEvent]:
+        """Send one turn (§2.5, body §5.1) and yield its decoded events.
+
+        Pass your own `decoder` when the turn may need `continue_stream`: the continue rounds must be
+        decoded by the same decoder so their repeated snapshot is not emitted twice.
+        """
+        body = {
+            "chat_session_id": session_id,
+            "parent_message_id": parent_message_id,
+            "model_type": model_type,
+            "prompt": prompt,
+            "ref_file_ids": [],
+            "thinking_enabled": bool(thinking),
+            "search_enabled": bool(search),
+            "preempt": False,
+        }
+        async for event in self._stream(PATH_COMPLETION, token, body, session_id=session_id,
+                                        pow_header=pow_header, proxy=proxy, decoder=decoder or StreamDecoder()):
+            yield event
+
+    async def continue_stream(self, token: str, *, session_id: str, message_id: int, pow_header: str,
+                              proxy: str | None = None,
+                              decoder: StreamDecoder | None = None) -> AsyncIterator[UpstreamEvent]:
+        """Continue an INCOMPLETE reply (§2.6); `pow_header` must be minted for `PATH_CONTINUE`.
+
+        With `decoder` (the one the completion used), this method calls `decoder.begin_continue_round()`
+        itself, so only text beyond what was already emitted comes out. Without one, a fresh decoder
+        is used and the round's whole snapshot is emitted as new text.
+        """
+        if decoder is None:
+            decoder = StreamDecoder()
+        else:
+            decoder.begin_continue_round()
+        body = {"chat_session_id": session_id, "message_id": message_id, "fallback_to_resume": True}
+        async for event in self._stream(PATH_CONTINUE, token, body, session_id=session_id,
+                                        pow_header=pow_header, proxy=proxy, decoder=decoder):
+            yield event
+
+    async def _open_stream(self, session: AsyncSession, path: str, headers: Mapping[str, str],
+                           data: bytes) -> Response:
+        """POST and wait (at most `first_byte_timeout`) for the first body bytes.
+
+        curl_cffi returns a streaming response only once the first body chunk arrived. Cancelling that
+        wait would orphan the transfer, so the request runs as its own task: if we stop waiting (timeout
+        or our caller is cancelled), its response is dropped as soon as it exists, and curl's own
+        low-speed limit ends a transfer that never produces one.
+        """
+        profile = self.profile
+        request = asyncio.ensure_future(session.request(
+            "POST", profile.url(path), headers=headers, data=data, stream=True,
+            timeout=(profile.connect_timeout, max(profile.first_byte_timeout, profile.idle_timeout)),
+            accept_encoding=self._accept_encoding,
+        ))
+        try:
+            done, _ = await asyncio.wait((request,), timeout=profile.first_byte_timeout)
+        except BaseException:
+            _discard_when_done(request)
+            raise
+        if not done:
+            _discard_when_done(request)
+            raise TimeoutError(f"no response from upstream within {profile.first_byte_timeout:g} s")
+        return request.result()
+
+    async def _stream(self, path: str, token: str, body: Mapping[str, Any], *, session_id: str, pow_header: str,
+                      proxy: str | None, decoder: StreamDecoder) -> AsyncIterator[UpstreamEvent]:
+        secrets = [token, pow_header, *_proxy_secrets(proxy)]
+        started = time.monotonic()
+        response: Response | None = None
+        try:
+            try:
+                session = self._session(proxy)
+                headers = self._headers(token, {"x-ds-pow-response": pow_header, "referer": self._referer(session_id)})
+                data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+                response = await self._open_stream(session, path, headers, data)
+            except UpstreamFailure as failure:
+                yield failure.error
+                return
+            except (CurlError, TimeoutError) as exc:
+                log.debug("POST %s failed after %.0f ms", path, (time.monotonic() - started) * 1000)
+                error = self._network_error("POST", path, exc, proxy, secrets)
+                if isinstance(exc, TimeoutError) and not isinstance(exc, CurlError):
+                    error = UpstreamError(ErrorKind.NETWORK, f"POST {path}: {exc}")
+                yield error
+                return
+            status = response.status_code
+            log.debug("POST %s -> %s in %.0f ms", path, status, (time.monotonic() - started) * 1000)
+            content_type = (response.headers.get("content-type") or "").lower()
+            if status != 200 or not ("text/event-stream" in content_type or not content_type):
+                yield await self._error_answer(path, response, content_type, proxy, secrets)
+                return
+            async for event in self._decode(path, response, decoder, proxy, secrets):
+                yield event
+        finally:
+            if response is not None:
+                task = _abort_transfer(response)
+                if task is not None and not task.done():
+                    await asyncio.wait((task,))
+            log.debug("POST %s stream closed after %.0f ms", path, (time.monotonic() - started) * 1000)
+
+    async def _decode(self, path: str, response: Response, decoder: StreamDecoder, proxy: str | None,
+                      secrets: list[str | None]) -> AsyncIterator[UpstreamEvent]:
+        """Body chunks → decoder → events, with the idle timeout between chunks."""
+        idle = self.profile.idle_timeout
+        chunks = response.aiter_content()
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except (CurlError, TimeoutError) as exc:
+                if decoder.finished_status is not None:
+                    break  # the reply was complete; a broken tail changes nothing
+                if isinstance(exc, TimeoutError) and not isinstance(exc, CurlError):
+                    yield UpstreamError(ErrorKind.NETWORK, f"no data from upstream for {idle:g} s")
+                else:
+                    yield self._network_error("POST", path, exc, proxy, secrets)
+                return
+            for event in decoder.feed(chunk):
+                yield event
+                if isinstance(event, UpstreamError):
+                    return
+        for event in decoder.close():
+            yield event
+
+    async def _error_answer(self, path: str, response: Response, content_type: str, proxy: str | None,
+                            secrets: list[str | None]) -> UpstreamError:
+        """A non-SSE answer to a stream request: read (bounded) and classify it."""
+        body = bytearray()
+        chunks = response.aiter_content()
+        try:
+            while len(body) < MAX_ERROR_BODY:
+                async with asyncio.timeout(self.profile.idle_timeout):
+                    chunk = await anext(chunks)
+                body += chunk
+        except StopAsyncIteration:
+            pass
+        except (CurlError, TimeoutError) as exc:
+            if not body:
+                return self._network_error("POST", path, exc, proxy, secrets)
+        status = response.status_code
+        error = classify_http(status, response.headers, bytes(body[:MAX_ERROR_BODY]))
+        if error is not None:
+            return error
+        shown = content_type or "no content type"
+        return UpstreamError(ErrorKind.PROTOCOL, f"HTTP {status}: expected text/event-stream, got {shown}")
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def aclose(self) -> None:
+        """Close every session (and with them all their connections). The client is unusable after."""
+        self._closed = True
+        sessions, self._sessions = list(self._sessions.values()), {}
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
+    async def __aenter__(self) -> "DeepSeekClient":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -1,0 +1,75 @@
+"""Logging setup with a last line of defence against secrets in log output.
+
+Code never logs passwords, tokens, keys or PoW headers on purpose; this filter additionally masks
+every secret the gateway knows of (config passwords/keys/tokens, tokens learned at login) and any
+`Bearer …` / `x-ds-pow-response` value, in case a library or an exception message carries one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+
+_BEARER = re.compile(r"(?i)(bearer\s+|x-ds-pow-response['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9._~+/=\-]{8,}")
+MASK = "***"
+
+
+class SecretRedactor(logging.Filter):
+    """Replaces known secrets in every record's final message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, secret: str | None) -> None:
+        if not secret or len(secret) < 4:
+            return
+        with self._lock:
+            if secret not in self._secrets:
+                self._secrets.add(secret)
+                ordered = sorted(self._secrets, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    def redact(self, text: str) -> str:
+        pattern = self._pattern
+        if pattern is not None:
+            text = pattern.sub(MASK, text)
+        return _BEARER.sub(lambda m: m.group(1) + MASK, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+redactor = SecretRedactor()
+
+
+def configure_logging(level: str = "info") -> None:
+    """One stderr handler with the redactor, for the gateway and the libraries it uses."""
+    root = logging.getLogger()
+    numeric = logging.getLevelName(level.upper()) if level.lower() != "trace" else 5
+    root.setLevel(numeric if isinstance(numeric, int) else logging.INFO)
+    if not any(getattr(h, "_deepseek2api", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._deepseek2api = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    install_redactor()
+
+
+def install_redactor() -> None:
+    """Attach the redactor to every handler of the root logger (idempotent)."""
+    for handler in logging.getLogger().handlers:
+        if redactor not in handler.filters:
+            handler.addFilter(redactor)

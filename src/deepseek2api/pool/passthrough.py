@@ -1,0 +1,50 @@
+"""A lease source for token passthrough: the caller's bearer *is* the DeepSeek token.
+
+Only used when the operator turns `token_passthrough` on. There is no account to rotate to and no
+password to log in with, so a rejected token ends the request (the API answers 401).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+
+from ..deepseek.errors import ErrorKind, UpstreamFailure
+from ..deepseek.events import UpstreamError
+from .proxies import ProxyPool
+
+
+class PassthroughExhausted(Exception):
+    """The one token was already tried in this request."""
+
+
+class PassthroughLease:
+    account_id = "passthrough"
+
+    def __init__(self, token: str, proxy: str | None) -> None:
+        self._token = token
+        self.proxy = proxy
+
+    async def token(self) -> str:
+        return self._token
+
+    async def relogin(self) -> str:
+        raise UpstreamFailure(UpstreamError(ErrorKind.TOKEN_INVALID, "the passthrough token was rejected"))
+
+    def report(self, error: UpstreamError) -> None:
+        """Nothing to remember: the token belongs to the caller."""
+
+    def report_success(self) -> None:
+        """Nothing to remember: the token belongs to the caller."""
+
+
+class PassthroughLeases:
+    def __init__(self, token: str, proxies: ProxyPool) -> None:
+        self._token = token
+        self._proxies = proxies
+
+    @asynccontextmanager
+    async def lease(self, *, exclude: Collection[str] = ()) -> AsyncIterator[PassthroughLease]:
+        if PassthroughLease.account_id in exclude:
+            raise PassthroughExhausted("the passthrough token was already tried")
+        yield PassthroughLease(self._token, self._proxies.pick(None))

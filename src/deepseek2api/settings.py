@@ -1,0 +1,647 @@
+"""Gateway configuration: the seed's config.json, extended sections, env overrides, clear errors.
+
+The seed's `config.json` (keys as strings, accounts with email/mobile/password/token,
+`proxy_pool_enabled`, `proxy_pool`) must keep working unchanged, and a bad config must stop the
+gateway at start with ONE line naming the bad field, never a stack trace (DESIGN.md §4). Sources,
+later wins: defaults < config.json < `DS2API_CONFIG_JSON` < individual `DS2API_*` env vars. The
+gateway never writes config.json; what it learns (tokens, health) goes to the state store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import sys
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+
+from .deepseek.profile import DEFAULT_BASE_URL, DEFAULT_HEADERS, ClientProfile
+
+logger = logging.getLogger("deepseek2api.config")
+
+PROXY_SCHEMES = ("http", "https", "socks4", "socks5", "socks5h")
+MAX_PROXIES = 100
+_SCHEMES_TEXT = 'http, https, socks4, socks5, socks5h or "" for direct'
+_SECRET_FIELDS = frozenset({"password", "token", "key"})
+
+
+class ConfigError(ValueError):
+    """Invalid configuration. `str()` is one line: `<field path>: <what was expected>`."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+# --------------------------------------------------------------------------------------------
+# proxies
+
+
+def redact_proxy(url: str | None) -> str:
+    """A proxy URL safe to show or log: the password is replaced by `***`; None/"" → "direct"."""
+    if not url:
+        return "direct"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid proxy URL>"
+    if parts.password is None and "@" not in parts.netloc:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[-1]
+    auth = f"{user}:***" if parts.password is not None else user
+    return f"{parts.scheme}://{auth}@{host}{parts.path}"
+
+
+def check_proxy_url(value: str) -> str:
+    """Validate one proxy URL ("" = direct); raise ValueError saying what is wrong (never the password)."""
+    value = value.strip()
+    if value == "":
+        return ""
+    shown = redact_proxy(value)
+    if "://" not in value:
+        raise ValueError(f"{shown!r} has no scheme (expected scheme://host:port with scheme {_SCHEMES_TEXT})")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{shown!r} is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in PROXY_SCHEMES:
+        raise ValueError(f"unknown scheme {parts.scheme!r} (expected {_SCHEMES_TEXT})")
+    if not parts.hostname:
+        raise ValueError(f"{shown!r} has no host (expected {scheme}://host:port)")
+    if port is None:
+        raise ValueError(f"{shown!r} has no port (expected {scheme}://host:port)")
+    return value
+
+
+ProxyUrl = Annotated[str, AfterValidator(check_proxy_url)]
+
+
+# --------------------------------------------------------------------------------------------
+# models
+
+
+class _Section(BaseModel):
+    """Base of every config section: immutable; unknown keys are dropped (with a warning at load)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ApiKey(_Section):
+    """A downstream API key; `name` identifies the caller in logs without revealing the key."""
+
+    name: str
+    key: str = Field(min_length=1, repr=False)
+
+
+class AccountSettings(_Section):
+    """One DeepSeek account of the operator. Its `id` is `name`, else email, else mobile."""
+
+    email: str | None = None
+    mobile: str | None = None
+    area_code: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    token: str | None = Field(default=None, repr=False)
+    name: str | None = None
+    proxy: ProxyUrl | None = None
+    enabled: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        for key in ("email", "mobile", "area_code", "name", "proxy", "token"):
+            value = data.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and key in ("mobile", "area_code"):
+                value = str(value)
+            if isinstance(value, str):
+                value = value.strip() or None
+            data[key] = value
+        if data.get("password") == "":
+            data["password"] = None
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> "AccountSettings":
+        if not self.email and not self.mobile:
+            raise ValueError('needs "email" or "mobile"')
+        if not self.password and not self.token:
+            raise ValueError('needs "password" (or a "token" to use without login)')
+        return self
+
+    @property
+    def id(self) -> str:
+        """The operator's identifier for this account (logs, status, state store)."""
+        return self.name or self.email or self.mobile or ""
+
+    @property
+    def can_login(self) -> bool:
+        """A token-only account cannot log in again once its token dies."""
+        return bool(self.password)
+
+
+class ServerSettings(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(default=5001, ge=0, le=65535)
+    keepalive_interval: float = Field(default=5.0, gt=0)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    cors_origins: tuple[str, ...] = ("*",)
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    shutdown_grace: float = Field(default=30.0, ge=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class PoolSettings(_Section):
+    per_account_concurrency: int = Field(default=1, ge=1)
+    queue_size: int = Field(default=64, ge=0)
+    queue_timeout: float = Field(default=30.0, ge=0)
+    max_failover: int = Field(default=3, ge=0)
+    cooldown_rate_limited: float = Field(default=60.0, ge=0)
+    cooldown_busy: float = Field(default=5.0, ge=0)
+    prewarm: bool = False
+
+
+class UpstreamSettings(_Section):
+    base_url: str = DEFAULT_BASE_URL
+    impersonate: str | None = "safari15_3"
+    headers: dict[str, str | None] = Field(default_factory=dict)  # merged over DEFAULT_HEADERS; null removes
+    login_os: str = "android"
+    connect_timeout: float = Field(default=10.0, gt=0)
+    request_timeout: float = Field(default=30.0, gt=0)
+    idle_timeout: float = Field(default=120.0, gt=0)
+    first_byte_timeout: float = Field(default=60.0, gt=0)
+    max_continue_rounds: int = Field(default=8, ge=0)
+    delete_session: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"expected an http(s) URL such as {DEFAULT_BASE_URL} (got {value!r})")
+        return value
+
+    @field_validator("impersonate", mode="before")
+    @classmethod
+    def _impersonate(cls, value: Any) -> Any:
+        return (value.strip() or None) if isinstance(value, str) else value
+
+
+class ModelAlias(_Section):
+    """An extra model id the operator adds (`models` section)."""
+
+    model_type: str | None = "default"
+    thinking: bool = False
+    search: bool = False
+
+
+class OutputSettings(_Section):
+    citations: Literal["link", "strip"] = "link"
+    usage_chunk: Literal["both", "openai", "deepseek"] = "both"
+
+
+class StateSettings(_Section):
+    backend: Literal["sqlite", "memory"] = "sqlite"
+    path: str = Field(default="state.db", min_length=1)
+
+
+class ProxyQuarantineSettings(_Section):
+    failures: int = Field(default=3, ge=1)
+    seconds: float = Field(default=60.0, ge=0)
+
+
+class Settings(_Section):
+    """The whole configuration (frozen). Build it with `load_settings()` or `Settings.from_dict()`."""
+
+    keys: tuple[ApiKey, ...] = ()
+    accounts: tuple[AccountSettings, ...] = ()
+    proxy_pool_enabled: bool = False
+    proxy_pool: tuple[ProxyUrl, ...] = ()
+    proxy_strategy: Literal["least_used", "sticky"] = "least_used"
+    token_passthrough: bool = False
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    pool: PoolSettings = Field(default_factory=PoolSettings)
+    upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    models: dict[str, ModelAlias] = Field(default_factory=dict)
+    output: OutputSettings = Field(default_factory=OutputSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    proxy_quarantine: ProxyQuarantineSettings = Field(default_factory=ProxyQuarantineSettings)
+
+    _config_path: str | None = PrivateAttr(default=None)
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if not isinstance(value, (list, tuple)):
+            raise ValueError('expected a list of keys (strings or {"name", "key"} objects)')
+        out: list[Any] = []
+        for index, item in enumerate(value):
+            default_name = f"key{index + 1}"
+            if isinstance(item, str):
+                out.append({"name": default_name, "key": item.strip()})
+            elif isinstance(item, Mapping):
+                item = dict(item)
+                name = item.get("name")
+                if name is None or (isinstance(name, str) and not name.strip()):
+                    item["name"] = default_name
+                if isinstance(item.get("key"), str):
+                    item["key"] = item["key"].strip()
+                out.append(item)
+            else:
+                raise ValueError(f'[{index}]: expected a string or a {{"name", "key"}} object')
+        return out
+
+    @field_validator("accounts", "proxy_pool", mode="before")
+    @classmethod
+    def _null_list(cls, value: Any) -> Any:
+        return () if value is None else value
+
+    @field_validator("proxy_pool", mode="before")
+    @classmethod
+    def _proxy_count(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)) and len(value) > MAX_PROXIES:
+            raise ValueError(f"at most {MAX_PROXIES} entries allowed (got {len(value)})")
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_ids(cls, accounts: tuple[AccountSettings, ...]) -> tuple[AccountSettings, ...]:
+        seen: set[str] = set()
+        for index, account in enumerate(accounts):
+            if account.id in seen:
+                raise ValueError(
+                    f'[{index}]: duplicate account id {account.id!r} (give one of them a unique "name")'
+                )
+            seen.add(account.id)
+        return accounts
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_ids(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            for name in value:
+                if not isinstance(name, str) or not name.strip():
+                    raise ValueError("model ids must be non-empty strings")
+        return value
+
+    # ---- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, sources: Mapping[str, str] | None = None) -> "Settings":
+        """Validate a raw config mapping; raise `ConfigError` (one line) on the first problem.
+
+        `sources` maps field paths (e.g. "server.port") to the env var that set them, so an error
+        names the variable the operator has to fix.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError("config", f"expected a JSON object at the top level (got {_json_type(data)})")
+        for path in _unknown_keys(cls, data, ""):
+            logger.warning("ignoring unknown config key %r", path)
+        try:
+            settings = cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise _config_error(exc, sources or {}) from None
+        settings._warn_about_oddities()
+        return settings
+
+    def _warn_about_oddities(self) -> None:
+        if self.proxy_pool and not self.proxy_pool_enabled:
+            logger.warning(
+                "proxy_pool has %d entries but proxy_pool_enabled is false: all accounts connect directly",
+                len(self.proxy_pool),
+            )
+        if self.proxy_pool_enabled and not self.proxy_pool:
+            logger.warning("proxy_pool_enabled is true but proxy_pool is empty: all accounts connect directly")
+
+    # ---- derived views -----------------------------------------------------------------
+
+    @property
+    def config_path(self) -> str | None:
+        """The config file these settings were loaded from (None: defaults/env only)."""
+        return self._config_path
+
+    @property
+    def proxy_entries(self) -> tuple[str, ...]:
+        """The proxy pool as the `ProxyPool` should use it: empty when the pool is disabled."""
+        return self.proxy_pool if self.proxy_pool_enabled else ()
+
+    def account(self, account_id: str) -> AccountSettings | None:
+        return next((a for a in self.accounts if a.id == account_id), None)
+
+    def profile(self) -> ClientProfile:
+        """The client identity for `DeepSeekClient`: config headers merged over the defaults."""
+        headers = dict(DEFAULT_HEADERS)
+        for name, value in self.upstream.headers.items():
+            for existing in [k for k in headers if k.lower() == name.lower()]:
+                del headers[existing]
+            if value is not None:
+                headers[name] = value
+        up = self.upstream
+        return ClientProfile(
+            base_url=up.base_url,
+            headers=headers,
+            impersonate=up.impersonate,
+            login_os=up.login_os,
+            connect_timeout=up.connect_timeout,
+            request_timeout=up.request_timeout,
+            idle_timeout=up.idle_timeout,
+            first_byte_timeout=up.first_byte_timeout,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+# env var → field path it sets (strings; pydantic converts and checks them)
+_ENV_FIELDS: dict[str, tuple[str, ...]] = {
+    "DS2API_HOST": ("server", "host"),
+    "DS2API_PORT": ("server", "port"),
+    "DS2API_BASE_URL": ("upstream", "base_url"),
+    "DS2API_STATE_PATH": ("state", "path"),
+    "DS2API_STATE_BACKEND": ("state", "backend"),
+    "DS2API_LOG_LEVEL": ("server", "log_level"),
+}
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
+    """Load the configuration from all sources; raise `ConfigError` with a one-line message.
+
+    The file is `path`, else `$DS2API_CONFIG`, else `./config.json` when it exists; with none,
+    the defaults (no accounts) apply. The file is only read, never rewritten.
+    """
+    chosen = path if path is not None else (env.get("DS2API_CONFIG") or None)
+    file_path: Path | None = None
+    raw: dict[str, Any] = {}
+    if chosen is not None:
+        file_path = Path(chosen)
+        raw = _read_config_file(file_path, required=True)
+    elif Path("config.json").is_file():
+        file_path = Path("config.json")
+        raw = _read_config_file(file_path, required=False)
+
+    inline = env.get("DS2API_CONFIG_JSON")
+    if inline and inline.strip():
+        raw = _deep_merge(raw, _parse_json_object(inline, "DS2API_CONFIG_JSON"))
+
+    sources: dict[str, str] = {}
+    keys = env.get("DS2API_KEYS")
+    if keys and keys.strip():
+        raw["keys"] = [k.strip() for k in keys.split(",") if k.strip()]
+        sources["keys"] = "DS2API_KEYS"
+    for var, field_path in _ENV_FIELDS.items():
+        value = env.get(var)
+        if value is not None and value.strip():
+            section = raw.get(field_path[0])
+            section = dict(section) if isinstance(section, Mapping) else {}
+            section[field_path[1]] = value.strip()
+            raw[field_path[0]] = section
+            sources[".".join(field_path)] = var
+    passthrough = env.get("DS2API_TOKEN_PASSTHROUGH")
+    if passthrough is not None and passthrough.strip():
+        lowered = passthrough.strip().lower()
+        if lowered not in _TRUE | _FALSE:
+            raise ConfigError("DS2API_TOKEN_PASSTHROUGH", f"expected true or false (got {passthrough!r})")
+        raw["token_passthrough"] = lowered in _TRUE
+
+    settings = Settings.from_dict(raw, sources=sources)
+    if file_path is not None:
+        settings._config_path = str(file_path.resolve())
+    return settings
+
+
+def check_permissions(path: str | os.PathLike[str]) -> str | None:
+    """A warning when the config file (it holds passwords) is readable by group or others."""
+    if sys.platform.startswith("win"):
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (
+            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}) and holds account "
+            f"passwords: run `chmod 600 {path}`"
+        )
+    return None
+
+
+def _read_config_file(path: Path, *, required: bool) -> dict[str, Any]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(str(path), "config file not found") from None
+        return {}
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a directory, expected a JSON config file") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read the config file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"not UTF-8 text (byte {exc.start})") from None
+    return _parse_json_object(text, str(path))
+
+
+def _parse_json_object(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(where, f"invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(where, f"expected a JSON object at the top level (got {_json_type(data)})")
+    return data
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Objects merge key by key; anything else (lists included) is replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+# --------------------------------------------------------------------------------------------
+# error formatting
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "config"
+
+
+_TYPE_MESSAGES = {
+    "int_parsing": "expected an integer",
+    "int_type": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "dict_type": "expected an object",
+    "model_type": "expected an object",
+    "model_attributes_type": "expected an object",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "missing": "required",
+}
+
+
+def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
+    """(field path, problem) for one pydantic error, in the operator's terms."""
+    loc = tuple(error.get("loc", ()))
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    value = error.get("input")
+    path = _format_loc(loc)
+    if kind == "value_error":
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        if message.startswith("[") and "]: " in message:  # a validator naming an item: "[3]: …"
+            index, _, message = message.partition(": ")
+            path = (path if path != "config" else "") + index
+        return path, message
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()), "?")
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        message = f"expected a number {op} {bound}"
+    elif kind == "literal_error":
+        message = f"expected {ctx.get('expected', 'one of the allowed values')}"
+    elif kind == "string_too_short":
+        message = "expected a non-empty string"
+    else:
+        message = _TYPE_MESSAGES.get(kind) or str(error.get("msg", "invalid value"))
+    secret = any(isinstance(p, str) and p in _SECRET_FIELDS for p in loc) or (loc and loc[0] == "keys")
+    if kind != "missing" and not secret:
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            shown = repr(value)
+            message += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
+        else:
+            message += f" (got {_json_type(value)})"
+    return path, message
+
+
+def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    path, message = _describe(errors[0])
+    source = sources.get(path)
+    if source:
+        path = f"{path} (from {source})"
+    if len(errors) > 1:
+        more = len(errors) - 1
+        message += f"; and {more} more problem{'s' if more > 1 else ''}"
+    return ConfigError(path, message)
+
+
+def _unknown_keys(model: type[BaseModel], data: Mapping[str, Any], prefix: str) -> list[str]:
+    """Config keys no model field knows (typos, seed extras like claude_model_mapping)."""
+    found: list[str] = []
+    fields = model.model_fields
+    for key, value in data.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        field = fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            found.append(path)
+            continue
+        sub, container = _nested_model(field.annotation)
+        if sub is None:
+            continue
+        if container == "one" and isinstance(value, Mapping):
+            found += _unknown_keys(sub, value, path)
+        elif container == "list" and isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    found += _unknown_keys(sub, item, f"{path}[{index}]")
+        elif container == "dict" and isinstance(value, Mapping):
+            for name, item in value.items():
+                if isinstance(item, Mapping):
+                    found += _unknown_keys(sub, item, f"{path}.{name}")
+    return found
+
+
+def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, str]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, "one"
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is tuple and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return args[0], "list"
+    if origin is dict and len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
+        return args[1], "dict"
+    return None, ""
+
+
+__all__ = [
+    "AccountSettings",
+    "ApiKey",
+    "ConfigError",
+    "MAX_PROXIES",
+    "ModelAlias",
+    "OutputSettings",
+    "PROXY_SCHEMES",
+    "PoolSettings",
+    "ProxyQuarantineSettings",
+    "ServerSettings",
+    "Settings",
+    "StateSettings",
+    "UpstreamSettings",
+    "check_permissions",
+    "check_proxy_url",
+    "load_settings",
+    "redact_proxy",
+]
