@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable, Final
 
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 KEEPALIVE: Final = b": keep-alive\n\n"
@@ -67,14 +68,16 @@ class EventChannel:
             self.producer.cancel()
 
 
-class EventStreamResponse:
+class EventStreamResponse(Response):
     """ASGI response that streams an `EventChannel` (see the module docstring)."""
 
     def __init__(self, channel: EventChannel, *, keepalive: float, headers: list[tuple[bytes, bytes]],
                  first: object | None = None) -> None:
+        self.status_code = 200
+        self.background = None
         self.channel = channel
         self.keepalive = keepalive
-        self.headers = SSE_HEADERS + headers
+        self.raw_headers = SSE_HEADERS + headers
         self.pending_first = first
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,7 +87,7 @@ class EventStreamResponse:
         ticker = asyncio.get_running_loop().create_task(self._tick(gone))
         ended = False
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             queue = channel.queue
             if self.pending_first is not None:
                 ended = await self._write([self.pending_first], send)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..deepseek.client import DeepSeekClient
+from ..deepseek.decode import StreamDecoder
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import Finished, Ready, UpstreamError
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
@@ -162,9 +163,11 @@ class TurnRunner:
                 session_id, pow_header = await client.prepare_completion(token, proxy=proxy)
             except UpstreamFailure as failure:
                 self._before_output(lease, failure.error, relogin)
+            decoder = StreamDecoder()  # shared with continue rounds, so repeated snapshots are not re-emitted
             stream = client.completion(
                 token, session_id=session_id, prompt=prompt, pow_header=pow_header,
                 thinking=spec.thinking, search=spec.search, model_type=spec.model_type, proxy=proxy,
+                decoder=decoder,
             )
             rounds = 0
             while True:
@@ -200,7 +203,7 @@ class TurnRunner:
                 except UpstreamFailure as failure:
                     raise TurnFailed(failure.error, emitted=emitted, attempts=trace.attempts) from None
                 stream = client.continue_stream(token, session_id=session_id, message_id=response_id,
-                                                pow_header=pow_header, proxy=proxy)
+                                                pow_header=pow_header, proxy=proxy, decoder=decoder)
             finished = not assembler.stopped
             for out in assembler.finish():
                 yield out

@@ -286,6 +286,16 @@ static inline int64_t best_get(const int64_t *best)
 #endif
 }
 
+/* Search no further than min(end, best): nonces at or above an answer already found are moot. */
+static inline uint64_t best_limit(const int64_t *best, uint64_t end)
+{
+    int64_t value = best_get(best);
+    if (value < 0) {
+        return 0;
+    }
+    return (uint64_t)value < end ? (uint64_t)value : end;
+}
+
 static inline void best_lower(int64_t *best, int64_t value)
 {
     if (!best) {
@@ -402,7 +412,7 @@ static int64_t search_generic(const search_ctx *ctx, uint64_t n, uint64_t end, u
                               int64_t *best)
 {
     for (; n < end; n += step) {
-        if (n >= (uint64_t)best_get(best)) {
+        if (n >= best_limit(best, end)) {
             return -1;
         }
         if (check_nonce(ctx, n)) {
@@ -420,62 +430,62 @@ static int64_t search_generic(const search_ctx *ctx, uint64_t n, uint64_t end, u
 typedef int64_t (*kernel_fn)(const search_ctx *ctx, uint64_t n, uint64_t end, uint64_t step,
                              unsigned k, int64_t *best);
 
-#define DEFINE_KERNEL(NAME, VT, W, ATTR)                                                           \
-    ATTR static int64_t NAME(const search_ctx *ctx, uint64_t n, uint64_t end, uint64_t step,       \
-                             unsigned k, int64_t *best)                                            \
-    {                                                                                              \
-        uint8_t blk[RATE];                                                                         \
-        uint64_t var[3][W], out[4][W], nonce[W];                                                   \
-        VT lane[25], zero;                                                                         \
-        const size_t t = ctx->tail_len;                                                            \
-        const unsigned lo = (unsigned)(t / 8), nv = (unsigned)((t + k - 1) / 8 - t / 8 + 1);        \
-        unsigned i, j, v, cnt;                                                                     \
-        KECCAK_LOCALS(VT);                                                                         \
-        memset(&zero, 0, sizeof zero);                                                             \
-        memset(blk, 0, RATE);                                                                      \
-        memcpy(blk, ctx->tail, t);                                                                 \
-        write_digits(blk + t, n, k);                                                               \
-        blk[t + k] ^= 0x06;                                                                        \
-        blk[RATE - 1] ^= 0x80;                                                                     \
-        for (i = 0; i < 25; i++) {                                                                 \
-            lane[i] = zero + (ctx->mid[i] ^ (i < RATE_LANES ? load64_le(blk + 8 * i) : 0));         \
-        }                                                                                          \
-        while (n < end) {                                                                          \
-            if (n >= (uint64_t)best_get(best)) {                                                   \
-                return -1;                                                                         \
-            }                                                                                      \
-            cnt = 0;                                                                               \
-            for (j = 0; j < W; j++) { /* spare slots past `end` repeat a block and are ignored */      \
-                for (v = 0; v < nv; v++) {                                                             \
-                    var[v][j] = ctx->mid[lo + v] ^ load64_le(blk + 8 * (lo + v));                      \
-                }                                                                                      \
-                nonce[j] = n;                                                                          \
-                if (n < end) {                                                                         \
-                    cnt++;                                                                             \
-                    n += step;                                                                         \
-                    add_digits(blk + t, k, step);                                                      \
-                }                                                                                      \
-            }                                                                                          \
-            for (v = 0; v < nv; v++) {                                                             \
-                memcpy(&lane[lo + v], var[v], sizeof(VT));                                         \
-            }                                                                                      \
-            KECCAK_LOAD(lane);                                                                     \
-            KECCAK_ROUNDS_1_TO_22;                                                                 \
-            KECCAK_LAST_ROUND_LANES_0_3(RC23);                                                     \
-            memcpy(out[0], &s0, sizeof(VT));                                                       \
-            memcpy(out[1], &s1, sizeof(VT));                                                       \
-            memcpy(out[2], &s2, sizeof(VT));                                                       \
-            memcpy(out[3], &s3, sizeof(VT));                                                       \
-            for (j = 0; j < cnt; j++) {                                                            \
-                if (out[0][j] == ctx->target[0] && out[1][j] == ctx->target[1] &&                  \
-                    out[2][j] == ctx->target[2] && out[3][j] == ctx->target[3]) {                  \
-                    best_lower(best, (int64_t)nonce[j]);                                           \
-                    return (int64_t)nonce[j];                                                      \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-        (void)b5; (void)b6; (void)b7; (void)b8; (void)b9;                                          \
-        return -1;                                                                                 \
+#define DEFINE_KERNEL(NAME, VT, W, ATTR)                                                     \
+    ATTR static int64_t NAME(const search_ctx *ctx, uint64_t n, uint64_t end, uint64_t step, \
+                             unsigned k, int64_t *best)                                      \
+    {                                                                                        \
+        uint8_t blk[RATE];                                                                   \
+        uint64_t var[3][W], out[4][W], nonce[W];                                             \
+        VT lane[25], zero;                                                                   \
+        const size_t t = ctx->tail_len;                                                      \
+        const unsigned lo = (unsigned)(t / 8), nv = (unsigned)((t + k - 1) / 8 - t / 8 + 1); \
+        unsigned i, j, v, cnt;                                                               \
+        KECCAK_LOCALS(VT);                                                                   \
+        memset(&zero, 0, sizeof zero);                                                       \
+        memset(blk, 0, RATE);                                                                \
+        memcpy(blk, ctx->tail, t);                                                           \
+        write_digits(blk + t, n, k);                                                         \
+        blk[t + k] ^= 0x06;                                                                  \
+        blk[RATE - 1] ^= 0x80;                                                               \
+        for (i = 0; i < 25; i++) {                                                           \
+            lane[i] = zero + (ctx->mid[i] ^ (i < RATE_LANES ? load64_le(blk + 8 * i) : 0));  \
+        }                                                                                    \
+        while (n < end) {                                                                    \
+            const uint64_t limit = best_limit(best, end);                                    \
+            if (n >= limit) {                                                                \
+                return -1;                                                                   \
+            }                                                                                \
+            cnt = 0;                                                                         \
+            for (j = 0; j < W; j++) { /* slots past `limit` repeat a block, ignored */       \
+                for (v = 0; v < nv; v++) {                                                   \
+                    var[v][j] = ctx->mid[lo + v] ^ load64_le(blk + 8 * (lo + v));            \
+                }                                                                            \
+                nonce[j] = n;                                                                \
+                if (n < limit) {                                                             \
+                    cnt++;                                                                   \
+                    n += step;                                                               \
+                    add_digits(blk + t, k, step);                                            \
+                }                                                                            \
+            }                                                                                \
+            for (v = 0; v < nv; v++) {                                                       \
+                memcpy(&lane[lo + v], var[v], sizeof(VT));                                   \
+            }                                                                                \
+            KECCAK_LOAD(lane);                                                               \
+            KECCAK_ROUNDS_1_TO_22;                                                           \
+            KECCAK_LAST_ROUND_LANES_0_3(RC23);                                               \
+            memcpy(out[0], &s0, sizeof(VT));                                                 \
+            memcpy(out[1], &s1, sizeof(VT));                                                 \
+            memcpy(out[2], &s2, sizeof(VT));                                                 \
+            memcpy(out[3], &s3, sizeof(VT));                                                 \
+            for (j = 0; j < cnt; j++) {                                                      \
+                if (out[0][j] == ctx->target[0] && out[1][j] == ctx->target[1] &&            \
+                    out[2][j] == ctx->target[2] && out[3][j] == ctx->target[3]) {            \
+                    best_lower(best, (int64_t)nonce[j]);                                     \
+                    return (int64_t)nonce[j];                                                \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+        return -1;                                                                           \
     }
 
 DEFINE_KERNEL(kernel_scalar, uint64_t, 1, )

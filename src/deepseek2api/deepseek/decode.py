@@ -25,6 +25,8 @@ Choices worth knowing (the protocol leaves them open):
   `quasi_status` is held back and used only when the round ends without one; a terminal status inside a
   round's opening snapshot counts only when the round ends cleanly (`event: close` / `[DONE]`), because
   a continue round's snapshot may still carry the previous round's `INCOMPLETE`.
+* `Usage` is emitted when `accumulated_token_usage` is written with a new positive value; values inside
+  a snapshot are only an echo of stored state (0 at the start, the old total in a continue round).
 * A success envelope line (e.g. a `file/upload_file` answer before the stream) is ignored; an envelope
   that reports an error ends the stream with `UpstreamError`.
 * The decoder never raises on upstream input. An internal bug surfaces as
@@ -60,10 +62,12 @@ _DELTA_TYPES = (ReasoningDelta, ContentDelta)
 
 _TEXT_KEYS = frozenset({"content", "thinking_content"})
 _RESULT_KEYS = frozenset({"results", "search_results"})
+_STATUS_KEYS = frozenset({"status", "quasi_status"})
 _FRAGMENT_LISTS = ("fragments", "blocks")
 _NOT_TERMINAL = frozenset({"", "WIP", "PENDING", "RUNNING", "QUEUED", "STREAMING", "NONE", "NULL"})
 _GEN_A_FINISH = {"stop": "FINISHED", "length": "INCOMPLETE", "content_filter": "CONTENT_FILTER"}
 
+_WAF_MESSAGE = "upstream answered with an HTML page (WAF or captcha)"
 _HEAD_LIMIT = 64 * 1024  # bytes of a round kept to diagnose a body that was no stream at all
 _PATH_CACHE_LIMIT = 1024
 _MAX_BATCH_DEPTH = 8
@@ -277,8 +281,7 @@ class StreamDecoder:
         self._silent = False
         # Status bookkeeping.
         self._finished: str | None = None
-        self._status_value: Any = None
-        self._quasi_value: Any = None
+        self._status_writes: list[tuple[str, Any]] = []
         self._quasi: str | None = None
         self._snapshot_status: str | None = None
         # Per-kind text positions within this round, and how much of it earlier rounds already emitted.
@@ -366,9 +369,7 @@ class StreamDecoder:
         if not self._valid:
             head = bytes(self._head)
             if looks_like_html(head):
-                return UpstreamError(
-                    ErrorKind.WAF_BLOCKED, "upstream answered with an HTML page (WAF or captcha)"
-                )
+                return UpstreamError(ErrorKind.WAF_BLOCKED, _WAF_MESSAGE)
             if self._round_bytes <= _HEAD_LIMIT:
                 try:
                     envelope = _loads(head)
@@ -449,10 +450,10 @@ class StreamDecoder:
             else:
                 self._bad_lines += 1
             return
-        if first == 60 and not self._valid and looks_like_html(bytes(self._head)):  # "<"
-            self._error(
-                UpstreamError(ErrorKind.WAF_BLOCKED, "upstream answered with an HTML page (WAF or captcha)")
-            )
+        if not self._valid and looks_like_html(line):
+            # Judged on this line alone so that the result cannot depend on how bytes were chunked;
+            # close() judges the whole head for pages whose first lines are less telling.
+            self._error(UpstreamError(ErrorKind.WAF_BLOCKED, _WAF_MESSAGE))
             return
         if line.startswith(b"\xef\xbb\xbf"):  # a BOM in front of the first line
             self._line(line[3:])
@@ -685,7 +686,9 @@ class StreamDecoder:
             # An inherited APPEND onto a scalar (e.g. `response/status` after text appends) is a SET.
         parent[key] = value
         self._dirty = True
-        if len(tokens) == 1 and last == "response" and type(value) is dict:
+        if len(tokens) == 2 and last in _STATUS_KEYS and tokens[0] == "response":
+            self._status_writes.append((last, value))  # explicit writes count even when unchanged
+        elif len(tokens) == 1 and last == "response" and type(value) is dict:
             self._snapshot = True
 
     def _walk(self, tokens: tuple[str, ...]) -> tuple[Any, Any] | None:
@@ -834,27 +837,29 @@ class StreamDecoder:
         if "content" in response:
             self._sync_slot(("B", "content"), _CONTENT, response["content"])
 
-        status = response.get("status")
-        if status != self._status_value:
-            self._status_value = status
-            if _is_terminal(status):
-                if snapshot:
-                    self._snapshot_status = status.upper()
-                else:
-                    self._finish(status)
-        quasi = response.get("quasi_status")
-        if quasi != self._quasi_value:
-            self._quasi_value = quasi
-            if _is_terminal(quasi) and not snapshot:
-                self._quasi = quasi.upper()
-                if self._quasi == "CONTENT_FILTER":
-                    self._silent = True
+        if snapshot:
+            status = response.get("status")
+            self._snapshot_status = status.upper() if _is_terminal(status) else None
+        if self._status_writes:
+            writes = self._status_writes
+            self._status_writes = []
+            for key, value in writes:
+                terminal = _is_terminal(value)
+                if key == "status":
+                    if terminal:
+                        self._finish(value)
+                    else:
+                        self._snapshot_status = None  # back to WIP: the snapshot's old status is stale
+                elif terminal:
+                    self._quasi = value.upper()
+                    if self._quasi == "CONTENT_FILTER":
+                        self._silent = True
 
         usage = response.get("accumulated_token_usage")
-        if type(usage) is int and usage >= 0 and usage != self._last_usage:
-            if usage or self._last_usage is not None:
-                self._last_usage = usage
-                self._push(Usage(usage))
+        if type(usage) is int and usage > 0 and usage != self._last_usage and not snapshot:
+            # A snapshot only echoes the stored state (0 at the start, the old total in a continue round).
+            self._last_usage = usage
+            self._push(Usage(usage))
         self._check_results()
 
     # ------------------------------------------------------------------ search results

@@ -12,9 +12,12 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from ..settings import redact_proxy
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 logger = logging.getLogger("deepseek2api.pool")
 
@@ -45,12 +48,26 @@ class ProxyPool:
         self._rng = rng or random.Random()
         self._entries: list[str] = [e.strip() for e in entries] if enabled else []
         count = len(self._entries)
-        self._picks = [0] * count
+        self._picks = [0] * count  # total picks (stats)
+        self._load = [0] * count  # what least_used balances; levelled when an entry rejoins
+        self._rejoin = [False] * count  # quarantined since it last took part in balancing
         self._failures = [0] * count  # consecutive, reset by a success
         self._until: list[float | None] = [None] * count  # quarantined until (clock time)
         self._since: list[float] = [0.0] * count  # when the last quarantine began
         self._sticky: dict[str, int] = {}
         self._assigned = [0] * count
+
+    @classmethod
+    def from_settings(cls, settings: "Settings", **kwargs: object) -> "ProxyPool":
+        """The pool the config describes (`proxy_pool*` keys and `proxy_quarantine`)."""
+        return cls(
+            settings.proxy_pool,
+            enabled=settings.proxy_pool_enabled,
+            strategy=settings.proxy_strategy,
+            quarantine_failures=settings.proxy_quarantine.failures,
+            quarantine_seconds=settings.proxy_quarantine.seconds,
+            **kwargs,  # type: ignore[arg-type]
+        )
 
     @property
     def active(self) -> bool:
@@ -67,6 +84,7 @@ class ProxyPool:
             return None
         index = self._choose(account_id, self._clock())
         self._picks[index] += 1
+        self._load[index] += 1
         return self._entries[index] or None
 
     def assigned(self, account_id: str) -> str | None:
@@ -82,6 +100,7 @@ class ProxyPool:
             if self._failures[index] >= self.quarantine_failures and not self._quarantined(index, now):
                 self._until[index] = now + self.quarantine_seconds
                 self._since[index] = now
+                self._rejoin[index] = True
                 logger.warning(
                     "proxy %s quarantined for %.0fs after %d consecutive failures",
                     redact_proxy(self._entries[index]),
@@ -133,6 +152,7 @@ class ProxyPool:
     def _choose(self, account_id: str | None, now: float) -> int:
         every = range(len(self._entries))
         available = [i for i in every if not self._quarantined(i, now)]
+        self._level(available)
         if self.strategy == "sticky" and account_id is not None:
             index = self._sticky.get(account_id)
             if index is None:
@@ -143,7 +163,18 @@ class ProxyPool:
                 return index
         if not available:  # all quarantined: the one that went first comes back first
             return min(every, key=lambda i: self._since[i])
-        return self._least(available, self._picks)
+        return self._least(available, self._load)
+
+    def _level(self, available: Sequence[int]) -> None:
+        """An entry back from quarantine joins at the others' level instead of taking every pick
+        until it has caught up on the ones it missed."""
+        for index in available:
+            if not self._rejoin[index]:
+                continue
+            self._rejoin[index] = False
+            others = [self._load[i] for i in available if i != index and not self._rejoin[i]]
+            if others:
+                self._load[index] = max(self._load[index], min(others))
 
 
 __all__ = ["ProxyPool", "STRATEGIES", "redact_proxy"]

@@ -523,11 +523,21 @@ class ChunkEncoder:
         delta: Mapping[str, Any],
         finish_reason: str | None = None,
         usage: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> bytes:
+        """`extra`: additional top-level fields (search results on the finish chunk)."""
         tail = ',"logprobs":null,"finish_reason":' + (_dumps(finish_reason) if finish_reason else "null") + "}]"
         if usage is not None:
             tail += ',"usage":' + _dumps(usage)
+        for key, value in (extra or {}).items():
+            tail += "," + _dumps(key) + ":" + _dumps(value)
         return self._head + (_dumps(delta) + tail + "}\n\n").encode()
+
+    def role(self, thinking: bool) -> bytes:
+        """The first chunk (DeepSeek's shape: an empty reasoning_content announces thinking)."""
+        if thinking:
+            return self.chunk({"role": "assistant", "content": None, "reasoning_content": ""})
+        return self.chunk({"role": "assistant", "content": ""})
 
     def content(self, text: str) -> bytes:
         return self.chunk({"content": text})

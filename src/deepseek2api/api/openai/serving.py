@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,18 +24,14 @@ from ...chat.runner import TurnFailed, TurnTrace
 from ...chat.usage import count_tokens
 from ..auth import Caller
 from ..errors import ApiError, bad_request, from_upstream
-from ..sse import END, KEEPALIVE, EventChannel, EventStreamResponse
-from .protocol import RequestInvalid, to_chat_request, validate_request
+from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
+from .protocol import (DONE, ChunkEncoder, RequestInvalid, completion_body, new_completion_id, now,
+                       to_chat_request, usage_body, validate_request)
 
 if TYPE_CHECKING:
     from ...server import Gateway
 
 access_log = logging.getLogger("deepseek2api.access")
-DONE = b"data: [DONE]\n\n"
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +41,7 @@ class TurnUsage:
     reasoning_tokens: int
 
     def as_dict(self) -> dict[str, Any]:
-        completion = self.content_tokens + self.reasoning_tokens
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": completion,
-            "total_tokens": self.prompt_tokens + completion,
-            "prompt_tokens_details": {"cached_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
-            "prompt_cache_hit_tokens": 0,
-            "prompt_cache_miss_tokens": self.prompt_tokens,
-        }
+        return usage_body(self.prompt_tokens, self.content_tokens + self.reasoning_tokens, self.reasoning_tokens)
 
 
 async def count_usage(prompt: str, content: str, reasoning: str) -> TurnUsage:
@@ -64,45 +50,6 @@ async def count_usage(prompt: str, content: str, reasoning: str) -> TurnUsage:
         return TurnUsage(count_tokens(prompt), count_tokens(content), count_tokens(reasoning))
 
     return await asyncio.to_thread(work)
-
-
-class ChunkEncoder:
-    """Pre-encodes everything of a `chat.completion.chunk` except the delta."""
-
-    __slots__ = ("head", "open_tail", "completion_id", "created", "model")
-
-    def __init__(self, completion_id: str, created: int, model: str) -> None:
-        self.completion_id = completion_id
-        self.created = created
-        self.model = model
-        self.head = (b'data: {"id":' + _dumps(completion_id) + b',"object":"chat.completion.chunk","created":'
-                     + str(created).encode() + b',"model":' + _dumps(model)
-                     + b',"system_fingerprint":"fp_deepseek2api","choices":[{"index":0,"delta":')
-        self.open_tail = b',"logprobs":null,"finish_reason":null}]}\n\n'
-
-    def content(self, text: str) -> bytes:
-        return self.head + b'{"content":' + _dumps(text) + b"}" + self.open_tail
-
-    def reasoning(self, text: str) -> bytes:
-        return self.head + b'{"reasoning_content":' + _dumps(text) + b"}" + self.open_tail
-
-    def role(self, thinking: bool) -> bytes:
-        delta = b'{"role":"assistant","content":null,"reasoning_content":""}' if thinking \
-            else b'{"role":"assistant","content":""}'
-        return self.head + delta + self.open_tail
-
-    def finish(self, finish_reason: str, usage: dict[str, Any] | None, extra: dict[str, Any]) -> bytes:
-        tail = b',"logprobs":null,"finish_reason":' + _dumps(finish_reason) + b"}]"
-        if usage is not None:
-            tail += b',"usage":' + _dumps(usage)
-        for key, value in extra.items():
-            tail += b',' + _dumps(key) + b":" + _dumps(value)
-        return self.head + b"{}" + tail + b"}\n\n"
-
-    def usage_only(self, usage: dict[str, Any]) -> bytes:
-        return (b'data: {"id":' + _dumps(self.completion_id) + b',"object":"chat.completion.chunk","created":'
-                + str(self.created).encode() + b',"model":' + _dumps(self.model)
-                + b',"system_fingerprint":"fp_deepseek2api","choices":[],"usage":' + _dumps(usage) + b"}\n\n")
 
 
 def citation_fields(finish: OutFinish) -> dict[str, Any]:
@@ -186,27 +133,19 @@ class ChatCompletions:
         assert finish is not None
         content_text, reasoning_text = "".join(content), "".join(reasoning)
         usage = await count_usage(prompt, content_text, reasoning_text)
-        message: dict[str, Any] = {"role": "assistant", "content": content_text, "refusal": None}
-        if chat.model.thinking or reasoning_text:
-            message["reasoning_content"] = reasoning_text
-        body: dict[str, Any] = {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": chat.model_name,
-            "system_fingerprint": "fp_deepseek2api",
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish.finish_reason}],
-            "usage": usage.as_dict(),
-        }
+        body = completion_body(new_completion_id(), now(), chat.model_name, content_text, finish.finish_reason,
+                               usage.as_dict(),
+                               reasoning_text if (chat.model.thinking or reasoning_text) else None)
         body.update(citation_fields(finish))
         record.usage = usage
         record.write(trace)
-        return Response(_dumps(body), media_type="application/json")
+        return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+                        media_type="application/json")
 
     async def _stream(self, chat: ChatRequest, prompt: str, caller: Caller, record: AccessRecord) -> Response:
         gateway = self.gateway
         settings = gateway.settings
-        encoder = ChunkEncoder(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), chat.model_name)
+        encoder = ChunkEncoder(new_completion_id(), now(), chat.model_name)
         trace = TurnTrace()
         usage_mode = settings.output.usage_chunk
 
@@ -231,9 +170,9 @@ class ChatCompletions:
                             record.usage = usage
                             usage_dict = usage.as_dict()
                             on_finish = usage_dict if usage_mode in ("both", "deepseek") else None
-                            channel.put(encoder.finish(out.finish_reason, on_finish, citation_fields(out)))
+                            channel.put(encoder.chunk({}, out.finish_reason, on_finish, citation_fields(out)))
                             if chat.include_usage and usage_mode in ("both", "openai"):
-                                channel.put(encoder.usage_only(usage_dict))
+                                channel.put(encoder.usage(usage_dict))
                             channel.put(DONE)
             except BaseException as exc:
                 error = self._api_error(exc, caller, trace)
@@ -255,7 +194,7 @@ class ChatCompletions:
         if first is None:
             first = KEEPALIVE
         headers = [(b"x-request-id", record.request_id.encode())]
-        return EventStreamResponse(channel, keepalive=keepalive, headers=headers, first=first)  # type: ignore[return-value]
+        return EventStreamResponse(channel, keepalive=keepalive, headers=headers, first=first)
 
     def _api_error(self, exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
         """Translate a turn failure into an ApiError; None for cancellation (client gone)."""
@@ -283,4 +222,3 @@ async def _read_json(request: Request) -> Any:
         raise bad_request(f"The request body is not valid JSON: {exc}.", None, "invalid_json") from None
 
 
-__all__ = ["ChatCompletions", "ChunkEncoder", "DONE", "END"]
