@@ -244,8 +244,8 @@ static void absorb_block(uint64_t st[25], const uint8_t *block)
     }
 }
 
-/* H(data) into 32 bytes: absorb whole blocks, then the padded remainder (1 or 2 blocks never:
- * a remainder of 0..135 bytes plus padding always fits in one block). */
+/* H(data) into 32 bytes: absorb the whole blocks, then the padded remainder, which (0..135 bytes
+ * plus at least one padding byte) always fits in exactly one more block. */
 static void hash_bytes(const uint8_t *data, size_t len, uint8_t out[DIGEST_BYTES])
 {
     uint64_t st[25];

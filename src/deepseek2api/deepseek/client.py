@@ -19,7 +19,7 @@ import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from curl_cffi import CurlError
+from curl_cffi import CurlError, CurlHttpVersion
 from curl_cffi.requests import AsyncSession, Response
 from curl_cffi.requests.exceptions import ImpersonateError
 
@@ -173,6 +173,9 @@ class DeepSeekClient:
                 proxy=key,  # curl_cffi maps `proxy` to {"all": url}: every scheme goes through it
                 trust_env=False,  # None means direct, never a proxy from the environment
                 allow_redirects=False,  # a redirect is not an API answer; never carry the token elsewhere
+                # h2 over TLS (ALPN), HTTP/1.1 on cleartext: browsers never send an h2c `Upgrade`,
+                # and a plain-http base URL (the simulator) must not get one either
+                http_version=CurlHttpVersion.V2TLS,
             )
             self._sessions[key] = session
         return session

@@ -260,6 +260,7 @@ class FlatWriter(_Patches):
         self.search_results: list[dict[str, Any]] | None = None
         self._current = self.content_parts
         self._path = "response/content"
+        self._opened = False
 
     def _snapshot(self, usage: int) -> bytes:
         self.forget_path()
@@ -275,6 +276,10 @@ class FlatWriter(_Patches):
         }}})
 
     def opening(self, now: float) -> bytes:
+        """The empty snapshot starts the first round; a continue round starts with `resume()` instead."""
+        if self._opened:
+            return b""
+        self._opened = True
         return self._snapshot(0)
 
     def resume(self, usage: int) -> bytes:
