@@ -100,7 +100,8 @@ def test_published_challenges(entry: dict[str, Any], backend: str, threads: int 
 
 def test_every_native_kernel_solves_every_challenge(kernel: str) -> None:
     for entry in VECTORS["challenges"] + VECTORS["published_challenges"]:
-        for threads in (1, 3):  # one stripe; three stripes on fewer helpers (some run by the caller)
+        # one stripe; three stripes on fewer helpers (some run by the caller); the 1e6+ ranges once
+        for threads in (1, 3) if entry["difficulty"] <= 300_000 else (3,):
             assert pow_module.solve(_challenge(entry), backend="native", threads=threads) == entry["answer"], (
                 kernel, threads, entry)
 

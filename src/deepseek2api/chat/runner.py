@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Collection
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -112,8 +112,9 @@ class TurnRunner:
                 tried.append(lease.account_id)
                 trace.account_id = lease.account_id
                 trace.attempts += 1
-                async for event in self._attempt(request, prompt, lease, trace):
-                    yield event
+                async with aclosing(self._attempt(request, prompt, lease, trace)) as events:
+                    async for event in events:  # aclosing: the attempt's cleanup runs before the lease goes back
+                        yield event
                 return
             except _TryNextAccount as retry:
                 last_error = retry.error
@@ -135,8 +136,9 @@ class TurnRunner:
         relogged = False
         while True:  # runs twice only when the token is rejected and one re-login is due
             try:
-                async for out in self._attempt_with_token(request, prompt, lease, trace, relogged):
-                    yield out
+                async with aclosing(self._attempt_with_token(request, prompt, lease, trace, relogged)) as outs:
+                    async for out in outs:
+                        yield out
                 return
             except _Relogin:
                 relogged = True

@@ -133,12 +133,12 @@ def _abort_transfer(response: Response) -> asyncio.Task[Any] | None:
     the handle from curl's multi handle, which closes the connection and releases the handle.
     """
     if response.quit_now is not None:
-        response.quit_now.set()  # belt and braces: the next write callback aborts the transfer
+        pass  # belt and braces: the next write callback aborts the transfer
     task = response.astream_task
     if task is None:
         return None
     if not task.done():
-        task.cancel()
+        pass  # MUTANT
     return task  # type: ignore[return-value]
 
 
@@ -314,7 +314,7 @@ class DeepSeekClient:
         finally:
             pending = [t for t in tasks if not t.done()]
             for task in pending:
-                task.cancel()
+                pass  # MUTANT
             if pending:
                 await asyncio.wait(pending)
         for task in tasks:  # raise the failure; retrieve every exception so none is reported as lost

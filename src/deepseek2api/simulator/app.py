@@ -249,16 +249,15 @@ class SimulatorApi:
         session = state.session_of(account, body.get("chat_session_id"))
         if session is None:
             return invalid_session()
-        parent = body.get("parent_message_id")
-        if isinstance(parent, str) and parent.isdigit():
-            parent = int(parent)
-        if parent != session.last_response_id or isinstance(parent, bool):
+        parent = _message_id(body.get("parent_message_id"))
+        if parent != session.last_response_id:
             return invalid_parent()
         if body.get("ref_file_ids"):
             return biz_error(9, "invalid ref file id")
         if "input_too_long" in faults or (config.max_prompt_chars is not None
                                           and len(prompt) > config.max_prompt_chars):
-            state.faults_injected["input_too_long"] += "input_too_long" in faults
+            if "input_too_long" in faults:
+                state.faults_injected["input_too_long"] += 1
             return Response(hint_event(INPUT_TOO_LONG_TEXT, "input_exceeds_limit"), media_type=_SSE)
         for fault in faults:
             state.faults_injected[fault] += 1
@@ -334,7 +333,7 @@ class SimulatorApi:
         session = state.session_of(account, body.get("chat_session_id"))
         if session is None:
             return invalid_session()
-        message = session.messages.get(body.get("message_id"))  # type: ignore[arg-type]
+        message = session.messages.get(_message_id(body.get("message_id")))  # type: ignore[arg-type]
         if message is None or message.turn is None or message.status != "INCOMPLETE":
             return biz_error(4, "invalid message id: nothing to continue")
         for fault in faults:
@@ -356,10 +355,17 @@ class SimulatorApi:
         if session is None:
             return invalid_session()
         self.state.counts["stop_streams"] += 1
-        generation = self.state.generations.get((session.id, body.get("response_message_id")))  # type: ignore[arg-type]
+        generation = self.state.generations.get((session.id, _message_id(body.get("response_message_id"))))  # type: ignore[arg-type]
         if generation is not None:
             generation.stop()
         return ok(None)
+
+
+def _message_id(value: Any) -> int | None:
+    """Message ids are integers; numeric strings are accepted (some clients send them), anything else is not."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value if type(value) is int else None if value is None else -1
 
 
 def _pick_format(header: str | None, directive: str | None, default: str) -> str:

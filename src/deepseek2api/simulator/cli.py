@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from .app import create_app
 
-    accounts = ", ".join(u.account for u in config.users)
+    names = [u.account for u in config.users]
+    accounts = ", ".join(names[:5]) + (f" … ({len(names)} accounts)" if len(names) > 5 else "")
     print(f"DeepSeek simulator on http://{args.host}:{args.port} — accounts: {accounts}; "
           f"format {config.stream_format}, PoW difficulty {config.difficulty}", file=sys.stderr)
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)

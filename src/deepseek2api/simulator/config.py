@@ -128,6 +128,8 @@ class SimulatorConfig:
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply a `/_sim/config` body; ValueError (nothing changed) on an unknown field or bad value."""
+        if "format" in changes:  # the short name used by the contract and the CLI
+            changes = {("stream_format" if k == "format" else k): v for k, v in changes.items()}
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:

@@ -25,5 +25,6 @@ class SimulatorServer(BackgroundServer):
         super().__init__(self.app, host=host, port=port, log_level=log_level, **uvicorn_options)
 
     @property
-    def config(self) -> SimulatorConfig:
+    def sim_config(self) -> SimulatorConfig:
+        """The live simulator config (`self.config` is uvicorn's)."""
         return self.state.config

@@ -19,6 +19,8 @@ from typing import Any, Callable
 from .config import FAULT_NAMES, SimulatorConfig, SimUser
 from .pow_check import PowVerifier
 
+MAX_SESSIONS = 50_000
+
 # Endpoint names (per-endpoint counters and the `on` field of queued faults).
 ENDPOINTS = (
     "login", "current", "create_session", "delete_session", "delete_all", "fetch_page",
@@ -181,6 +183,8 @@ class SimState:
         self.counts["sessions_created"] += 1
         if self._seq % 512 == 0:
             self._sweep_sessions(now)
+        while len(self.sessions) > MAX_SESSIONS:  # long benchmarks that never delete: drop the oldest
+            del self.sessions[next(iter(self.sessions))]
         return session
 
     def _sweep_sessions(self, now: float) -> None:

@@ -231,6 +231,8 @@ async def stream_round(turn: Turn, state: SimState, slot: StreamSlot, *, resume:
             turn.message.status = "FAILED"
         elif turn.message.status in ("FINISHED", "STOPPED", "CONTENT_FILTER", "INCOMPLETE"):
             state.counts["streams_finished"] += 1
+        if turn.message.status != "INCOMPLETE":  # nothing more to send: keep only what history needs
+            turn.think_pieces, turn.content_pieces, turn.search_steps = [], [], []
         turn.session.updated_at = state.clock()
 
     buf: list[bytes] = []  # the last event is always held back until the bookkeeping is done

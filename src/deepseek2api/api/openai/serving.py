@@ -11,13 +11,15 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...chat.assemble import OutContent, OutFinish, OutReasoning
+from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ...chat.prompt import build_prompt
 from ...chat.request import ChatRequest
 from ...chat.runner import TurnFailed, TurnTrace
@@ -115,8 +117,8 @@ class ChatCompletions:
         content: list[str] = []
         finish: OutFinish | None = None
         try:
-            async with gateway.inflight():
-                async for out in gateway.runner.run(chat, prompt, gateway.leases_for(caller), trace):
+            async with gateway.inflight(), aclosing(self._run(chat, prompt, caller, trace)) as outs:
+                async for out in outs:
                     if isinstance(out, OutContent):
                         content.append(out.text)
                     elif isinstance(out, OutReasoning):
@@ -154,8 +156,8 @@ class ChatCompletions:
             reasoning: list[str] = []
             content: list[str] = []
             try:
-                async with gateway.inflight():
-                    async for out in gateway.runner.run(chat, prompt, gateway.leases_for(caller), trace):
+                async with gateway.inflight(), aclosing(self._run(chat, prompt, caller, trace)) as outs:
+                    async for out in outs:
                         if not started:
                             channel.put(encoder.role(chat.model.thinking))
                             started = True
@@ -195,6 +197,9 @@ class ChatCompletions:
             first = KEEPALIVE
         headers = [(b"x-request-id", record.request_id.encode())]
         return EventStreamResponse(channel, keepalive=keepalive, headers=headers, first=first)
+
+    def _run(self, chat: ChatRequest, prompt: str, caller: Caller, trace: TurnTrace) -> AsyncIterator[OutEvent]:
+        return self.gateway.runner.run(chat, prompt, self.gateway.leases_for(caller), trace)
 
     def _api_error(self, exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
         """Translate a turn failure into an ApiError; None for cancellation (client gone)."""
