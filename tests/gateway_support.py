@@ -114,7 +114,9 @@ def gateway_settings(simulator_url: str, users: list[SimUser], **overrides: Any)
 def running_stack(*, accounts: int = 3, sim: dict[str, Any] | None = None, check: bool = True,
                   **settings_overrides: Any) -> Iterator[Stack]:
     """Simulator + gateway on loopback; invariants checked on a clean exit."""
-    sim_options: dict[str, Any] = {"users": sim_users(accounts), "difficulty": TEST_DIFFICULTY, "seed": 7}
+    # No grace for a second stream on one account: any overlap at all counts as a violation.
+    sim_options: dict[str, Any] = {"users": sim_users(accounts), "difficulty": TEST_DIFFICULTY, "seed": 7,
+                                   "over_limit_grace": 0.0}
     sim_options.update(sim or {})
     sim_config = SimulatorConfig(**sim_options)
     with BackgroundServer(create_simulator(sim_config)) as simulator:

@@ -16,7 +16,7 @@ from client_support import (
 from deepseek2api.deepseek.client import PATH_COMPLETION, PATH_CONTINUE, DeepSeekClient
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import Finished, Ready
-from deepseek2api.deepseek.pow import PowChallenge, decode_pow_response
+from deepseek2api.deepseek.pow import PowChallenge, PowError, PowUnsolvable, decode_pow_response
 from deepseek2api.simulator import reply_for
 
 __all__ = ["client", "fresh_sim", "sim"]  # fixtures imported from client_support
@@ -93,9 +93,9 @@ async def test_a_pow_header_is_single_use(client):
     first = await collect(client.completion(token, session_id=session_id, prompt="one", pow_header=header,
                                             thinking=False, search=False))
     assert Finished("FINISHED") in first
+    parent = next(e for e in first if isinstance(e, Ready)).response_message_id
     again = await collect(client.completion(token, session_id=session_id, prompt="two", pow_header=header,
-                                            thinking=False, search=False,
-                                            parent_message_id=next(e for e in first if isinstance(e, Ready)).response_message_id))
+                                            thinking=False, search=False, parent_message_id=parent))
     assert [e.kind for e in errors_of(again)] == [ErrorKind.POW_REJECTED]
 
 
@@ -177,3 +177,21 @@ async def test_no_secret_reaches_the_log(fresh_sim, caplog):
     for secret in (token, BOB.password, "Wrong-Secret-9", header, base64.b64decode(header).decode()):
         assert secret not in text
     assert json.dumps(header) not in text
+
+
+@pytest.mark.parametrize("failure,kind", [
+    (PowUnsolvable("no nonce below difficulty 1000 matches"), ErrorKind.POW_REJECTED),
+    (PowError("challenge is not 64 hex characters"), ErrorKind.PROTOCOL),
+])
+async def test_solver_failures_become_upstream_failures(client, monkeypatch, failure, kind):
+    async def failing_solver(challenge):
+        raise failure
+
+    monkeypatch.setattr("deepseek2api.deepseek.client.solve_async", failing_solver)
+    token = await login(client)
+    with pytest.raises(UpstreamFailure) as caught:
+        await client.pow_header(token, PATH_COMPLETION)
+    assert caught.value.kind is kind
+    with pytest.raises(UpstreamFailure) as caught:
+        await client.prepare_completion(token)
+    assert caught.value.kind is kind

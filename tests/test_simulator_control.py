@@ -16,7 +16,7 @@ async def test_stats_count_endpoints_and_reset_zeroes_them() -> None:
         await complete(client, token, await new_session(client, token), "x")
         stats = (await client.get("/_sim/stats")).json()
         assert stats["requests"] == {"login": 1, "create_session": 1, "create_pow_challenge": 1, "completion": 1}
-        assert (stats["logins"], stats["sessions_created"], stats["pow_challenges"], stats["completions"]) == (1, 1, 1, 1)
+        assert [stats[k] for k in ("logins", "sessions_created", "pow_challenges", "completions")] == [1, 1, 1, 1]
         assert stats["violations"] == 0 and stats["active_total"] == 0 and stats["max_concurrent"] == {EMAIL: 1}
         state_of(client).violations = 3
         after = (await client.post("/_sim/reset")).json()
@@ -53,8 +53,8 @@ async def test_config_can_add_users() -> None:
 async def test_faults_endpoint_validates_and_clears() -> None:
     async with asgi_client() as client:
         for bad in ({"account": "ghost@x", "fault": "busy"}, {"account": EMAIL, "fault": "explode"},
-                    {"account": EMAIL, "fault": "busy", "count": -1}, {"account": EMAIL, "fault": "busy", "on": "nowhere"},
-                    {"fault": "busy"}):
+                    {"account": EMAIL, "fault": "busy", "count": -1},
+                    {"account": EMAIL, "fault": "busy", "on": "nowhere"}, {"fault": "busy"}):
             r = await client.post("/_sim/faults", json=bad)
             assert r.status_code == 400, bad
         await client.post("/_sim/faults", json={"account": EMAIL, "fault": "mute", "count": 3})

@@ -6,7 +6,7 @@ import pytest
 
 from deepseek2api.simulator import reply_for
 from deepseek2api.simulator.turns import REFUSAL
-from simulator_support import (CONTINUE, EMAIL, PASSWORD, asgi_client, auth, complete, decode, envelope_ok, login,
+from simulator_support import (CONTINUE, EMAIL, PASSWORD, asgi_client, auth, complete, decode, login,
                                new_session, pow_header, small_config, sse_events, state_of)
 
 

@@ -134,22 +134,6 @@ async def test_stop_stream_ends_the_reply_with_stopped() -> None:
             assert stats["stop_streams"] == 1 and stats["stopped"] == 1 and stats["violations"] == 0
 
 
-async def test_stop_interrupts_a_stall() -> None:
-    with SimulatorServer(small_config()) as sim:
-        async with httpx.AsyncClient(base_url=sim.base_url, timeout=20) as client:
-            token = await login(client)
-            session_id = await new_session(client, token)
-            stream = await _open_stream(client, token, session_id, "stall [sim:stall=60]")
-            try:
-                await stream.read_until(b"update_session")
-                await client.post("/api/v0/chat/stop_stream", headers=auth(token),
-                                  json={"chat_session_id": session_id, "response_message_id": 2})
-                body = await stream.read_rest()
-            finally:
-                await stream.aclose()
-            assert b'"STOPPED"' in body and body.endswith(b'"auto_resume":false}\n\n')
-
-
 async def test_client_disconnect_during_a_stall_frees_the_slot() -> None:
     with SimulatorServer(small_config(over_limit_grace=0)) as sim:
         async with httpx.AsyncClient(base_url=sim.base_url, timeout=20) as client:
@@ -198,3 +182,23 @@ async def test_many_accounts_stream_concurrently() -> None:
             await asyncio.gather(*(one(i) for i in range(20)))
             stats = await _wait_idle(client)
             assert stats["violations"] == 0 and stats["completions"] == 20 and stats["streams_finished"] == 20
+
+
+async def test_stop_interrupts_a_stall_and_the_stream_still_decodes() -> None:
+    decode_module = pytest.importorskip("deepseek2api.deepseek.decode")
+    with SimulatorServer(small_config()) as sim:
+        async with httpx.AsyncClient(base_url=sim.base_url, timeout=20) as client:
+            token = await login(client)
+            session_id = await new_session(client, token)
+            stream = await _open_stream(client, token, session_id, "stall [sim:stall=60]")
+            try:
+                await stream.read_until(b"update_session")
+                await client.post("/api/v0/chat/stop_stream", headers=auth(token),
+                                  json={"chat_session_id": session_id, "response_message_id": 2})
+                body = await stream.read_rest()
+            finally:
+                await stream.aclose()
+    got = decode(body)
+    assert got.status == "STOPPED" and got.content == "" and got.names[-1] == "close"
+    events = decode_module.decode_body(body)
+    assert [type(e).__name__ for e in events if type(e).__name__ == "UpstreamError"] == []

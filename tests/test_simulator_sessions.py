@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from simulator_support import (asgi_client, auth, complete, decode, envelope_ok, login, new_session, state_of)
+from simulator_support import (asgi_client, auth, complete, completion_body, decode, envelope_ok, login, new_session,
+                               pow_header, state_of)
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
@@ -75,8 +76,6 @@ async def test_ref_files_are_refused_as_not_ready() -> None:
     async with asgi_client() as client:
         token = await login(client)
         session_id = await new_session(client, token)
-        from simulator_support import completion_body, pow_header
-
         body = completion_body(session_id, "file") | {"ref_file_ids": ["file-1"]}
         r = await client.post("/api/v0/chat/completion", json=body,
                               headers=auth(token) | {"x-ds-pow-response": await pow_header(client, token)})

@@ -131,7 +131,7 @@ async def _check_accounts(settings: Any) -> list[tuple[str, str, str]]:
 
 
 def cmd_simulate(args: argparse.Namespace, rest: list[str]) -> int:
-    from .simulator.__main__ import main as simulator_main
+    from .simulator.cli import main as simulator_main
 
     return simulator_main(rest)
 

@@ -486,6 +486,8 @@ def _parse_json_object(text: str, where: str) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(where, f"invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})") from None
+    except RecursionError:  # json raises this, not JSONDecodeError, for very deep nesting
+        raise ConfigError(where, "invalid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ConfigError(where, f"expected a JSON object at the top level (got {_json_type(data)})")
     return data

@@ -64,8 +64,10 @@ class EventChannel:
             return None
 
     def cancel(self) -> None:
-        if self.producer is not None and not self.producer.done():
-            self.producer.cancel()
+        """Cancel the producer once: a second cancel would interrupt its upstream cleanup."""
+        producer = self.producer
+        if producer is not None and not producer.done() and not producer.cancelling():
+            producer.cancel()
 
 
 class EventStreamResponse(Response):

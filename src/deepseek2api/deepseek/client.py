@@ -13,6 +13,7 @@ transport error is scrubbed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -133,12 +134,12 @@ def _abort_transfer(response: Response) -> asyncio.Task[Any] | None:
     the handle from curl's multi handle, which closes the connection and releases the handle.
     """
     if response.quit_now is not None:
-        pass  # belt and braces: the next write callback aborts the transfer
+        response.quit_now.set()  # belt and braces: the next write callback aborts the transfer
     task = response.astream_task
     if task is None:
         return None
     if not task.done():
-        pass  # MUTANT
+        task.cancel()
     return task  # type: ignore[return-value]
 
 
@@ -181,7 +182,8 @@ class DeepSeekClient:
         return session
 
     def _headers(self, token: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = dict(self.profile.headers)
+        # authorization belongs to the call, never to the profile: a configured one is dropped
+        headers = {k: v for k, v in self.profile.headers.items() if k.lower() != "authorization"}
         if not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/json"  # the wire format, not client identity
         add: dict[str, str] = dict(extra or {})
@@ -296,7 +298,8 @@ class DeepSeekClient:
         try:
             answer = await solve_async(challenge)
         except PowUnsolvable as exc:  # a fresh challenge may well be solvable: let the runner retry
-            raise UpstreamFailure(UpstreamError(ErrorKind.POW_REJECTED, f"PoW challenge has no answer: {exc}")) from None
+            error = UpstreamError(ErrorKind.POW_REJECTED, f"PoW challenge has no answer: {exc}")
+            raise UpstreamFailure(error) from None
         except PowError as exc:
             raise _protocol(f"PoW challenge rejected by the solver: {exc}") from None
         return encode_pow_response(challenge, answer, target_path)
@@ -306,24 +309,22 @@ class DeepSeekClient:
 
         On the first failure the other call is cancelled and that failure is raised.
         """
-        session_task = asyncio.ensure_future(self.create_session(token, proxy=proxy))
-        pow_task = asyncio.ensure_future(self.pow_header(token, PATH_COMPLETION, proxy=proxy))
-        tasks = (session_task, pow_task)
+        tasks = (
+            asyncio.ensure_future(self.create_session(token, proxy=proxy)),
+            asyncio.ensure_future(self.pow_header(token, PATH_COMPLETION, proxy=proxy)),
+        )
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         finally:
-            pending = [t for t in tasks if not t.done()]
-            for task in pending:
-                pass  # MUTANT
-            if pending:
-                await asyncio.wait(pending)
-        for task in tasks:  # raise the failure; retrieve every exception so none is reported as lost
-            if not task.cancelled() and task.exception() is not None:
-                for other in tasks:
-                    if other is not task and not other.cancelled():
-                        other.exception()
-                raise task.exception()  # type: ignore[misc]
-        return session_task.result(), pow_task.result()
+            for task in tasks:
+                task.cancel()  # no-op for finished ones
+            await asyncio.wait(tasks)
+        # retrieve every exception (none is reported as lost), raise the first
+        failures = [task.exception() for task in tasks if not task.cancelled() and task.exception() is not None]
+        if failures:
+            raise failures[0]  # type: ignore[misc]
+        session_id, header = (task.result() for task in tasks)
+        return session_id, header
 
     async def stop_stream(self, token: str, *, session_id: str, response_message_id: int,
                           proxy: str | None = None) -> None:
@@ -401,7 +402,8 @@ class DeepSeekClient:
             raise
         if not done:
             _discard_when_done(request)
-            raise TimeoutError(f"no response from upstream within {profile.first_byte_timeout:g} s")
+            message = f"POST {path}: no response from upstream within {profile.first_byte_timeout:g} s"
+            raise UpstreamFailure(UpstreamError(ErrorKind.NETWORK, message))
         return request.result()
 
     async def _stream(self, path: str, token: str, body: Mapping[str, Any], *, session_id: str, pow_header: str,
@@ -418,21 +420,20 @@ class DeepSeekClient:
             except UpstreamFailure as failure:
                 yield failure.error
                 return
-            except (CurlError, TimeoutError) as exc:
+            except CurlError as exc:
                 log.debug("POST %s failed after %.0f ms", path, (time.monotonic() - started) * 1000)
-                error = self._network_error("POST", path, exc, proxy, secrets)
-                if isinstance(exc, TimeoutError) and not isinstance(exc, CurlError):
-                    error = UpstreamError(ErrorKind.NETWORK, f"POST {path}: {exc}")
-                yield error
+                yield self._network_error("POST", path, exc, proxy, secrets)
                 return
             status = response.status_code
             log.debug("POST %s -> %s in %.0f ms", path, status, (time.monotonic() - started) * 1000)
             content_type = (response.headers.get("content-type") or "").lower()
-            if status != 200 or not ("text/event-stream" in content_type or not content_type):
+            is_stream = status == 200 and (not content_type or "text/event-stream" in content_type)
+            if not is_stream:
                 yield await self._error_answer(path, response, content_type, proxy, secrets)
                 return
-            async for event in self._decode(path, response, decoder, proxy, secrets):
-                yield event
+            async with contextlib.aclosing(self._decode(path, response, decoder, proxy, secrets)) as events:
+                async for event in events:
+                    yield event
         finally:
             if response is not None:
                 task = _abort_transfer(response)

@@ -355,7 +355,8 @@ class SimulatorApi:
         if session is None:
             return invalid_session()
         self.state.counts["stop_streams"] += 1
-        generation = self.state.generations.get((session.id, _message_id(body.get("response_message_id"))))  # type: ignore[arg-type]
+        key = (session.id, _message_id(body.get("response_message_id")))
+        generation = self.state.generations.get(key)  # type: ignore[arg-type]
         if generation is not None:
             generation.stop()
         return ok(None)

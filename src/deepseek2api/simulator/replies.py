@@ -33,7 +33,8 @@ _FILLER = (
 
 _SITES = (
     ("https://docs.example.com/simulator/overview", "Simulator overview", "docs.example.com"),
-    ("https://handbook.example.org/deepseek2api/testing", "Testing with the DeepSeek2API simulator", "handbook.example.org"),
+    ("https://handbook.example.org/deepseek2api/testing", "Testing with the DeepSeek2API simulator",
+     "handbook.example.org"),
     ("https://notes.example.net/offline-demos", "Offline demos and synthetic answers", "notes.example.net"),
 )
 

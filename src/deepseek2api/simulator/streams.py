@@ -219,7 +219,9 @@ class FragmentWriter(_Patches):
                                        {"p": "quasi_status", "v": status}]
         if status == "INCOMPLETE":
             items.append({"p": "auto_continue", "v": True})
-        out = self.patch("response", "BATCH", items) + self.patch("response/status", "SET", status)
+        # stopped before the first token: the snapshot still comes first, with no fragment
+        out = b"" if self.fragments or self._p else self._snapshot()
+        out += self.patch("response", "BATCH", items) + self.patch("response/status", "SET", status)
         if self.finish_event:
             out += named_event("finish", {})
         return out

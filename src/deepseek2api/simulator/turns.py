@@ -107,6 +107,9 @@ def _round_events(turn: Turn, clock: Callable[[], float], resume: bool) -> Itera
     if turn.stall:
         yield Stall(turn.stall)
         turn.stall = 0.0
+        if gen.stopped:
+            yield from _stopped(turn, clock)
+            return
     if resume:
         yield w.resume(turn.usage)
     if not turn.started:

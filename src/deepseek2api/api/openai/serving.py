@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -220,10 +221,33 @@ async def _read_json(request: Request) -> Any:
     if not raw.strip():
         raise bad_request("The request body is empty; send a JSON object.", None, "invalid_json")
     try:
-        return json.loads(raw)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise bad_request("The request body is not valid UTF-8.", None, "invalid_json") from None
+    except RecursionError:  # json raises this (not a ValueError) for very deep nesting
+        raise bad_request("The request body is not valid JSON: nested too deeply.", None, "invalid_json") from None
     except ValueError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}.", None, "invalid_json") from None
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
+        raise bad_request("The request body contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff); "
+                          "send valid Unicode text.", None, "invalid_json")
+    return body
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # cheap pre-check: most bodies have no such escape
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them."""
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _has_lone_surrogate(body: Any) -> bool:
+    """True when a string holds half a surrogate pair (it could not be encoded to send upstream)."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
