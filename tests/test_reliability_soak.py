@@ -1,0 +1,30 @@
+"""Fault soak: hundreds of concurrent requests while the simulator misbehaves at random (issue #6 item 1).
+
+Every answer must be either the exact reply or a well-formed OpenAI error; nothing may leak (leases,
+in-flight turns) and no account may ever carry two streams upstream at once. `bench/soak.py` runs
+the same scenario at 10,000 requests.
+"""
+
+from __future__ import annotations
+
+from reliability_support import SoakOptions, run_soak, soak_stack
+
+
+async def test_fault_soak_every_answer_is_right_or_a_clean_error() -> None:
+    options = SoakOptions(requests=400, concurrency=20, accounts=5)
+    with soak_stack(options, check=False) as stack:
+        report = await run_soak(stack, options)
+        print("\n" + report.table())
+        assert not report.bad, [f"{o.detail}" for o in report.bad[:10]]
+        classes = report.by_class()
+        assert classes["ok"] > options.requests // 2, classes  # faults are the exception, not the rule
+        assert classes["disconnected"] > 0, classes
+        assert report.violations == 0
+        assert report.leases_out == 0 and report.inflight == 0
+        # The faults really happened, and the gateway failed over instead of giving up at once.
+        faults = report.sim["faults"]
+        for name in ("token_expired", "pow_rejected", "rate_limit", "busy", "waf", "stall", "cut"):
+            assert faults.get(name, 0) > 0, (name, faults)
+        assert report.failovers > 0 and report.multi_attempt_requests > 0
+        assert report.sim["completions"] > classes["ok"]
+        stack.assert_invariants()
