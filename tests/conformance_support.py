@@ -394,6 +394,14 @@ class ConformanceStack(Stack):
                 raise AssertionError(f"{exchange.method} {exchange.path} -> {exchange.status}: {failure}") from None
         return new
 
+    def wait_usable(self, timeout: float = 15.0) -> None:
+        """Bounded wait until every account is usable again (after a test made them cool down)."""
+        deadline = time.monotonic() + timeout
+        pool, wanted = self.gateway.pool, len(self.settings.accounts)
+        while pool.usable_count < wanted and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pool.usable_count == wanted, f"accounts still cooling after {timeout} s: {pool.status()}"
+
     def assert_invariants(self) -> None:
         super().assert_invariants()
         self.check_wire()

@@ -229,12 +229,13 @@ async def _read_json(request: Request) -> Any:
     except ValueError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}.", None, "invalid_json") from None
     if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
-        raise bad_request("The request body contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff); "
-                          "send valid Unicode text.", None, "invalid_json")
+        raise bad_request("The request body contains a lone UTF-16 surrogate (U+D800-U+DFFF, escaped or raw), "
+                          "which is not valid Unicode text.", None, "invalid_json")
     return body
 
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # cheap pre-check: most bodies have no such escape
+# Cheap pre-check for a `\\udXXX` escape or a raw surrogate (json.loads decodes bytes with surrogatepass).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def _reject_constant(name: str) -> Any:
