@@ -326,19 +326,29 @@ class Connection:
                       headers: dict[str, str] | None = None) -> int:
         """Send a request and read the status line and headers; then read the body with
         `chunks()` or `read()` before the next request."""
-        if self.writer is None or self.writer.is_closing():
-            await self._open()
-        assert self.reader is not None and self.writer is not None
         head = [f"{method} {path} HTTP/1.1", f"host: {HOST}:{self.port}"]
         for key, value in (headers or {}).items():
             head.append(f"{key}: {value}")
         if body is not None:
             head.append("content-type: application/json")
             head.append(f"content-length: {len(body)}")
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + (body or b""))
-        status_line = await self.reader.readline()
-        if not status_line:
-            raise HttpError("connection closed before a response")
+        message = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
+        for fresh in (False, True):
+            reused = self.writer is not None and not self.writer.is_closing() and not fresh
+            if not reused:
+                self.close()
+                await self._open()
+            assert self.reader is not None and self.writer is not None
+            self.writer.write(message)
+            try:
+                status_line = await self.reader.readline()
+            except ConnectionError:
+                status_line = b""
+            if status_line:
+                break
+            if not reused:  # a server that closed an idle keep-alive connection: retry once on a new one
+                raise HttpError("connection closed before a response")
+        assert self.reader is not None
         status = int(status_line.split(b" ", 2)[1])
         self._chunked, self._length, self._close_after = False, None, False
         while True:

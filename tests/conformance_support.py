@@ -54,7 +54,9 @@ def normalise_nullable(node: Any) -> Any:
         return [normalise_nullable(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: normalise_nullable(value) for key, value in node.items() if key != "nullable"}
+    # Only the boolean keyword goes; a property *named* "nullable" (a schema) stays.
+    out = {key: normalise_nullable(value) for key, value in node.items()
+           if not (key == "nullable" and isinstance(value, bool))}
     if node.get("nullable") is True:
         return {"anyOf": [out, {"type": "null"}]}
     return out
@@ -118,7 +120,8 @@ def load_openai_schemas(path: Path, cache: Any = None) -> OpenAISchemas:
     Parsing the 3 MB YAML takes about a second with libyaml; reading the cached extract takes milliseconds.
     """
     raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
+    # The digest covers this module too, so a change to the extraction or normalisation invalidates the cache.
+    digest = hashlib.sha256(raw + Path(__file__).read_bytes()).hexdigest()
     with _load_lock:
         if digest in _loaded:
             return _loaded[digest]
@@ -313,7 +316,7 @@ def check_stream(exchange: Exchange, schemas: OpenAISchemas) -> int:
     assert exchange.headers.get("content-type", "").startswith("text/event-stream"), exchange.headers
     payloads = data_events(bytes(exchange.body))
     assert payloads, "an event stream with no data event"
-    ids, finishes, chunks = set(), 0, 0
+    ids, finishes, chunks, with_usage = set(), 0, 0, 0
     for position, payload in enumerate(payloads):
         last = position == len(payloads) - 1
         if payload == "[DONE]":
@@ -330,12 +333,15 @@ def check_stream(exchange: Exchange, schemas: OpenAISchemas) -> int:
         if not chunk["choices"]:
             assert finishes == 1 and chunk.get("usage"), "an empty-choices chunk must be the usage chunk"
         finishes += sum(1 for c in chunk["choices"] if c["finish_reason"] is not None)
+        with_usage += chunk.get("usage") is not None
     assert len(ids) <= 1, f"chunks disagree on id/created/model: {ids}"
     ended = payloads[-1] == "[DONE]"
     if ended:
         assert finishes == 1, f"{finishes} chunks with a finish_reason in a completed stream"
     else:
         assert json.loads(payloads[-1]).get("error"), "stream neither ends with [DONE] nor with an error event"
+    # Clients that add usage up over the chunks (LangChain) would count a second copy twice.
+    assert with_usage <= 1, f"usage on {with_usage} chunks of one stream"
     return chunks
 
 

@@ -62,6 +62,31 @@ def is_error_envelope(body: Any) -> bool:
             and bool(body["error"]["message"].strip()) and isinstance(body["error"]["type"], str))
 
 
+class ErrorLog(logging.Handler):
+    """Collects ERROR records from the root logger (a stack trace in the log is a bug even behind a clean answer)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def lines(self) -> list[str]:
+        return [f"{r.name}: {r.getMessage()}" for r in self.records]
+
+
+@contextlib.contextmanager
+def error_log() -> Iterator[ErrorLog]:
+    handler = ErrorLog()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+
+
 # ---------------------------------------------------------------------------------- config files
 
 
@@ -236,8 +261,8 @@ class EvilUpstream:
     Names: `random` (seeded random bytes as SSE), `html` (an HTML page with 200), `invalid_json`
     (SSE `data:` lines that are not JSON), `no_finish` (a well-formed reply that just stops: no status,
     no close), `truncated` (the simulator's real reply cut in the middle of a line), `endless` (a
-    reply that never ends, one piece every 20 ms), `drip` (slow but steady: one piece every
-    `drip_interval` s, then FINISHED). Login, sessions and PoW are the simulator's own.
+    reply that never ends, one piece every 20 ms), `hang` (a few words, then silence until the gateway
+    hangs up), `drip` (slow but steady: one piece every `drip_interval` s, then FINISHED). Login, sessions and PoW are the simulator's own.
     """
 
     def __init__(self, app: Any, *, drip_interval: float = 0.1, drip_pieces: int = 20) -> None:
@@ -316,6 +341,9 @@ class EvilUpstream:
                 while not disconnected.is_set():
                     await send({"type": "http.response.body", "body": writer.text("more "), "more_body": True})
                     await asyncio.sleep(0.02)
+                return
+            if name == "hang":
+                await disconnected.wait()
                 return
             if name == "drip":
                 for _ in range(self.drip_pieces):

@@ -18,7 +18,8 @@ from client_support import (
     login, profile_for, read_http_request, sim,
 )
 from deepseek2api.background import BackgroundServer
-from deepseek2api.deepseek.client import DeepSeekClient, redact_url
+from deepseek2api.deepseek.client import DeepSeekClient
+from deepseek2api.deepseek.proxy_url import redact_proxy as redact_url
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import ContentDelta, Finished, Ready
 from deepseek2api.deepseek.profile import ClientProfile

@@ -119,8 +119,9 @@ def test_o3_stream(stack: ConformanceStack) -> None:
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == reply.content
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
-    assert all(c.usage is None for c in chunks if c.choices and not c.choices[0].finish_reason)
+    # Not asked for: no usage-only chunk; usage once, on the finish chunk (DeepSeek's placement).
     assert not any(c.choices == [] for c in chunks), "a usage-only chunk nobody asked for"
+    assert [c.usage is not None for c in chunks] == [False] * (len(chunks) - 1) + [True]
     [exchange] = stack.wire.chat_since(mark)
     assert exchange.headers["content-type"].startswith("text/event-stream")
     assert data_events(bytes(exchange.body))[-1] == "[DONE]"
@@ -133,9 +134,9 @@ def test_o4_stream_include_usage(stack: ConformanceStack) -> None:
     last = chunks[-1]
     assert last.choices == [] and last.usage is not None
     assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens > 0
-    finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
-    assert len(finish) == 1 and finish[0].usage is not None  # DeepSeek's placement as well (usage_chunk=both)
-    assert all(c.usage is None for c in chunks if c is not last and c is not finish[0])
+    # Asked for: OpenAI's usage-only chunk, and no second copy anywhere else (summing clients).
+    assert all(c.usage is None for c in chunks[:-1])
+    assert len([c for c in chunks if c.choices and c.choices[0].finish_reason]) == 1
 
 
 def test_o5_stream_thinking(stack: ConformanceStack) -> None:

@@ -104,7 +104,7 @@ def test_stream_include_usage(stack: Stack) -> None:
     assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
     assert last.usage.completion_tokens_details.reasoning_tokens > 0
     finish = [c for c in chunks if c.choices and c.choices[0].finish_reason][0]
-    assert finish.usage is not None and finish.usage.total_tokens == last.usage.total_tokens
+    assert finish.usage is None  # usage on exactly one chunk, or summing clients count it twice
 
 
 def test_raw_stream_framing_and_headers(stack: Stack) -> None:

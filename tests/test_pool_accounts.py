@@ -542,7 +542,7 @@ async def test_status_never_reveals_secrets(caplog: pytest.LogCaptureFixture) ->
     text = repr(rows) + repr(lease) + caplog.text
     for secret in ("hunter2", "proxy-pass", "tok-xyz", "token-p@x"):
         assert secret not in text
-    assert rows[0]["proxy"] == "http://user:***@h:1" and rows[0]["has_token"] is True
+    assert rows[0]["proxy"] == "http://***@h:1" and rows[0]["has_token"] is True
     assert set(rows[0]) >= {"id", "state", "reason", "until", "in_use", "has_token", "proxy"}
 
 

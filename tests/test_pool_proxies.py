@@ -135,7 +135,7 @@ def test_unknown_proxy_reports_are_ignored() -> None:
 
 
 def test_redact_proxy() -> None:
-    assert redact_proxy("https://user:secret@h:8443") == "https://user:***@h:8443"
+    assert redact_proxy("https://user:secret@h:8443") == "https://***@h:8443"
     assert redact_proxy("socks5://h:1080") == "socks5://h:1080"
     assert redact_proxy("") == "direct" and redact_proxy(None) == "direct"
     pool = ProxyPool(["https://user:secret@h:8443"], enabled=True)

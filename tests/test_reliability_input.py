@@ -9,7 +9,6 @@ a stack trace in the gateway's log.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Iterator
 
@@ -19,23 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway_support import API_KEY, Stack, running_stack
-from reliability_support import is_error_envelope
+from reliability_support import error_log, is_error_envelope
 
 EXAMPLES = int(os.environ.get("DS2API_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAX_PROMPT = 20_000  # the simulator refuses longer prompts (input too long → 400), as DeepSeek does
 TEN_MB = 10 * 1024 * 1024  # the default server.max_body_bytes
-
-
-class _ErrorLog(logging.Handler):
-    """Collects ERROR records (a stack trace in the log is a bug even when the client got a 4xx)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +41,9 @@ def http(stack: Stack) -> Iterator[httpx.Client]:
 
 @pytest.fixture(autouse=True)
 def _no_errors_logged(stack: Stack) -> Iterator[None]:
-    handler = _ErrorLog()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
+    with error_log() as errors:
         yield
-    finally:
-        root.removeHandler(handler)
-    shown = [f"{r.name}: {r.getMessage()}" for r in handler.records]
-    assert not shown, shown
+    assert not errors.lines(), errors.lines()
     stack.wait_idle()
 
 
@@ -189,7 +171,7 @@ SPECIFIC = [
     (b"", 400, "empty"),
     (b"   \n ", 400, "empty"),
     (b"{not json", 400, "not valid JSON"),
-    (b"\xff\xfe\x00{", 400, "UTF-8"),
+    (b'{"model":"\xff"}', 400, "UTF-8"),
     (b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
     (b'{"model":"deepseek-chat","messages":[{"role":"user","content":"\\ud800"}]}', 400, "surrogate"),
     (b'{"model":"deepseek-chat","messages":[{"role":"user","content":"\xed\xa0\x80"}]}', 400, "surrogate"),
@@ -209,7 +191,8 @@ def test_specific_bad_bodies(http: httpx.Client, body: bytes, status: int, words
     response = post(http, body)
     check_answer(response)
     assert response.status_code == status
-    assert words.lower() in response.json()["error"]["message"].lower()
+    error = response.json()["error"]
+    assert words.lower() in f"{error['message']} {error['param']}".lower(), error  # says what was wrong
 
 
 def test_ten_megabyte_bodies(http: httpx.Client) -> None:

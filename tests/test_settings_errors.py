@@ -19,7 +19,7 @@ CASES: list[tuple[dict[str, Any], str]] = [
         {"proxy_pool": ["", "http://h:1", "socks5://h:2", "ftp://h:21"]},
         'proxy_pool[3]: unknown scheme \'ftp\' (expected http, https, socks4, socks5, socks5h or "" for direct)',
     ),
-    ({"proxy_pool": ["http://u:secret@h"]}, "proxy_pool[0]: 'http://u:***@h' has no port (expected http://host:port)"),
+    ({"proxy_pool": ["http://u:secret@h"]}, "proxy_pool[0]: 'http://***@h' has no port (expected http://host:port)"),
     ({"proxy_pool": ["socks5://:1080"]}, "proxy_pool[0]: 'socks5://:1080' has no host (expected socks5://host:port)"),
     ({"proxy_pool": ["h:8080"]}, "proxy_pool[0]: 'h:8080' has no scheme (expected scheme://host:port with scheme "
      'http, https, socks4, socks5, socks5h or "" for direct)'),

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 
+from .deepseek.proxy_url import redact_proxy
 from .deepseek.profile import DEFAULT_BASE_URL, DEFAULT_HEADERS, ClientProfile
 
 logger = logging.getLogger("deepseek2api.config")
@@ -53,22 +54,6 @@ class ConfigError(ValueError):
 
 # --------------------------------------------------------------------------------------------
 # proxies
-
-
-def redact_proxy(url: str | None) -> str:
-    """A proxy URL safe to show or log: the password is replaced by `***`; None/"" → "direct"."""
-    if not url:
-        return "direct"
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid proxy URL>"
-    if parts.password is None and "@" not in parts.netloc:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[-1]
-    auth = f"{user}:***" if parts.password is not None else user
-    return f"{parts.scheme}://{auth}@{host}{parts.path}"
 
 
 def check_proxy_url(value: str) -> str:

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from typing import Any, AsyncIterator, Iterable, Mapping
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from curl_cffi import CurlError, CurlHttpVersion
 from curl_cffi.requests import AsyncSession, Response
@@ -28,6 +28,7 @@ from .decode import StreamDecoder
 from .errors import ErrorKind, UpstreamFailure, classify_http
 from .events import UpstreamError, UpstreamEvent
 from .pow import PowChallenge, PowError, PowUnsolvable, encode_pow_response, solve_async
+from .proxy_url import redact_proxy
 from .profile import ClientProfile
 
 log = logging.getLogger("deepseek2api.upstream")
@@ -42,20 +43,6 @@ PATH_CONTINUE = "/api/v0/chat/continue"
 PATH_STOP_STREAM = "/api/v0/chat/stop_stream"
 
 MAX_ERROR_BODY = 1 << 20  # an error answer is a small JSON envelope or a WAF page; never buffer more
-
-
-def redact_url(url: str | None) -> str:
-    """`socks5://user:pw@host:1080` → `socks5://***@host:1080`; None → `direct`."""
-    if not url:
-        return "direct"
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable proxy URL>"
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def _proxy_secrets(proxy: str | None) -> list[str]:
@@ -205,7 +192,7 @@ class DeepSeekClient:
             detail = "timed out"
         else:
             detail = _curl_message(exc)
-        via = f" (via proxy {redact_url(proxy)})" if proxy else ""
+        via = f" (via proxy {redact_proxy(proxy)})" if proxy else ""
         text = f"{method} {path}: {detail}{via}"
         return UpstreamError(ErrorKind.NETWORK, _scrub(text, [*secrets, *_proxy_secrets(proxy)]))
 

@@ -12,13 +12,14 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ...chat.prompt import build_prompt
@@ -109,7 +110,7 @@ class ChatCompletions:
         record = AccessRecord(request_id, caller.key_name, chat.model_name, chat.stream, time.perf_counter())
         if chat.stream:
             return await self._stream(chat, prompt, caller, record)
-        return await self._complete(chat, prompt, caller, record)
+        return await _cancel_on_disconnect(request.receive, self._complete(chat, prompt, caller, record))
 
     async def _complete(self, chat: ChatRequest, prompt: str, caller: Caller, record: AccessRecord) -> Response:
         gateway = self.gateway
@@ -129,6 +130,8 @@ class ChatCompletions:
         except BaseException as exc:
             error = self._api_error(exc, caller, trace)
             if error is None:
+                record.status, record.error_code = 499, "client_closed"
+                record.write(trace)
                 raise
             record.status, record.error_code = error.status, error.code
             record.write(trace)
@@ -150,7 +153,12 @@ class ChatCompletions:
         settings = gateway.settings
         encoder = ChunkEncoder(new_completion_id(), now(), chat.model_name)
         trace = TurnTrace()
-        usage_mode = settings.output.usage_chunk
+        # Usage goes on exactly ONE chunk: clients that add up usage over the chunks (LangChain's
+        # stream_usage) would count it twice otherwise. "both": OpenAI's usage-only chunk when the client
+        # asked for it (include_usage), else DeepSeek's placement on the finish chunk.
+        usage_chunk = chat.include_usage and settings.output.usage_chunk in ("both", "openai")
+        usage_on_finish = settings.output.usage_chunk == "deepseek" or (
+            settings.output.usage_chunk == "both" and not usage_chunk)
 
         async def produce(channel: EventChannel) -> None:
             started = False
@@ -172,9 +180,9 @@ class ChatCompletions:
                             usage = await count_usage(prompt, "".join(content), "".join(reasoning))
                             record.usage = usage
                             usage_dict = usage.as_dict()
-                            on_finish = usage_dict if usage_mode in ("both", "deepseek") else None
+                            on_finish = usage_dict if usage_on_finish else None
                             channel.put(encoder.chunk({}, out.finish_reason, on_finish, citation_fields(out)))
-                            if chat.include_usage and usage_mode in ("both", "openai"):
+                            if usage_chunk:
                                 channel.put(encoder.usage(usage_dict))
                             channel.put(DONE)
             except BaseException as exc:
@@ -214,6 +222,32 @@ class ChatCompletions:
             logging.getLogger("deepseek2api.runner").exception("unexpected failure in a chat turn")
             return ApiError(500, "internal error in the gateway; see its log", "server_error", None, "internal_error")
         return None
+
+
+async def _cancel_on_disconnect(receive: Receive, work: Coroutine[Any, Any, Response]) -> Response:
+    """Run a non-streaming turn, cancelling it (lease back, upstream stopped) if the client hangs up first.
+
+    A client that timed out would otherwise keep its account busy until the upstream reply ends, which
+    for an upstream that never ends is forever. (Streams notice the hang-up in EventStreamResponse.)
+    """
+    turn = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((turn, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when we are cancelled ourselves (server shutdown)
+        watcher.cancel()
+        if not turn.done():
+            turn.cancel()
+            await asyncio.wait((turn,))  # the turn's cleanup runs to the end
+    if turn.cancelled():
+        raise ApiError(499, "The client closed the connection before the reply was complete.",
+                       "invalid_request_error", None, "client_closed")
+    return turn.result()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _read_json(request: Request) -> Any:

@@ -1,0 +1,109 @@
+"""Streaming cost: gateway CPU per 1,000 forwarded chunks, and the most chunks per second it forwards.
+
+CPU comes from the gateway process's own counters (/proc/<pid>/stat: user + system time of all its
+threads) over the measured window, divided by the content chunks the clients received. Two loads:
+
+- paced: 64 streams at 40 pieces/s each (DeepSeek's pace). Every piece arrives alone, so each one
+  costs a full wake-up: socket read, decode, assemble, encode, socket write. This is the cost that
+  matters in production.
+- unpaced: 64 streams as fast as the simulator can write, 16 events per write (so the simulator is
+  not the limit). This is the ceiling: the most chunks per second the gateway forwards. The same
+  load straight from the simulator (same load generator) is shown beside it.
+
+    python bench/streaming.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from harness import (Connection, DirectClient, Gateway, Simulator, failures, gateway_turn, machine_line,
+                     phase, run_workers, table, use_uvloop)
+from deepseek2api.simulator.replies import reply_for
+
+STREAMS = 64
+PACED_RATE = 40.0
+
+
+def prompt_with_chars(chars: int) -> str:
+    """A prompt whose simulated reply has about `chars` characters (filler words)."""
+    base = "Stream a long answer"
+    words = 0
+    while len(reply_for(f"{base} [sim:words={words}]", thinking=False, search=False).content) < chars:
+        words += max(1, (chars - len(reply_for(f"{base} [sim:words={words}]", thinking=False,
+                                               search=False).content)) // 7)
+    return f"{base} [sim:words={words}]"
+
+
+async def run(sim: Simulator, gw: Gateway, quick: bool) -> list[list[object]]:
+    conns = [Connection(gw.port) for _ in range(STREAMS)]
+    directs = [DirectClient(sim.port, email, password) for email, password in sim.accounts[:STREAMS]]
+    await asyncio.gather(*(d.login() for d in directs))
+    await run_workers(16, len(sim.accounts) // 16 + 1, lambda i: lambda: gateway_turn(conns[i], "warm up"))
+    rows: list[list[object]] = []
+
+    # paced: ~10 s streams (400 pieces at 40/s)
+    sim.configure(tokens_per_second=PACED_RATE, events_per_write=1)
+    paced_prompt = prompt_with_chars(400 if quick else 1000)
+    meter = phase(gw, sim).start()
+    samples = await run_workers(STREAMS, 1, lambda i: lambda: gateway_turn(conns[i], paced_prompt))
+    meter.stop()
+    rows.append(_row("gateway, paced 40/s", samples, meter, True))
+
+    # unpaced, the ceiling: through the gateway and straight from the simulator
+    sim.configure(tokens_per_second=None, events_per_write=16)
+    fast_prompt = prompt_with_chars(4000 if quick else 12000)
+    meter = phase(gw, sim).start()
+    samples = await run_workers(STREAMS, 2, lambda i: lambda: gateway_turn(conns[i], fast_prompt))
+    meter.stop()
+    rows.append(_row("gateway, unpaced", samples, meter, True))
+    meter = phase(None, sim).start()
+    samples = await run_workers(STREAMS, 2, lambda i: lambda: directs[i].turn(fast_prompt))
+    meter.stop()
+    rows.append(_row("direct from the simulator, unpaced", samples, meter, False))
+    for c in conns:
+        c.close()
+    for d in directs:
+        d.close()
+    return rows
+
+
+def _row(label: str, samples: list, meter, through_gateway: bool) -> list[object]:
+    bad = failures(samples)
+    if bad:
+        print(f"  ! {label}: {len(bad)} failed stream(s), e.g. {bad[0]}", file=sys.stderr)
+    chunks = sum(s.chunks for s in samples)
+    rate = chunks / meter.loadgen.wall
+    gw_cpu = meter.gateway.cpu if meter.gateway else None
+    per_chunk = f"**{gw_cpu / chunks * 1e6:.1f} µs**" if gw_cpu is not None and chunks else "–"
+    per_1000 = f"{gw_cpu / chunks * 1e3 * 1e3:.1f} ms" if gw_cpu is not None and chunks else "–"
+    print(f"  {label}: {chunks} chunks, {rate:,.0f}/s", file=sys.stderr)
+    return [label, f"{len(samples) - len(bad)}/{len(samples)}", f"{chunks:,}", f"{meter.loadgen.wall:.1f} s",
+            f"{rate:,.0f}", per_1000, per_chunk,
+            f"{meter.gateway.percent:.0f}%" if meter.gateway else "–",
+            f"{meter.simulator.percent:.0f}%" if meter.simulator else "–", f"{meter.loadgen.percent:.0f}%"]
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter streams")
+    args = parser.parse_args(argv)
+    use_uvloop()
+    started = time.perf_counter()
+    with Simulator(STREAMS + 32) as sim, Gateway(sim) as gw:
+        rows = asyncio.run(run(sim, gw, args.quick))
+    header = ["load (64 streams)", "streams ok", "content chunks", "time", "chunks/s",
+              "gateway CPU per 1,000 chunks", "gateway CPU per chunk", "gateway CPU", "simulator CPU",
+              "load generator CPU"]
+    out = (f"### Streaming cost\n\n{machine_line()}. CPU as % of one core over the window; "
+           f"direct rows count upstream SSE events.\n\n" + table(header, rows)
+           + f"\n\n({time.perf_counter() - started:.0f} s)\n")
+    print(out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
