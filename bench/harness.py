@@ -183,7 +183,9 @@ class _Child:
 
     def start(self, timeout: float = 60.0) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        src = str(ROOT / "src")
+        # BENCH_GATEWAY_SRC: run the gateway from another source tree (before/after comparisons)
+        src = os.environ.get("BENCH_GATEWAY_SRC", "") if self.name == "gateway" else ""
+        src = src or str(ROOT / "src")
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,

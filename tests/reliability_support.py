@@ -265,8 +265,10 @@ class EvilUpstream:
     hangs up), `drip` (slow but steady: one piece every `drip_interval` s, then FINISHED). Login, sessions and PoW are the simulator's own.
     """
 
-    def __init__(self, app: Any, *, drip_interval: float = 0.1, drip_pieces: int = 20) -> None:
+    def __init__(self, app: Any, *, drip_interval: float = 0.1, drip_pieces: int = 20,
+                 delays: dict[str, float] | None = None) -> None:
         self.app = app
+        self.delays = delays or {}  # path → seconds to wait before the simulator answers
         self.state = app.state
         self.open_streams = 0  # evil bodies being sent right now
         self.served: Counter[str] = Counter()
@@ -275,6 +277,8 @@ class EvilUpstream:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] != "/api/v0/chat/completion":
+            if scope["type"] == "http" and scope["path"] in self.delays:
+                await asyncio.sleep(self.delays[scope["path"]])
             await self.app(scope, receive, send)
             return
         body = b""
@@ -398,13 +402,13 @@ class _Truncate:
 
 
 @contextlib.contextmanager
-def evil_stack(*, accounts: int = 2, sim: dict[str, Any] | None = None, **settings_overrides: Any
-               ) -> Iterator[tuple[Stack, EvilUpstream]]:
+def evil_stack(*, accounts: int = 2, sim: dict[str, Any] | None = None, delays: dict[str, float] | None = None,
+               **settings_overrides: Any) -> Iterator[tuple[Stack, EvilUpstream]]:
     """Like `running_stack`, with `EvilUpstream` in front of the simulator."""
     options: dict[str, Any] = {"users": sim_users(accounts), "difficulty": TEST_DIFFICULTY, "seed": 7}
     options.update(sim or {})
     sim_config = SimulatorConfig(**options)
-    evil = EvilUpstream(create_simulator(sim_config))
+    evil = EvilUpstream(create_simulator(sim_config), delays=delays)
     with BackgroundServer(evil) as simulator:
         settings = gateway_settings(simulator.base_url, sim_config.users, **settings_overrides)
         with BackgroundServer(create_app(settings)) as gateway_server:
@@ -510,14 +514,20 @@ class _AccessCounter(logging.Handler):
     """Counts attempts from the gateway's access-log lines."""
 
     ATTEMPTS = re.compile(r"attempts=(\d+)")
+    STATUS = re.compile(r"status=(\d+)")
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.extra_attempts = 0
         self.multi = 0
+        self.statuses: Counter[str] = Counter()
 
     def emit(self, record: logging.LogRecord) -> None:
-        found = self.ATTEMPTS.search(record.getMessage())
+        message = record.getMessage()
+        status = self.STATUS.search(message)
+        if status:
+            self.statuses[status.group(1)] += 1
+        found = self.ATTEMPTS.search(message)
         if found and int(found.group(1)) > 1:
             self.extra_attempts += int(found.group(1)) - 1
             self.multi += 1

@@ -23,7 +23,8 @@ litellm.suppress_debug_info = True
 __all__ = ["openai_schemas"]
 
 # LiteLLM's own pydantic models warn on import and use; not ours to fix.
-pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 PROVIDERS = ["openai", "deepseek"]
 

@@ -25,7 +25,8 @@ __all__ = ["openai_schemas"]
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NODE = shutil.which("node")
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="no `node` on this machine: the openai npm SDK tests need Node 20+")
+pytestmark = pytest.mark.skipif(NODE is None,
+                                reason="no `node` on this machine: the openai npm SDK tests need Node 20+")
 
 
 def _expectations() -> dict[str, dict[str, str]]:

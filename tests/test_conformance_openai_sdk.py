@@ -188,7 +188,7 @@ def test_o9_pool_exhausted_429_without_retries(stack: ConformanceStack) -> None:
 
 def test_o9_sdk_retries_429_then_succeeds(stack: ConformanceStack) -> None:
     """The SDK honours Retry-After and its retry succeeds once the pool has an account again."""
-    mark = stack.wire.mark()
+    mark, completions = stack.wire.mark(), stack.sim_stats()["completions"]
     with stack.hold_accounts() as hold:
         hold.release_on_retry(1)  # the gateway frees the accounts just before serving the first retry
         completion = strict(stack, max_retries=2).chat.completions.create(model="deepseek-chat",
@@ -198,6 +198,7 @@ def test_o9_sdk_retries_429_then_succeeds(stack: ConformanceStack) -> None:
     assert [e.status for e in seen] == [429, 200]
     assert [e.request_headers.get("x-stainless-retry-count") for e in seen] == ["0", "1"]
     assert seen[0].headers["retry-after"]
+    assert stack.sim_stats()["completions"] == completions + 1  # only the successful attempt went upstream
 
 
 # ---- O10: every error class ----------------------------------------------------------------------
@@ -254,6 +255,32 @@ def test_o10_upstream_unavailable_503_is_retried(stack: ConformanceStack) -> Non
     assert error.response.headers["retry-after"] == "1"
     assert [e.status for e in stack.wire.chat_since(mark)] == [503, 503, 503]
     stack.wait_usable()  # the accounts cool down for the simulator's Retry-After (1 s)
+
+
+@pytest.mark.parametrize("fault,first_code,then_code", [
+    ("ban", "upstream_account_banned", "pool_none_usable"),
+    ("mute", "upstream_account_muted", "pool_all_cooling"),  # muted for an hour: Retry-After would be capped
+])
+def test_o10_permanent_failures_are_not_retried(openai_schemas: OpenAISchemas, fault: str, first_code: str,
+                                                then_code: str) -> None:
+    """A banned or muted pool cannot recover in seconds: `x-should-retry: false`, so SDKs fail at once
+    instead of sleeping through their retries (CONFORMANCE.md §0 rule 6, §5.5)."""
+    with conformance_stack(openai_schemas, accounts=1, pool={"queue_timeout": 0.3}) as own:
+        own.sim_fault("user1@sim.test", fault)
+        mark = own.wire.mark()
+        with pytest.raises(openai.InternalServerError) as first:
+            strict(own, max_retries=2).chat.completions.create(model="deepseek-chat", messages=user("O10 dead"))
+        assert first.value.status_code == 503 and first.value.code == first_code
+        assert [e.status for e in own.wire.chat_since(mark)] == [503]
+        # The pool now knows: the next answers are 429s that must not be retried either (checked raw first,
+        # so a regression fails here instead of sleeping through the SDK's retries).
+        raw = own.http().post("/v1/chat/completions", json={"model": "deepseek-chat", "messages": user("raw")})
+        assert raw.status_code == 429 and raw.headers.get("x-should-retry") == "false", raw.headers
+        mark = own.wire.mark()
+        with pytest.raises(openai.RateLimitError) as then:
+            strict(own, max_retries=2).chat.completions.create(model="deepseek-chat", messages=user("O10 again"))
+        assert then.value.code == then_code
+        assert [e.status for e in own.wire.chat_since(mark)] == [429]
 
 
 # ---- O11: failure after the stream started -------------------------------------------------------

@@ -18,7 +18,8 @@ import openai
 import pytest
 
 from gateway_support import Stack, running_stack
-from reliability_support import EvilUpstream, error_log, evil_stack, expected_reply, is_error_envelope
+from reliability_support import (EvilUpstream, counting_access_log, error_log, evil_stack, expected_reply,
+                                 is_error_envelope)
 
 IDLE = 0.5  # upstream.idle_timeout of these stacks
 
@@ -175,3 +176,19 @@ def test_unreachable_upstream_is_a_clean_502() -> None:
         assert failed.value.status_code in (502, 503)
         assert is_error_envelope(failed.value.response.json())
         assert httpx.get(f"{stack.base_url}/health").status_code == 200
+
+
+def test_client_closing_right_after_done_does_not_skip_upstream_cleanup() -> None:
+    # The openai SDK closes the connection as soon as it reads [DONE]; the gateway still has to delete
+    # the web session upstream (here a slow one) and log the request as the success it was.
+    with evil_stack(accounts=1, delays={"/api/v0/chat_session/delete": 0.3}) as (stack, _), \
+            counting_access_log() as access:
+        with stack.openai() as client:
+            for i in range(5):
+                chunks = list(client.chat.completions.create(
+                    model="deepseek-reasoner", stream=True, messages=[{"role": "user", "content": f"bye {i}"}]))
+                assert chunks[-1].choices[0].finish_reason == "stop"
+        stack.wait_idle()
+        assert _wait(lambda: stack.sim_stats()["sessions"] == 0), stack.sim_stats()
+        assert stack.sim_stats()["deletes"] == 5
+        assert access.statuses == {"200": 5}

@@ -49,5 +49,8 @@ def run(app: Any, settings: Settings) -> None:
     """Serve with uvicorn on `server.host:server.port` (0.0.0.0:5001 like the seed)."""
     import uvicorn
 
-    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=int(settings.server.shutdown_grace) or None)
+    from .cli import run_server
+
+    run_server(uvicorn.Server(uvicorn.Config(app, host=settings.server.host, port=settings.server.port,
+                                             log_config=None, access_log=False,
+                                             timeout_graceful_shutdown=settings.server.shutdown_grace)))

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from . import __version__
 from .api.auth import Authenticator, Caller
-from .api.errors import ApiError
+from .api.errors import NO_RETRY, ApiError
 from .api.health import router as health_router
 from .api.middleware import GatewayMiddleware
 from .api.openai.router import router as openai_router
@@ -93,8 +93,10 @@ class Gateway:
     def pool_error(self, exc: BaseException) -> ApiError | None:
         """The 429 for a pool that cannot serve now, with a Retry-After estimate and the reason."""
         if isinstance(exc, PoolExhausted):
+            # No usable account at all (banned, bad credentials, none configured): retrying cannot help.
+            headers = dict(NO_RETRY) if exc.reason == "none_usable" else {}
             return ApiError(429, exc.message, "rate_limit_error", None, f"pool_{exc.reason}",
-                            retry_after=exc.retry_after)
+                            retry_after=exc.retry_after, headers=headers)
         if isinstance(exc, PassthroughExhausted):
             return ApiError(401, str(exc), "invalid_request_error", None, "invalid_api_key")
         return None

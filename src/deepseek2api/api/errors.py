@@ -48,6 +48,9 @@ class ApiError(Exception):
             seconds = min(MAX_RETRY_AFTER, max(1, math.ceil(self.retry_after)))
             headers["retry-after"] = str(seconds)
             headers["retry-after-ms"] = str(seconds * 1000)
+            if self.retry_after >= MAX_RETRY_AFTER:
+                # The SDKs would block for the capped wait and most likely fail again: let them fail now.
+                headers.setdefault("x-should-retry", "false")
         return headers
 
 
@@ -90,6 +93,13 @@ _UPSTREAM_ANSWERS: dict[ErrorKind, tuple[int, str, str, str]] = {
 }
 
 
+# Failures a retry seconds later cannot fix (the operator must act, or the wait is hours). The SDKs retry
+# every 5xx twice by default, so these say `x-should-retry: false` (CONFORMANCE.md §0 rule 6, §5.5).
+_PERMANENT = frozenset({ErrorKind.TOKEN_INVALID, ErrorKind.BAD_CREDENTIALS, ErrorKind.ACCOUNT_MUTED,
+                        ErrorKind.ACCOUNT_BANNED, ErrorKind.CLIENT_TOO_OLD})
+NO_RETRY = {"x-should-retry": "false"}
+
+
 def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool = False) -> ApiError:
     """The HTTP answer for a turn that failed upstream before anything was sent."""
     if passthrough and error.kind in (ErrorKind.TOKEN_INVALID, ErrorKind.BAD_CREDENTIALS):
@@ -101,4 +111,5 @@ def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool 
     retry_after = None
     if status == 503:
         retry_after = error.retry_after or 5.0
-    return ApiError(status, f"{text}{tried}: {error.message}", type_, param, code, retry_after)
+    headers = dict(NO_RETRY) if error.kind in _PERMANENT else {}
+    return ApiError(status, f"{text}{tried}: {error.message}", type_, param, code, retry_after, headers)

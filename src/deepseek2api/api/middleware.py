@@ -6,6 +6,7 @@ and no extra task per request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -24,7 +25,7 @@ _ALLOW_HEADERS = ("authorization, content-type, x-api-key, x-request-id, openai-
                   "x-stainless-arch, x-stainless-lang, x-stainless-os, x-stainless-package-version, "
                   "x-stainless-retry-count, x-stainless-runtime, x-stainless-runtime-version, "
                   "x-stainless-timeout, x-stainless-async")
-_EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms"
+_EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms, x-should-retry"
 
 
 class GatewayMiddleware:
@@ -85,14 +86,20 @@ class GatewayMiddleware:
             return message
 
         started = False
+        streaming = False  # an event stream: an error can still go out as its last event
+        ended = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal started, streaming, ended
             if message["type"] == "http.response.start":
                 started = True
                 present = {k.lower() for k, _ in message.get("headers", [])}
+                streaming = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                                for k, v in message.get("headers", []))
                 message["headers"] = list(message.get("headers", [])) + [
                     (k, v) for k, v in extra if k not in present]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                ended = True
             await send(message)
 
         try:
@@ -100,12 +107,31 @@ class GatewayMiddleware:
         except ApiError as error:
             if not started:
                 await self._error(send, extra, error)
+        except asyncio.CancelledError:
+            # The server cancels what still runs when its shutdown grace (server.shutdown_grace) is
+            # over: end the request with an answer instead of a cut connection and a logged trace.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            await self._shutting_down(send, extra, started, streaming and not ended)
         except Exception:
             log.exception("unhandled error in request %s", request_id)
             if not started:
                 await self._error(send, extra, ApiError(500, "Internal error in the gateway; see its log "
                                                              f"(request {request_id}).", "server_error", None,
                                                         "internal_error"))
+
+    async def _shutting_down(self, send: Send, extra: list[tuple[bytes, bytes]], started: bool,
+                             open_stream: bool) -> None:
+        error = ApiError(503, "The gateway is shutting down; send the request again.", "server_error", None,
+                         "server_shutting_down", retry_after=1)
+        try:
+            if not started:
+                await self._error(send, extra, error)
+            elif open_stream:
+                await send({"type": "http.response.body", "body": error.sse_bytes(), "more_body": False})
+        except (OSError, RuntimeError):
+            pass  # the connection is already gone
 
     def _too_large(self) -> ApiError:
         return ApiError(413, f"The request body is larger than the gateway's limit of {self.max_body_bytes} bytes "

@@ -32,12 +32,13 @@ SSE_HEADERS: Final = [
 class EventChannel:
     """A queue of SSE byte strings from one producer task to one response."""
 
-    __slots__ = ("queue", "producer", "puts")
+    __slots__ = ("queue", "producer", "puts", "settled")
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.producer: asyncio.Task[None] | None = None
         self.puts = 0  # how many events the producer queued; keep-alives are not counted
+        self.settled = False  # the reply's last event is queued; only upstream cleanup is left
 
     def put(self, data: bytes) -> None:
         self.puts += 1
@@ -63,10 +64,16 @@ class EventChannel:
         except TimeoutError:
             return None
 
+    def settle(self) -> None:
+        """The reply is complete. Clients hang up as soon as they read its end (the openai SDK does on
+        [DONE]); that must not cancel the producer, whose remaining work is upstream cleanup (deleting
+        the web session) and the access-log line of a request that succeeded."""
+        self.settled = True
+
     def cancel(self) -> None:
         """Cancel the producer once: a second cancel would interrupt its upstream cleanup."""
         producer = self.producer
-        if producer is not None and not producer.done() and not producer.cancelling():
+        if producer is not None and not producer.done() and not producer.cancelling() and not self.settled:
             producer.cancel()
 
 

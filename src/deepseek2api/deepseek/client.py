@@ -20,7 +20,7 @@ import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from curl_cffi import CurlError, CurlHttpVersion
+from curl_cffi import CurlError, CurlHttpVersion, CurlOpt
 from curl_cffi.requests import AsyncSession, Response
 from curl_cffi.requests.exceptions import ImpersonateError
 
@@ -130,6 +130,45 @@ def _abort_transfer(response: Response) -> asyncio.Task[Any] | None:
     return task  # type: ignore[return-value]
 
 
+class _IdleWatchdog:
+    """The idle timeout of one stream: `TimeoutError` when upstream stays silent for `idle` seconds
+    while the stream waits for it.
+
+    One timer per idle period, re-armed lazily, instead of an `asyncio.timeout` per chunk: on the
+    hot path (one chunk per token) the per-chunk timeout was one of the larger costs of forwarding a
+    chunk (a timer handle, a task lookup and, on Python 3.11, a getpid() syscall each time).
+    """
+
+    __slots__ = ("idle", "loop", "waiting_since", "_guard", "_timer")
+
+    def __init__(self, idle: float) -> None:
+        self.idle = idle
+        self.waiting_since: float | None = None  # set while the stream awaits its next chunk
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> "_IdleWatchdog":
+        self.loop = asyncio.get_running_loop()
+        self._guard = asyncio.timeout(None)
+        await self._guard.__aenter__()
+        self._timer = self.loop.call_at(self.loop.time() + self.idle, self._check)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return await self._guard.__aexit__(*exc_info)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        since = self.waiting_since
+        if since is not None and now - since >= self.idle - 0.001:
+            self._timer = None
+            self._guard.reschedule(now)  # cancels the waiting task; the guard raises TimeoutError
+        else:  # data came (or the consumer holds the stream): the deadline moved
+            self._timer = self.loop.call_at((since if since is not None else now) + self.idle, self._check)
+
+
 class DeepSeekClient:
     """Endpoints of chat.deepseek.com (or the simulator: only `profile.base_url` differs).
 
@@ -164,6 +203,9 @@ class DeepSeekClient:
                 # h2 over TLS (ALPN), HTTP/1.1 on cleartext: browsers never send an h2c `Upgrade`,
                 # and a plain-http base URL (the simulator) must not get one either
                 http_version=CurlHttpVersion.V2TLS,
+                # no SIGPIPE juggling around every transfer step (two syscalls each time): Python already
+                # ignores SIGPIPE, and DNS is asynchronous (c-ares), so curl needs no signals
+                curl_options={CurlOpt.NOSIGNAL: 1},
             )
             self._sessions[key] = session
         return session
@@ -433,24 +475,28 @@ class DeepSeekClient:
         """Body chunks → decoder → events, with the idle timeout between chunks."""
         idle = self.profile.idle_timeout
         chunks = response.aiter_content()
-        while True:
-            try:
-                async with asyncio.timeout(idle):
-                    chunk = await anext(chunks)
-            except StopAsyncIteration:
-                break
-            except (CurlError, TimeoutError) as exc:
-                if decoder.finished_status is not None:
-                    break  # the reply was complete; a broken tail changes nothing
+        try:
+            async with _IdleWatchdog(idle) as watchdog:
+                while True:
+                    watchdog.waiting_since = watchdog.loop.time()
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        watchdog.waiting_since = None
+                    for event in decoder.feed(chunk):
+                        yield event
+                        if isinstance(event, UpstreamError):
+                            return
+        except (CurlError, TimeoutError) as exc:
+            if decoder.finished_status is None:
                 if isinstance(exc, TimeoutError) and not isinstance(exc, CurlError):
                     yield UpstreamError(ErrorKind.NETWORK, f"no data from upstream for {idle:g} s")
                 else:
                     yield self._network_error("POST", path, exc, proxy, secrets)
                 return
-            for event in decoder.feed(chunk):
-                yield event
-                if isinstance(event, UpstreamError):
-                    return
+            # else: the reply was complete; a broken tail changes nothing
         for event in decoder.close():
             yield event
 

@@ -185,6 +185,7 @@ class ChatCompletions:
                             if usage_chunk:
                                 channel.put(encoder.usage(usage_dict))
                             channel.put(DONE)
+                            channel.settle()
             except BaseException as exc:
                 error = self._api_error(exc, caller, trace)
                 if error is None:
