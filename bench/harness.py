@@ -536,12 +536,28 @@ class DirectClient:
 
 
 async def run_workers(concurrency: int, requests_each: int,
-                      turn_for: Callable[[int], Callable[[], Awaitable[Sample]]]) -> list[Sample]:
-    """`concurrency` workers, each running `requests_each` turns back to back."""
+                      turn_for: Callable[[int], Callable[[], Awaitable[Sample]]], *,
+                      stagger: float = 0.0, think: float = 0.0, seed: int = 1) -> list[Sample]:
+    """`concurrency` workers, each running `requests_each` turns one after another.
+
+    `stagger`: each worker starts after a random delay in [0, stagger) s; `think`: a random pause in
+    [0, think) s between a worker's turns. Both keep the workers from starting their turns in lockstep
+    (equal-length streams would otherwise keep every turn start in one burst, round after round).
+    """
+    import random
+
+    rng = random.Random(seed)
+    delays = [[rng.random() * stagger] + [rng.random() * think for _ in range(requests_each - 1)]
+              for _ in range(concurrency)]
 
     async def worker(index: int) -> list[Sample]:
         turn = turn_for(index)
-        return [await turn() for _ in range(requests_each)]
+        samples = []
+        for pause in delays[index]:
+            if pause:
+                await asyncio.sleep(pause)
+            samples.append(await turn())
+        return samples
 
     results = await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return [s for samples in results for s in samples]

@@ -51,11 +51,16 @@ async def measure(sim: Simulator, gw: Gateway, quick: bool, unpaced: bool) -> li
             chars, each = PLAN[concurrency]
             each = max(2, each // 3) if quick else each
             prompt = prompt_for(chars)
+            # a stream lasts ~chars/2.5/RATE s: workers start spread over one stream's time and pause up
+            # to a fifth of it between turns, so turn starts arrive spread out as real users' do
+            span = 0.0 if unpaced else chars / 2.5 / RATE
+            spread = {"stagger": span if concurrency > 1 else 0.0, "think": span / 5 if concurrency > 1 else 0.0}
             cpu_direct = phase(None, sim).start()
-            direct = await run_workers(concurrency, each, lambda i: lambda: directs[i].turn(prompt))
+            direct = await run_workers(concurrency, each, lambda i: lambda: directs[i].turn(prompt), **spread)
             cpu_direct.stop()
             cpu_gw = phase(gw, sim).start()
-            via = await run_workers(concurrency, each, lambda i: lambda: gateway_turn(gateway_conns[i], prompt))
+            via = await run_workers(concurrency, each, lambda i: lambda: gateway_turn(gateway_conns[i], prompt),
+                                    **spread)
             cpu_gw.stop()
             bad = failures(direct) + failures(via)
             if bad:
@@ -94,8 +99,8 @@ def main(argv: list[str] | None = None) -> str:
     pace = "unpaced (closed-loop stress)" if args.unpaced else f"{RATE:g} pieces/s per stream"
     replies = ", ".join(f"{c}: {PLAN[c][0]} characters" for c in CONCURRENCY)
     out = (f"### Added latency (time to first content byte)\n\n{machine_line()}; {args.accounts} accounts; "
-           f"simulator {pace}; replies in 1–4 character pieces (concurrency {replies}); each client "
-           f"sends its next request when its stream ends.\n\n"
+           f"simulator {pace}; replies in 1–4 character pieces (concurrency {replies}); clients start "
+           f"spread over one stream's duration and pause up to a fifth of it between turns.\n\n"
            + table(header, rows) + f"\n\n({time.perf_counter() - started:.0f} s)\n")
     print(out)
     return out

@@ -131,7 +131,7 @@ def stored_states(db_path: Path) -> dict[str, dict[str, Any]]:
 # ---------------------------------------------------------------------------------- subprocess gateway
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DS2API_")}
     env["PYTHONUNBUFFERED"] = "1"
     src = str(Path(__file__).resolve().parent.parent / "src")
@@ -142,7 +142,7 @@ def _child_env() -> dict[str, str]:
 def run_cli(*args: str, timeout: float = 30.0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m deepseek2api ARGS` to completion (bounded), output captured."""
     return subprocess.run([sys.executable, "-m", "deepseek2api", *args], capture_output=True, text=True,
-                          timeout=timeout, env=_child_env(), cwd=cwd)
+                          timeout=timeout, env=child_env(), cwd=cwd)
 
 
 class GatewayProcess:
@@ -168,7 +168,7 @@ class GatewayProcess:
         if self.log_level:
             args += ["--log-level", self.log_level]
         with open(self.stderr_path, "ab") as stderr:
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr, env=_child_env())
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr, env=child_env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -262,18 +262,15 @@ class EvilUpstream:
     (SSE `data:` lines that are not JSON), `no_finish` (a well-formed reply that just stops: no status,
     no close), `truncated` (the simulator's real reply cut in the middle of a line), `endless` (a
     reply that never ends, one piece every 20 ms), `hang` (a few words, then silence until the gateway
-    hangs up), `drip` (slow but steady: one piece every `drip_interval` s, then FINISHED). Login, sessions and PoW are the simulator's own.
+    hangs up). Login, sessions and PoW are the simulator's own; `delays` slows chosen simulator routes.
     """
 
-    def __init__(self, app: Any, *, drip_interval: float = 0.1, drip_pieces: int = 20,
-                 delays: dict[str, float] | None = None) -> None:
+    def __init__(self, app: Any, *, delays: dict[str, float] | None = None) -> None:
         self.app = app
+        self.state = app.state  # like the simulator app: `.state.sim` is its SimState
         self.delays = delays or {}  # path → seconds to wait before the simulator answers
-        self.state = app.state
         self.open_streams = 0  # evil bodies being sent right now
         self.served: Counter[str] = Counter()
-        self.drip_interval = drip_interval
-        self.drip_pieces = drip_pieces
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] != "/api/v0/chat/completion":
@@ -348,13 +345,6 @@ class EvilUpstream:
                 return
             if name == "hang":
                 await disconnected.wait()
-                return
-            if name == "drip":
-                for _ in range(self.drip_pieces):
-                    await asyncio.sleep(self.drip_interval)
-                    await send({"type": "http.response.body", "body": writer.text("drip "), "more_body": True})
-                tail = writer.finish("FINISHED", 10) + writer.closing(time.time(), None)
-                await send({"type": "http.response.body", "body": tail})
                 return
             raise ValueError(f"unknown evil mode {name!r}")
         except OSError:
@@ -458,6 +448,7 @@ class SoakReport:
     leases_out: int
     inflight: int
     sim: dict[str, Any]
+    accounts: Counter[str] = field(default_factory=Counter)  # account states at the end
 
     @property
     def bad(self) -> list[Outcome]:
@@ -482,6 +473,7 @@ class SoakReport:
             ("faults injected", ", ".join(f"{k}={v}" for k, v in sorted(self.sim.get("faults", {}).items()))),
             ("concurrency violations", str(self.violations)),
             ("leases out / in flight at end", f"{self.leases_out} / {self.inflight}"),
+            ("account states at end", ", ".join(f"{k}={v}" for k, v in sorted(self.accounts.items()))),
             ("duration", f"{self.duration:.1f} s ({len(self.outcomes) / max(self.duration, 1e-9):.1f} req/s)"),
             ("latency p50 / p99", f"{p50 * 1000:.0f} ms / {p99 * 1000:.0f} ms"),
         ]
@@ -576,7 +568,8 @@ async def _one(client: openai.AsyncOpenAI, i: int, options: SoakOptions) -> Outc
         parts: list[str] = []
         thoughts: list[str] = []
         finishes: list[str] = []
-        response = await client.chat.completions.create(model=model, messages=messages, stream=True)  # type: ignore[arg-type]
+        response = await client.chat.completions.create(
+            model=model, messages=messages, stream=True)  # type: ignore[arg-type]
         async with response:
             chunks = 0
             async for chunk in response:
@@ -637,7 +630,8 @@ async def run_soak(stack: Stack, options: SoakOptions) -> SoakReport:
     sim = await asyncio.to_thread(stack.sim_stats)
     gateway = stack.gateway
     report = SoakReport(options, outcomes, duration, access.extra_attempts, access.multi, sim["violations"],
-                        gateway.pool.leases_out, gateway.inflight_count, sim)
+                        gateway.pool.leases_out, gateway.inflight_count, sim,
+                        Counter(a["state"] for a in gateway.pool.status()))
     if idle_error:
         report.outcomes.append(Outcome("bad", idle_error, 0.0))
     return report

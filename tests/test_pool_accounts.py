@@ -312,31 +312,37 @@ async def test_token_only_account_is_marked_when_its_token_dies() -> None:
     assert (await store.load())["t@x"].status == "bad_credentials"
 
 
-async def test_relogin_then_second_failure_marks_the_account() -> None:
-    pool, login, store = await make_pool(("a", "b"))
+async def test_relogin_then_second_failure_cools_the_account_down() -> None:
+    clock = FakeClock()
+    pool, login, store = await make_pool(("a", "b"), clock=clock, cooldown_rate_limited=60.0)
     async with pool.lease(exclude={"b"}) as lease:
         assert await lease.token() == "token-a-1"
         assert await lease.relogin() == "token-a-2"  # first TOKEN_INVALID: log in again
         with pytest.raises(UpstreamFailure) as info:
             await lease.relogin()  # the fresh token was refused too
-    assert info.value.kind is ErrorKind.BAD_CREDENTIALS
+    # The login worked, so the password is fine: a cool-down, not bad_credentials for good.
+    assert info.value.kind is ErrorKind.TOKEN_INVALID
     assert login.count("a") == 2
     row = next(r for r in pool.status() if r["id"] == "a")
-    assert row["state"] == "bad_credentials" and row["reason"] == "token rejected after re-login"
+    assert row["state"] == "cooling" and row["reason"] == "token rejected right after a fresh login"
     assert not row["has_token"]
     assert await lease_once(pool) == "b"
+    await pool.flush()
+    assert (await store.load())["a"].status == "cooling"
+    clock.now += 61  # back after the cool-down, with a fresh login
+    async with pool.lease(exclude={"b"}) as lease:
+        assert await lease.token() == "token-a-3"
     await pool.close()
-    assert (await store.load())["a"].status == "bad_credentials"
 
 
-async def test_report_then_token_path_also_marks_after_two_rejections() -> None:
+async def test_report_then_token_path_also_cools_down_after_two_rejections() -> None:
     pool, login, _ = await make_pool(("a",))
     async with pool.lease() as lease:
         await lease.token()
         lease.report(error(ErrorKind.TOKEN_INVALID))
         assert await lease.token() == "token-a-2"
         lease.report(error(ErrorKind.TOKEN_INVALID))
-    assert pool.status()[0]["state"] == "bad_credentials" and login.count() == 2
+    assert pool.status()[0]["state"] == "cooling" and login.count() == 2
     await pool.close()
 
 

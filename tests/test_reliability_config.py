@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reliability_support import _child_env
+from reliability_support import child_env
 
 GOOD_ACCOUNT = {"email": "a@example.com", "password": "pw"}
 
@@ -49,7 +49,7 @@ BROKEN: dict[str, tuple[str, list[str]]] = {
 
 def _run(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "deepseek2api", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_child_env(), cwd=cwd)
+                            stderr=subprocess.PIPE, text=True, env=child_env(), cwd=cwd)
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))

@@ -74,7 +74,7 @@ def test_kill_9_during_logins_keeps_the_store_intact_and_tokens_reused(tmp_path:
                 if cycle:
                     # Restarted after kill -9: quiet upstream, every live account used once, side by side.
                     _on_sim_loop(sim, lambda: sim.state.config.update(
-                        {"token_ttl": None, "fault_rates": {}, "tokens_per_second": 60.0}))
+                        {"token_ttl": None, "fault_rates": {}, "tokens_per_second": 120.0}))
                     _on_sim_loop(sim, sim.state.reset)  # zero the counters
                     prompts = [f"after restart {cycle}.{i} [sim:words=20]" for i in range(len(alive))]
                     with ThreadPoolExecutor(len(prompts)) as pool:

@@ -21,6 +21,8 @@ async def test_fault_soak_every_answer_is_right_or_a_clean_error() -> None:
         assert classes["disconnected"] > 0, classes
         assert report.violations == 0
         assert report.leases_out == 0 and report.inflight == 0
+        # Random token expiry costs no account for good (the logins worked, so the passwords are fine).
+        assert not {"bad_credentials", "banned"} & set(report.accounts), report.accounts
         # The faults really happened, and the gateway failed over instead of giving up at once.
         faults = report.sim["faults"]
         for name in ("token_expired", "pow_rejected", "rate_limit", "busy", "waf", "stall", "cut"):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import openai
 import pytest
 
+from deepseek2api.background import free_port
 from gateway_support import Stack, running_stack
 from reliability_support import (EvilUpstream, counting_access_log, error_log, evil_stack, expected_reply,
                                  is_error_envelope)
@@ -93,7 +94,7 @@ def test_broken_reply_stream_ends_with_an_error(evil: tuple[Stack, EvilUpstream]
             messages=[{"role": "user", "content": f"[evil:{mode}] again [sim:words=60]"}]))
 
 
-def _wait(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -166,8 +167,6 @@ def test_idle_timeout_is_between_chunks_not_per_request() -> None:
 
 
 def test_unreachable_upstream_is_a_clean_502() -> None:
-    from deepseek2api.background import free_port
-
     with running_stack(accounts=1, upstream={"base_url": f"http://127.0.0.1:{free_port()}",
                                              "connect_timeout": 1.0}) as stack:
         with pytest.raises(openai.APIStatusError) as failed:

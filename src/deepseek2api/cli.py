@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
 import os
@@ -43,9 +42,9 @@ def run_server(server: Any) -> None:
     systemd, Docker and Kubernetes report as a failure. This handler also covers a SIGTERM that
     arrives before uvicorn has installed its own.
     """
-    # The app is built: its long-lived objects (modules, routes, models) need never be scanned by the
-    # cyclic GC again. Without this, full collections walked them all while streaming (bench/README.md).
-    gc.freeze()
+    from .tuning import tune_for_serving
+
+    tune_for_serving()  # the app is built: freeze it out of the GC, fewer malloc arenas (tuning.py)
     if threading.current_thread() is not threading.main_thread():
         server.run()
         return

@@ -39,6 +39,7 @@ from .pool.passthrough import PassthroughExhausted, PassthroughLeases
 from .pool.proxies import ProxyPool
 from .settings import AccountSettings, Settings
 from .store import open_store
+from .tuning import return_free_heap
 
 log = logging.getLogger("deepseek2api.server")
 
@@ -120,6 +121,7 @@ class Gateway:
     async def start(self) -> None:
         await self.pool.start()
         await asyncio.to_thread(warm_up_tokenizer)
+        return_free_heap()  # parsing tokenizer.json left ~20 MB of freed heap behind
         if not self.authenticator.has_keys and not self.settings.token_passthrough:
             log.warning("no API keys configured: every request will be refused with 401 (add `keys` to the config)")
         log.info("gateway ready: %d account(s), %d usable, upstream %s", len(self.settings.accounts),
@@ -128,12 +130,12 @@ class Gateway:
     async def stop(self) -> None:
         grace = self.settings.server.shutdown_grace
         if self._inflight:
-            log.info("waiting up to %.0f s for %d in-flight request(s)", grace, self._inflight)
+            log.info("waiting up to %g s for %d in-flight request(s)", grace, self._inflight)
             try:
                 async with asyncio.timeout(grace):
                     await self._idle.wait()
             except TimeoutError:
-                log.warning("%d request(s) still running after %.0f s; stopping them", self._inflight, grace)
+                log.warning("%d request(s) still running after %g s; stopping them", self._inflight, grace)
         await self.pool.close()
         await self.store.close()
         await self.client.aclose()

@@ -78,6 +78,27 @@ _MAX_DIGITS = 6
 _LONGEST_PARTIAL = max(len(h) for h in _MARKER_HEADS) + _MAX_DIGITS  # "[reference:123456" (no "]")
 
 
+class _KeptText:
+    """The turn's text so far, for OutFinish. Kept as chunks of 64 pieces, not one str per token: a
+    2-character str costs ~60 bytes, so a per-token list held 25x the text's size per stream."""
+
+    __slots__ = ("chunks", "loose")
+
+    def __init__(self) -> None:
+        self.chunks: list[str] = []
+        self.loose: list[str] = []
+
+    def add(self, text: str) -> None:
+        loose = self.loose
+        loose.append(text)
+        if len(loose) >= 64:
+            self.chunks.append("".join(loose))
+            loose.clear()
+
+    def text(self) -> str:
+        return "".join(self.chunks) + "".join(self.loose)
+
+
 def _may_become_marker(tail: str) -> bool:
     """`tail` starts with "[" and runs to the end of the text: could more text complete a marker?"""
     for head in _MARKER_HEADS:
@@ -114,8 +135,8 @@ class TurnAssembler:
         self._reference_zero_based = False
         self._cite_pending = ""  # a possible partial citation marker
         self._stop_pending = ""  # a possible partial stop sequence (citations already rendered)
-        self._content: list[str] = []
-        self._reasoning: list[str] = []
+        self._content = _KeptText()
+        self._reasoning = _KeptText()
         self._finish: OutFinish | None = None
         self.upstream_tokens: int | None = None  # last `accumulated_token_usage`, for reference
 
@@ -133,11 +154,11 @@ class TurnAssembler:
 
     @property
     def content_text(self) -> str:
-        return "".join(self._content)
+        return self._content.text()
 
     @property
     def reasoning_text(self) -> str:
-        return "".join(self._reasoning)
+        return self._reasoning.text()
 
     @property
     def citations(self) -> tuple[SearchResult, ...]:
@@ -152,7 +173,7 @@ class TurnAssembler:
         if isinstance(event, ReasoningDelta):
             if not event.text:
                 return []
-            self._reasoning.append(event.text)
+            self._reasoning.add(event.text)
             return [OutReasoning(event.text)]
         if isinstance(event, SearchResults):
             self._set_results(event.results)
@@ -216,7 +237,7 @@ class TurnAssembler:
             out.extend(self._through_stop(raw))
         if self._finish is None and self._stop_pending:
             rest, self._stop_pending = self._stop_pending, ""
-            self._content.append(rest)
+            self._content.add(rest)
             out.append(OutContent(rest))
         return out
 
@@ -262,7 +283,7 @@ class TurnAssembler:
 
     def _through_stop(self, text: str) -> list[OutEvent]:
         if not self._stops:
-            self._content.append(text)
+            self._content.add(text)
             return [OutContent(text)]
         buf = self._stop_pending + text
         hit_at, hit = -1, None
@@ -274,7 +295,7 @@ class TurnAssembler:
         if hit is not None:
             before = buf[:hit_at]
             if before:
-                self._content.append(before)
+                self._content.add(before)
                 out.append(OutContent(before))
             out.append(self._end("stop", None, hit))
             return out
@@ -282,7 +303,7 @@ class TurnAssembler:
         ready = buf[: len(buf) - hold]
         self._stop_pending = buf[len(buf) - hold :] if hold else ""
         if ready:
-            self._content.append(ready)
+            self._content.add(ready)
             out.append(OutContent(ready))
         return out
 

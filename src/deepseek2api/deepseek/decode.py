@@ -77,19 +77,30 @@ _JSON_ERRORS = (ValueError, RecursionError)
 
 
 class _Text:
-    """A growing string kept as parts, so appending tokens to a long fragment stays O(1)."""
+    """A growing string kept as parts, so appending tokens to a long fragment stays O(1).
 
-    __slots__ = ("parts", "n")
+    Every 64 appended tokens are joined into one part (`settle`): one small str per token costs
+    ~60 bytes, which made the parts list ~25x the size of the text itself on every open stream.
+    """
+
+    __slots__ = ("parts", "n", "settled")
 
     def __init__(self, initial: str | None) -> None:
         self.parts: list[str] = [initial] if initial else []
         self.n = len(initial) if initial else 0
+        self.settled = len(self.parts)  # parts before this index are already joined chunks
+
+    def settle(self) -> None:
+        parts, settled = self.parts, self.settled
+        parts[settled:] = ["".join(parts[settled:])]
+        self.settled = settled + 1
 
     def value(self) -> str:
         parts = self.parts
         if len(parts) > 1:
             joined = "".join(parts)
             parts[:] = [joined]
+            self.settled = 1
             return joined
         return parts[0] if parts else ""
 
@@ -423,6 +434,8 @@ class StreamDecoder:
                         text, observed, kind = fast
                         text.parts.append(v)
                         text.n += len(v)
+                        if len(text.parts) - text.settled >= 64:
+                            text.settle()
                         if observed is not None:
                             observed[0] += len(v)
                             self._emit_text(kind, v)
@@ -789,6 +802,8 @@ class StreamDecoder:
                 observed[1] = text
         text.parts.append(value)
         text.n += len(value)
+        if len(text.parts) - text.settled >= 64:
+            text.settle()
         if observed is not None:
             observed[0] += len(value)
             self._emit_text(kind, value)  # type: ignore[arg-type]

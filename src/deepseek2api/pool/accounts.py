@@ -151,7 +151,7 @@ class AccountLease:
 
     async def relogin(self) -> str:
         """A fresh token after TOKEN_INVALID. If the previous re-login's token was refused too
-        (no success in between), the account is marked bad_credentials instead."""
+        (no success in between), the account cools down instead (TOKEN_INVALID is raised)."""
         acc = self._account
         async with acc.login_lock:
             if acc.token is not None and acc.token != self._seen:
@@ -577,13 +577,18 @@ class AccountPool:
             self._persist(acc)
 
     def _token_rejected_twice(self, acc: _Account, *, raise_error: bool = True) -> None:
-        message = "token rejected after re-login"
+        """A fresh token was refused too. The login itself worked, so the password is fine: the account
+        cools down (`cooldown_rate_limited`; no login loop, which could attract a mute) instead of being
+        marked bad_credentials for good — a passing glitch must not cost an account until the operator
+        steps in. The first token after the cool-down is on probation again."""
+        message = "token rejected right after a fresh login"
         acc.token = None
         acc.suspect_token = None
-        self._set_state(acc, BAD_CREDENTIALS, message)
+        acc.token_rejected = True
+        self._set_state(acc, COOLING, message, self._clock() + self._settings.cooldown_rate_limited)
         self._persist(acc)
         if raise_error:
-            raise UpstreamFailure(UpstreamError(ErrorKind.BAD_CREDENTIALS, message))
+            raise UpstreamFailure(UpstreamError(ErrorKind.TOKEN_INVALID, message))
 
     def _count_failure(self, acc: _Account) -> None:
         acc.failures += 1

@@ -37,6 +37,10 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+_encode_str = json.encoder.encode_basestring  # == _dumps(a str), in C
+_DELTA_TAIL = '},"logprobs":null,"finish_reason":null}]}\n\n'  # closes a text delta chunk (see ChunkEncoder)
+
+
 # --------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------
@@ -540,10 +544,11 @@ class ChunkEncoder:
         return self.chunk({"role": "assistant", "content": ""})
 
     def content(self, text: str) -> bytes:
-        return self.chunk({"content": text})
+        # the per-token chunk: same bytes as chunk({"content": text}), without building and dumping a dict
+        return self._head + ('{"content":' + _encode_str(text) + _DELTA_TAIL).encode()
 
     def reasoning(self, text: str) -> bytes:
-        return self.chunk({"reasoning_content": text})
+        return self._head + ('{"reasoning_content":' + _encode_str(text) + _DELTA_TAIL).encode()
 
     def usage(self, usage: Mapping[str, Any]) -> bytes:
         return usage_chunk_bytes(self.id, self.created, self.model, usage)

@@ -115,17 +115,11 @@ class ChatCompletions:
     async def _complete(self, chat: ChatRequest, prompt: str, caller: Caller, record: AccessRecord) -> Response:
         gateway = self.gateway
         trace = TurnTrace()
-        reasoning: list[str] = []
-        content: list[str] = []
         finish: OutFinish | None = None
         try:
             async with gateway.inflight(), aclosing(self._run(chat, prompt, caller, trace)) as outs:
                 async for out in outs:
-                    if isinstance(out, OutContent):
-                        content.append(out.text)
-                    elif isinstance(out, OutReasoning):
-                        reasoning.append(out.text)
-                    elif isinstance(out, OutFinish):
+                    if isinstance(out, OutFinish):  # carries the whole text (the assembler kept it)
                         finish = out
         except BaseException as exc:
             error = self._api_error(exc, caller, trace)
@@ -137,7 +131,7 @@ class ChatCompletions:
             record.write(trace)
             raise error from None
         assert finish is not None
-        content_text, reasoning_text = "".join(content), "".join(reasoning)
+        content_text, reasoning_text = finish.content_text, finish.reasoning_text
         usage = await count_usage(prompt, content_text, reasoning_text)
         body = completion_body(new_completion_id(), now(), chat.model_name, content_text, finish.finish_reason,
                                usage.as_dict(),
@@ -162,8 +156,6 @@ class ChatCompletions:
 
         async def produce(channel: EventChannel) -> None:
             started = False
-            reasoning: list[str] = []
-            content: list[str] = []
             try:
                 async with gateway.inflight(), aclosing(self._run(chat, prompt, caller, trace)) as outs:
                     async for out in outs:
@@ -171,13 +163,11 @@ class ChatCompletions:
                             channel.put(encoder.role(chat.model.thinking))
                             started = True
                         if isinstance(out, OutContent):
-                            content.append(out.text)
                             channel.put(encoder.content(out.text))
                         elif isinstance(out, OutReasoning):
-                            reasoning.append(out.text)
                             channel.put(encoder.reasoning(out.text))
-                        elif isinstance(out, OutFinish):
-                            usage = await count_usage(prompt, "".join(content), "".join(reasoning))
+                        elif isinstance(out, OutFinish):  # the whole text is on it: no copy kept here
+                            usage = await count_usage(prompt, out.content_text, out.reasoning_text)
                             record.usage = usage
                             usage_dict = usage.as_dict()
                             on_finish = usage_dict if usage_on_finish else None
