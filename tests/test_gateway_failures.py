@@ -221,3 +221,23 @@ def test_restart_keeps_learned_tokens(tmp_path) -> None:
             assert reply.choices[0].message.content
         assert httpx.get(f"{simulator.base_url}/_sim/stats").json()["logins"] == logins_before
         stack.gateway_server = again  # for the exit check
+
+
+def test_non_stream_answer_cut_midway_is_retried_on_another_account() -> None:
+    # Nothing reaches a non-stream client before the answer is complete, so even a cut in the middle
+    # of an answer can go to another account.
+    with running_stack(accounts=3, pool={"max_failover": 3}) as stack:
+        stack.sim_fault("user1@sim.test", "cut")
+        stack.sim_fault("user2@sim.test", "cut")
+        stack.sim_fault("user3@sim.test", "cut")
+        before = stack.sim_stats()["completions"]
+        prompt = "cut once [sim:words=40]"
+        with pytest.raises(openai.APIStatusError) as failed:
+            stack.openai().chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": prompt}])
+        assert failed.value.status_code == 502
+        assert stack.sim_stats()["completions"] - before == 3  # every account was tried
+        stack.sim_fault("user1@sim.test", "cut")
+        stack.sim_fault("user2@sim.test", "cut")
+        reply = stack.openai().chat.completions.create(model="deepseek-chat",
+                                                       messages=[{"role": "user", "content": prompt}])
+        assert reply.choices[0].message.content == reply_for(prompt, thinking=False, search=False).content

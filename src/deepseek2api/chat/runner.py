@@ -93,8 +93,13 @@ class TurnRunner:
         self._background: set[asyncio.Task[None]] = set()
 
     async def run(self, request: ChatRequest, prompt: str, leases: LeaseSource,
-                  trace: TurnTrace | None = None) -> AsyncIterator[OutEvent]:
-        """Yield the turn's output; raises `TurnFailed` or `pool.PoolExhausted`."""
+                  trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncIterator[OutEvent]:
+        """Yield the turn's output; raises `TurnFailed` or `pool.PoolExhausted`.
+
+        `buffered`: the caller sends nothing before the turn is complete (a non-stream response) and
+        reads the whole answer from `OutFinish`, so text deltas are not yielded and a failure in the
+        middle of an answer is still retried on another account.
+        """
         trace = trace if trace is not None else TurnTrace()
         tried: list[str] = []
         last_error: UpstreamError | None = None
@@ -112,7 +117,7 @@ class TurnRunner:
                 tried.append(lease.account_id)
                 trace.account_id = lease.account_id
                 trace.attempts += 1
-                async with aclosing(self._attempt(request, prompt, lease, trace)) as events:
+                async with aclosing(self._attempt(request, prompt, lease, trace, buffered)) as events:
                     async for event in events:  # aclosing: the attempt's cleanup runs before the lease goes back
                         yield event
                 return
@@ -131,12 +136,13 @@ class TurnRunner:
                 await lease_cm.__aexit__(*exc_info)  # type: ignore[arg-type]
 
     async def _attempt(self, request: ChatRequest, prompt: str, lease: Lease,
-                       trace: TurnTrace) -> AsyncIterator[OutEvent]:
+                       trace: TurnTrace, buffered: bool) -> AsyncIterator[OutEvent]:
         """One account's try. Raises `_TryNextAccount` only while nothing has been emitted."""
         relogged = False
         while True:  # runs twice only when the token is rejected and one re-login is due
             try:
-                async with aclosing(self._attempt_with_token(request, prompt, lease, trace, relogged)) as outs:
+                attempt = self._attempt_with_token(request, prompt, lease, trace, relogged, buffered)
+                async with aclosing(attempt) as outs:
                     async for out in outs:
                         yield out
                 return
@@ -144,12 +150,12 @@ class TurnRunner:
                 relogged = True
 
     async def _attempt_with_token(self, request: ChatRequest, prompt: str, lease: Lease, trace: TurnTrace,
-                                  relogin: bool) -> AsyncIterator[OutEvent]:
+                                  relogin: bool, buffered: bool) -> AsyncIterator[OutEvent]:
         client = self.client
         proxy = lease.proxy
         spec = request.model
         assembler = TurnAssembler(request.stop, citations=self.options.citations)
-        emitted = False
+        emitted = False  # output went to the caller (never, while buffered)
         session_id: str | None = None
         response_id: int | None = None
         finished = False
@@ -190,6 +196,8 @@ class TurnRunner:
                         continue
                     for out in assembler.push(event):  # type: ignore[arg-type]
                         if isinstance(out, (OutContent, OutReasoning)):
+                            if buffered:
+                                continue
                             emitted = True
                         yield out
                     if assembler.stopped:
@@ -208,7 +216,8 @@ class TurnRunner:
                                                 pow_header=pow_header, proxy=proxy, decoder=decoder)
             finished = not assembler.stopped
             for out in assembler.finish():
-                yield out
+                if not (buffered and isinstance(out, (OutContent, OutReasoning))):
+                    yield out
             lease.report_success()
         finally:
             if stream is not None:

@@ -117,7 +117,8 @@ class ChatCompletions:
         trace = TurnTrace()
         finish: OutFinish | None = None
         try:
-            async with gateway.inflight(), aclosing(self._run(chat, prompt, caller, trace)) as outs:
+            turn = self._run(chat, prompt, caller, trace, buffered=True)
+            async with gateway.inflight(), aclosing(turn) as outs:
                 async for out in outs:
                     if isinstance(out, OutFinish):  # carries the whole text (the assembler kept it)
                         finish = out
@@ -198,8 +199,9 @@ class ChatCompletions:
         headers = [(b"x-request-id", record.request_id.encode())]
         return EventStreamResponse(channel, keepalive=keepalive, headers=headers, first=first)
 
-    def _run(self, chat: ChatRequest, prompt: str, caller: Caller, trace: TurnTrace) -> AsyncIterator[OutEvent]:
-        return self.gateway.runner.run(chat, prompt, self.gateway.leases_for(caller), trace)
+    def _run(self, chat: ChatRequest, prompt: str, caller: Caller, trace: TurnTrace,
+             buffered: bool = False) -> AsyncIterator[OutEvent]:
+        return self.gateway.runner.run(chat, prompt, self.gateway.leases_for(caller), trace, buffered=buffered)
 
     def _api_error(self, exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
         """Translate a turn failure into an ApiError; None for cancellation (client gone)."""
