@@ -1,8 +1,7 @@
 """CONFORMANCE.md §4.2 O17: the openai npm SDK (6.x on Node 20) via `node --test tests/node/*.test.mjs`.
 
-`.ci/run` installs tests/node's locked dependencies (`npm install` with package-lock.json). Without a
-`node` on the machine these tests are skipped; with node but without the install they fail and say how
-to install.
+tests/node's locked dependencies (package-lock.json) are installed with `npm ci` on first use, so the
+README's test command needs no extra step. Without `node` and `npm` on the machine these tests are skipped.
 """
 
 from __future__ import annotations
@@ -25,8 +24,19 @@ __all__ = ["openai_schemas"]
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NODE = shutil.which("node")
 
-pytestmark = pytest.mark.skipif(NODE is None,
-                                reason="no `node` on this machine: the openai npm SDK tests need Node 20+")
+NPM = shutil.which("npm")
+
+pytestmark = pytest.mark.skipif(NODE is None or NPM is None,
+                                reason="no `node`/`npm` on this machine: the openai npm SDK tests need Node 20+")
+
+
+def _install_node_packages() -> None:
+    """`npm ci` from the committed lockfile, once (a no-op when node_modules is already there)."""
+    if (NODE_DIR / "node_modules" / "openai").is_dir():
+        return
+    result = subprocess.run([NPM or "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"npm ci in {NODE_DIR} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
 
 def _expectations() -> dict[str, dict[str, str]]:
@@ -42,9 +52,7 @@ def _expectations() -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
-    if not (NODE_DIR / "node_modules" / "openai").is_dir():
-        pytest.fail(f"the openai npm package is not installed: run `npm install --no-audit --no-fund` in {NODE_DIR} "
-                    "(.ci/run does it)")
+    _install_node_packages()
     with conformance_stack(openai_schemas, accounts=2, pool={"queue_timeout": 0.3}) as running:
         yield running
 
