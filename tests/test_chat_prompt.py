@@ -172,3 +172,9 @@ def test_prompt_tokens_only_contain_genuine_turn_markers(tokenizer) -> None:
     assert ids.count(assistant_id) == 1
     assert ids.count(eos_id) == 1
     assert tokenizer.token_to_id("<think>") not in ids
+
+
+@pytest.mark.parametrize("line", ["![" * 100_000, "![a](" * 40_000, "![x" * 60_000])
+def test_image_rewrite_is_linear_on_hostile_lines(line: str) -> None:
+    # These lines once took minutes (quadratic backtracking on the event loop); now they are plain text.
+    assert build_prompt([Message("user", line)]) == line

@@ -34,7 +34,9 @@ END_OF_SENTENCE = "<｜end▁of▁sentence｜>"
 _FULLWIDTH_BAR = "\uff5c"
 _ZWSP = "\u200b"
 _MARKUP = re.compile(r"<(?=\||/?think>|/?dsml:)")
-_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(([^)\n]*)\)")
+# Neither part may contain its own opening delimiter, and both are bounded: every match attempt stops at
+# the next "[" / "(", so a long line of "![" or "![a](" costs linear time, not quadratic (that froze the loop).
+_IMAGE = re.compile(r"!\[([^\[\]\n]{0,1000})\]\(([^()\n]{0,4000})\)")
 
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import time
 from typing import Any, AsyncIterator, Iterable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from curl_cffi import CurlError, CurlHttpVersion, CurlOpt
+from curl_cffi import Curl, CurlError, CurlHttpVersion, CurlOpt
 from curl_cffi.requests import AsyncSession, Response
 from curl_cffi.requests.exceptions import ImpersonateError
 
@@ -100,6 +101,35 @@ def _biz_data(envelope: Any) -> Mapping[str, Any]:
 
 def _protocol(message: str) -> UpstreamFailure:
     return UpstreamFailure(UpstreamError(ErrorKind.PROTOCOL, message))
+
+
+# The curl handle a stream request runs on, so a request we stop waiting for can really be aborted.
+_CURL_HANDLES: contextvars.ContextVar[list[Curl] | None] = contextvars.ContextVar("curl_handles", default=None)
+
+
+class _TrackedSession(AsyncSession):  # type: ignore[type-arg]
+    """An AsyncSession that tells the caller which curl handle its request got.
+
+    curl_cffi offers no way to cancel a streaming request that is still waiting for its response
+    headers: cancelling `request()` leaves the transfer running in curl's multi handle until curl's own
+    timeout, while upstream may already be generating. Removing the handle from the multi handle ends
+    the transfer and closes the connection at once (the account is then really free again).
+    """
+
+    async def pop_curl(self) -> Curl:
+        curl = await super().pop_curl()
+        handles = _CURL_HANDLES.get()
+        if handles is not None:
+            handles.append(curl)
+        return curl
+
+
+def _abort_pending(session: AsyncSession, request: "asyncio.Future[Response]", handles: list[Curl]) -> None:
+    """Stop a stream request we no longer wait for, before or after its headers arrived."""
+    if not request.done():
+        for curl in handles:
+            session.acurl.remove_handle(curl)  # the transfer ends; request() returns an empty response
+    _discard_when_done(request)
 
 
 def _discard_when_done(task: asyncio.Future[Response]) -> None:
@@ -194,7 +224,7 @@ class DeepSeekClient:
         key = proxy or None
         session = self._sessions.get(key)
         if session is None:
-            session = AsyncSession(
+            session = _TrackedSession(
                 impersonate=self.profile.impersonate or None,
                 max_clients=self.max_clients,
                 proxy=key,  # curl_cffi maps `proxy` to {"all": url}: every scheme goes through it
@@ -413,24 +443,29 @@ class DeepSeekClient:
                            data: bytes) -> Response:
         """POST and wait (at most `first_byte_timeout`) for the first body bytes.
 
-        curl_cffi returns a streaming response only once the first body chunk arrived. Cancelling that
-        wait would orphan the transfer, so the request runs as its own task: if we stop waiting (timeout
-        or our caller is cancelled), its response is dropped as soon as it exists, and curl's own
-        low-speed limit ends a transfer that never produces one.
+        curl_cffi returns a streaming response only once the first body chunk arrived, and cancelling that
+        wait would orphan the transfer. So the request runs as its own task, and if we stop waiting
+        (timeout, or our caller is cancelled) its curl handle is removed from the multi handle: the
+        transfer ends and the connection closes at once, before the lease on the account goes back.
         """
         profile = self.profile
-        request = asyncio.ensure_future(session.request(
-            "POST", profile.url(path), headers=headers, data=data, stream=True,
-            timeout=(profile.connect_timeout, max(profile.first_byte_timeout, profile.idle_timeout)),
-            accept_encoding=self._accept_encoding,
-        ))
+        handles: list[Curl] = []
+        context = _CURL_HANDLES.set(handles)
+        try:  # the request task copies the context now, so its pop_curl reports into `handles`
+            request = asyncio.ensure_future(session.request(
+                "POST", profile.url(path), headers=headers, data=data, stream=True,
+                timeout=(profile.connect_timeout, max(profile.first_byte_timeout, profile.idle_timeout)),
+                accept_encoding=self._accept_encoding,
+            ))
+        finally:
+            _CURL_HANDLES.reset(context)
         try:
             done, _ = await asyncio.wait((request,), timeout=profile.first_byte_timeout)
         except BaseException:
-            _discard_when_done(request)
+            _abort_pending(session, request, handles)
             raise
         if not done:
-            _discard_when_done(request)
+            _abort_pending(session, request, handles)
             message = f"POST {path}: no response from upstream within {profile.first_byte_timeout:g} s"
             raise UpstreamFailure(UpstreamError(ErrorKind.NETWORK, message))
         return request.result()
