@@ -11,7 +11,7 @@ import pytest
 
 from client_support import (
     ALICE, BOB, DEVICE_ID, MOBILE, client, collect, content_of, errors_of, fresh_sim, login, on_sim_loop,
-    profile_for, reset_sim, sim,
+    profile_for, queue_fault, reset_sim, sim, sim_stats,
 )
 from deepseek2api.deepseek.client import PATH_COMPLETION, PATH_CONTINUE, DeepSeekClient
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
@@ -195,3 +195,15 @@ async def test_solver_failures_become_upstream_failures(client, monkeypatch, fai
     with pytest.raises(UpstreamFailure) as caught:
         await client.prepare_completion(token)
     assert caught.value.kind is kind
+
+
+async def test_failed_pow_deletes_the_session_it_created(client, fresh_sim) -> None:
+    """A completion attempt that fails at the PoW step must not leave a chat behind."""
+    token = await login(client, ALICE)
+    queue_fault(fresh_sim, ALICE.email, "busy", on="create_pow_challenge")
+    before = await sim_stats(fresh_sim)
+    with pytest.raises(UpstreamFailure):
+        await client.prepare_completion(token)
+    after = await sim_stats(fresh_sim)
+    assert after["sessions_created"] - before["sessions_created"] == 1  # the session request is let finish
+    assert after["deletes"] - before["deletes"] == 1

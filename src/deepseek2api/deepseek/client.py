@@ -99,6 +99,10 @@ def _biz_data(envelope: Any) -> Mapping[str, Any]:
     return {} if "biz_code" in data else data
 
 
+def _succeeded(task: "asyncio.Future[Any]") -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
 def _protocol(message: str) -> UpstreamFailure:
     return UpstreamFailure(UpstreamError(ErrorKind.PROTOCOL, message))
 
@@ -366,24 +370,37 @@ class DeepSeekClient:
     async def prepare_completion(self, token: str, *, proxy: str | None = None) -> tuple[str, str]:
         """(session_id, PoW header for a completion): both upstream calls run concurrently.
 
-        On the first failure the other call is cancelled and that failure is raised.
+        On the first failure the other call is cancelled and that failure is raised; a session that
+        was created all the same is deleted again, so failed attempts leave no chats in the web history.
         """
         tasks = (
             asyncio.ensure_future(self.create_session(token, proxy=proxy)),
             asyncio.ensure_future(self.pow_header(token, PATH_COMPLETION, proxy=proxy)),
         )
+        session_task, pow_task = tasks
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         finally:
-            for task in tasks:
-                task.cancel()  # no-op for finished ones
+            pow_task.cancel()  # no-op when finished
+            # A session request already on its way is let finish (bounded by its own timeout): cancelling
+            # it would not stop upstream from creating the chat, only keep us from deleting it.
             await asyncio.wait(tasks)
+            if _succeeded(session_task) and not _succeeded(pow_task):
+                await self._forget_session(token, session_task.result(), proxy)
         # retrieve every exception (none is reported as lost), raise the first
         failures = [task.exception() for task in tasks if not task.cancelled() and task.exception() is not None]
         if failures:
             raise failures[0]  # type: ignore[misc]
         session_id, header = (task.result() for task in tasks)
         return session_id, header
+
+    async def _forget_session(self, token: str, session_id: str, proxy: str | None) -> None:
+        """Best-effort delete of a session nobody will use (bounded; failures only logged)."""
+        try:
+            async with asyncio.timeout(self.profile.request_timeout):
+                await self.delete_session(token, session_id=session_id, proxy=proxy)
+        except (UpstreamFailure, TimeoutError) as exc:
+            log.debug("could not delete an unused chat session: %s", exc)
 
     async def stop_stream(self, token: str, *, session_id: str, response_message_id: int,
                           proxy: str | None = None) -> None:
