@@ -131,12 +131,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 async def _check_accounts(settings: Any) -> list[tuple[str, str, str]]:
     """Log in every account (through its proxy) and ask for its user record."""
     from .deepseek.errors import UpstreamFailure
-    from .pool.proxies import ProxyPool, redact_proxy
+    from .pool.proxies import redact_proxy
     from .server import Gateway
 
     gateway = Gateway(settings)
-    proxies = ProxyPool(list(settings.proxy_pool), enabled=settings.proxy_pool_enabled,
-                        strategy=settings.proxy_strategy)
+    proxies = gateway.proxies
 
     async def one(account: Any) -> tuple[str, str, str]:
         if not account.enabled:
@@ -145,7 +144,7 @@ async def _check_accounts(settings: Any) -> list[tuple[str, str, str]]:
         via = f"via {redact_proxy(proxy)}" if proxy else "direct"
         started = time.perf_counter()
         try:
-            token = await gateway._login(account, proxy)
+            token = await gateway.login_account(account, proxy)
             await gateway.client.current_user(token, proxy=proxy)
         except UpstreamFailure as failure:
             return account.id, failure.kind.value, f"{failure.error.message} ({via})"

@@ -28,6 +28,7 @@ from .api.middleware import GatewayMiddleware
 from .api.openai.router import router as openai_router
 from .api.openai.serving import ChatCompletions
 from .chat.request import ModelRegistry
+from .chat.prewarm import TurnPrewarmer
 from .chat.runner import LeaseSource, RunnerOptions, TurnRunner
 from .chat.usage import warm_up as warm_up_tokenizer
 from .deepseek.client import DeepSeekClient
@@ -64,25 +65,30 @@ class Gateway:
             quarantine_seconds=settings.proxy_quarantine.seconds,
         )
         self.pool = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
-                                proxies=self.proxies, login=self._login)
+                                proxies=self.proxies, login=self.login_account)
+        # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py)
+        self.prewarmer = TurnPrewarmer(self.pool, self.client, self.proxies,
+                                       delete_session=settings.upstream.delete_session) \
+            if settings.pool.prewarm else None
         self.runner = TurnRunner(self.client, RunnerOptions(
             max_failover=max(1, settings.pool.max_failover),
             max_continue_rounds=settings.upstream.max_continue_rounds,
             delete_session=settings.upstream.delete_session,
             citations=settings.output.citations,
-        ))
+        ), prepared=self.prewarmer)
         self.chat = ChatCompletions(self)
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def _login(self, account: AccountSettings, proxy: str | None) -> str:
+    async def login_account(self, account: AccountSettings, proxy: str | None) -> str:
+        """Log one configured account in (the pool calls this; so does `deepseek2api check`)."""
         if not account.password:
             raise UpstreamFailure(UpstreamError(ErrorKind.BAD_CREDENTIALS,
                                                 "the account has no password configured, so it cannot log in again"))
         device_id = uuid.uuid5(uuid.NAMESPACE_URL, f"deepseek2api:{account.id}").hex  # stable per account
         token = await self.client.login(password=account.password, email=account.email, mobile=account.mobile,
-                                        device_id=device_id, proxy=proxy)
+                                        device_id=device_id, proxy=proxy, area_code=account.area_code)
         redactor.add(token)
         return token
 
@@ -122,6 +128,8 @@ class Gateway:
         await self.pool.start()
         await asyncio.to_thread(warm_up_tokenizer)
         return_free_heap()  # parsing tokenizer.json left ~20 MB of freed heap behind
+        if self.prewarmer is not None:
+            self.prewarmer.start()
         if not self.authenticator.has_keys and not self.settings.token_passthrough:
             log.warning("no API keys configured: every request will be refused with 401 (add `keys` to the config)")
         log.info("gateway ready: %d account(s), %d usable, upstream %s", len(self.settings.accounts),
@@ -136,6 +144,8 @@ class Gateway:
                     await self._idle.wait()
             except TimeoutError:
                 log.warning("%d request(s) still running after %g s; stopping them", self._inflight, grace)
+        if self.prewarmer is not None:
+            await self.prewarmer.stop()
         await self.pool.close()
         await self.store.close()
         await self.client.aclose()
