@@ -241,3 +241,40 @@ def test_non_stream_answer_cut_midway_is_retried_on_another_account() -> None:
         reply = stack.openai().chat.completions.create(model="deepseek-chat",
                                                        messages=[{"role": "user", "content": prompt}])
         assert reply.choices[0].message.content == reply_for(prompt, thinking=False, search=False).content
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_reply_is_delivered_before_upstream_cleanup_and_the_lease_waits_for_it(stream: bool) -> None:
+    with running_stack(accounts=1) as stack:
+        gate = threading.Event()
+        deleted = threading.Event()
+        client = stack.gateway.client
+        real_delete = client.delete_session
+
+        async def slow_delete(*args, **kwargs):  # runs on the gateway's loop
+            import asyncio
+
+            while not gate.is_set():
+                await asyncio.sleep(0.01)
+            await real_delete(*args, **kwargs)
+            deleted.set()
+
+        client.delete_session = slow_delete  # type: ignore[method-assign]
+        try:
+            openai_client = stack.openai(timeout=20)
+            messages = [{"role": "user", "content": "cleanup later"}]
+            if stream:
+                with stack.http() as http:  # read to EOF, like curl does
+                    body = http.post("/v1/chat/completions", json={"model": "deepseek-chat", "stream": True,
+                                                                   "messages": messages}).text
+                assert body.rstrip().endswith("data: [DONE]")
+            else:
+                reply = openai_client.chat.completions.create(model="deepseek-chat", messages=messages)
+                assert reply.choices[0].message.content
+            # The reply is complete while the session delete still waits: the account is still held.
+            assert not deleted.is_set()
+            assert stack.gateway.pool.leases_out == 1
+        finally:
+            gate.set()
+        assert deleted.wait(10)
+        stack.wait_idle()

@@ -80,6 +80,7 @@ class Gateway:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # turns running on their own (strong refs)
 
     async def login_account(self, account: AccountSettings, proxy: str | None) -> str:
         """Log one configured account in (the pool calls this; so does `deepseek2api check`)."""
@@ -124,6 +125,17 @@ class Gateway:
     def inflight_count(self) -> int:
         return self._inflight
 
+    def track(self, task: "asyncio.Task[Any] | None") -> None:
+        """Keep a turn's task alive until it ends, and let shutdown stop it."""
+        if task is not None and not task.done():
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def spawn(self, coro: Any) -> "asyncio.Task[Any]":
+        task = asyncio.get_running_loop().create_task(coro)
+        self.track(task)
+        return task
+
     async def start(self) -> None:
         await self.pool.start()
         await asyncio.to_thread(warm_up_tokenizer)
@@ -144,6 +156,11 @@ class Gateway:
                     await self._idle.wait()
             except TimeoutError:
                 log.warning("%d request(s) still running after %g s; stopping them", self._inflight, grace)
+        running = [task for task in self._tasks if not task.done()]
+        for task in running:
+            task.cancel()  # each turn returns its lease and stops its upstream stream on the way out
+        if running:
+            await asyncio.wait(running, timeout=10)
         if self.prewarmer is not None:
             await self.prewarmer.stop()
         await self.pool.close()

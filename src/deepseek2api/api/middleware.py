@@ -12,6 +12,7 @@ import re
 import uuid
 from typing import Iterable
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError
@@ -107,6 +108,8 @@ class GatewayMiddleware:
         except ApiError as error:
             if not started:
                 await self._error(send, extra, error)
+        except ClientDisconnect:  # the client left while sending its request: nobody to answer
+            log.debug("request %s: client disconnected before its body was read", request_id)
         except asyncio.CancelledError:
             # The server cancels what still runs when its shutdown grace (server.shutdown_grace) is
             # over: end the request with an answer instead of a cut connection and a logged trace.

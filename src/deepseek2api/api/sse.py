@@ -65,10 +65,12 @@ class EventChannel:
             return None
 
     def settle(self) -> None:
-        """The reply is complete. Clients hang up as soon as they read its end (the openai SDK does on
-        [DONE]); that must not cancel the producer, whose remaining work is upstream cleanup (deleting
-        the web session) and the access-log line of a request that succeeded."""
+        """The reply is complete: end the HTTP body now (clients reading to EOF need not wait) and let
+        the producer finish its upstream cleanup (deleting the web session, still holding the account)
+        and the access-log line. Clients hang up as soon as they read the end (the openai SDK does on
+        [DONE]); that must not cancel the producer either."""
         self.settled = True
+        self.queue.put_nowait(END)
 
     def cancel(self) -> None:
         """Cancel the producer once: a second cancel would interrupt its upstream cleanup."""

@@ -46,6 +46,12 @@ class LeaseSource(Protocol):
     def lease(self, *, exclude: Collection[str] = ()) -> AbstractAsyncContextManager[Lease]: ...
 
 
+class PreparedTurns(Protocol):
+    """Sessions + completion PoWs made ahead of time (chat/prewarm.py); each handed out once."""
+
+    def take(self, account_id: str, token: str, proxy: str | None) -> tuple[str, str] | None: ...
+
+
 class TurnFailed(Exception):
     """The turn could not be completed; `error` says why, `emitted` whether output already went out."""
 
@@ -87,9 +93,11 @@ class RunnerOptions:
 class TurnRunner:
     """Runs chat turns against DeepSeek through leased accounts."""
 
-    def __init__(self, client: DeepSeekClient, options: RunnerOptions) -> None:
+    def __init__(self, client: DeepSeekClient, options: RunnerOptions,
+                 prepared: PreparedTurns | None = None) -> None:
         self.client = client
         self.options = options
+        self.prepared = prepared
         self._background: set[asyncio.Task[None]] = set()
 
     async def run(self, request: ChatRequest, prompt: str, leases: LeaseSource,
@@ -168,7 +176,8 @@ class TurnRunner:
             raise TurnFailed(failure.error, emitted=False, attempts=trace.attempts) from None
         try:
             try:
-                session_id, pow_header = await client.prepare_completion(token, proxy=proxy)
+                ready = None if self.prepared is None else self.prepared.take(lease.account_id, token, proxy)
+                session_id, pow_header = ready or await client.prepare_completion(token, proxy=proxy)
             except UpstreamFailure as failure:
                 self._before_output(lease, failure.error, relogin)
             decoder = StreamDecoder()  # shared with continue rounds, so repeated snapshots are not re-emitted

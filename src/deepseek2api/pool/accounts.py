@@ -686,6 +686,15 @@ class AccountPool:
     def account_ids(self) -> Iterable[str]:
         return list(self._accounts)
 
+    def idle_accounts(self) -> list[tuple[AccountSettings, str]]:
+        """(account, its current token) for every usable account with a token and no lease out.
+
+        For the turn prewarmer (chat/prewarm.py, `pool.prewarm`); the tokens must never be logged.
+        """
+        now = self._clock()
+        return [(acc.settings, acc.token) for acc in self._accounts.values()
+                if acc.in_use == 0 and acc.token is not None and acc.usable(now)]
+
 
 _DEAD_KINDS = {BANNED: ErrorKind.ACCOUNT_BANNED, BAD_CREDENTIALS: ErrorKind.BAD_CREDENTIALS}
 

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -110,28 +110,57 @@ class ChatCompletions:
         record = AccessRecord(request_id, caller.key_name, chat.model_name, chat.stream, time.perf_counter())
         if chat.stream:
             return await self._stream(chat, prompt, caller, record)
-        return await _cancel_on_disconnect(request.receive, self._complete(chat, prompt, caller, record))
+        return await self._complete(chat, prompt, caller, record, request.receive)
 
-    async def _complete(self, chat: ChatRequest, prompt: str, caller: Caller, record: AccessRecord) -> Response:
+    async def _complete(self, chat: ChatRequest, prompt: str, caller: Caller, record: AccessRecord,
+                        receive: Receive) -> Response:
+        """The whole answer as one JSON body, sent as soon as the reply is complete.
+
+        The turn runs in its own task: the response goes out when `OutFinish` arrives, while the turn
+        finishes its upstream cleanup (delete the web session) still holding the account. A client
+        that hangs up before that cancels the turn (lease back, upstream stopped): otherwise an upstream
+        that never ends would keep its account busy forever.
+        """
         gateway = self.gateway
         trace = TurnTrace()
-        finish: OutFinish | None = None
-        try:
-            turn = self._run(chat, prompt, caller, trace, buffered=True)
-            async with gateway.inflight(), aclosing(turn) as outs:
-                async for out in outs:
-                    if isinstance(out, OutFinish):  # carries the whole text (the assembler kept it)
-                        finish = out
-        except BaseException as exc:
-            error = self._api_error(exc, caller, trace)
-            if error is None:
-                record.status, record.error_code = 499, "client_closed"
-                record.write(trace)
+        finished: asyncio.Future[OutFinish] = asyncio.get_running_loop().create_future()
+
+        async def run_turn() -> None:
+            try:
+                turn = self._run(chat, prompt, caller, trace, buffered=True)
+                async with gateway.inflight(), aclosing(turn) as outs:
+                    async for out in outs:
+                        if isinstance(out, OutFinish) and not finished.done():
+                            finished.set_result(out)  # carries the whole text (the assembler kept it)
+            except asyncio.CancelledError:
+                finished.cancel()
                 raise
+            except BaseException as exc:  # noqa: BLE001 - handed to the request through the future
+                if not finished.done():
+                    finished.set_exception(exc)
+
+        task = gateway.spawn(run_turn())
+        watcher = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when we are cancelled ourselves (server shutdown)
+            watcher.cancel()
+            if not finished.done():
+                task.cancel()
+                await asyncio.wait((task,))  # the turn's cleanup runs to the end
+        if finished.cancelled():
+            record.status, record.error_code = 499, "client_closed"
+            record.write(trace)
+            raise ApiError(499, "The client closed the connection before the reply was complete.",
+                           "invalid_request_error", None, "client_closed")
+        failure = finished.exception()
+        if failure is not None:
+            error = self._api_error(failure, caller, trace)
+            assert error is not None
             record.status, record.error_code = error.status, error.code
             record.write(trace)
             raise error from None
-        assert finish is not None
+        finish = finished.result()
         content_text, reasoning_text = finish.content_text, finish.reasoning_text
         usage = await count_usage(prompt, content_text, reasoning_text)
         body = completion_body(new_completion_id(), now(), chat.model_name, content_text, finish.finish_reason,
@@ -190,6 +219,7 @@ class ChatCompletions:
 
         channel = EventChannel()
         channel.start(produce)
+        gateway.track(channel.producer)
         keepalive = settings.server.keepalive_interval
         first = await channel.first(keepalive)
         if isinstance(first, ApiError):
@@ -215,27 +245,6 @@ class ChatCompletions:
             logging.getLogger("deepseek2api.runner").exception("unexpected failure in a chat turn")
             return ApiError(500, "internal error in the gateway; see its log", "server_error", None, "internal_error")
         return None
-
-
-async def _cancel_on_disconnect(receive: Receive, work: Coroutine[Any, Any, Response]) -> Response:
-    """Run a non-streaming turn, cancelling it (lease back, upstream stopped) if the client hangs up first.
-
-    A client that timed out would otherwise keep its account busy until the upstream reply ends, which
-    for an upstream that never ends is forever. (Streams notice the hang-up in EventStreamResponse.)
-    """
-    turn = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(receive))
-    try:
-        await asyncio.wait((turn, watcher), return_when=asyncio.FIRST_COMPLETED)
-    finally:  # also when we are cancelled ourselves (server shutdown)
-        watcher.cancel()
-        if not turn.done():
-            turn.cancel()
-            await asyncio.wait((turn,))  # the turn's cleanup runs to the end
-    if turn.cancelled():
-        raise ApiError(499, "The client closed the connection before the reply was complete.",
-                       "invalid_request_error", None, "client_closed")
-    return turn.result()
 
 
 async def _disconnected(receive: Receive) -> None:
