@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from deepseek2api.deepseek.profile import DEFAULT_HEADERS
+from deepseek2api.pool.proxies import ProxyPool
 from deepseek2api.settings import ApiKey, ConfigError, Settings, check_permissions, load_settings
 
 SEED_CONFIG = {
@@ -41,7 +42,6 @@ def test_seed_config_loads_unchanged(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert settings.accounts[1].mobile == "13800000000"
     assert settings.proxy_pool_enabled is True
     assert settings.proxy_pool == tuple(SEED_CONFIG["proxy_pool"])
-    assert settings.proxy_entries == settings.proxy_pool
     assert settings.server.host == "0.0.0.0" and settings.server.port == 5001
     assert settings.token_passthrough is False
     assert settings.config_path == str(path.resolve())
@@ -176,7 +176,7 @@ def test_profile_merges_headers_over_defaults() -> None:
 def test_disabled_pool_warns_and_yields_no_entries(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="deepseek2api.config"):
         settings = Settings.from_dict({"proxy_pool": ["http://h:1"], "proxy_pool_enabled": False})
-    assert settings.proxy_entries == ()
+    assert not ProxyPool.from_settings(settings).active
     assert "proxy_pool_enabled is false" in caplog.text
 
 
@@ -209,7 +209,6 @@ def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     assert "config file not found" in str(info.value)
 
 
-def test_api_key_lookup() -> None:
+def test_api_key_names() -> None:
     settings = Settings.from_dict({"keys": ["k1", {"name": "alice", "key": "k2"}]})
-    assert settings.api_key_name("k2") == "alice" and settings.api_key_name("k1") == "key1"
-    assert settings.api_key_name("nope") is None and settings.api_key_name("") is None
+    assert [(k.name, k.key) for k in settings.keys] == [("key1", "k1"), ("alice", "k2")]

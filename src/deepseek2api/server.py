@@ -59,11 +59,7 @@ class Gateway:
         capacity = max(16, len(settings.accounts) * settings.pool.per_account_concurrency * 2 + 8)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
         self.store = open_store(settings.state)
-        self.proxies = ProxyPool(
-            [p for p in settings.proxy_pool], enabled=settings.proxy_pool_enabled,
-            strategy=settings.proxy_strategy, quarantine_failures=settings.proxy_quarantine.failures,
-            quarantine_seconds=settings.proxy_quarantine.seconds,
-        )
+        self.proxies = ProxyPool.from_settings(settings)
         self.pool = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
                                 proxies=self.proxies, login=self.login_account)
         # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py)

@@ -9,7 +9,6 @@ gateway never writes config.json; what it learns (tokens, health) goes to the st
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
@@ -333,22 +332,6 @@ class Settings(_Section):
     def config_path(self) -> str | None:
         """The config file these settings were loaded from (None: defaults/env only)."""
         return self._config_path
-
-    @property
-    def proxy_entries(self) -> tuple[str, ...]:
-        """The proxy pool as the `ProxyPool` should use it: empty when the pool is disabled."""
-        return self.proxy_pool if self.proxy_pool_enabled else ()
-
-    def api_key_name(self, presented: str) -> str | None:
-        """The name of the configured key equal to `presented` (constant-time compare), else None."""
-        found = None
-        for api_key in self.keys:
-            if hmac.compare_digest(api_key.key.encode(), presented.encode()):
-                found = found or api_key.name
-        return found
-
-    def account(self, account_id: str) -> AccountSettings | None:
-        return next((a for a in self.accounts if a.id == account_id), None)
 
     def profile(self) -> ClientProfile:
         """The client identity for `DeepSeekClient`: config headers merged over the defaults."""

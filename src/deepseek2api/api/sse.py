@@ -8,7 +8,9 @@ queue into the socket. Splitting the two gives three things a plain StreamingRes
   PoW, long reasoning pauses, a stalled upstream), so proxies and clients do not time out;
 - a client that goes away is noticed at once (we listen for `http.disconnect`) and the producer is
   cancelled, which closes the upstream stream and returns the lease.
-Events already waiting are coalesced into one socket write.
+Events already waiting are coalesced into one socket write. On the hot path (one event per token)
+the producer writes to the socket itself while the response waits idle for events (`write`): one
+task switch and one queue round trip less per chunk, ~9 µs of ~60 (bench/README.md).
 """
 
 from __future__ import annotations
@@ -32,17 +34,49 @@ SSE_HEADERS: Final = [
 class EventChannel:
     """A queue of SSE byte strings from one producer task to one response."""
 
-    __slots__ = ("queue", "producer", "puts", "settled")
+    __slots__ = ("queue", "producer", "puts", "settled", "sink", "parked", "sending", "_sent")
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.producer: asyncio.Task[None] | None = None
         self.puts = 0  # how many events the producer queued; keep-alives are not counted
         self.settled = False  # the reply's last event is queued; only upstream cleanup is left
+        self.sink: Send | None = None  # the ASGI send, once the response has started
+        self.parked = False  # the response waits on the empty queue: it has nothing in hand
+        self.sending = False  # a direct write is in progress (suspended by flow control)
+        self._sent: asyncio.Future[None] | None = None
 
     def put(self, data: bytes) -> None:
         self.puts += 1
         self.queue.put_nowait(data)
+
+    async def write(self, data: bytes) -> None:
+        """Like `put`, but straight to the socket from the producer's task when that keeps the order:
+        the response is started and parked on an empty queue, and no other direct write is running."""
+        sink = self.sink
+        if sink is None or not self.parked or self.sending or not self.queue.empty():
+            self.put(data)
+            return
+        self.puts += 1
+        self.sending = True
+        try:
+            await sink({"type": "http.response.body", "body": data, "more_body": True})
+        except OSError:
+            pass  # the client went away; the disconnect watcher ends the stream
+        finally:
+            self.sending = False
+            waiter = self._sent
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    async def until_sent(self) -> None:
+        """Wait for a direct write in progress (the response must not overtake it)."""
+        while self.sending:
+            waiter = self._sent = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._sent = None
 
     def close(self) -> None:
         self.queue.put_nowait(END)
@@ -102,16 +136,27 @@ class EventStreamResponse(Response):
             queue = channel.queue
             if self.pending_first is not None:
                 ended = await self._write([self.pending_first], send)
+            channel.sink = send
             while not ended and not gone.is_set():
-                batch: list[Any] = [await queue.get()]
+                channel.parked = True
+                try:
+                    batch: list[Any] = [await queue.get()]
+                finally:
+                    channel.parked = False
                 while not queue.empty():
                     batch.append(queue.get_nowait())
+                if channel.sending:  # a direct write started before these were queued: it goes first
+                    await channel.until_sent()
+                    while not queue.empty():
+                        batch.append(queue.get_nowait())
                 ended = await self._write(batch, send)
+            channel.sink = None
             if not gone.is_set():
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             pass  # the client went away while we wrote
         finally:
+            channel.sink = None
             ticker.cancel()
             watcher.cancel()
             channel.cancel()

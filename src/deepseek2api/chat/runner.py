@@ -79,7 +79,7 @@ class TurnTrace:
     account_id: str | None = None
     attempts: int = 0
     continue_rounds: int = 0
-    upstream_tokens: int | None = None
+    upstream_tokens: int | None = None  # DeepSeek's own `accumulated_token_usage`, for comparison
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,6 @@ class TurnRunner:
         self.client = client
         self.options = options
         self.prepared = prepared
-        self._background: set[asyncio.Task[None]] = set()
 
     async def run(self, request: ChatRequest, prompt: str, leases: LeaseSource,
                   trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncIterator[OutEvent]:
@@ -227,6 +226,7 @@ class TurnRunner:
             for out in assembler.finish():
                 if not (buffered and isinstance(out, (OutContent, OutReasoning))):
                     yield out
+            trace.upstream_tokens = assembler.upstream_tokens
             lease.report_success()
         finally:
             if stream is not None:

@@ -559,11 +559,6 @@ def error_body(message: str, type: str, param: str | None = None, code: str | No
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-def error_chunk_bytes(message: str, type: str = "server_error", code: str | None = None) -> bytes:
-    """An error after the stream started: the openai SDK raises APIError on it (no [DONE] after)."""
-    return sse(error_body(message, type, None, code))
-
-
 def completion_body(
     id: str,
     created: int,

@@ -25,7 +25,7 @@ from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ...chat.prompt import build_prompt
 from ...chat.request import ChatRequest
 from ...chat.runner import TurnFailed, TurnTrace
-from ...chat.usage import count_tokens
+from ...chat.usage import count_many
 from ..auth import Caller
 from ..errors import ApiError, bad_request, from_upstream
 from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
@@ -50,10 +50,7 @@ class TurnUsage:
 
 async def count_usage(prompt: str, content: str, reasoning: str) -> TurnUsage:
     """Count with DeepSeek's tokenizer in a worker thread (long answers take milliseconds)."""
-    def work() -> TurnUsage:
-        return TurnUsage(count_tokens(prompt), count_tokens(content), count_tokens(reasoning))
-
-    return await asyncio.to_thread(work)
+    return TurnUsage(*await asyncio.to_thread(count_many, (prompt, content, reasoning)))
 
 
 def citation_fields(finish: OutFinish) -> dict[str, Any]:
@@ -85,11 +82,12 @@ class AccessRecord:
         usage = self.usage
         access_log.info(
             "request_id=%s key=%s account=%s model=%s stream=%s status=%s%s latency_ms=%.0f attempts=%d "
-            "prompt_tokens=%s completion_tokens=%s",
+            "prompt_tokens=%s completion_tokens=%s upstream_tokens=%s",
             self.request_id, self.key_name, trace.account_id or "-", self.model, str(self.stream).lower(),
             self.status, f" error={self.error_code}" if self.error_code else "", latency_ms, trace.attempts,
             usage.prompt_tokens if usage else "-",
             (usage.content_tokens + usage.reasoning_tokens) if usage else "-",
+            trace.upstream_tokens if trace.upstream_tokens is not None else "-",
         )
 
 
@@ -193,9 +191,9 @@ class ChatCompletions:
                             channel.put(encoder.role(chat.model.thinking))
                             started = True
                         if isinstance(out, OutContent):
-                            channel.put(encoder.content(out.text))
+                            await channel.write(encoder.content(out.text))  # the hot path
                         elif isinstance(out, OutReasoning):
-                            channel.put(encoder.reasoning(out.text))
+                            await channel.write(encoder.reasoning(out.text))
                         elif isinstance(out, OutFinish):  # the whole text is on it: no copy kept here
                             usage = await count_usage(prompt, out.content_text, out.reasoning_text)
                             record.usage = usage
