@@ -89,6 +89,8 @@ def row(label: str, samples: list, per_burst: list) -> list[object]:
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bursts", type=int, default=3)
+    parser.add_argument("--rows", default="direct,off,on",
+                        help="which rows: direct, off (no prewarm), on (prewarm); comma-separated")
     parser.add_argument("--pow-backend", choices=("native", "numpy"), default=None,
                         help="force the PoW solver of the gateway and of the direct client")
     args = parser.parse_args(argv)
@@ -98,9 +100,11 @@ def main(argv: list[str] | None = None) -> str:
     started = time.perf_counter()
     rows = []
     with Simulator(ACCOUNTS, difficulty=REAL_DIFFICULTY, tokens_per_second=RATE) as sim:
-        samples, per_burst = asyncio.run(direct_bursts(sim, args.bursts))
-        rows.append(row("direct from the simulator (floor)", samples, per_burst))
-        for prewarm in (False, True):
+        wanted = {r.strip() for r in args.rows.split(",")}
+        if "direct" in wanted:
+            samples, per_burst = asyncio.run(direct_bursts(sim, args.bursts))
+            rows.append(row("direct from the simulator (floor)", samples, per_burst))
+        for prewarm in [p for p, name in ((False, "off"), (True, "on")) if name in wanted]:
             with Gateway(sim, prewarm=prewarm) as gw:
                 samples, per_burst, meter = asyncio.run(gateway_bursts(sim, gw, args.bursts, prewarm))
             rows.append(row(f"gateway, prewarm {'on' if prewarm else 'off'}", samples, per_burst))

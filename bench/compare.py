@@ -19,6 +19,7 @@ import time
 
 from harness import (CLK_TCK, Connection, Gateway, Simulator, failures, gateway_turn, ms, percentile,
                      run_workers, table, ttfbs, use_uvloop)
+from latency import prompt_for
 from streaming import prompt_with_chars
 
 LOADS = {
@@ -26,6 +27,7 @@ LOADS = {
     "paced": (64, 800, 40.0, 1),
     "unpaced": (64, 8000, None, 2),
     "turns": (64, 25, None, 20),
+    "ttfb1": (1, 25, 40.0, 60),  # one client, short paced replies (~0.25 s): time to first byte
 }
 
 
@@ -37,7 +39,7 @@ def cpu_split(pid: int) -> tuple[float, float]:
 
 async def one_round(gw: Gateway, conns: list[Connection], load: str) -> dict[str, float]:
     streams, chars, _, each = LOADS[load]
-    prompt = prompt_with_chars(chars)
+    prompt = prompt_for(chars) if chars < 100 else prompt_with_chars(chars)  # short: an exact reply text
     user0, sys0 = cpu_split(gw.stats.pid)
     started = time.perf_counter()
     samples = await run_workers(streams, each, lambda i: lambda: gateway_turn(conns[i], prompt))
@@ -72,7 +74,8 @@ def main() -> int:
         os.environ.pop("BENCH_GATEWAY_SRC", None)
         try:
             async def run() -> None:
-                conns = {label: [Connection(gw.port) for _ in range(streams)] for label, gw in gateways.items()}
+                conns = {label: [Connection(gw.port) for _ in range(max(16, streams))]
+                         for label, gw in gateways.items()}
                 for label, gw in gateways.items():
                     await run_workers(16, len(sim.accounts) // 16 + 1,
                                       lambda i: lambda: gateway_turn(conns[label][i], "warm up"))

@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -41,6 +42,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 TINY_DIFFICULTY = 10  # a real PoW round trip whose solve costs microseconds: the gateway's own overhead
 REAL_DIFFICULTY = 144_000  # what chat.deepseek.com asks for (shared/pow/README.md)
 COMPLETION_PATH = "/api/v0/chat/completion"
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds the `with Simulator(...)` blocks: no orphaned servers
+
+
+signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 def use_uvloop() -> None:

@@ -12,8 +12,6 @@ import random
 import time
 from typing import Any
 
-import pytest
-
 from deepseek2api.chat.prewarm import COMPLETION_PATH, TurnPrewarmer
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import UpstreamError

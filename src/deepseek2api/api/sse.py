@@ -34,7 +34,7 @@ SSE_HEADERS: Final = [
 class EventChannel:
     """A queue of SSE byte strings from one producer task to one response."""
 
-    __slots__ = ("queue", "producer", "puts", "settled", "sink", "parked", "sending", "_sent")
+    __slots__ = ("queue", "producer", "puts", "settled", "sink", "parked", "sending", "_sent", "_hot", "_loop")
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[object] = asyncio.Queue()
@@ -45,6 +45,8 @@ class EventChannel:
         self.parked = False  # the response waits on the empty queue: it has nothing in hand
         self.sending = False  # a direct write is in progress (suspended by flow control)
         self._sent: asyncio.Future[None] | None = None
+        self._hot = False  # a direct write happened in this loop iteration: queue the rest, to coalesce
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def put(self, data: bytes) -> None:
         self.puts += 1
@@ -54,11 +56,15 @@ class EventChannel:
         """Like `put`, but straight to the socket from the producer's task when that keeps the order:
         the response is started and parked on an empty queue, and no other direct write is running."""
         sink = self.sink
-        if sink is None or not self.parked or self.sending or not self.queue.empty():
+        if sink is None or not self.parked or self.sending or self._hot or not self.queue.empty():
             self.put(data)
             return
         self.puts += 1
         self.sending = True
+        # More events in this same loop iteration (a burst read from upstream) go through the queue,
+        # so the response coalesces them into one socket write.
+        self._hot = True
+        (self._loop or asyncio.get_running_loop()).call_soon(self._cool)
         try:
             await sink({"type": "http.response.body", "body": data, "more_body": True})
         except OSError:
@@ -68,6 +74,9 @@ class EventChannel:
             waiter = self._sent
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+
+    def _cool(self) -> None:
+        self._hot = False
 
     async def until_sent(self) -> None:
         """Wait for a direct write in progress (the response must not overtake it)."""
@@ -88,7 +97,8 @@ class EventChannel:
             finally:
                 self.close()
 
-        self.producer = asyncio.get_running_loop().create_task(run())
+        self._loop = asyncio.get_running_loop()
+        self.producer = self._loop.create_task(run())
 
     async def first(self, timeout: float) -> object | None:
         """The first item, or None if the producer stays silent for `timeout` seconds."""
