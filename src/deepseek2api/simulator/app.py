@@ -210,7 +210,12 @@ class SimulatorApi:
 
     # --- chat -------------------------------------------------------------------------------------
     async def completion(self, request: Request) -> Response | EventStream:
-        checked = self._auth(request, "completion", fault_check=False)
+        return await self._with_stream_slot(request, "completion", self._completion)
+
+    async def _with_stream_slot(self, request: Request, endpoint: str, handler: Any) -> Response | EventStream:
+        """Authenticate, take the account's stream slot, run `handler`; the slot goes with the stream
+        it returns, or back at once when the answer is not a stream."""
+        checked = self._auth(request, endpoint, fault_check=False)
         if isinstance(checked, Response):
             return checked
         account, token = checked
@@ -219,7 +224,7 @@ class SimulatorApi:
             return self._over_limit()
         handed_off = False
         try:
-            response = await self._completion(request, account, token, slot)
+            response = await handler(request, account, token, slot)
             handed_off = isinstance(response, EventStream)
             return response
         finally:
@@ -301,21 +306,7 @@ class SimulatorApi:
         return turn
 
     async def continue_(self, request: Request) -> Response | EventStream:
-        checked = self._auth(request, "continue", fault_check=False)
-        if isinstance(checked, Response):
-            return checked
-        account, token = checked
-        slot = await self.state.acquire_stream(account)
-        if slot is None:
-            return self._over_limit()
-        handed_off = False
-        try:
-            response = await self._continue(request, account, token, slot)
-            handed_off = isinstance(response, EventStream)
-            return response
-        finally:
-            if not handed_off:
-                slot.release()
+        return await self._with_stream_slot(request, "continue", self._continue)
 
     async def _continue(self, request: Request, account: str, token: str,
                         slot: StreamSlot) -> Response | EventStream:
