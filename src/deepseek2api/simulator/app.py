@@ -231,15 +231,20 @@ class SimulatorApi:
             if not handed_off:
                 slot.release()
 
-    async def _completion(self, request: Request, account: str, token: str,
-                          slot: StreamSlot) -> Response | EventStream:
-        state, config = self.state, self.state.config
+    async def _turn_body(self, request: Request, path: str) -> dict[str, Any] | Response:
+        """The JSON body of a completion/continue call once its PoW header passed, else the refusal."""
         body = await _json_body(request)
         if body is None:
             return bad_request("body must be a JSON object")
-        rejected = self._check_pow(request, COMPLETION_PATH)
-        if rejected is not None:
-            return rejected
+        rejected = self._check_pow(request, path)
+        return rejected if rejected is not None else body
+
+    async def _completion(self, request: Request, account: str, token: str,
+                          slot: StreamSlot) -> Response | EventStream:
+        state, config = self.state, self.state.config
+        body = await self._turn_body(request, COMPLETION_PATH)
+        if isinstance(body, Response):
+            return body
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
             return bad_request("prompt must be a string")
@@ -311,12 +316,9 @@ class SimulatorApi:
     async def _continue(self, request: Request, account: str, token: str,
                         slot: StreamSlot) -> Response | EventStream:
         state, config = self.state, self.state.config
-        body = await _json_body(request)
-        if body is None:
-            return bad_request("body must be a JSON object")
-        rejected = self._check_pow(request, CONTINUE_PATH)
-        if rejected is not None:
-            return rejected
+        body = await self._turn_body(request, CONTINUE_PATH)
+        if isinstance(body, Response):
+            return body
         faults = pick_faults(state, "continue", account, request.headers.get("x-sim-fault"))
         name = first_request_fault(faults)
         if name:

@@ -161,6 +161,16 @@ def _missing(param: str) -> RequestInvalid:
     return RequestInvalid(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
 
 
+def _required_str(obj: Mapping[str, Any], key: str, at: str) -> str:
+    """A required string field of a message or content part (`at` is its param path)."""
+    value = obj.get(key)
+    if value is None:
+        raise _missing(f"{at}.{key}")
+    if not isinstance(value, str):
+        raise _wrong_type(f"{at}.{key}", "a string", value)
+    return value
+
+
 def _optional(body: Mapping[str, Any], key: str, kinds: tuple[type, ...], expected: str) -> Any:
     """Check an optional field's JSON type (bool is not an integer here)."""
     value = body.get(key)
@@ -182,17 +192,9 @@ def _check_content(content: Any, where: str) -> None:
         at = f"{where}[{j}]"
         if not isinstance(part, dict):
             raise _wrong_type(at, "an object", part)
-        kind = part.get("type")
-        if kind is None:
-            raise _missing(f"{at}.type")
-        if not isinstance(kind, str):
-            raise _wrong_type(f"{at}.type", "a string", kind)
+        kind = _required_str(part, "type", at)
         if kind == "text":
-            text = part.get("text")
-            if text is None:
-                raise _missing(f"{at}.text")
-            if not isinstance(text, str):
-                raise _wrong_type(f"{at}.text", "a string", text)
+            _required_str(part, "text", at)
         elif kind == "refusal":
             continue  # an earlier assistant refusal: accepted, not part of the prompt
         elif kind in _UNSUPPORTED_PARTS:
@@ -224,11 +226,7 @@ def _check_messages(messages: Any) -> None:
         at = f"messages[{i}]"
         if not isinstance(message, dict):
             raise _wrong_type(at, "an object", message)
-        role = message.get("role")
-        if role is None:
-            raise _missing(f"{at}.role")
-        if not isinstance(role, str):
-            raise _wrong_type(f"{at}.role", "a string", role)
+        role = _required_str(message, "role", at)
         if role not in ROLES:
             supported = ", ".join(f"'{r}'" for r in ROLES[:-1]) + f" and '{ROLES[-1]}'"
             raise RequestInvalid(
