@@ -141,9 +141,9 @@ def load_openai_schemas(path: Path, cache: Any = None) -> OpenAISchemas:
 
 
 @pytest.fixture(scope="session")
-def openai_schemas(request: pytest.FixtureRequest, shared_dir: Path) -> OpenAISchemas:
+def openai_schemas(request: pytest.FixtureRequest, data_dir: Path) -> OpenAISchemas:
     """Import this fixture into a test module to use it (tests/conftest.py is not ours to extend)."""
-    return load_openai_schemas(shared_dir / "openai-openapi" / "openapi.yaml", getattr(request.config, "cache", None))
+    return load_openai_schemas(data_dir / "openai-openapi" / "openapi.yaml", getattr(request.config, "cache", None))
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Shared fixtures: where the reference material lives."""
+"""Shared fixtures: where the reference material lives (tests/data, copied into the repo)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent
-SHARED_DIR = REPO_DIR.parent / "shared"
+DATA_DIR = TESTS_DIR / "data"
 
 sys.path.insert(0, str(TESTS_DIR))  # test support modules (tests/*_support.py)
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """`../shared` beside the repository (as in CI)."""
-    assert SHARED_DIR.is_dir(), f"expected the shared reference folder at {SHARED_DIR}"
-    return SHARED_DIR
+def data_dir() -> Path:
+    """`tests/data`: captures, PoW vectors and OpenAI's OpenAPI description (see its README)."""
+    assert DATA_DIR.is_dir(), f"expected the test data folder at {DATA_DIR}"
+    return DATA_DIR

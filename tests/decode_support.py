@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from deepseek2api.deepseek.decode import INTERNAL_ERROR_PREFIX, StreamDecoder
 from deepseek2api.deepseek.events import ContentDelta, ReasoningDelta, UpstreamError, UpstreamEvent
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "upstream-samples"
+SAMPLES_DIR = Path(__file__).resolve().parent / "data" / "upstream-samples"
 CAPTURES = ("longtext-deepseek-v4-flash-20260429", "markdown-format-example-20260405")
 
 

@@ -1,4 +1,4 @@
-"""Every entry of shared/pow/vectors.json, on every search backend.
+"""Every entry of tests/data/pow/vectors.json, on every search backend.
 
 The vectors were checked against DeepSeek's WASM; a backend that disagrees with any of them would
 mint headers the server rejects. The native extension is tested with every SIMD kernel this CPU
@@ -19,7 +19,7 @@ from deepseek2api.deepseek import pow_reference
 from deepseek2api.deepseek.pow import PowChallenge, PowError, PowUnsolvable
 
 VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).resolve().parents[2] / "shared" / "pow" / "vectors.json").read_text(encoding="utf-8")
+    (Path(__file__).resolve().parent / "data" / "pow" / "vectors.json").read_text(encoding="utf-8")
 )
 NATIVE_SKIP = pytest.mark.skipif(
     not pow_module.native_available(),

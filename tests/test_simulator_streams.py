@@ -160,8 +160,8 @@ def _shape(body: bytes) -> list[str]:
     return shape
 
 
-def _capture_stream(shared_dir: Path, sample: str) -> bytes:
-    raw = (shared_dir / "upstream-samples" / sample / "upstream.stream.sse").read_bytes()
+def _capture_stream(data_dir: Path, sample: str) -> bytes:
+    raw = (data_dir / "upstream-samples" / sample / "upstream.stream.sse").read_bytes()
     return raw[raw.index(b"event: ready"):]  # drop the upload round of the long sample
 
 
@@ -169,8 +169,8 @@ def _blocks(body: bytes) -> list[str]:
     return [b for b in body.decode("utf-8").split("\n\n") if b]
 
 
-async def test_gen_c_layout_matches_the_real_thinking_capture(shared_dir: Path) -> None:
-    capture = _capture_stream(shared_dir, "longtext-deepseek-v4-flash-20260429")
+async def test_gen_c_layout_matches_the_real_thinking_capture(data_dir: Path) -> None:
+    capture = _capture_stream(data_dir, "longtext-deepseek-v4-flash-20260429")
     async with asgi_client() as client:
         token = await login(client)
         r = await complete(client, token, await new_session(client, token), "layout", thinking=True)
@@ -209,8 +209,8 @@ async def test_gen_c_layout_matches_the_real_thinking_capture(shared_dir: Path) 
     assert r.content.endswith(b"\n\n") and b"[DONE]" not in r.content
 
 
-async def test_gen_c_layout_matches_the_markdown_capture_snapshot_fields(shared_dir: Path) -> None:
-    capture = _capture_stream(shared_dir, "markdown-format-example-20260405")
+async def test_gen_c_layout_matches_the_markdown_capture_snapshot_fields(data_dir: Path) -> None:
+    capture = _capture_stream(data_dir, "markdown-format-example-20260405")
     async with asgi_client(small_config(finish_event=True)) as client:
         token = await login(client)
         r = await complete(client, token, await new_session(client, token), "markdown", thinking=True)
