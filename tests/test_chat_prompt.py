@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deepseek2api.chat.prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, content_text, neutralize
-from deepseek2api.chat.request import Message
+from deepseek2api.chat.turn import Message
 from deepseek2api.chat.usage import tokenizer_path
 
 

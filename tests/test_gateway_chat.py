@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from deepseek2api.chat.prompt import build_prompt
-from deepseek2api.chat.request import Message
+from deepseek2api.chat.turn import Message
 from deepseek2api.simulator.replies import reply_for
 from gateway_support import API_KEY, Stack, running_stack
 

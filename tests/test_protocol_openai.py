@@ -1,4 +1,4 @@
-"""OpenAI wire format: validation errors, ChatRequest conversion, chunk/body builders (checked
+"""OpenAI wire format: validation errors, Turn conversion, chunk/body builders (checked
 with the real openai SDK types and, through an in-memory transport, the SDK itself)."""
 
 from __future__ import annotations
@@ -11,22 +11,18 @@ import pytest
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from deepseek2api.api.openai.protocol import (
+from openai_wire import chunk_bytes, usage_chunk_bytes
+
+from deepseek2api.api.openai.protocol import ModelNotFound, RequestInvalid, error_body, to_turn, validate_request
+from deepseek2api.api.openai.render import (
     DONE,
     ChunkEncoder,
-    ModelNotFound,
-    RequestInvalid,
-    chunk_bytes,
     completion_body,
-    error_body,
     model_body,
     model_list_body,
-    to_chat_request,
     usage_body,
-    usage_chunk_bytes,
-    validate_request,
 )
-from deepseek2api.chat.request import ModelRegistry
+from deepseek2api.chat.turn import ModelRegistry
 
 USER = {"role": "user", "content": "Hi"}
 
@@ -175,7 +171,7 @@ def test_accepts_everything_a_client_may_send_and_ignores_extras() -> None:
     req = validate_request(ACCEPTED)
     assert req.model == "deepseek-chat"
     assert len(req.messages) == 8
-    chat = to_chat_request(req, ModelRegistry(), "req-1")
+    chat = to_turn(req, ModelRegistry(), "req-1")
     assert chat.request_id == "req-1"
     assert chat.model.id == "deepseek-chat" and chat.model.thinking and chat.model.search
     assert chat.model_name == "deepseek-chat"
@@ -189,19 +185,19 @@ def test_accepts_everything_a_client_may_send_and_ignores_extras() -> None:
     assert chat.messages[6].content == ""
 
 
-def test_to_chat_request_echoes_the_alias_and_defaults() -> None:
-    chat = to_chat_request(validate_request({"model": "DeepSeek-R1", "messages": [USER]}), ModelRegistry(), "r")
+def test_to_turn_echoes_the_alias_and_defaults() -> None:
+    chat = to_turn(validate_request({"model": "DeepSeek-R1", "messages": [USER]}), ModelRegistry(), "r")
     assert chat.model_name == "DeepSeek-R1"
     assert chat.model.id == "deepseek-reasoner" and chat.model.thinking
     assert (chat.stream, chat.include_usage, chat.stop, chat.max_tokens) == (False, False, (), None)
-    chat = to_chat_request(validate_request(body(stop=["a", ""], max_tokens=9)), ModelRegistry(), "r")
+    chat = to_turn(validate_request(body(stop=["a", ""], max_tokens=9)), ModelRegistry(), "r")
     assert chat.stop == ("a",) and chat.max_tokens == 9
 
 
 def test_unknown_model_is_a_404_model_not_found() -> None:
     req = validate_request(body(model="gpt-4o"))
     with pytest.raises(ModelNotFound) as caught:
-        to_chat_request(req, ModelRegistry(), "r")
+        to_turn(req, ModelRegistry(), "r")
     error = caught.value
     assert error.status == 404
     assert error.body() == {
@@ -309,7 +305,7 @@ def test_sdk_requests_validate_and_sdk_parses_our_stream() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         payload = json.loads(request.content)
         seen.append(payload)
-        chat = to_chat_request(validate_request(payload), ModelRegistry(), "r")
+        chat = to_turn(validate_request(payload), ModelRegistry(), "r")
         encoder = ChunkEncoder("chatcmpl-s", 1700000000, chat.model_name)
         events = [
             encoder.chunk({"role": "assistant", "content": None, "reasoning_content": ""}),
@@ -341,7 +337,7 @@ def test_sdk_requests_validate_and_sdk_parses_our_stream() -> None:
 
 def test_sdk_parses_a_non_streaming_completion() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        chat = to_chat_request(validate_request(json.loads(request.content)), ModelRegistry(), "r")
+        chat = to_turn(validate_request(json.loads(request.content)), ModelRegistry(), "r")
         data = completion_body("chatcmpl-n", 1700000000, chat.model_name, "ok", "stop", usage_body(1, 1), "why")
         return httpx.Response(200, json=data)
 
@@ -367,5 +363,5 @@ def test_sdk_maps_our_400_to_bad_request_error() -> None:
 
 def test_model_not_found_is_caught_as_request_invalid() -> None:
     with pytest.raises(RequestInvalid) as caught:
-        to_chat_request(validate_request(body(model="nope")), ModelRegistry(), "r")
+        to_turn(validate_request(body(model="nope")), ModelRegistry(), "r")
     assert caught.value.status == 404 and caught.value.code == "model_not_found"

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from . import __version__
 
-log = logging.getLogger("deepseek2api.cli")
+log = logging.getLogger(__name__)
 
 def _fail(message: str, code: int = 2) -> int:
     print(f"deepseek2api: {message}", file=sys.stderr)
@@ -130,22 +130,25 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 async def _check_accounts(settings: Any) -> list[tuple[str, str, str]]:
     """Log in every account (through its proxy) and ask for its user record."""
+    from .deepseek.client import DeepSeekClient
     from .deepseek.errors import UpstreamFailure
-    from .pool.proxies import redact_proxy
-    from .server import Gateway
+    from .pool.login import AccountLogin, register_secrets
+    from .pool.proxies import ProxyPool, redact_proxy
 
-    gateway = Gateway(settings)
-    proxies = gateway.proxies
+    register_secrets(settings)
+    client = DeepSeekClient(settings.profile(), max_clients=max(16, len(settings.accounts) + 8))
+    login = AccountLogin(client)
+    proxies = ProxyPool.from_settings(settings)
 
     async def one(account: Any) -> tuple[str, str, str]:
         if not account.enabled:
             return account.id, "disabled", "enabled: false in config"
-        proxy = account.proxy or proxies.pick(account.id)
+        proxy = proxies.exit_for(account)
         via = f"via {redact_proxy(proxy)}" if proxy else "direct"
         started = time.perf_counter()
         try:
-            token = await gateway.login_account(account, proxy)
-            await gateway.client.current_user(token, proxy=proxy)
+            token = await login(account, proxy)
+            await client.current_user(token, proxy=proxy)
         except UpstreamFailure as failure:
             return account.id, failure.kind.value, f"{failure.error.message} ({via})"
         return account.id, "ready", f"login ok in {(time.perf_counter() - started) * 1000:.0f} ms ({via})"
@@ -153,8 +156,7 @@ async def _check_accounts(settings: Any) -> list[tuple[str, str, str]]:
     try:
         return list(await asyncio.gather(*(one(a) for a in settings.accounts)))
     finally:
-        await gateway.client.aclose()
-        await gateway.store.close()
+        await client.aclose()
 
 
 def cmd_simulate(args: argparse.Namespace, rest: list[str]) -> int:

@@ -33,6 +33,7 @@ from pydantic import (
 
 from .deepseek.proxy_url import redact_proxy
 from .deepseek.profile import DEFAULT_BASE_URL, DEFAULT_HEADERS, ClientProfile
+from .jsontypes import json_type
 
 logger = logging.getLogger("deepseek2api.config")
 
@@ -171,15 +172,18 @@ class PoolSettings(_Section):
     prewarm: bool = False
 
 
+_PROFILE = ClientProfile()  # the client's own defaults are the config's defaults (one source)
+
+
 class UpstreamSettings(_Section):
-    base_url: str = DEFAULT_BASE_URL
-    impersonate: str | None = "safari15_3"
+    base_url: str = _PROFILE.base_url
+    impersonate: str | None = _PROFILE.impersonate
     headers: dict[str, str | None] = Field(default_factory=dict)  # merged over DEFAULT_HEADERS; null removes
-    login_os: str = "android"
-    connect_timeout: float = Field(default=10.0, gt=0)
-    request_timeout: float = Field(default=30.0, gt=0)
-    idle_timeout: float = Field(default=120.0, gt=0)
-    first_byte_timeout: float = Field(default=60.0, gt=0)
+    login_os: str = _PROFILE.login_os
+    connect_timeout: float = Field(default=_PROFILE.connect_timeout, gt=0)
+    request_timeout: float = Field(default=_PROFILE.request_timeout, gt=0)
+    idle_timeout: float = Field(default=_PROFILE.idle_timeout, gt=0)
+    first_byte_timeout: float = Field(default=_PROFILE.first_byte_timeout, gt=0)
     max_continue_rounds: int = Field(default=8, ge=0)
     delete_session: bool = True
 
@@ -477,19 +481,7 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
 
 
 def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
+    return json_type(value, array="a list")
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:

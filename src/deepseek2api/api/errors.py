@@ -1,5 +1,8 @@
-"""Gateway errors as HTTP answers: one place decides status, type, code and Retry-After.
+"""Gateway errors as HTTP answers: the one place where an error value becomes a status and a body.
 
+Turn failures (`TurnFailed` with an upstream kind), pool exhaustion, the request validation errors
+of FastAPI and Starlette's 404/405 all become an `ApiError` here (`from_failure`, `install`);
+routes and serving code raise or hand over values and never build envelopes of their own.
 Clients map the *status* to an exception class and decide on retries from it (CONFORMANCE.md §1.4),
 so the status must say what happened: 4xx for what the caller can fix, 429 for "wait", 502 for a
 broken upstream, 503 for "no account can serve this now".
@@ -8,11 +11,21 @@ broken upstream, 503 for "no account can serve this now".
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..deepseek.errors import ErrorKind
-from ..deepseek.events import UpstreamError
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..chat.errors import ErrorKind, TurnFailed, UpstreamError
+from ..pool.errors import PassthroughExhausted, PoolExhausted
+
+log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 120  # openai-python refuses to retry at all above 120 s
 
@@ -32,8 +45,8 @@ class ApiError(Exception):
     def __post_init__(self) -> None:
         Exception.__init__(self, self.message)
 
-    def body(self) -> dict[str, object]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.type, self.param, self.code)
 
     def body_bytes(self) -> bytes:
         return json.dumps(self.body(), ensure_ascii=False, separators=(",", ":")).encode()
@@ -52,6 +65,19 @@ class ApiError(Exception):
                 # The SDKs would block for the capped wait and most likely fail again: let them fail now.
                 headers.setdefault("x-should-retry", "false")
         return headers
+
+
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """The OpenAI error envelope, all four keys always present."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+class RequestInvalid(ApiError):
+    """A request we will not serve: `invalid_request_error` with a param path (400 unless said)."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = "invalid_value",
+                 status: int = 400) -> None:
+        super().__init__(status, message, "invalid_request_error", param, code)
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = "invalid_value") -> ApiError:
@@ -113,3 +139,69 @@ def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool 
         retry_after = error.retry_after or 5.0
     headers = dict(NO_RETRY) if error.kind in _PERMANENT else {}
     return ApiError(status, f"{text}{tried}: {error.message}", type_, param, code, retry_after, headers)
+
+
+def from_pool(exc: PoolExhausted) -> ApiError:
+    """The 429 for a pool that cannot serve now, with a Retry-After estimate and the reason."""
+    # No usable account at all (banned, bad credentials, none configured): retrying cannot help.
+    headers = {} if exc.reason.retry_can_help else dict(NO_RETRY)
+    return ApiError(429, exc.message, "rate_limit_error", None, f"pool_{exc.reason.value}",
+                    retry_after=exc.retry_after, headers=headers)
+
+
+def internal_error() -> ApiError:
+    return ApiError(500, "internal error in the gateway; see its log", "server_error", None, "internal_error")
+
+
+def from_failure(exc: BaseException, *, attempts: int = 1, passthrough: bool = False) -> ApiError | None:
+    """The answer for whatever ended a turn; None for a cancellation (the client is gone)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, TurnFailed):
+        return from_upstream(exc.error, attempts=attempts, passthrough=passthrough)
+    if isinstance(exc, PoolExhausted):
+        return from_pool(exc)
+    if isinstance(exc, PassthroughExhausted):
+        return unauthorized(str(exc))
+    if isinstance(exc, Exception):
+        log.error("unexpected failure in a chat turn", exc_info=exc)
+        return internal_error()
+    return None
+
+
+def error_response(error: ApiError, request_id: str | None = None) -> Response:
+    headers = error.all_headers()
+    if request_id:
+        headers["x-request-id"] = request_id
+    return Response(error.body_bytes(), status_code=error.status, headers=headers, media_type="application/json")
+
+
+async def _api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        error = not_found(f"Unknown route {request.method} {request.url.path}.", "unknown_route")
+    elif exc.status_code == 405:
+        error = ApiError(405, f"Method {request.method} is not allowed on {request.url.path}.",
+                         "invalid_request_error", None, "method_not_allowed")
+    else:
+        error = ApiError(exc.status_code, str(exc.detail), "invalid_request_error", None, None)
+    return error_response(error)
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
+    return error_response(bad_request(f"Invalid request: {first.get('msg', 'bad input')}", where))
+
+
+def install(app: FastAPI) -> None:
+    """Route every error the framework raises through this module."""
+    app.add_exception_handler(ApiError, _api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)

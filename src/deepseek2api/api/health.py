@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-router = APIRouter()
 
+def health_router(usable_accounts: Callable[[], int]) -> APIRouter:
+    """`usable_accounts`: how many accounts could take a request now (the pool's count)."""
+    router = APIRouter()
 
-@router.get("/health", include_in_schema=False)
-@router.get("/healthz", include_in_schema=False)
-async def health() -> JSONResponse:
-    """The process is up and serving HTTP."""
-    return JSONResponse({"status": "ok"})
+    @router.get("/health", include_in_schema=False)
+    @router.get("/healthz", include_in_schema=False)
+    async def health() -> JSONResponse:
+        """The process is up and serving HTTP."""
+        return JSONResponse({"status": "ok"})
 
+    @router.get("/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        """200 only when at least one account can take a request now (or could after a short cool-down)."""
+        usable = usable_accounts()
+        body = {"status": "ready" if usable else "unavailable", "usable_accounts": usable}
+        return JSONResponse(body, status_code=200 if usable else 503)
 
-@router.get("/ready", include_in_schema=False)
-async def ready(request: Request) -> JSONResponse:
-    """200 only when at least one account can take a request now (or could after a short cool-down)."""
-    pool = request.app.state.gateway.pool
-    usable = pool.usable_count
-    body = {"status": "ready" if usable else "unavailable", "usable_accounts": usable}
-    return JSONResponse(body, status_code=200 if usable else 503)
+    return router

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError
 
-log = logging.getLogger("deepseek2api.server")
+log = logging.getLogger(__name__)
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 # Browsers need Authorization listed explicitly: the `*` wildcard does not cover it (CONFORMANCE §5.3).

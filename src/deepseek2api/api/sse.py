@@ -16,7 +16,7 @@ task switch and one queue round trip less per chunk, ~9 µs of ~60 (bench/README
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Final
+from typing import Any, Awaitable, Callable, Final, Protocol
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -29,6 +29,12 @@ SSE_HEADERS: Final = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+
+
+class StreamError(Protocol):
+    """An error that can end a stream as its last event (api/errors.py's ApiError)."""
+
+    def sse_bytes(self) -> bytes: ...
 
 
 class EventChannel:
@@ -89,6 +95,12 @@ class EventChannel:
 
     def close(self) -> None:
         self.queue.put_nowait(END)
+
+    def fail(self, error: StreamError) -> None:
+        """End the reply with `error`: the handler still answers it as HTTP when it is the first item
+        (`first`), otherwise it goes out as the stream's last event. Not counted as a put: it is not
+        output, and a keep-alive may still be due before it."""
+        self.queue.put_nowait(error)
 
     def start(self, produce: Callable[["EventChannel"], Awaitable[None]]) -> None:
         async def run() -> None:
@@ -178,7 +190,7 @@ class EventStreamResponse(Response):
             if item is END:
                 ended = True
                 break
-            parts.append(item if isinstance(item, bytes) else item.sse_bytes())  # an ApiError
+            parts.append(item if isinstance(item, bytes) else item.sse_bytes())  # a StreamError
         if parts:
             await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
         return ended

@@ -31,6 +31,7 @@ from ..deepseek.events import (
     UpstreamEvent,
     Usage,
 )
+from .usage import TurnUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class OutFinish:
     reasoning_text: str
     content_text: str
     stop_sequence: str | None = None
+    usage: TurnUsage | None = None  # filled in by the runner (chat/usage.py), the same for every surface
 
 
 OutEvent = Union[OutReasoning, OutContent, OutFinish]

@@ -33,7 +33,7 @@ from ..deepseek.pow import PowError, encode_pow_response, solve_async
 from ..pool.proxies import ProxyPool
 from ..settings import AccountSettings
 
-log = logging.getLogger("deepseek2api.prewarm")
+log = logging.getLogger(__name__)
 
 COMPLETION_PATH = "/api/v0/chat/completion"
 INTERVAL = 1.0  # seconds between passes over the pool
@@ -177,13 +177,9 @@ class TurnPrewarmer:
 
     def _exit_of(self, account: AccountSettings) -> tuple[bool, str | None]:
         """(known, proxy): the exit the account's next lease will use, when that can be known."""
-        if account.proxy:
-            return True, account.proxy
-        proxies = self._proxies
-        if not proxies.active:
-            return True, None
-        if proxies.strategy == "sticky":
-            return True, proxies.assigned(account.id)
+        known, proxy = self._proxies.next_exit(account)
+        if known:
+            return known, proxy
         if not self._warned_exit:
             self._warned_exit = True
             log.info("prewarm: the proxy pool picks an exit per request (least_used), so only accounts with "

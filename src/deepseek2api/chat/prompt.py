@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Sequence
 
-from .request import Message
+from .turn import Message, Turn
 
 USER = "<｜User｜>"
 ASSISTANT = "<｜Assistant｜>"
@@ -89,12 +89,14 @@ def _blocks(messages: Iterable[Message]) -> list[tuple[str, str]]:
     return [(role, "\n\n".join(texts)) for role, texts in blocks]
 
 
-def build_prompt(messages: Sequence[Message]) -> str:
-    """The seed's flattening: no marker on the first block, no trailing assistant cue.
+def build_prompt(turn: Turn | Sequence[Message]) -> str:
+    """The web prompt for a turn (a pure function of it): the seed's flattening, no marker on the
+    first block, no trailing assistant cue.
 
     assistant → `<｜Assistant｜>text<｜end▁of▁sentence｜>`; user/system/developer → `<｜User｜>text`;
     tool/function (and anything else) → bare text. A lone user message is just its text.
     """
+    messages = turn.messages if isinstance(turn, Turn) else turn
     parts: list[str] = []
     for index, (role, text) in enumerate(_blocks(messages)):
         text = _clean(text)

@@ -10,6 +10,7 @@ before the lease goes back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager, aclosing
@@ -20,10 +21,14 @@ from ..deepseek.client import DeepSeekClient
 from ..deepseek.decode import StreamDecoder
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import Finished, Ready, UpstreamError
+from ..settings import Settings
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
-from .request import ChatRequest
+from .errors import TurnFailed
+from .prompt import build_prompt
+from .turn import Turn
+from .usage import count_usage
 
-log = logging.getLogger("deepseek2api.runner")
+log = logging.getLogger(__name__)
 
 CONTINUE_PATH = "/api/v0/chat/continue"
 COMPLETION_PATH = "/api/v0/chat/completion"
@@ -50,16 +55,6 @@ class PreparedTurns(Protocol):
     """Sessions + completion PoWs made ahead of time (chat/prewarm.py); each handed out once."""
 
     def take(self, account_id: str, token: str, proxy: str | None) -> tuple[str, str] | None: ...
-
-
-class TurnFailed(Exception):
-    """The turn could not be completed; `error` says why, `emitted` whether output already went out."""
-
-    def __init__(self, error: UpstreamError, *, emitted: bool, attempts: int) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.emitted = emitted
-        self.attempts = attempts
 
 
 class _Relogin(Exception):
@@ -89,6 +84,14 @@ class RunnerOptions:
     delete_session: bool = True
     citations: str = "link"
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RunnerOptions:
+        """The options the config asks for (its defaults are the only defaults that matter)."""
+        return cls(max_failover=max(1, settings.pool.max_failover),
+                   max_continue_rounds=settings.upstream.max_continue_rounds,
+                   delete_session=settings.upstream.delete_session,
+                   citations=settings.output.citations)
+
 
 class TurnRunner:
     """Runs chat turns against DeepSeek through leased accounts."""
@@ -99,15 +102,19 @@ class TurnRunner:
         self.options = options
         self.prepared = prepared
 
-    async def run(self, request: ChatRequest, prompt: str, leases: LeaseSource,
+    async def run(self, request: Turn, leases: LeaseSource,
                   trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncIterator[OutEvent]:
         """Yield the turn's output; raises `TurnFailed` or `pool.PoolExhausted`.
+
+        The prompt is built here (once per turn, whatever the surface), and `OutFinish.usage` carries
+        the turn's token counts, so every surface reports the same numbers.
 
         `buffered`: the caller sends nothing before the turn is complete (a non-stream response) and
         reads the whole answer from `OutFinish`, so text deltas are not yielded and a failure in the
         middle of an answer is still retried on another account.
         """
         trace = trace if trace is not None else TurnTrace()
+        prompt = build_prompt(request)
         tried: list[str] = []
         last_error: UpstreamError | None = None
         max_accounts = max(1, self.options.max_failover)
@@ -142,7 +149,7 @@ class TurnRunner:
             finally:
                 await lease_cm.__aexit__(*exc_info)  # type: ignore[arg-type]
 
-    async def _attempt(self, request: ChatRequest, prompt: str, lease: Lease,
+    async def _attempt(self, request: Turn, prompt: str, lease: Lease,
                        trace: TurnTrace, buffered: bool) -> AsyncIterator[OutEvent]:
         """One account's try. Raises `_TryNextAccount` only while nothing has been emitted."""
         relogged = False
@@ -156,7 +163,7 @@ class TurnRunner:
             except _Relogin:
                 relogged = True
 
-    async def _attempt_with_token(self, request: ChatRequest, prompt: str, lease: Lease, trace: TurnTrace,
+    async def _attempt_with_token(self, request: Turn, prompt: str, lease: Lease, trace: TurnTrace,
                                   relogin: bool, buffered: bool) -> AsyncIterator[OutEvent]:
         client = self.client
         proxy = lease.proxy
@@ -207,6 +214,8 @@ class TurnRunner:
                             if buffered:
                                 continue
                             emitted = True
+                        elif isinstance(out, OutFinish):
+                            out = await _with_usage(out, prompt)
                         yield out
                     if assembler.stopped:
                         break
@@ -224,6 +233,8 @@ class TurnRunner:
                                                 pow_header=pow_header, proxy=proxy, decoder=decoder)
             finished = not assembler.stopped
             for out in assembler.finish():
+                if isinstance(out, OutFinish):
+                    out = await _with_usage(out, prompt)
                 if not (buffered and isinstance(out, (OutContent, OutReasoning))):
                     yield out
             trace.upstream_tokens = assembler.upstream_tokens
@@ -254,6 +265,11 @@ class TurnRunner:
     async def _delete_session(self, token: str, session_id: str, proxy: str | None) -> None:
         if self.options.delete_session:
             await _best_effort(self.client.delete_session(token, session_id=session_id, proxy=proxy))
+
+
+async def _with_usage(finish: OutFinish, prompt: str) -> OutFinish:
+    usage = await count_usage(prompt, finish.content_text, finish.reasoning_text)
+    return dataclasses.replace(finish, usage=usage)
 
 
 async def _close(stream: AsyncIterator[object]) -> None:

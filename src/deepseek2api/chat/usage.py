@@ -13,10 +13,12 @@ If the tokenizer cannot be loaded, counts fall back to a len/3 estimate and a wa
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -91,3 +93,22 @@ def count_many(texts: Sequence[str]) -> list[int]:
     disables itself) in any process forked afterwards.
     """
     return [count_tokens(t) for t in texts]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnUsage:
+    """Token counts of one turn, as every surface reports them (each in its own field names)."""
+
+    prompt_tokens: int
+    content_tokens: int
+    reasoning_tokens: int
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.content_tokens + self.reasoning_tokens
+
+
+async def count_usage(prompt: str, content: str, reasoning: str) -> TurnUsage:
+    """Count with DeepSeek's tokenizer in a worker thread (long answers take milliseconds)."""
+    prompt_tokens, content_tokens, reasoning_tokens = await asyncio.to_thread(count_many, (prompt, content, reasoning))
+    return TurnUsage(prompt_tokens, content_tokens, reasoning_tokens)

@@ -23,9 +23,10 @@ from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
 from ..settings import AccountSettings, PoolSettings, redact_proxy
 from ..store.base import AccountState, StateStore
+from .errors import PoolExhausted, PoolReason
 from .proxies import ProxyPool
 
-logger = logging.getLogger("deepseek2api.pool")
+logger = logging.getLogger(__name__)
 
 READY = "ready"
 COOLING = "cooling"
@@ -42,22 +43,6 @@ BUSY_RETRY_AFTER = 5.0  # rough guess of when a slot frees up
 DEFAULT_MUTE_SECONDS = 3600.0  # a mute without mute_until
 
 LoginFn = Callable[[AccountSettings, "str | None"], Awaitable[str]]
-
-
-class PoolExhausted(Exception):
-    """No account can take this request now.
-
-    `reason`: "all_busy" (every usable account at its concurrency cap for the whole wait),
-    "all_cooling" (every usable account rate limited / muted for a while), "none_usable" (nothing
-    can serve: no accounts, all banned / bad credentials / disabled, or all already tried),
-    "queue_full" (too many requests already waiting). `retry_after` is a hint in seconds.
-    """
-
-    def __init__(self, reason: str, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.retry_after = retry_after
 
 
 def credentials_fingerprint(account: AccountSettings) -> str:
@@ -302,7 +287,7 @@ class AccountPool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.future.done():
-                waiter.future.set_result(PoolExhausted("none_usable", "the gateway is shutting down", 5.0))
+                waiter.future.set_result(PoolExhausted(PoolReason.NONE_USABLE, "the gateway is shutting down", 5.0))
         for acc in self._accounts.values():
             if acc.counters_dirty and acc.status != DISABLED:
                 self._persist(acc)
@@ -319,7 +304,7 @@ class AccountPool:
         for acc in list(self._accounts.values()):
             if acc.token is not None or not acc.usable(self._clock()) or not acc.settings.can_login:
                 continue
-            proxy = acc.settings.proxy or self._proxies.pick(acc.id)
+            proxy = self._proxies.exit_for(acc.settings)
             lease = AccountLease(self, acc, proxy)
             try:
                 await lease.token()
@@ -362,7 +347,7 @@ class AccountPool:
 
     async def _acquire(self, exclude: frozenset[str]) -> _Account:
         if self._closed:
-            raise PoolExhausted("none_usable", "the gateway is shutting down", 5.0)
+            raise PoolExhausted(PoolReason.NONE_USABLE, "the gateway is shutting down", 5.0)
         self._dispatch()  # earlier waiters first
         now = self._clock()
         account = self._choose(exclude, now)
@@ -375,7 +360,7 @@ class AccountPool:
             raise verdict
         if len(self._waiters) >= self._settings.queue_size:
             raise PoolExhausted(
-                "queue_full",
+                PoolReason.QUEUE_FULL,
                 f"all accounts are busy and the wait queue is full ({len(self._waiters)} requests waiting)",
                 BUSY_RETRY_AFTER,
             )
@@ -418,7 +403,7 @@ class AccountPool:
         now = self._clock()
         verdict = self._verdict(waiter.exclude, now, now)
         if verdict is None:
-            verdict = self._exhausted("all_busy", waiter.exclude, now)
+            verdict = self._exhausted(PoolReason.ALL_BUSY, waiter.exclude, now)
         waiter.future.set_result(verdict)
 
     def _choose(self, exclude: frozenset[str], now: float) -> _Account | None:
@@ -445,7 +430,7 @@ class AccountPool:
             self._set_state(acc, READY, "")
 
     def _open_lease(self, acc: _Account) -> AccountLease:
-        proxy = acc.settings.proxy or self._proxies.pick(acc.id)
+        proxy = self._proxies.exit_for(acc.settings)
         return AccountLease(self, acc, proxy)
 
     def _release(self, acc: _Account) -> None:
@@ -511,12 +496,12 @@ class AccountPool:
         if pending:
             if min(pending) <= deadline:
                 return None
-            return self._exhausted("all_cooling", exclude, now)
-        return self._exhausted("none_usable", exclude, now)
+            return self._exhausted(PoolReason.ALL_COOLING, exclude, now)
+        return self._exhausted(PoolReason.NONE_USABLE, exclude, now)
 
-    def _exhausted(self, reason: str, exclude: frozenset[str], now: float) -> PoolExhausted:
+    def _exhausted(self, reason: PoolReason, exclude: frozenset[str], now: float) -> PoolExhausted:
         accounts = list(self._accounts.values())
-        if reason == "all_busy":
+        if reason == PoolReason.ALL_BUSY:
             usable = sum(1 for acc in accounts if acc.usable(now) and acc.id not in exclude)
             return PoolExhausted(
                 reason,
@@ -524,7 +509,7 @@ class AccountPool:
                 f"request(s) each); waited {self._settings.queue_timeout:g}s",
                 BUSY_RETRY_AFTER,
             )
-        if reason == "all_cooling":
+        if reason == PoolReason.ALL_COOLING:
             pending = [
                 acc.until
                 for acc in accounts
@@ -702,6 +687,7 @@ __all__ = [
     "AccountLease",
     "AccountPool",
     "PoolExhausted",
+    "PoolReason",
     "STATES",
     "credentials_fingerprint",
 ]

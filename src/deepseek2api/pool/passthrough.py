@@ -11,11 +11,8 @@ from contextlib import asynccontextmanager
 
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
+from .errors import PassthroughExhausted
 from .proxies import ProxyPool
-
-
-class PassthroughExhausted(Exception):
-    """The one token was already tried in this request."""
 
 
 class PassthroughLease:

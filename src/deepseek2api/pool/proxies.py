@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 from ..settings import redact_proxy
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from ..settings import AccountSettings, Settings
 
-logger = logging.getLogger("deepseek2api.pool")
+logger = logging.getLogger(__name__)
 
 STRATEGIES = ("least_used", "sticky")
 
@@ -86,6 +86,21 @@ class ProxyPool:
         self._picks[index] += 1
         self._load[index] += 1
         return self._entries[index] or None
+
+    def exit_for(self, account: "AccountSettings") -> str | None:
+        """The exit one lease of `account` uses (counted): its own `proxy`, else one from the pool."""
+        return account.proxy or self.pick(account.id)
+
+    def next_exit(self, account: "AccountSettings") -> tuple[bool, str | None]:
+        """(known, proxy): the exit the account's next lease will use, when that can be known in advance
+        (its own proxy, no pool, or a sticky pool); `least_used` decides per lease, so it cannot."""
+        if account.proxy:
+            return True, account.proxy
+        if not self.active:
+            return True, None
+        if self.strategy == "sticky":
+            return True, self.assigned(account.id)
+        return False, None
 
     def assigned(self, account_id: str) -> str | None:
         """The sticky exit of an account, if it has one yet (None: none or direct)."""

@@ -1,30 +1,27 @@
-"""OpenAI Chat Completions wire format: request validation and response/chunk builders.
+"""OpenAI Chat Completions wire format, request side: models, validation, and the `Turn` they become.
 
-Wire types stay at the edge: `to_chat_request` turns a validated request into the surface-neutral
-`ChatRequest`, and the builders turn plain values back into OpenAI JSON. Rules followed (see
-CONFORMANCE.md §0, §1): unknown request keys are accepted and ignored; only what would silently
-change semantics is rejected, always as a 400 with a specific message and the OpenAI `param` path;
-every chunk is one line of compact JSON followed by a blank line.
+Wire types stay at the edge: `to_turn` turns a validated request into the surface-neutral `Turn`
+(content parts flattened, DeepSeek's override switches folded into the model, `stop` normalised);
+render.py turns output back into OpenAI JSON. Rules followed (see CONFORMANCE.md §0, §1): unknown
+request keys are accepted and ignored; only what would silently change semantics is rejected,
+always as a 400 with a specific message and the OpenAI `param` path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import time
-import uuid
-from datetime import datetime, timezone
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ...chat.prompt import content_text
-from ...chat.request import ChatRequest, Message, ModelRegistry, ModelSpec, apply_overrides, stop_sequences
+from ...chat.turn import Message, ModelRegistry, ModelSpec, Turn
+from ...jsontypes import json_type
+from ..errors import RequestInvalid, error_body
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MAX_STOP_SEQUENCES = 16
-SYSTEM_FINGERPRINT = "fp_deepseek2api"
-MODELS_CREATED = 1735689600  # 2025-01-01T00:00:00Z: a stable `created` for every listed model
-DONE = b"data: [DONE]\n\n"
 
 _UNSUPPORTED_PARTS = {
     "image_url": "image input",
@@ -37,29 +34,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-_encode_str = json.encoder.encode_basestring  # == _dumps(a str), in C
-_DELTA_TAIL = '},"logprobs":null,"finish_reason":null}]}\n\n'  # closes a text delta chunk (see ChunkEncoder)
 
 
 # --------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------
-
-
-class RequestInvalid(ValueError):
-    """A request we will not serve: 400 `invalid_request_error` with a param path."""
-
-    status = 400
-    type = "invalid_request_error"
-
-    def __init__(self, message: str, param: str | None = None, code: str | None = "invalid_value") -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
-
-    def body(self) -> dict[str, Any]:
-        return error_body(self.message, self.type, self.param, self.code)
 
 
 class ModelNotFound(RequestInvalid):
@@ -69,8 +48,6 @@ class ModelNotFound(RequestInvalid):
     `.status` for the HTTP status.
     """
 
-    status = 404
-
     def __init__(self, model: str) -> None:
         self.model = model
         super().__init__(
@@ -78,6 +55,7 @@ class ModelNotFound(RequestInvalid):
             "GET /v1/models lists the available models.",
             "model",
             "model_not_found",
+            status=404,
         )
 
 
@@ -131,22 +109,62 @@ class ChatCompletionRequest(BaseModel):
 
 
 # --------------------------------------------------------------------------------------------
+# DeepSeek's switches and OpenAI's `stop`
+# --------------------------------------------------------------------------------------------
+
+
+def _thinking_switch(value: Any) -> bool | None:
+    """DeepSeek's `thinking` switch: {"type": "enabled"|"disabled"} (also a bare bool)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Mapping):
+        kind = value.get("type")
+        if isinstance(kind, str):
+            kind = kind.lower()
+            if kind == "enabled":
+                return True
+            if kind == "disabled":
+                return False
+    return None
+
+
+def apply_overrides(spec: ModelSpec, body: Mapping[str, Any]) -> ModelSpec:
+    """Fold per-request switches into the model spec.
+
+    Precedence: an explicit `thinking` object (DeepSeek's API, sent via the SDK's `extra_body`) wins;
+    otherwise `reasoning_effort: "none"` turns thinking off, and any other effort leaves the model's
+    default alone (clients send efforts by habit; the web chat has no effort dial). A present,
+    non-null `web_search_options` turns search on.
+    """
+    thinking = _thinking_switch(body.get("thinking"))
+    if thinking is None:
+        effort = body.get("reasoning_effort")
+        if isinstance(effort, str) and effort.strip().lower() == "none":
+            thinking = False
+    search = True if body.get("web_search_options") is not None else None
+    changes: dict[str, bool] = {}
+    if thinking is not None and thinking != spec.thinking:
+        changes["thinking"] = thinking
+    if search is not None and search != spec.search:
+        changes["search"] = search
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
+def stop_sequences(stop: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Normalise OpenAI's `stop` (string or list) to a tuple; empty strings are dropped."""
+    if stop is None:
+        return ()
+    if isinstance(stop, str):
+        return (stop,) if stop else ()
+    return tuple(s for s in stop if isinstance(s, str) and s)
+
+
+# --------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------
 
-_JSON_TYPES = {
-    str: "a string",
-    bool: "a boolean",
-    int: "an integer",
-    float: "a number",
-    list: "an array",
-    dict: "an object",
-    type(None): "null",
-}
-
-
 def _json_type(value: Any) -> str:
-    return _JSON_TYPES.get(type(value), type(value).__name__)
+    return json_type(value)
 
 
 def _wrong_type(param: str, expected: str, value: Any) -> RequestInvalid:
@@ -388,8 +406,8 @@ def validate_request(body: Any) -> ChatCompletionRequest:
         raise _from_validation_error(exc) from None
 
 
-def to_chat_request(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str) -> ChatRequest:
-    """Validated wire request → surface-neutral `ChatRequest` (raises `ModelNotFound`)."""
+def to_turn(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str) -> Turn:
+    """Validated wire request → surface-neutral `Turn` (raises `ModelNotFound`)."""
     spec = registry.resolve(req.model)
     if spec is None:
         raise ModelNotFound(req.model)
@@ -411,7 +429,7 @@ def to_chat_request(req: ChatCompletionRequest, registry: ModelRegistry, request
         for m in req.messages
     )
     max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
-    return ChatRequest(
+    return Turn(
         request_id=request_id,
         model=spec,
         model_name=req.model,
@@ -423,203 +441,5 @@ def to_chat_request(req: ChatCompletionRequest, registry: ModelRegistry, request
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Responses
-# --------------------------------------------------------------------------------------------
-
-
-def new_completion_id() -> str:
-    """A fresh `chatcmpl-…` id (the most familiar shape for clients)."""
-    return f"chatcmpl-{uuid.uuid4().hex}"
-
-
-def now() -> int:
-    """`created`: integer unix seconds."""
-    return int(time.time())
-
-
-def usage_body(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0) -> dict[str, Any]:
-    """OpenAI `usage` plus DeepSeek's extras (cache hit always 0: the web chat has no prompt cache)."""
-    return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
-        "prompt_cache_hit_tokens": 0,
-        "prompt_cache_miss_tokens": prompt_tokens,
-    }
-
-
-def chunk_dict(
-    id: str,
-    created: int,
-    model: str,
-    delta: Mapping[str, Any],
-    finish_reason: str | None = None,
-    usage: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    chunk: dict[str, Any] = {
-        "id": id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": SYSTEM_FINGERPRINT,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-    }
-    if usage is not None:
-        chunk["usage"] = usage
-    return chunk
-
-
-def sse(payload: Mapping[str, Any]) -> bytes:
-    """One SSE event: `data: <one-line JSON>` and a blank line."""
-    return b"data: " + _dumps(payload).encode() + b"\n\n"
-
-
-def chunk_bytes(
-    id: str,
-    created: int,
-    model: str,
-    delta: Mapping[str, Any],
-    finish_reason: str | None = None,
-    usage: Mapping[str, Any] | None = None,
-) -> bytes:
-    """A `chat.completion.chunk` SSE event (one choice, index 0)."""
-    return sse(chunk_dict(id, created, model, delta, finish_reason, usage))
-
-
-def usage_chunk_bytes(id: str, created: int, model: str, usage: Mapping[str, Any]) -> bytes:
-    """OpenAI's usage-only chunk (`choices: []`), sent before [DONE] when include_usage is on."""
-    return sse(
-        {
-            "id": id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": SYSTEM_FINGERPRINT,
-            "choices": [],
-            "usage": usage,
-        }
-    )
-
-
-class ChunkEncoder:
-    """Hot-path chunk encoding for one stream: the constant head is encoded once.
-
-    Produces exactly what `chunk_bytes` produces, with one small `json.dumps` (the delta) per chunk.
-    """
-
-    __slots__ = ("id", "created", "model", "_head")
-
-    def __init__(self, id: str, created: int, model: str) -> None:
-        self.id, self.created, self.model = id, created, model
-        self._head = (
-            'data: {"id":' + _dumps(id) + ',"object":"chat.completion.chunk","created":' + str(int(created))
-            + ',"model":' + _dumps(model) + ',"system_fingerprint":' + _dumps(SYSTEM_FINGERPRINT)
-            + ',"choices":[{"index":0,"delta":'
-        ).encode()
-
-    def chunk(
-        self,
-        delta: Mapping[str, Any],
-        finish_reason: str | None = None,
-        usage: Mapping[str, Any] | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> bytes:
-        """`extra`: additional top-level fields (search results on the finish chunk)."""
-        tail = ',"logprobs":null,"finish_reason":' + (_dumps(finish_reason) if finish_reason else "null") + "}]"
-        if usage is not None:
-            tail += ',"usage":' + _dumps(usage)
-        for key, value in (extra or {}).items():
-            tail += "," + _dumps(key) + ":" + _dumps(value)
-        return self._head + (_dumps(delta) + tail + "}\n\n").encode()
-
-    def role(self, thinking: bool) -> bytes:
-        """The first chunk (DeepSeek's shape: an empty reasoning_content announces thinking)."""
-        if thinking:
-            return self.chunk({"role": "assistant", "content": None, "reasoning_content": ""})
-        return self.chunk({"role": "assistant", "content": ""})
-
-    def content(self, text: str) -> bytes:
-        # the per-token chunk: same bytes as chunk({"content": text}), without building and dumping a dict
-        return self._head + ('{"content":' + _encode_str(text) + _DELTA_TAIL).encode()
-
-    def reasoning(self, text: str) -> bytes:
-        return self._head + ('{"reasoning_content":' + _encode_str(text) + _DELTA_TAIL).encode()
-
-    def usage(self, usage: Mapping[str, Any]) -> bytes:
-        return usage_chunk_bytes(self.id, self.created, self.model, usage)
-
-
-def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
-    """The OpenAI error envelope, all four keys always present."""
-    return {"error": {"message": message, "type": type, "param": param, "code": code}}
-
-
-def completion_body(
-    id: str,
-    created: int,
-    model: str,
-    content: str | None,
-    finish_reason: str,
-    usage: Mapping[str, Any] | None,
-    reasoning_content: str | None = None,
-) -> dict[str, Any]:
-    """A non-streaming `chat.completion` (`reasoning_content` only when thinking produced any)."""
-    message: dict[str, Any] = {"role": "assistant", "content": content}
-    if reasoning_content is not None:
-        message["reasoning_content"] = reasoning_content
-    message["refusal"] = None
-    body: dict[str, Any] = {
-        "id": id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "system_fingerprint": SYSTEM_FINGERPRINT,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
-    }
-    if usage is not None:
-        body["usage"] = usage
-    return body
-
-
-_WORDS = {"deepseek": "DeepSeek", "v3": "V3", "v4": "V4", "r1": "R1"}
-
-
-def display_name(name: str) -> str:
-    """"deepseek-reasoner-search" → "DeepSeek Reasoner Search"."""
-    return " ".join(_WORDS.get(word.lower(), word.capitalize()) for word in name.replace("_", "-").split("-") if word)
-
-
-_CREATED_AT = datetime.fromtimestamp(MODELS_CREATED, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def model_body(spec: ModelSpec, name: str | None = None) -> dict[str, Any]:
-    """One model in the OpenAI + Anthropic union shape (CONFORMANCE.md §0 rule 10)."""
-    model_id = name or spec.id
-    return {
-        "id": model_id,
-        "object": "model",
-        "type": "model",
-        "created": MODELS_CREATED,
-        "created_at": _CREATED_AT,
-        "owned_by": "deepseek",
-        "display_name": display_name(model_id),
-    }
-
-
-def model_list_body(specs: Sequence[ModelSpec] | ModelRegistry) -> dict[str, Any]:
-    """`GET /v1/models`: each id followed by its aliases, parseable by the openai and anthropic SDKs."""
-    if isinstance(specs, ModelRegistry):
-        names = specs.names()
-    else:
-        names = [(n, s) for s in specs for n in (s.id, *s.aliases)]
-    data = [model_body(spec, name) for name, spec in names]
-    return {
-        "object": "list",
-        "data": data,
-        "has_more": False,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-    }
+__all__ = ["ChatCompletionRequest", "ModelNotFound", "RequestInvalid", "apply_overrides", "error_body",
+           "stop_sequences", "to_turn", "validate_request"]

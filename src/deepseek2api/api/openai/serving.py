@@ -1,8 +1,10 @@
-"""OpenAI chat completions: request → ChatRequest → runner → OpenAI JSON or SSE chunks.
+"""OpenAI chat completions: request → Turn → runner → OpenAI JSON or SSE chunks.
 
 The hot path (one chunk per upstream token) is kept cheap: the chunk envelope is encoded once per
 request and each chunk only JSON-encodes its text; chunks already queued go out in one write.
-Usage is counted once per turn, off the event loop.
+Usage comes counted on `OutFinish` (the runner counts it once per turn, off the event loop).
+Everything this needs is handed in by the composition root (server.py): the runner, the model
+registry, where a caller's leases come from, the output options, the keep-alive and the tracker.
 """
 
 from __future__ import annotations
@@ -12,56 +14,30 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive
 
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
-from ...chat.prompt import build_prompt
-from ...chat.request import ChatRequest
-from ...chat.runner import TurnFailed, TurnTrace
-from ...chat.usage import count_many
+from ...chat.runner import LeaseSource, TurnRunner, TurnTrace
+from ...chat.tracker import TurnTracker
+from ...chat.turn import ModelRegistry, Turn
+from ...chat.usage import TurnUsage
 from ..auth import Caller
-from ..errors import ApiError, bad_request, from_upstream
+from ..errors import ApiError, bad_request, from_failure
 from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
-from .protocol import (DONE, ChunkEncoder, RequestInvalid, completion_body, new_completion_id, now,
-                       to_chat_request, usage_body, validate_request)
+from .protocol import to_turn, validate_request
+from .render import DONE, ChunkEncoder, citation_fields, completion_body, new_completion_id, now, turn_usage_body
 
-if TYPE_CHECKING:
-    from ...server import Gateway
+access_log = logging.getLogger("deepseek2api.access")  # a stable name: operators filter on it
 
-access_log = logging.getLogger("deepseek2api.access")
-
-
-@dataclass(frozen=True, slots=True)
-class TurnUsage:
-    prompt_tokens: int
-    content_tokens: int
-    reasoning_tokens: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return usage_body(self.prompt_tokens, self.content_tokens + self.reasoning_tokens, self.reasoning_tokens)
-
-
-async def count_usage(prompt: str, content: str, reasoning: str) -> TurnUsage:
-    """Count with DeepSeek's tokenizer in a worker thread (long answers take milliseconds)."""
-    return TurnUsage(*await asyncio.to_thread(count_many, (prompt, content, reasoning)))
-
-
-def citation_fields(finish: OutFinish) -> dict[str, Any]:
-    """Search results as extra response fields: `citations` (URLs) and `search_results` (details)."""
-    if not finish.citations:
-        return {}
-    results = [
-        {"index": r.cite_index, "url": r.url, "title": r.title, "snippet": r.snippet, "site_name": r.site_name}
-        for r in finish.citations
-    ]
-    return {"citations": [r.url for r in finish.citations], "search_results": results}
+UsagePlacement = Literal["both", "openai", "deepseek"]
+LeasesFor = Callable[[Caller], LeaseSource]
 
 
 @dataclass(slots=True)
@@ -86,7 +62,7 @@ class AccessRecord:
             self.request_id, self.key_name, trace.account_id or "-", self.model, str(self.stream).lower(),
             self.status, f" error={self.error_code}" if self.error_code else "", latency_ms, trace.attempts,
             usage.prompt_tokens if usage else "-",
-            (usage.content_tokens + usage.reasoning_tokens) if usage else "-",
+            usage.completion_tokens if usage else "-",
             trace.upstream_tokens if trace.upstream_tokens is not None else "-",
         )
 
@@ -94,24 +70,24 @@ class AccessRecord:
 class ChatCompletions:
     """`POST /v1/chat/completions`."""
 
-    def __init__(self, gateway: "Gateway") -> None:
-        self.gateway = gateway
+    def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, *,
+                 usage_chunk: UsagePlacement, keepalive: float, tracker: TurnTracker) -> None:
+        self.runner = runner
+        self.registry = registry
+        self.leases_for = leases_for
+        self.usage_chunk = usage_chunk
+        self.keepalive = keepalive
+        self.tracker = tracker
 
     async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
         body = await _read_json(request)
-        try:
-            parsed = validate_request(body)
-            chat = to_chat_request(parsed, self.gateway.registry, request_id)
-        except RequestInvalid as invalid:
-            raise ApiError(invalid.status, invalid.message, invalid.type, invalid.param, invalid.code) from None
-        prompt = build_prompt(chat.messages)
-        record = AccessRecord(request_id, caller.key_name, chat.model_name, chat.stream, time.perf_counter())
-        if chat.stream:
-            return await self._stream(chat, prompt, caller, record)
-        return await self._complete(chat, prompt, caller, record, request.receive)
+        turn = to_turn(validate_request(body), self.registry, request_id)  # raises RequestInvalid (an ApiError)
+        record = AccessRecord(request_id, caller.key_name, turn.model_name, turn.stream, time.perf_counter())
+        if turn.stream:
+            return await self._stream(turn, caller, record)
+        return await self._complete(turn, caller, record, request.receive)
 
-    async def _complete(self, chat: ChatRequest, prompt: str, caller: Caller, record: AccessRecord,
-                        receive: Receive) -> Response:
+    async def _complete(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive) -> Response:
         """The whole answer as one JSON body, sent as soon as the reply is complete.
 
         The turn runs in its own task: the response goes out when `OutFinish` arrives, while the turn
@@ -119,15 +95,15 @@ class ChatCompletions:
         that hangs up before that cancels the turn (lease back, upstream stopped): otherwise an upstream
         that never ends would keep its account busy forever.
         """
-        gateway = self.gateway
+        tracker = self.tracker
         trace = TurnTrace()
         finished: asyncio.Future[OutFinish] = asyncio.get_running_loop().create_future()
 
         async def run_turn() -> None:
             try:
-                turn = self._run(chat, prompt, caller, trace, buffered=True)
-                async with gateway.inflight(), aclosing(turn) as outs:
-                    async for out in outs:
+                outs = self._run(turn, caller, trace, buffered=True)
+                async with tracker.inflight(), aclosing(outs) as events:
+                    async for out in events:
                         if isinstance(out, OutFinish) and not finished.done():
                             finished.set_result(out)  # carries the whole text (the assembler kept it)
             except asyncio.CancelledError:
@@ -137,7 +113,7 @@ class ChatCompletions:
                 if not finished.done():
                     finished.set_exception(exc)
 
-        task = gateway.spawn(run_turn())
+        task = tracker.spawn(run_turn())
         watcher = asyncio.ensure_future(_disconnected(receive))
         try:
             await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
@@ -160,47 +136,44 @@ class ChatCompletions:
             raise error from None
         finish = finished.result()
         content_text, reasoning_text = finish.content_text, finish.reasoning_text
-        usage = await count_usage(prompt, content_text, reasoning_text)
-        body = completion_body(new_completion_id(), now(), chat.model_name, content_text, finish.finish_reason,
-                               usage.as_dict(),
-                               reasoning_text if (chat.model.thinking or reasoning_text) else None)
+        usage = finish.usage
+        body = completion_body(new_completion_id(), now(), turn.model_name, content_text, finish.finish_reason,
+                               turn_usage_body(usage) if usage is not None else None,
+                               reasoning_text if (turn.model.thinking or reasoning_text) else None)
         body.update(citation_fields(finish))
         record.usage = usage
         record.write(trace)
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
                         media_type="application/json")
 
-    async def _stream(self, chat: ChatRequest, prompt: str, caller: Caller, record: AccessRecord) -> Response:
-        gateway = self.gateway
-        settings = gateway.settings
-        encoder = ChunkEncoder(new_completion_id(), now(), chat.model_name)
+    async def _stream(self, turn: Turn, caller: Caller, record: AccessRecord) -> Response:
+        tracker = self.tracker
+        encoder = ChunkEncoder(new_completion_id(), now(), turn.model_name)
         trace = TurnTrace()
         # Usage goes on exactly ONE chunk: clients that add up usage over the chunks (LangChain's
         # stream_usage) would count it twice otherwise. "both": OpenAI's usage-only chunk when the client
         # asked for it (include_usage), else DeepSeek's placement on the finish chunk.
-        usage_chunk = chat.include_usage and settings.output.usage_chunk in ("both", "openai")
-        usage_on_finish = settings.output.usage_chunk == "deepseek" or (
-            settings.output.usage_chunk == "both" and not usage_chunk)
+        usage_chunk = turn.include_usage and self.usage_chunk in ("both", "openai")
+        usage_on_finish = self.usage_chunk == "deepseek" or (self.usage_chunk == "both" and not usage_chunk)
 
         async def produce(channel: EventChannel) -> None:
             started = False
             try:
-                async with gateway.inflight(), aclosing(self._run(chat, prompt, caller, trace)) as outs:
+                async with tracker.inflight(), aclosing(self._run(turn, caller, trace)) as outs:
                     async for out in outs:
                         if not started:
-                            channel.put(encoder.role(chat.model.thinking))
+                            channel.put(encoder.role(turn.model.thinking))
                             started = True
                         if isinstance(out, OutContent):
                             await channel.write(encoder.content(out.text))  # the hot path
                         elif isinstance(out, OutReasoning):
                             await channel.write(encoder.reasoning(out.text))
                         elif isinstance(out, OutFinish):  # the whole text is on it: no copy kept here
-                            usage = await count_usage(prompt, out.content_text, out.reasoning_text)
-                            record.usage = usage
-                            usage_dict = usage.as_dict()
+                            record.usage = out.usage
+                            usage_dict = turn_usage_body(out.usage) if out.usage is not None else None
                             on_finish = usage_dict if usage_on_finish else None
                             channel.put(encoder.chunk({}, out.finish_reason, on_finish, citation_fields(out)))
-                            if usage_chunk:
+                            if usage_chunk and usage_dict is not None:
                                 channel.put(encoder.usage(usage_dict))
                             channel.put(DONE)
                             channel.settle()
@@ -210,39 +183,28 @@ class ChatCompletions:
                     record.status, record.error_code = 499, "client_closed"
                     raise
                 record.status, record.error_code = error.status, error.code
-                # Before any byte the handler can still answer with a real HTTP error.
-                channel.queue.put_nowait(error)  # bytes once the stream started, HTTP before
+                channel.fail(error)  # an HTTP error before the first byte, the last event after it
             finally:
                 record.write(trace)
 
         channel = EventChannel()
         channel.start(produce)
-        gateway.track(channel.producer)
-        keepalive = settings.server.keepalive_interval
-        first = await channel.first(keepalive)
+        tracker.track(channel.producer)
+        first = await channel.first(self.keepalive)
         if isinstance(first, ApiError):
             raise first
         if first is None:
             first = KEEPALIVE
         headers = [(b"x-request-id", record.request_id.encode())]
-        return EventStreamResponse(channel, keepalive=keepalive, headers=headers, first=first)
+        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first)
 
-    def _run(self, chat: ChatRequest, prompt: str, caller: Caller, trace: TurnTrace,
-             buffered: bool = False) -> AsyncIterator[OutEvent]:
-        return self.gateway.runner.run(chat, prompt, self.gateway.leases_for(caller), trace, buffered=buffered)
+    def _run(self, turn: Turn, caller: Caller, trace: TurnTrace, buffered: bool = False) -> AsyncIterator[OutEvent]:
+        return self.runner.run(turn, self.leases_for(caller), trace, buffered=buffered)
 
-    def _api_error(self, exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
-        """Translate a turn failure into an ApiError; None for cancellation (client gone)."""
-        if isinstance(exc, TurnFailed):
-            return from_upstream(exc.error, attempts=trace.attempts,
-                                 passthrough=caller.passthrough_token is not None)
-        error = self.gateway.pool_error(exc)
-        if error is not None:
-            return error
-        if isinstance(exc, Exception):
-            logging.getLogger("deepseek2api.runner").exception("unexpected failure in a chat turn")
-            return ApiError(500, "internal error in the gateway; see its log", "server_error", None, "internal_error")
-        return None
+    @staticmethod
+    def _api_error(exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
+        """The answer for a turn failure; None for cancellation (client gone)."""
+        return from_failure(exc, attempts=trace.attempts, passthrough=caller.passthrough_token is not None)
 
 
 async def _disconnected(receive: Receive) -> None:

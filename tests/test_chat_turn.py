@@ -6,12 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from deepseek2api.chat.request import (
-    ModelRegistry,
-    ModelSpec,
-    apply_overrides,
-    stop_sequences,
-)
+from deepseek2api.api.openai.protocol import apply_overrides, stop_sequences
+from deepseek2api.chat.turn import ModelRegistry, ModelSpec
 
 BUILTINS = {
     # id: (model_type, thinking, search, aliases)

@@ -1,15 +1,16 @@
-"""The surface-neutral chat request and the model registry.
+"""The surface-neutral turn and the model registry.
 
-Every API surface (OpenAI today, Anthropic/Responses later) parses its own wire format and hands the
-rest of the gateway one `ChatRequest`. Model names map to the web chat's three switches
+Every API surface (OpenAI chat, Anthropic Messages, Responses) parses its own wire format and hands
+the rest of the gateway one `Turn` (DESIGN.md §1). Model names map to the web chat's three switches
 (`model_type`, DeepThink, web search), so the runner never needs to know what the client typed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
+
+from .tools.spec import AUTO, ResponseFormat, ToolCallRecord, ToolChoice, ToolSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ class ModelRegistry:
     def resolve(self, name: str) -> ModelSpec | None:
         """The spec behind an id or alias (any case); None for an unknown name.
 
-        The caller keeps the name the client sent: responses echo it (`ChatRequest.model_name`).
+        The caller keeps the name the client sent: responses echo it (`Turn.model_name`).
         """
         if not isinstance(name, str):
             return None
@@ -116,11 +117,17 @@ class Message:
     content: str
     reasoning_content: str | None = None
     name: str | None = None
+    tool_calls: tuple[ToolCallRecord, ...] = ()  # calls an earlier assistant message made
+    tool_call_id: str | None = None  # the call a tool message answers
 
 
 @dataclass(frozen=True, slots=True)
-class ChatRequest:
-    """One surface-neutral chat turn; thinking/search overrides are already folded into `model`."""
+class Turn:
+    """One surface-neutral request for an assistant turn.
+
+    Thinking/search overrides are already folded into `model`; `tools`, `tool_choice`,
+    `parallel_tool_calls` and `response_format` say what the answer may or must be (empty: plain text).
+    """
 
     request_id: str
     model: ModelSpec
@@ -130,49 +137,7 @@ class ChatRequest:
     stop: tuple[str, ...] = ()
     include_usage: bool = False
     max_tokens: int | None = None  # accepted, not enforced (the web chat has no such switch)
-
-
-def _thinking_switch(value: Any) -> bool | None:
-    """DeepSeek's `thinking` switch: {"type": "enabled"|"disabled"} (also a bare bool)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, Mapping):
-        kind = value.get("type")
-        if isinstance(kind, str):
-            kind = kind.lower()
-            if kind == "enabled":
-                return True
-            if kind == "disabled":
-                return False
-    return None
-
-
-def apply_overrides(spec: ModelSpec, body: Mapping[str, Any]) -> ModelSpec:
-    """Fold per-request switches into the model spec.
-
-    Precedence: an explicit `thinking` object (DeepSeek's API, sent via the SDK's `extra_body`) wins;
-    otherwise `reasoning_effort: "none"` turns thinking off, and any other effort leaves the model's
-    default alone (clients send efforts by habit; the web chat has no effort dial). A present,
-    non-null `web_search_options` turns search on.
-    """
-    thinking = _thinking_switch(body.get("thinking"))
-    if thinking is None:
-        effort = body.get("reasoning_effort")
-        if isinstance(effort, str) and effort.strip().lower() == "none":
-            thinking = False
-    search = True if body.get("web_search_options") is not None else None
-    changes: dict[str, bool] = {}
-    if thinking is not None and thinking != spec.thinking:
-        changes["thinking"] = thinking
-    if search is not None and search != spec.search:
-        changes["search"] = search
-    return dataclasses.replace(spec, **changes) if changes else spec
-
-
-def stop_sequences(stop: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Normalise OpenAI's `stop` (string or list) to a tuple; empty strings are dropped."""
-    if stop is None:
-        return ()
-    if isinstance(stop, str):
-        return (stop,) if stop else ()
-    return tuple(s for s in stop if isinstance(s, str) and s)
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = AUTO
+    parallel_tool_calls: bool = True
+    response_format: ResponseFormat | None = None
