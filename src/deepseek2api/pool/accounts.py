@@ -1,5 +1,8 @@
 """Account pool: who serves a request, and what we learned about each account.
 
+Health transitions are pure (pool/health.py); the lease a request holds is pool/lease.py; this
+module keeps the records, the FIFO queue and dispatch, logins and persistence.
+
 A request owns a lease (DESIGN.md §1): `async with pool.lease() as lease:` waits in a bounded FIFO
 queue for a free slot on a usable account and gives it back exactly once, whatever happens —
 success, error, cancellation. The pool keeps each account's health (ready, cooling, muted, banned,
@@ -16,7 +19,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Awaitable, Callable, Collection, Iterable, Sequence
 
 from ..deepseek.errors import ErrorKind, UpstreamFailure
@@ -24,23 +26,17 @@ from ..deepseek.events import UpstreamError
 from ..settings import AccountSettings, PoolSettings, redact_proxy
 from ..store.base import AccountState, StateStore
 from .errors import PoolExhausted, PoolReason
+from .health import DEAD_KINDS, STATES, AccountStatus, Cooldowns, Health, after_error, parse_status, transition
+from .lease import AccountLease, LeaseContext
 from .proxies import ProxyPool
 
 logger = logging.getLogger(__name__)
 
-READY = "ready"
-COOLING = "cooling"
-MUTED = "muted"
-BANNED = "banned"
-BAD_CREDENTIALS = "bad_credentials"
-DISABLED = "disabled"
-STATES = (READY, COOLING, MUTED, BANNED, BAD_CREDENTIALS, DISABLED)
-_TIMED = (COOLING, MUTED)  # come back by themselves once `until` has passed
-_DEAD = (BANNED, BAD_CREDENTIALS, DISABLED)  # only the operator brings these back
+READY, COOLING, MUTED = AccountStatus.READY, AccountStatus.COOLING, AccountStatus.MUTED
+BANNED, BAD_CREDENTIALS, DISABLED = AccountStatus.BANNED, AccountStatus.BAD_CREDENTIALS, AccountStatus.DISABLED
 
 MAX_COOLING_RETRY_AFTER = 120.0  # cap of retry_after when everything is cooling / muted
 BUSY_RETRY_AFTER = 5.0  # rough guess of when a slot frees up
-DEFAULT_MUTE_SECONDS = 3600.0  # a mute without mute_until
 
 LoginFn = Callable[[AccountSettings, "str | None"], Awaitable[str]]
 
@@ -59,7 +55,7 @@ class _Account:
 
     settings: AccountSettings
     credentials: str
-    status: str = READY
+    status: AccountStatus = READY
     reason: str = ""
     until: float | None = None
     token: str | None = None
@@ -78,13 +74,16 @@ class _Account:
     def id(self) -> str:
         return self.settings.id
 
-    def usable(self, now: float) -> bool:
-        if self.status == READY:
-            return True
-        return self.status in _TIMED and (self.until is None or self.until <= now)
+    @property
+    def health(self) -> Health:
+        return Health(self.status, self.reason, self.until)
 
-    def effective_status(self, now: float) -> str:
-        return READY if self.status in _TIMED and self.usable(now) else self.status
+    def usable(self, now: float) -> bool:
+        status = self.status
+        return status is READY or (status.timed and (self.until is None or self.until <= now))
+
+    def effective_status(self, now: float) -> AccountStatus:
+        return READY if self.status.timed and self.usable(now) else self.status
 
     def snapshot(self) -> AccountState:
         return AccountState(
@@ -107,107 +106,6 @@ class _Waiter:
     timer: asyncio.TimerHandle | None = None
 
 
-class AccountLease:
-    """One request's hold on one account: its token, its proxy, and how to report what happened."""
-
-    def __init__(self, pool: "AccountPool", account: _Account, proxy: str | None) -> None:
-        self._pool = pool
-        self._account = account
-        self.account_id: str = account.id
-        self.account: AccountSettings = account.settings
-        self.proxy: str | None = proxy
-        self._seen: str | None = None  # the token this lease handed out
-        self._released = False
-
-    @property
-    def released(self) -> bool:
-        return self._released
-
-    async def token(self) -> str:
-        """The account's token; logs in first when there is none (one login at a time per account)."""
-        acc = self._account
-        if acc.token is None:
-            async with acc.login_lock:
-                if acc.token is None:
-                    await self._pool._login(acc, self)
-        assert acc.token is not None
-        self._seen = acc.token
-        return acc.token
-
-    async def relogin(self) -> str:
-        """A fresh token after TOKEN_INVALID. If the previous re-login's token was refused too
-        (no success in between), the account cools down instead (TOKEN_INVALID is raised)."""
-        acc = self._account
-        async with acc.login_lock:
-            if acc.token is not None and acc.token != self._seen:
-                self._seen = acc.token  # another lease already refreshed it
-                return acc.token
-            if self._seen is not None and self._seen == acc.suspect_token:
-                self._pool._token_rejected_twice(acc)
-            acc.token_rejected = True
-            self._pool._forget_token(acc)
-            await self._pool._login(acc, self)
-        assert acc.token is not None
-        self._seen = acc.token
-        return acc.token
-
-    def report(self, error: UpstreamError) -> None:
-        """What went wrong with this account/exit; changes its health state as needed."""
-        acc = self._account
-        if error.kind is ErrorKind.TOKEN_INVALID:
-            self._pool._count_failure(acc)
-            if acc.token is not None and self._seen is not None and acc.token != self._seen:
-                return  # a token already replaced was refused: nothing new
-            if self._seen is not None and self._seen == acc.suspect_token:
-                self._pool._token_rejected_twice(acc, raise_error=False)
-                return
-            acc.token_rejected = True
-            self._pool._forget_token(acc)
-            return
-        self._pool._apply_error(acc, error, self.proxy)
-
-    def report_success(self) -> None:
-        """The account and exit worked: clear failure streaks and confirm a re-login."""
-        acc = self._account
-        acc.consecutive_failures = 0
-        if acc.suspect_token is not None and acc.suspect_token == self._seen:
-            acc.suspect_token = None
-        self._pool._proxies.report_success(self.proxy)
-
-    def _release(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        self._pool._release(self._account)
-
-    def __repr__(self) -> str:
-        return f"AccountLease(account_id={self.account_id!r}, proxy={redact_proxy(self.proxy)!r})"
-
-
-class _LeaseContext:
-    """`async with pool.lease() as lease:` — acquire on enter, release exactly once on exit."""
-
-    def __init__(self, pool: "AccountPool", exclude: frozenset[str]) -> None:
-        self._pool = pool
-        self._exclude = exclude
-        self._lease: AccountLease | None = None
-
-    async def __aenter__(self) -> AccountLease:
-        account = await self._pool._acquire(self._exclude)
-        try:
-            self._lease = self._pool._open_lease(account)
-        except BaseException:
-            self._pool._release(account)
-            raise
-        return self._lease
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._lease is not None:
-            self._lease._release()
-
-
 class AccountPool:
     """The operator's accounts, their health, and fair, bounded access to them."""
 
@@ -223,6 +121,7 @@ class AccountPool:
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
+        self._cooldowns = Cooldowns(rate_limited=settings.cooldown_rate_limited, busy=settings.cooldown_busy)
         self._store = store
         self._proxies = proxies or ProxyPool([], enabled=False)
         self._login_fn = login
@@ -272,9 +171,10 @@ class AccountPool:
         self._dispatch()
 
     def _restore(self, acc: _Account, state: AccountState) -> None:
-        if acc.status == DISABLED or state.status not in STATES or state.status == DISABLED:
+        status = parse_status(state.status)
+        if acc.status == DISABLED or status is None or status == DISABLED:
             return
-        acc.status, acc.reason, acc.until, acc.updated_at = state.status, state.reason, state.until, state.updated_at
+        acc.status, acc.reason, acc.until, acc.updated_at = status, state.reason, state.until, state.updated_at
         if acc.status != READY:
             logger.info("account %s: %s (%s), restored from the state store", acc.id, acc.status, acc.reason)
 
@@ -315,9 +215,9 @@ class AccountPool:
 
     # ---- leasing ---------------------------------------------------------------------
 
-    def lease(self, *, exclude: Collection[str] = ()) -> _LeaseContext:
+    def lease(self, *, exclude: Collection[str] = ()) -> LeaseContext:
         """`async with pool.lease(exclude=tried) as lease:` — raises `PoolExhausted` when none is free."""
-        return _LeaseContext(self, frozenset(exclude))
+        return LeaseContext(self, frozenset(exclude))
 
     @property
     def leases_out(self) -> int:
@@ -426,7 +326,7 @@ class AccountPool:
         acc.requests += 1
         acc.counters_dirty = True
         self._leases_out += 1
-        if acc.status in _TIMED:  # its cooling/mute has passed
+        if acc.status.timed:  # its cooling/mute has passed
             self._set_state(acc, READY, "")
 
     def _open_lease(self, acc: _Account) -> AccountLease:
@@ -481,7 +381,7 @@ class AccountPool:
             return
         now = self._clock()
         pending = [
-            acc.until for acc in self._accounts.values() if acc.status in _TIMED and acc.until and acc.until > now
+            acc.until for acc in self._accounts.values() if acc.status.timed and acc.until and acc.until > now
         ]
         if pending:
             loop = asyncio.get_running_loop()
@@ -492,7 +392,7 @@ class AccountPool:
         candidates = [acc for acc in self._accounts.values() if acc.id not in exclude]
         if any(acc.usable(now) for acc in candidates):
             return None
-        pending = [acc.until for acc in candidates if acc.status in _TIMED and acc.until and acc.until > now]
+        pending = [acc.until for acc in candidates if acc.status.timed and acc.until and acc.until > now]
         if pending:
             if min(pending) <= deadline:
                 return None
@@ -513,7 +413,7 @@ class AccountPool:
             pending = [
                 acc.until
                 for acc in accounts
-                if acc.id not in exclude and acc.status in _TIMED and acc.until and acc.until > now
+                if acc.id not in exclude and acc.status.timed and acc.until and acc.until > now
             ]
             wait = min(pending) - now if pending else BUSY_RETRY_AFTER
             return PoolExhausted(
@@ -535,7 +435,7 @@ class AccountPool:
     async def _login(self, acc: _Account, lease: AccountLease) -> None:
         """Log `acc` in (caller holds its login lock); apply the failure's state change, re-raise."""
         if acc.status in (BANNED, BAD_CREDENTIALS):
-            raise UpstreamFailure(UpstreamError(_DEAD_KINDS[acc.status], f"account {acc.status}: {acc.reason}"))
+            raise UpstreamFailure(UpstreamError(DEAD_KINDS[acc.status], f"account {acc.status}: {acc.reason}"))
         if not acc.settings.can_login:
             message = "token rejected and no password configured to log in again"
             self._set_state(acc, BAD_CREDENTIALS, message)
@@ -581,37 +481,19 @@ class AccountPool:
         acc.counters_dirty = True
 
     def _apply_error(self, acc: _Account, error: UpstreamError, proxy: str | None) -> None:
-        kind = error.kind
         self._count_failure(acc)
-        now = self._clock()
-        if kind is ErrorKind.RATE_LIMITED:
-            seconds = error.retry_after if error.retry_after is not None else self._settings.cooldown_rate_limited
-            self._set_state(acc, COOLING, f"rate limited: {error.message}", now + seconds)
-        elif kind is ErrorKind.BUSY:
-            self._set_state(acc, COOLING, f"busy: {error.message}", now + self._settings.cooldown_busy)
-        elif kind is ErrorKind.ACCOUNT_MUTED:
-            until = error.until if error.until is not None and error.until > now else now + DEFAULT_MUTE_SECONDS
-            self._set_state(acc, MUTED, error.message, until)
-        elif kind is ErrorKind.ACCOUNT_BANNED:
-            self._set_state(acc, BANNED, error.message)
-        elif kind is ErrorKind.BAD_CREDENTIALS:
-            self._set_state(acc, BAD_CREDENTIALS, error.message)
-        elif kind in (ErrorKind.NETWORK, ErrorKind.WAF_BLOCKED):
+        health = after_error(error, self._clock(), self._cooldowns)
+        if health is not None:
+            self._set_state(acc, health.status, health.reason, health.until)
+        elif error.kind in (ErrorKind.NETWORK, ErrorKind.WAF_BLOCKED):
             self._proxies.report_failure(proxy)
 
-    def _set_state(self, acc: _Account, status: str, reason: str, until: float | None = None) -> None:
+    def _set_state(self, acc: _Account, status: AccountStatus, reason: str, until: float | None = None) -> None:
         now = self._clock()
-        current = acc.effective_status(now)
-        if status in _TIMED:
-            if current in _DEAD:
-                return  # a cool-down never overrides a ban or bad credentials
-            if current == MUTED and status == COOLING and acc.until is not None and until is not None:
-                if acc.until >= until:
-                    return
-            if current == status and acc.until is not None and until is not None:
-                until = max(until, acc.until)
-        if current == status and acc.reason == reason and acc.until == until:
+        change = transition(acc.health, Health(status, reason, until), now)
+        if change is None:
             return
+        status, until = change.status, change.until
         acc.status, acc.reason, acc.until, acc.updated_at = status, reason, until, now
         if until is not None:
             logger.info("account %s: %s for %.0fs (%s)", acc.id, status, until - now, reason)
@@ -658,7 +540,7 @@ class AccountPool:
                     "id": acc.id,
                     "state": state,
                     "reason": "" if state == READY else acc.reason,
-                    "until": acc.until if state in _TIMED else None,
+                    "until": acc.until if state.timed else None,
                     "in_use": acc.in_use,
                     "has_token": acc.token is not None,
                     "proxy": proxy,
@@ -681,11 +563,10 @@ class AccountPool:
                 if acc.in_use == 0 and acc.token is not None and acc.usable(now)]
 
 
-_DEAD_KINDS = {BANNED: ErrorKind.ACCOUNT_BANNED, BAD_CREDENTIALS: ErrorKind.BAD_CREDENTIALS}
-
 __all__ = [
     "AccountLease",
     "AccountPool",
+    "AccountStatus",
     "PoolExhausted",
     "PoolReason",
     "STATES",
