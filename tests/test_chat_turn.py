@@ -8,6 +8,7 @@ import pytest
 
 from deepseek2api.api.openai.protocol import apply_overrides, stop_sequences
 from deepseek2api.chat.turn import ModelRegistry, ModelSpec
+from deepseek2api.settings import Settings
 
 BUILTINS = {
     # id: (model_type, thinking, search, aliases)
@@ -74,6 +75,15 @@ def test_config_models_add_ids_and_aliases() -> None:
     assert registry.resolve("as-object") == ModelSpec("as-object", "default", False, True)
     assert [s.id for s in registry.listed()][-3:] == ["my-thinker", "bare", "as-object"]
     assert registry.resolve("deepseek-chat") is not None  # built-ins stay
+
+
+def test_aliases_set_in_the_config_file_are_served() -> None:
+    settings = Settings.model_validate({"models": {"team-model": {"model_type": "expert", "aliases": ["tm", "TeamM"]},
+                                                   "solo": {"aliases": "one-name"}}})
+    registry = ModelRegistry(settings.models)
+    assert registry.resolve("tm") is registry.resolve("teamm") is registry.resolve("team-model")
+    assert registry.resolve("tm") == ModelSpec("team-model", "expert", False, False, ("tm", "TeamM"))
+    assert registry.resolve("one-name") == ModelSpec("solo", "default", False, False, ("one-name",))
 
 
 def test_config_entry_replaces_a_builtin_id_or_alias() -> None:

@@ -75,8 +75,8 @@ class Gateway:
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
         if caller.passthrough_token is not None:
-            return PassthroughLeases(caller.passthrough_token, self.proxies)  # type: ignore[return-value]
-        return self.pool  # type: ignore[return-value]
+            return PassthroughLeases(caller.passthrough_token, self.proxies)
+        return self.pool
 
     @property
     def inflight_count(self) -> int:

@@ -208,6 +208,12 @@ class ModelAlias(_Section):
     model_type: str | None = "default"
     thinking: bool = False
     search: bool = False
+    aliases: tuple[str, ...] = ()  # more names for the same model (a single string is accepted too)
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _aliases(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
 
 
 class OutputSettings(_Section):

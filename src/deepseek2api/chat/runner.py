@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, NoReturn, Protocol
 
 from ..deepseek.client import DeepSeekClient
 from ..deepseek.decode import StreamDecoder
@@ -82,7 +82,7 @@ class RunnerOptions:
     max_failover: int = 3
     max_continue_rounds: int = 8
     delete_session: bool = True
-    citations: str = "link"
+    citations: Literal["link", "strip"] = "link"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunnerOptions:
@@ -103,7 +103,7 @@ class TurnRunner:
         self.prepared = prepared
 
     async def run(self, request: Turn, leases: LeaseSource,
-                  trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncIterator[OutEvent]:
+                  trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
         """Yield the turn's output; raises `TurnFailed` or `pool.PoolExhausted`.
 
         The prompt is built here (once per turn, whatever the surface), and `OutFinish.usage` carries
@@ -150,7 +150,7 @@ class TurnRunner:
                 await lease_cm.__aexit__(*exc_info)  # type: ignore[arg-type]
 
     async def _attempt(self, request: Turn, prompt: str, lease: Lease,
-                       trace: TurnTrace, buffered: bool) -> AsyncIterator[OutEvent]:
+                       trace: TurnTrace, buffered: bool) -> AsyncGenerator[OutEvent, None]:
         """One account's try. Raises `_TryNextAccount` only while nothing has been emitted."""
         relogged = False
         while True:  # runs twice only when the token is rejected and one re-login is due
@@ -164,7 +164,7 @@ class TurnRunner:
                 relogged = True
 
     async def _attempt_with_token(self, request: Turn, prompt: str, lease: Lease, trace: TurnTrace,
-                                  relogin: bool, buffered: bool) -> AsyncIterator[OutEvent]:
+                                  relogin: bool, buffered: bool) -> AsyncGenerator[OutEvent, None]:
         client = self.client
         proxy = lease.proxy
         spec = request.model
@@ -209,7 +209,7 @@ class TurnRunner:
                             and rounds < self.options.max_continue_rounds:
                         incomplete = True
                         continue
-                    for out in assembler.push(event):  # type: ignore[arg-type]
+                    for out in assembler.push(event):
                         if isinstance(out, (OutContent, OutReasoning)):
                             if buffered:
                                 continue
@@ -245,7 +245,7 @@ class TurnRunner:
             if session_id is not None:
                 await self._cleanup(token, session_id, None if finished else response_id, proxy)
 
-    def _before_output(self, lease: Lease, error: UpstreamError, relogged: bool) -> None:
+    def _before_output(self, lease: Lease, error: UpstreamError, relogged: bool) -> NoReturn:
         """A failure while nothing was sent: re-login, another account, or give up. Always raises."""
         if error.kind is ErrorKind.TOKEN_INVALID and not relogged:
             raise _Relogin()

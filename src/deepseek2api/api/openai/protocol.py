@@ -142,12 +142,11 @@ def apply_overrides(spec: ModelSpec, body: Mapping[str, Any]) -> ModelSpec:
         if isinstance(effort, str) and effort.strip().lower() == "none":
             thinking = False
     search = True if body.get("web_search_options") is not None else None
-    changes: dict[str, bool] = {}
-    if thinking is not None and thinking != spec.thinking:
-        changes["thinking"] = thinking
-    if search is not None and search != spec.search:
-        changes["search"] = search
-    return dataclasses.replace(spec, **changes) if changes else spec
+    thinking = spec.thinking if thinking is None else thinking
+    search = spec.search if search is None else search
+    if thinking == spec.thinking and search == spec.search:
+        return spec
+    return dataclasses.replace(spec, thinking=thinking, search=search)
 
 
 def stop_sequences(stop: str | Iterable[str] | None) -> tuple[str, ...]:

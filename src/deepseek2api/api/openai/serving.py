@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -198,7 +198,8 @@ class ChatCompletions:
         headers = [(b"x-request-id", record.request_id.encode())]
         return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first)
 
-    def _run(self, turn: Turn, caller: Caller, trace: TurnTrace, buffered: bool = False) -> AsyncIterator[OutEvent]:
+    def _run(self, turn: Turn, caller: Caller, trace: TurnTrace,
+             buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
         return self.runner.run(turn, self.leases_for(caller), trace, buffered=buffered)
 
     @staticmethod
