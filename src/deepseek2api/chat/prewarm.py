@@ -32,6 +32,7 @@ from ..deepseek.errors import UpstreamFailure
 from ..deepseek.pow import PowError, encode_pow_response, solve_async
 from ..pool.proxies import ProxyPool
 from ..settings import AccountSettings
+from .housekeeping import delete_session
 
 log = logging.getLogger(__name__)
 
@@ -230,14 +231,7 @@ class TurnPrewarmer:
         if not self._delete_session:
             return
 
-        async def delete() -> None:
-            try:
-                async with asyncio.timeout(STOP_TIMEOUT):
-                    await self._client.delete_session(token, session_id=session_id, proxy=proxy)
-            except Exception as exc:  # noqa: BLE001 - housekeeping only
-                log.debug("prewarm: deleting an unused session failed: %s", exc)
-
-        task = asyncio.get_running_loop().create_task(delete())
+        task = asyncio.get_running_loop().create_task(delete_session(self._client, token, session_id, proxy))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

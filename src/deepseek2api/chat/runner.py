@@ -9,7 +9,6 @@ before the lease goes back.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Collection
@@ -24,6 +23,7 @@ from ..deepseek.events import Finished, Ready, UpstreamError
 from ..settings import Settings
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
 from .errors import TurnFailed
+from .housekeeping import best_effort, delete_session
 from .prompt import build_prompt
 from .turn import Turn
 from .usage import count_usage
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 CONTINUE_PATH = "/api/v0/chat/continue"
 COMPLETION_PATH = "/api/v0/chat/completion"
-STOP_TIMEOUT = 5.0  # seconds granted to stop_stream/delete_session while a lease is still held
 
 
 class Lease(Protocol):
@@ -258,13 +257,14 @@ class TurnRunner:
     async def _cleanup(self, token: str, session_id: str, running_reply: int | None, proxy: str | None) -> None:
         """Stop a reply we abandoned and delete the web session, while the lease is still ours."""
         if running_reply is not None:
-            await _best_effort(self.client.stop_stream(token, session_id=session_id,
-                                                       response_message_id=running_reply, proxy=proxy))
+            await best_effort(self.client.stop_stream(token, session_id=session_id,
+                                                      response_message_id=running_reply, proxy=proxy),
+                              "stopping an abandoned reply")
         await self._delete_session(token, session_id, proxy)
 
     async def _delete_session(self, token: str, session_id: str, proxy: str | None) -> None:
         if self.options.delete_session:
-            await _best_effort(self.client.delete_session(token, session_id=session_id, proxy=proxy))
+            await delete_session(self.client, token, session_id, proxy)
 
 
 async def _with_usage(finish: OutFinish, prompt: str) -> OutFinish:
@@ -279,14 +279,3 @@ async def _close(stream: AsyncIterator[object]) -> None:
             await aclose()
         except Exception:  # closing a broken stream must not mask the real outcome
             log.debug("closing an upstream stream failed", exc_info=True)
-
-
-async def _best_effort(call: "asyncio.Future[object] | object") -> None:
-    """Await an upstream housekeeping call with a deadline; failures are only logged."""
-    try:
-        async with asyncio.timeout(STOP_TIMEOUT):
-            await call  # type: ignore[misc]
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - housekeeping must never fail a turn
-        log.debug("upstream housekeeping failed: %s", exc)
