@@ -149,8 +149,27 @@ def from_pool(exc: PoolExhausted) -> ApiError:
                     retry_after=exc.retry_after, headers=headers)
 
 
-def internal_error() -> ApiError:
-    return ApiError(500, "internal error in the gateway; see its log", "server_error", None, "internal_error")
+def internal_error(request_id: str | None = None) -> ApiError:
+    if request_id is None:
+        return ApiError(500, "internal error in the gateway; see its log", "server_error", None, "internal_error")
+    return ApiError(500, f"Internal error in the gateway; see its log (request {request_id}).", "server_error",
+                    None, "internal_error")
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"The request body is larger than the gateway's limit of {limit} bytes "
+                         "(server.max_body_bytes).", "invalid_request_error", None, "request_too_large")
+
+
+def shutting_down() -> ApiError:
+    return ApiError(503, "The gateway is shutting down; send the request again.", "server_error", None,
+                    "server_shutting_down", retry_after=1)
+
+
+def client_closed() -> ApiError:
+    """For the access log and the (unread) answer when the client hung up before the reply was complete."""
+    return ApiError(499, "The client closed the connection before the reply was complete.",
+                    "invalid_request_error", None, "client_closed")
 
 
 def from_failure(exc: BaseException, *, attempts: int = 1, passthrough: bool = False) -> ApiError | None:

@@ -15,7 +15,7 @@ from typing import Iterable
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ApiError
+from .errors import ApiError, internal_error, shutting_down, too_large
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +120,11 @@ class GatewayMiddleware:
         except Exception:
             log.exception("unhandled error in request %s", request_id)
             if not started:
-                await self._error(send, extra, ApiError(500, "Internal error in the gateway; see its log "
-                                                             f"(request {request_id}).", "server_error", None,
-                                                        "internal_error"))
+                await self._error(send, extra, internal_error(request_id))
 
     async def _shutting_down(self, send: Send, extra: list[tuple[bytes, bytes]], started: bool,
                              open_stream: bool) -> None:
-        error = ApiError(503, "The gateway is shutting down; send the request again.", "server_error", None,
-                         "server_shutting_down", retry_after=1)
+        error = shutting_down()
         try:
             if not started:
                 await self._error(send, extra, error)
@@ -137,8 +134,7 @@ class GatewayMiddleware:
             pass  # the connection is already gone
 
     def _too_large(self) -> ApiError:
-        return ApiError(413, f"The request body is larger than the gateway's limit of {self.max_body_bytes} bytes "
-                             "(server.max_body_bytes).", "invalid_request_error", None, "request_too_large")
+        return too_large(self.max_body_bytes)
 
     @staticmethod
     async def _error(send: Send, extra: list[tuple[bytes, bytes]], error: ApiError) -> None:

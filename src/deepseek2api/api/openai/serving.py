@@ -29,7 +29,7 @@ from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
 from ...chat.usage import TurnUsage
 from ..auth import Caller
-from ..errors import ApiError, bad_request, from_failure
+from ..errors import ApiError, bad_request, client_closed, from_failure
 from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
 from .protocol import to_turn, validate_request
 from .render import DONE, ChunkEncoder, citation_fields, completion_body, new_completion_id, now, turn_usage_body
@@ -125,8 +125,7 @@ class ChatCompletions:
         if finished.cancelled():
             record.status, record.error_code = 499, "client_closed"
             record.write(trace)
-            raise ApiError(499, "The client closed the connection before the reply was complete.",
-                           "invalid_request_error", None, "client_closed")
+            raise client_closed()
         failure = finished.exception()
         if failure is not None:
             error = self._api_error(failure, caller, trace)
