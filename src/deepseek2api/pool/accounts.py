@@ -14,93 +14,35 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Collection, Iterable, Sequence
 
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
 from ..settings import AccountSettings, PoolSettings, redact_proxy
 from ..store.base import AccountState, StateStore
+from .dispatch import BUSY_RETRY_AFTER, Limits, choose, exhausted, next_wake, verdict
 from .errors import PoolExhausted, PoolReason
 from .health import DEAD_KINDS, STATES, AccountStatus, Cooldowns, Health, after_error, parse_status, transition
 from .lease import AccountLease, LeaseContext
 from .proxies import ProxyPool
+from .record import AccountRecord, credentials_fingerprint
 
 logger = logging.getLogger(__name__)
 
 READY, COOLING, MUTED = AccountStatus.READY, AccountStatus.COOLING, AccountStatus.MUTED
 BANNED, BAD_CREDENTIALS, DISABLED = AccountStatus.BANNED, AccountStatus.BAD_CREDENTIALS, AccountStatus.DISABLED
 
-MAX_COOLING_RETRY_AFTER = 120.0  # cap of retry_after when everything is cooling / muted
-BUSY_RETRY_AFTER = 5.0  # rough guess of when a slot frees up
 
 LoginFn = Callable[[AccountSettings, "str | None"], Awaitable[str]]
 
 
-def credentials_fingerprint(account: AccountSettings) -> str:
-    """A short digest of the configured login, so a config change invalidates learned state."""
-    material = "\0".join(
-        [account.id, account.email or "", account.mobile or "", account.password or "", account.token or ""]
-    )
-    return hashlib.sha256(b"deepseek2api-credentials\0" + material.encode()).hexdigest()[:16]
-
-
-@dataclass(eq=False)
-class _Account:
-    """The pool's live record of one account (mutated only on the event loop)."""
-
-    settings: AccountSettings
-    credentials: str
-    status: AccountStatus = READY
-    reason: str = ""
-    until: float | None = None
-    token: str | None = None
-    updated_at: float = 0.0
-    in_use: int = 0
-    last_used: int = 0  # sequence number of the last grant (LRU rotation)
-    requests: int = 0
-    failures: int = 0
-    consecutive_failures: int = 0
-    counters_dirty: bool = False
-    token_rejected: bool = False  # the last token was refused: the next login is a re-login
-    suspect_token: str | None = None  # token from a re-login not yet confirmed by a success
-    login_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def id(self) -> str:
-        return self.settings.id
-
-    @property
-    def health(self) -> Health:
-        return Health(self.status, self.reason, self.until)
-
-    def usable(self, now: float) -> bool:
-        status = self.status
-        return status is READY or (status.timed and (self.until is None or self.until <= now))
-
-    def effective_status(self, now: float) -> AccountStatus:
-        return READY if self.status.timed and self.usable(now) else self.status
-
-    def snapshot(self) -> AccountState:
-        return AccountState(
-            token=self.token,
-            status=self.status,
-            reason=self.reason,
-            until=self.until,
-            updated_at=self.updated_at,
-            credentials=self.credentials,
-            requests=self.requests,
-            failures=self.failures,
-        )
-
-
 @dataclass(eq=False)
 class _Waiter:
-    future: "asyncio.Future[_Account | PoolExhausted]"
+    future: "asyncio.Future[AccountRecord | PoolExhausted]"
     exclude: frozenset[str]
     deadline: float  # pool clock
     timer: asyncio.TimerHandle | None = None
@@ -121,17 +63,18 @@ class AccountPool:
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
+        self._limits = Limits(per_account=settings.per_account_concurrency, queue_timeout=settings.queue_timeout)
         self._cooldowns = Cooldowns(rate_limited=settings.cooldown_rate_limited, busy=settings.cooldown_busy)
         self._store = store
         self._proxies = proxies or ProxyPool([], enabled=False)
         self._login_fn = login
         self._clock = clock
         self._rng = rng or random.Random()
-        self._accounts: dict[str, _Account] = {}
+        self._accounts: dict[str, AccountRecord] = {}
         for account in accounts:
             if account.id in self._accounts:
                 raise ValueError(f"duplicate account id {account.id!r}")
-            record = _Account(settings=account, credentials=credentials_fingerprint(account), token=account.token)
+            record = AccountRecord(settings=account, credentials=credentials_fingerprint(account), token=account.token)
             if not account.enabled:
                 record.status, record.reason = DISABLED, "disabled in config"
             self._accounts[account.id] = record
@@ -170,7 +113,7 @@ class AccountPool:
             self._restore(acc, state)
         self._dispatch()
 
-    def _restore(self, acc: _Account, state: AccountState) -> None:
+    def _restore(self, acc: AccountRecord, state: AccountState) -> None:
         status = parse_status(state.status)
         if acc.status == DISABLED or status is None or status == DISABLED:
             return
@@ -245,7 +188,7 @@ class AccountPool:
                 f"pool not idle: leases_out={self._leases_out}, in_use={busy}, waiting={len(self._waiters)}"
             )
 
-    async def _acquire(self, exclude: frozenset[str]) -> _Account:
+    async def _acquire(self, exclude: frozenset[str]) -> AccountRecord:
         if self._closed:
             raise PoolExhausted(PoolReason.NONE_USABLE, "the gateway is shutting down", 5.0)
         self._dispatch()  # earlier waiters first
@@ -285,7 +228,7 @@ class AccountPool:
         future = waiter.future
         if future.done() and not future.cancelled():
             result = future.result()
-            if isinstance(result, _Account):
+            if isinstance(result, AccountRecord):
                 self._release(result)
             return
         try:
@@ -306,20 +249,10 @@ class AccountPool:
             verdict = self._exhausted(PoolReason.ALL_BUSY, waiter.exclude, now)
         waiter.future.set_result(verdict)
 
-    def _choose(self, exclude: frozenset[str], now: float) -> _Account | None:
-        """Least recently used usable account with a free slot (fewest in use first), random tie-break."""
-        cap = self._settings.per_account_concurrency
-        candidates = [
-            acc
-            for acc in self._accounts.values()
-            if acc.in_use < cap and acc.id not in exclude and acc.usable(now)
-        ]
-        if not candidates:
-            return None
-        best = min((acc.in_use, acc.last_used) for acc in candidates)
-        return self._rng.choice([acc for acc in candidates if (acc.in_use, acc.last_used) == best])
+    def _choose(self, exclude: frozenset[str], now: float) -> AccountRecord | None:
+        return choose(self._accounts.values(), exclude, now, self._settings.per_account_concurrency, self._rng)
 
-    def _take(self, acc: _Account) -> None:
+    def _take(self, acc: AccountRecord) -> None:
         acc.in_use += 1
         self._sequence += 1
         acc.last_used = self._sequence
@@ -329,11 +262,11 @@ class AccountPool:
         if acc.status.timed:  # its cooling/mute has passed
             self._set_state(acc, READY, "")
 
-    def _open_lease(self, acc: _Account) -> AccountLease:
+    def _open_lease(self, acc: AccountRecord) -> AccountLease:
         proxy = self._proxies.exit_for(acc.settings)
         return AccountLease(self, acc, proxy)
 
-    def _release(self, acc: _Account) -> None:
+    def _release(self, acc: AccountRecord) -> None:
         acc.in_use -= 1
         self._leases_out -= 1
         self._dispatch()
@@ -379,60 +312,20 @@ class AccountPool:
             self._wake = None
         if not self._waiters or self._closed:
             return
-        now = self._clock()
-        pending = [
-            acc.until for acc in self._accounts.values() if acc.status.timed and acc.until and acc.until > now
-        ]
-        if pending:
+        wake_at = next_wake(self._accounts.values(), self._clock())
+        if wake_at is not None:
             loop = asyncio.get_running_loop()
-            self._wake = loop.call_later(min(pending) - now + 0.01, self._dispatch)
+            self._wake = loop.call_later(wake_at - self._clock() + 0.01, self._dispatch)
 
     def _verdict(self, exclude: frozenset[str], now: float, deadline: float) -> PoolExhausted | None:
-        """None when waiting until `deadline` can help; else why not."""
-        candidates = [acc for acc in self._accounts.values() if acc.id not in exclude]
-        if any(acc.usable(now) for acc in candidates):
-            return None
-        pending = [acc.until for acc in candidates if acc.status.timed and acc.until and acc.until > now]
-        if pending:
-            if min(pending) <= deadline:
-                return None
-            return self._exhausted(PoolReason.ALL_COOLING, exclude, now)
-        return self._exhausted(PoolReason.NONE_USABLE, exclude, now)
+        return verdict(self._accounts.values(), exclude, now, deadline, self._limits)
 
     def _exhausted(self, reason: PoolReason, exclude: frozenset[str], now: float) -> PoolExhausted:
-        accounts = list(self._accounts.values())
-        if reason == PoolReason.ALL_BUSY:
-            usable = sum(1 for acc in accounts if acc.usable(now) and acc.id not in exclude)
-            return PoolExhausted(
-                reason,
-                f"all {usable} usable accounts are busy (at most {self._settings.per_account_concurrency} "
-                f"request(s) each); waited {self._settings.queue_timeout:g}s",
-                BUSY_RETRY_AFTER,
-            )
-        if reason == PoolReason.ALL_COOLING:
-            pending = [
-                acc.until
-                for acc in accounts
-                if acc.id not in exclude and acc.status.timed and acc.until and acc.until > now
-            ]
-            wait = min(pending) - now if pending else BUSY_RETRY_AFTER
-            return PoolExhausted(
-                reason,
-                f"all usable accounts are cooling down (rate limited, busy or muted); the first is back in {wait:.0f}s",
-                float(min(MAX_COOLING_RETRY_AFTER, max(1.0, wait))),
-            )
-        if not accounts:
-            return PoolExhausted(reason, "no accounts are configured", 60.0)
-        tried = sum(1 for acc in accounts if acc.id in exclude and acc.usable(now))
-        if tried:
-            return PoolExhausted(reason, f"every usable account ({tried}) was already tried for this request", 1.0)
-        counts = collections.Counter(acc.status for acc in accounts)
-        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        return PoolExhausted(reason, f"no usable account ({summary})", 60.0)
+        return exhausted(self._accounts.values(), reason, exclude, now, self._limits)
 
     # ---- health and tokens -----------------------------------------------------------
 
-    async def _login(self, acc: _Account, lease: AccountLease) -> None:
+    async def _login(self, acc: AccountRecord, lease: AccountLease) -> None:
         """Log `acc` in (caller holds its login lock); apply the failure's state change, re-raise."""
         if acc.status in (BANNED, BAD_CREDENTIALS):
             raise UpstreamFailure(UpstreamError(DEAD_KINDS[acc.status], f"account {acc.status}: {acc.reason}"))
@@ -455,13 +348,13 @@ class AccountPool:
         self._proxies.report_success(lease.proxy)
         self._persist(acc)
 
-    def _forget_token(self, acc: _Account) -> None:
+    def _forget_token(self, acc: AccountRecord) -> None:
         if acc.token is not None:
             acc.token = None
             acc.updated_at = self._clock()
             self._persist(acc)
 
-    def _token_rejected_twice(self, acc: _Account, *, raise_error: bool = True) -> None:
+    def _token_rejected_twice(self, acc: AccountRecord, *, raise_error: bool = True) -> None:
         """A fresh token was refused too. The login itself worked, so the password is fine: the account
         cools down (`cooldown_rate_limited`; no login loop, which could attract a mute) instead of being
         marked bad_credentials for good — a passing glitch must not cost an account until the operator
@@ -475,12 +368,12 @@ class AccountPool:
         if raise_error:
             raise UpstreamFailure(UpstreamError(ErrorKind.TOKEN_INVALID, message))
 
-    def _count_failure(self, acc: _Account) -> None:
+    def _count_failure(self, acc: AccountRecord) -> None:
         acc.failures += 1
         acc.consecutive_failures += 1
         acc.counters_dirty = True
 
-    def _apply_error(self, acc: _Account, error: UpstreamError, proxy: str | None) -> None:
+    def _apply_error(self, acc: AccountRecord, error: UpstreamError, proxy: str | None) -> None:
         self._count_failure(acc)
         health = after_error(error, self._clock(), self._cooldowns)
         if health is not None:
@@ -488,7 +381,7 @@ class AccountPool:
         elif error.kind in (ErrorKind.NETWORK, ErrorKind.WAF_BLOCKED):
             self._proxies.report_failure(proxy)
 
-    def _set_state(self, acc: _Account, status: AccountStatus, reason: str, until: float | None = None) -> None:
+    def _set_state(self, acc: AccountRecord, status: AccountStatus, reason: str, until: float | None = None) -> None:
         now = self._clock()
         change = transition(acc.health, Health(status, reason, until), now)
         if change is None:
@@ -502,7 +395,7 @@ class AccountPool:
         self._persist(acc)
         self._dispatch()  # waiters may have lost their last hope, or the wake time moved
 
-    def _persist(self, acc: _Account) -> None:
+    def _persist(self, acc: AccountRecord) -> None:
         """Queue the account's state for the store (written in order, off the loop, coalesced)."""
         if acc.status == DISABLED:
             return

@@ -14,13 +14,14 @@ from ..settings import AccountSettings
 from .proxies import redact_proxy
 
 if TYPE_CHECKING:
-    from .accounts import AccountPool, _Account
+    from .accounts import AccountPool
+    from .record import AccountRecord
 
 
 class AccountLease:
     """One request's hold on one account: its token, its proxy, and how to report what happened."""
 
-    def __init__(self, pool: AccountPool, account: _Account, proxy: str | None) -> None:
+    def __init__(self, pool: AccountPool, account: AccountRecord, proxy: str | None) -> None:
         self._pool = pool
         self._account = account
         self.account_id: str = account.id
