@@ -165,6 +165,49 @@ def _str_or_empty(value: Any) -> str:
     return value if type(value) is str else ""
 
 
+class _Round:
+    """Everything one round (one HTTP body: the completion or a continue) knows. A new round is a new
+    instance, so nothing of the previous one can leak into it."""
+
+    __slots__ = ("buf", "head", "round_bytes", "bad_lines", "valid", "closed", "ended", "event", "event_data",
+                 "root", "last_tokens", "last_op", "fast", "observed", "dirty", "snapshot", "silent", "finished",
+                 "status_writes", "quasi", "snapshot_status", "seen", "skip", "gen_a", "a_usage", "a_results",
+                 "a_index")
+
+    def __init__(self, skip: tuple[int, int]) -> None:
+        self.buf = bytearray()
+        self.head = bytearray()
+        self.round_bytes = 0
+        self.bad_lines = 0
+        self.valid = False
+        self.closed = False
+        self.ended = False
+        self.event: str | None = None
+        self.event_data = False
+        # Patch state (Gen B/C/C′).
+        self.root: dict = {}
+        self.last_tokens: tuple[str, ...] | None = None
+        self.last_op: str | None = None
+        self.fast: tuple[_Text, list | None, int] | None = None
+        self.observed: dict[tuple, list] = {}
+        self.dirty = False
+        self.snapshot = False
+        self.silent = False
+        # Status bookkeeping.
+        self.finished: str | None = None
+        self.status_writes: list[tuple[str, Any]] = []
+        self.quasi: str | None = None
+        self.snapshot_status: str | None = None
+        # Per-kind text positions within this round, and how much of it earlier rounds already emitted.
+        self.seen = [0, 0]
+        self.skip = list(skip)
+        # Gen A.
+        self.gen_a = False
+        self.a_usage = 0
+        self.a_results: list[dict] = []
+        self.a_index: dict[str, int] = {}
+
+
 class StreamDecoder:
     """Incremental decoder for one reply (one completion plus any continue rounds)."""
 
@@ -178,13 +221,13 @@ class StreamDecoder:
         self._total = [0, 0]
         self._last_usage: int | None = None
         self._last_results: tuple[SearchResult, ...] = ()
-        self._reset_round(skip=(0, 0))
+        self._r = _Round((0, 0))
 
     # ------------------------------------------------------------------ public API
 
     def feed(self, chunk: bytes) -> list[UpstreamEvent]:
         """Decode the next bytes of the current round; returns the events they complete."""
-        if self._failed or self._closed or self._ended:
+        if self._failed or self._r.closed or self._r.ended:
             return []
         if not isinstance(chunk, bytes):
             if isinstance(chunk, (bytearray, memoryview)):
@@ -195,11 +238,11 @@ class StreamDecoder:
                 return []
         if not chunk:
             return []
-        self._round_bytes += len(chunk)
-        head = self._head
+        self._r.round_bytes += len(chunk)
+        head = self._r.head
         if len(head) < _HEAD_LIMIT:
             head += chunk[: _HEAD_LIMIT - len(head)]
-        buf = self._buf
+        buf = self._r.buf
         if buf:
             nl = chunk.find(b"\n")
             if nl < 0:
@@ -220,7 +263,7 @@ class StreamDecoder:
                 self._line(first)
             line_fn = self._line
             for line in lines:
-                if self._failed or self._ended:
+                if self._failed or self._r.ended:
                     break
                 line_fn(line)
         except Exception as exc:  # noqa: BLE001 - the stream loop must never see a decoder bug raise
@@ -229,17 +272,17 @@ class StreamDecoder:
 
     def close(self) -> list[UpstreamEvent]:
         """End of this round's body: flush, then report a cut (or garbage) if the reply is unfinished."""
-        if self._failed or self._closed:
+        if self._failed or self._r.closed:
             return []
-        self._closed = True
+        self._r.closed = True
         try:
-            if self._buf and not self._ended:
-                last = bytes(self._buf)
-                self._buf.clear()
+            if self._r.buf and not self._r.ended:
+                last = bytes(self._r.buf)
+                self._r.buf.clear()
                 self._line(last)
             if not self._failed:
                 self._end_round(clean=False)
-            if not self._failed and self._finished is None:
+            if not self._failed and self._r.finished is None:
                 self._error(self._unfinished_error())
         except Exception as exc:  # noqa: BLE001
             self._internal_error(exc)
@@ -251,17 +294,17 @@ class StreamDecoder:
         Call `close()` on the previous round first. The new round's opening snapshot repeats the
         message so far; per kind, only text beyond what was already emitted will be emitted.
         """
-        self._reset_round(skip=tuple(self._total))
+        self._r = _Round((self._total[0], self._total[1]))
 
     @property
     def finished_status(self) -> str | None:
         """The terminal status of the current round (FINISHED, INCOMPLETE, CONTENT_FILTER…), if any."""
-        return self._finished
+        return self._r.finished
 
     @property
     def auto_continue(self) -> bool:
         """Upstream's `auto_continue` flag for the current round (another hint to call continue)."""
-        response = self._root.get("response")
+        response = self._r.root.get("response")
         return type(response) is dict and response.get("auto_continue") is True
 
     @property
@@ -270,39 +313,6 @@ class StreamDecoder:
         return self._failed
 
     # ------------------------------------------------------------------ round state
-
-    def _reset_round(self, skip: tuple[int, int]) -> None:
-        self._buf = bytearray()
-        self._head = bytearray()
-        self._round_bytes = 0
-        self._bad_lines = 0
-        self._valid = False
-        self._closed = False
-        self._ended = False
-        self._event: str | None = None
-        self._event_data = False
-        # Patch state (Gen B/C/C′).
-        self._root: dict = {}
-        self._last_tokens: tuple[str, ...] | None = None
-        self._last_op: str | None = None
-        self._fast: tuple[_Text, list | None, int] | None = None
-        self._observed: dict[tuple, list] = {}
-        self._dirty = False
-        self._snapshot = False
-        self._silent = False
-        # Status bookkeeping.
-        self._finished: str | None = None
-        self._status_writes: list[tuple[str, Any]] = []
-        self._quasi: str | None = None
-        self._snapshot_status: str | None = None
-        # Per-kind text positions within this round, and how much of it earlier rounds already emitted.
-        self._seen = [0, 0]
-        self._skip = list(skip)
-        # Gen A.
-        self._gen_a = False
-        self._a_usage = 0
-        self._a_results: list[dict] = []
-        self._a_index: dict[str, int] = {}
 
     # ------------------------------------------------------------------ output
 
@@ -328,12 +338,12 @@ class StreamDecoder:
 
     def _emit_text(self, kind: int, text: str) -> None:
         """Count `text` as the next characters of `kind` and emit what earlier rounds did not."""
-        if self._silent or self._failed or not text:
+        if self._r.silent or self._failed or not text:
             return
-        seen = self._seen[kind]
+        seen = self._r.seen[kind]
         end = seen + len(text)
-        self._seen[kind] = end
-        skip = self._skip[kind]
+        self._r.seen[kind] = end
+        skip = self._r.skip[kind]
         if end <= skip:
             return
         if seen < skip:
@@ -349,7 +359,7 @@ class StreamDecoder:
             return
         self._push(error)
         self._failed = True
-        self._buf.clear()
+        self._r.buf.clear()
 
     def _internal_error(self, exc: BaseException) -> None:
         self._error(
@@ -359,29 +369,29 @@ class StreamDecoder:
     def _finish(self, status: str) -> None:
         status = status.upper()
         if status == "CONTENT_FILTER":
-            self._silent = True
-        if self._finished is None and not self._failed:
-            self._finished = status
+            self._r.silent = True
+        if self._r.finished is None and not self._failed:
+            self._r.finished = status
             self._push(Finished(status))
 
     def _end_round(self, *, clean: bool) -> None:
         """The round is over (close event, [DONE] or end of body): settle its one `Finished`."""
-        self._ended = True
-        if self._finished is not None or self._failed:
+        self._r.ended = True
+        if self._r.finished is not None or self._failed:
             return
-        if self._quasi is not None:
-            self._finish(self._quasi)
-        elif clean and self._snapshot_status is not None:
-            self._finish(self._snapshot_status)
+        if self._r.quasi is not None:
+            self._finish(self._r.quasi)
+        elif clean and self._r.snapshot_status is not None:
+            self._finish(self._r.snapshot_status)
 
     def _unfinished_error(self) -> UpstreamError:
-        if self._round_bytes == 0:
+        if self._r.round_bytes == 0:
             return UpstreamError(ErrorKind.STREAM_CUT, "upstream sent an empty body instead of a stream")
-        if not self._valid:
-            head = bytes(self._head)
+        if not self._r.valid:
+            head = bytes(self._r.head)
             if looks_like_html(head):
                 return UpstreamError(ErrorKind.WAF_BLOCKED, _WAF_MESSAGE)
-            if self._round_bytes <= _HEAD_LIMIT:
+            if self._r.round_bytes <= _HEAD_LIMIT:
                 try:
                     envelope = _loads(head)
                 except _JSON_ERRORS:
@@ -392,7 +402,7 @@ class StreamDecoder:
                         return error
             return UpstreamError(
                 ErrorKind.PROTOCOL,
-                f"upstream sent no parseable stream event ({self._bad_lines} unparseable lines)",
+                f"upstream sent no parseable stream event ({self._r.bad_lines} unparseable lines)",
             )
         return UpstreamError(ErrorKind.STREAM_CUT, "upstream stream ended before the reply finished")
 
@@ -402,31 +412,31 @@ class StreamDecoder:
         if line.endswith(b"\r"):
             line = line[:-1]
         if not line:
-            if self._event is not None:
-                if self._event == "close" and not self._event_data:
+            if self._r.event is not None:
+                if self._r.event == "close" and not self._r.event_data:
                     self._end_round(clean=True)
-                self._event = None
+                self._r.event = None
             return
         if line.startswith(b"data:"):
             data = line[5:]
             if data[:1] == b" ":
                 data = data[1:]
-            name = self._event
+            name = self._r.event
             if name is not None:
-                self._event_data = True
+                self._r.event_data = True
                 self._named(name, data)
                 return
             try:
                 obj = _loads(data)
             except _JSON_ERRORS:
                 if data.strip() == b"[DONE]":
-                    self._valid = True
+                    self._r.valid = True
                     self._done()
                 else:
-                    self._bad_lines += 1
+                    self._r.bad_lines += 1
                 return
             if type(obj) is dict:
-                fast = self._fast
+                fast = self._r.fast
                 if fast is not None and len(obj) == 1:
                     v = obj.get("v")
                     if type(v) is str:
@@ -442,28 +452,28 @@ class StreamDecoder:
                         return
                 self._message(obj)
             else:
-                self._bad_lines += 1
+                self._r.bad_lines += 1
             return
         first = line[0]
         if first == 58:  # ":" SSE comment (keep-alive)
             return
         if line.startswith(b"event:"):
             name = line[6:].strip().decode("utf-8", "replace").lower()
-            self._event = None if name in ("", "message") else name
-            self._event_data = False
+            self._r.event = None if name in ("", "message") else name
+            self._r.event_data = False
             return
         if first == 123:  # "{": a bare JSON line (an envelope answer, or a pre-stream round)
             try:
                 obj = _loads(line)
             except _JSON_ERRORS:
-                self._bad_lines += 1
+                self._r.bad_lines += 1
                 return
             if type(obj) is dict:
                 self._message(obj)
             else:
-                self._bad_lines += 1
+                self._r.bad_lines += 1
             return
-        if not self._valid and looks_like_html(line):
+        if not self._r.valid and looks_like_html(line):
             # Judged on this line alone so that the result cannot depend on how bytes were chunked;
             # close() judges the whole head for pages whose first lines are less telling.
             self._error(UpstreamError(ErrorKind.WAF_BLOCKED, _WAF_MESSAGE))
@@ -473,11 +483,11 @@ class StreamDecoder:
             return
         if line.startswith((b"id:", b"retry:")) or line in (b"id", b"retry", b"data", b"event"):
             return
-        self._bad_lines += 1
+        self._r.bad_lines += 1
 
     def _done(self) -> None:
         """`data: [DONE]` (Gen A and early B): the round is over."""
-        if self._finished is None and self._gen_a and self._quasi is None:
+        if self._r.finished is None and self._r.gen_a and self._r.quasi is None:
             self._flush_gen_a_usage()
             self._finish("FINISHED")
         self._end_round(clean=True)
@@ -486,9 +496,9 @@ class StreamDecoder:
         try:
             obj = _loads(data)
         except _JSON_ERRORS:
-            self._bad_lines += 1
+            self._r.bad_lines += 1
             return
-        self._valid = True
+        self._r.valid = True
         if type(obj) is not dict:
             return
         if name == "ready":
@@ -517,17 +527,17 @@ class StreamDecoder:
 
     def _message(self, obj: dict) -> None:
         if "v" in obj or "p" in obj:
-            self._valid = True
+            self._r.valid = True
             self._patch(obj)
         elif "choices" in obj:
-            self._valid = True
+            self._r.valid = True
             self._gen_a_chunk(obj)
         elif obj.get("error"):
-            self._valid = True
+            self._r.valid = True
             self._error(self._error_object(obj["error"], obj))
         elif "code" in obj or "data" in obj:
             if obj.get("code") == "content_filter":
-                self._valid = True
+                self._r.valid = True
                 self._finish("CONTENT_FILTER")
                 return
             error = classify_envelope(obj)
@@ -552,10 +562,10 @@ class StreamDecoder:
     # ------------------------------------------------------------------ Gen A
 
     def _gen_a_chunk(self, obj: dict) -> None:
-        self._gen_a = True
+        self._r.gen_a = True
         usage = obj.get("chunk_token_usage")
         if type(usage) is int and usage > 0:
-            self._a_usage += usage
+            self._r.a_usage += usage
         choices = obj.get("choices")
         if type(choices) is not list:
             return
@@ -577,13 +587,13 @@ class StreamDecoder:
         changed = False
         results = delta.get("search_results")
         if type(results) is list:
-            self._a_results.extend(r for r in results if type(r) is dict)
+            self._r.a_results.extend(r for r in results if type(r) is dict)
             changed = True
         indexes = delta.get("search_indexes")
         if type(indexes) is list:
             for item in indexes:
                 if type(item) is dict and type(item.get("url")) is str and type(item.get("cite_index")) is int:
-                    self._a_index[item["url"]] = item["cite_index"]
+                    self._r.a_index[item["url"]] = item["cite_index"]
             changed = True
         if changed:
             self._check_results()
@@ -596,9 +606,9 @@ class StreamDecoder:
                 self._emit_text(_CONTENT, text)
 
     def _flush_gen_a_usage(self) -> None:
-        if self._a_usage and self._a_usage != self._last_usage:
-            self._last_usage = self._a_usage
-            self._push(Usage(self._a_usage))
+        if self._r.a_usage and self._r.a_usage != self._last_usage:
+            self._last_usage = self._r.a_usage
+            self._push(Usage(self._r.a_usage))
 
     # ------------------------------------------------------------------ patches (Gen B/C/C′)
 
@@ -612,16 +622,16 @@ class StreamDecoder:
         return tokens
 
     def _patch(self, obj: dict) -> None:
-        self._fast = None
+        self._r.fast = None
         if "v" not in obj:
             return
         value = obj["v"]
         path = obj.get("p", _MISSING)
         if path is _MISSING or path is None:
-            if self._last_tokens is None or (type(value) is dict and "response" in value):
+            if self._r.last_tokens is None or (type(value) is dict and "response" in value):
                 tokens: tuple[str, ...] = ()
             else:
-                tokens = self._last_tokens
+                tokens = self._r.last_tokens
         elif type(path) is str:
             tokens = self._parse_path(path)
         else:
@@ -631,23 +641,23 @@ class StreamDecoder:
             op = op.upper()
             inherited = None
         elif op is None:
-            inherited = self._last_op
+            inherited = self._r.last_op
         else:
             return
-        self._last_tokens = tokens
+        self._r.last_tokens = tokens
         if op is not None:
-            self._last_op = op
+            self._r.last_op = op
         self._apply(tokens, op, inherited, value, 0)
-        if self._dirty:
+        if self._r.dirty:
             self._after_change()
 
     def _apply(self, tokens: tuple[str, ...], op: str | None, inherited: str | None, value: Any, depth: int) -> None:
         explicit = op is not None
         if not tokens:
             if type(value) is dict and op in (None, "SET"):
-                self._root = value
-                self._snapshot = True
-                self._dirty = True
+                self._r.root = value
+                self._r.snapshot = True
+                self._r.dirty = True
             elif op == "BATCH" and type(value) is list:
                 self._batch(tokens, value, depth)
             return
@@ -683,7 +693,7 @@ class StreamDecoder:
                     current.extend(value)
                 else:
                     current.append(value)
-                self._dirty = True
+                self._r.dirty = True
                 return
             if explicit:
                 if current is None:
@@ -694,19 +704,19 @@ class StreamDecoder:
                     current.update(value)
                 else:
                     return
-                self._dirty = True
+                self._r.dirty = True
                 return
             # An inherited APPEND onto a scalar (e.g. `response/status` after text appends) is a SET.
         parent[key] = value
-        self._dirty = True
+        self._r.dirty = True
         if len(tokens) == 2 and last in _STATUS_KEYS and tokens[0] == "response":
-            self._status_writes.append((last, value))  # explicit writes count even when unchanged
+            self._r.status_writes.append((last, value))  # explicit writes count even when unchanged
         elif len(tokens) == 1 and last == "response" and type(value) is dict:
-            self._snapshot = True
+            self._r.snapshot = True
 
     def _walk(self, tokens: tuple[str, ...]) -> tuple[Any, Any] | None:
         """Resolve `tokens` to (container, key); creates missing intermediate objects."""
-        node: Any = self._root
+        node: Any = self._r.root
         count = len(tokens)
         for i in range(count - 1):
             token = tokens[i]
@@ -739,7 +749,7 @@ class StreamDecoder:
             if type(item) is dict and item.get("v") == "CONTENT_FILTER":
                 path = item.get("p")
                 if type(path) is str and path.endswith("status"):
-                    self._silent = True  # the rewrite before it in this batch is the canned refusal
+                    self._r.silent = True  # the rewrite before it in this batch is the canned refusal
         previous = base
         previous_op: str | None = None
         for item in items:
@@ -761,7 +771,7 @@ class StreamDecoder:
             previous = tokens
             if op is not None:
                 previous_op = op
-        self._dirty = True
+        self._r.dirty = True
 
     def _slot_of(self, tokens: tuple[str, ...], parent: Any, key: Any) -> tuple[int | None, tuple | None]:
         """Which text kind and tracking key a content path writes to (None for non-answer text)."""
@@ -778,7 +788,7 @@ class StreamDecoder:
             kind = _fragment_kind(parent)
             if kind is None:
                 return None, None
-            fragments = self._root["response"][tokens[1]]
+            fragments = self._r.root["response"][tokens[1]]
             index = _list_index(fragments, tokens[2])
             return kind, _fragment_key(tokens[1], parent, -1 if index is None else index)
         return None, None
@@ -789,10 +799,10 @@ class StreamDecoder:
         kind, slot = self._slot_of(tokens, parent, key)
         observed = None
         if kind is not None:
-            observed = self._observed.get(slot)
+            observed = self._r.observed.get(slot)
             if observed is None:
                 self._sync_slot(slot, kind, current)  # text already there that nobody counted yet
-                observed = self._observed[slot]
+                observed = self._r.observed[slot]
         if type(current) is _Text:
             text = current
         else:
@@ -808,14 +818,14 @@ class StreamDecoder:
             observed[0] += len(value)
             self._emit_text(kind, value)  # type: ignore[arg-type]
         if depth == 0:
-            self._fast = (text, observed, kind if kind is not None else 0)
+            self._r.fast = (text, observed, kind if kind is not None else 0)
 
     def _sync_slot(self, slot: tuple, kind: int, value: Any) -> None:
         """Emit what a text slot holds beyond what was counted; rewrites are counted, not emitted."""
         length = _text_len(value)
-        observed = self._observed.get(slot)
+        observed = self._r.observed.get(slot)
         if observed is None:
-            self._observed[slot] = [length, value]
+            self._r.observed[slot] = [length, value]
             if length:
                 self._emit_text(kind, _text_str(value))
             return
@@ -833,10 +843,10 @@ class StreamDecoder:
 
     def _after_change(self) -> None:
         """After a structural change: emit new text, then status, usage and search results."""
-        self._dirty = False
-        snapshot = self._snapshot
-        self._snapshot = False
-        response = self._root.get("response")
+        self._r.dirty = False
+        snapshot = self._r.snapshot
+        self._r.snapshot = False
+        response = self._r.root.get("response")
         if type(response) is not dict:
             return
         for name in _FRAGMENT_LISTS:
@@ -854,21 +864,21 @@ class StreamDecoder:
 
         if snapshot:
             status = response.get("status")
-            self._snapshot_status = status.upper() if _is_terminal(status) else None
-        if self._status_writes:
-            writes = self._status_writes
-            self._status_writes = []
+            self._r.snapshot_status = status.upper() if _is_terminal(status) else None
+        if self._r.status_writes:
+            writes = self._r.status_writes
+            self._r.status_writes = []
             for key, value in writes:
                 terminal = _is_terminal(value)
                 if key == "status":
                     if terminal:
                         self._finish(value)
                     else:
-                        self._snapshot_status = None  # back to WIP: the snapshot's old status is stale
+                        self._r.snapshot_status = None  # back to WIP: the snapshot's old status is stale
                 elif terminal:
-                    self._quasi = value.upper()
-                    if self._quasi == "CONTENT_FILTER":
-                        self._silent = True
+                    self._r.quasi = value.upper()
+                    if self._r.quasi == "CONTENT_FILTER":
+                        self._r.silent = True
 
         usage = response.get("accumulated_token_usage")
         if type(usage) is int and usage > 0 and usage != self._last_usage and not snapshot:
@@ -881,7 +891,7 @@ class StreamDecoder:
 
     def _check_results(self) -> None:
         items: list = []
-        response = self._root.get("response")
+        response = self._r.root.get("response")
         if type(response) is dict:
             for name in _FRAGMENT_LISTS:
                 fragments = response.get(name)
@@ -895,7 +905,7 @@ class StreamDecoder:
             results = response.get("search_results")
             if type(results) is list:
                 items.extend(results)
-        items.extend(self._a_results)
+        items.extend(self._r.a_results)
         if not items:
             return
         current = self._build_results(items)
@@ -912,7 +922,7 @@ class StreamDecoder:
             url = _str_or_empty(item.get("url"))
             cite = item.get("cite_index")
             if type(cite) is not int:
-                cite = self._a_index.get(url) if url else None
+                cite = self._r.a_index.get(url) if url else None
             if cite is None and not url:
                 continue
             result = SearchResult(
