@@ -4,7 +4,8 @@ so the gateway's hot-path `ChunkEncoder` can be compared against them byte for b
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from deepseek2api.api.openai.render import SYSTEM_FINGERPRINT
 

@@ -7,8 +7,9 @@ the rest of the gateway one `Turn` (DESIGN.md §1). Model names map to the web c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .tools.spec import AUTO, ResponseFormat, ToolCallRecord, ToolChoice, ToolSpec
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from ...chat.assemble import OutFinish
 from ...chat.turn import ModelRegistry, ModelSpec
@@ -74,7 +75,7 @@ class ChunkEncoder:
     (the delta) per chunk (tests/openai_wire.py builds the same bytes the slow way, to compare).
     """
 
-    __slots__ = ("id", "created", "model", "_head")
+    __slots__ = ("_head", "created", "id", "model")
 
     def __init__(self, id: str, created: int, model: str) -> None:
         self.id, self.created, self.model = id, created, model
@@ -155,7 +156,7 @@ def display_name(name: str) -> str:
     return " ".join(_WORDS.get(word.lower(), word.capitalize()) for word in name.replace("_", "-").split("-") if word)
 
 
-_CREATED_AT = datetime.fromtimestamp(MODELS_CREATED, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+_CREATED_AT = datetime.fromtimestamp(MODELS_CREATED, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def model_body(spec: ModelSpec, name: str | None = None) -> dict[str, Any]:

@@ -32,7 +32,15 @@ from ..auth import Caller
 from ..errors import ApiError, bad_request, client_closed, from_failure
 from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
 from .protocol import to_turn, validate_request
-from .render import DONE, ChunkEncoder, citation_fields, completion_body, new_completion_id, now, turn_usage_body
+from .render import (
+    DONE,
+    ChunkEncoder,
+    citation_fields,
+    completion_body,
+    new_completion_id,
+    now,
+    turn_usage_body,
+)
 
 access_log = logging.getLogger("deepseek2api.access")  # a stable name: operators filter on it
 
