@@ -39,6 +39,11 @@ import json
 from typing import Any
 
 from .errors import ErrorKind, classify_envelope, classify_hint, looks_like_html
+from .patch import PathCache, walk
+from .patch import Text as _Text
+from .patch import list_index as _list_index
+from .patch import text_len as _text_len
+from .patch import text_str as _text_str
 from .events import (
     ContentDelta,
     Finished,
@@ -76,51 +81,6 @@ _loads = json.loads
 _JSON_ERRORS = (ValueError, RecursionError)
 
 
-class _Text:
-    """A growing string kept as parts, so appending tokens to a long fragment stays O(1).
-
-    Every 64 appended tokens are joined into one part (`settle`): one small str per token costs
-    ~60 bytes, which made the parts list ~25x the size of the text itself on every open stream.
-    """
-
-    __slots__ = ("parts", "n", "settled")
-
-    def __init__(self, initial: str | None) -> None:
-        self.parts: list[str] = [initial] if initial else []
-        self.n = len(initial) if initial else 0
-        self.settled = len(self.parts)  # parts before this index are already joined chunks
-
-    def settle(self) -> None:
-        parts, settled = self.parts, self.settled
-        parts[settled:] = ["".join(parts[settled:])]
-        self.settled = settled + 1
-
-    def value(self) -> str:
-        parts = self.parts
-        if len(parts) > 1:
-            joined = "".join(parts)
-            parts[:] = [joined]
-            self.settled = 1
-            return joined
-        return parts[0] if parts else ""
-
-
-def _text_len(value: Any) -> int:
-    if type(value) is str:
-        return len(value)
-    if type(value) is _Text:
-        return value.n
-    return 0
-
-
-def _text_str(value: Any) -> str:
-    if type(value) is str:
-        return value
-    if type(value) is _Text:
-        return value.value()
-    return ""
-
-
 def _fragment_kind(fragment: dict) -> int | None:
     kind = fragment.get("type")
     if type(kind) is str:
@@ -137,20 +97,6 @@ def _fragment_key(list_name: str, fragment: dict, index: int) -> tuple:
     if type(fid) is int or type(fid) is str:
         return (list_name, fid)
     return (list_name, "#", index)
-
-
-def _list_index(lst: list, token: str) -> int | None:
-    try:
-        index = int(token)
-    except ValueError:
-        return None
-    if index < 0:
-        index += len(lst)
-    return index if 0 <= index < len(lst) else None
-
-
-def _looks_like_index(token: str) -> bool:
-    return token.lstrip("-").isdigit()
 
 
 def _is_terminal(status: Any) -> bool:
@@ -216,7 +162,7 @@ class StreamDecoder:
         self._pend_kind = -1
         self._pend: list[str] = []
         self._failed = False
-        self._paths: dict[str, tuple[str, ...]] = {}
+        self._paths = PathCache(_PATH_CACHE_LIMIT)
         # Across rounds: characters emitted per kind, usage and results already reported.
         self._total = [0, 0]
         self._last_usage: int | None = None
@@ -612,15 +558,6 @@ class StreamDecoder:
 
     # ------------------------------------------------------------------ patches (Gen B/C/C′)
 
-    def _parse_path(self, path: str) -> tuple[str, ...]:
-        tokens = self._paths.get(path)
-        if tokens is None:
-            tokens = tuple(t for t in path.split("/") if t)
-            if len(self._paths) >= _PATH_CACHE_LIMIT:
-                self._paths.clear()
-            self._paths[path] = tokens
-        return tokens
-
     def _patch(self, obj: dict) -> None:
         self._r.fast = None
         if "v" not in obj:
@@ -633,7 +570,7 @@ class StreamDecoder:
             else:
                 tokens = self._r.last_tokens
         elif type(path) is str:
-            tokens = self._parse_path(path)
+            tokens = self._paths.parse(path)
         else:
             return
         op = obj.get("o")
@@ -677,7 +614,7 @@ class StreamDecoder:
             return
         if op != "SET" and op != "APPEND":
             return  # an operation we do not know: leave the state alone
-        location = self._walk(tokens)
+        location = walk(self._r.root, tokens)
         if location is None:
             return
         parent, key = location
@@ -714,34 +651,6 @@ class StreamDecoder:
         elif len(tokens) == 1 and last == "response" and type(value) is dict:
             self._r.snapshot = True
 
-    def _walk(self, tokens: tuple[str, ...]) -> tuple[Any, Any] | None:
-        """Resolve `tokens` to (container, key); creates missing intermediate objects."""
-        node: Any = self._r.root
-        count = len(tokens)
-        for i in range(count - 1):
-            token = tokens[i]
-            if type(node) is dict:
-                child = node.get(token)
-                if child is None and not _looks_like_index(tokens[i + 1]):
-                    child = node[token] = {}
-            elif type(node) is list:
-                index = _list_index(node, token)
-                if index is None:
-                    return None
-                child = node[index]
-            else:
-                return None
-            if type(child) is not dict and type(child) is not list:
-                return None
-            node = child
-        last = tokens[-1]
-        if type(node) is dict:
-            return node, last
-        if type(node) is list:
-            index = _list_index(node, last)
-            return None if index is None else (node, index)
-        return None
-
     def _batch(self, base: tuple[str, ...], items: list, depth: int) -> None:
         if depth >= _MAX_BATCH_DEPTH:
             return
@@ -759,7 +668,7 @@ class StreamDecoder:
             if path is None:
                 tokens = previous
             elif type(path) is str:
-                tokens = base + self._parse_path(path)
+                tokens = base + self._paths.parse(path)
             else:
                 continue
             op = item.get("o")
