@@ -208,20 +208,20 @@ async def test_one_session_per_proxy_reused_across_calls(fresh_sim):
     ds = DeepSeekClient(profile_for(fresh_sim.base_url), max_clients=37)
     token = await login(ds, ALICE)
     await ds.create_session(token, proxy="")  # "" is direct too
-    direct = ds._sessions[None]
+    direct = ds.transport._sessions[None]
     for proxy in (dead_a, dead_b, dead_a):
         with pytest.raises(UpstreamFailure):
             await ds.create_session(token, proxy=proxy)
-    first_a = ds._sessions[dead_a]
+    first_a = ds.transport._sessions[dead_a]
     with pytest.raises(UpstreamFailure):
         await ds.create_session(token, proxy=dead_a)
-    assert set(ds._sessions) == {None, dead_a, dead_b}
-    assert ds._sessions[None] is direct and ds._sessions[dead_a] is first_a
-    assert all(s.max_clients == 37 for s in ds._sessions.values())
-    assert ds._sessions[dead_a].proxies == {"all": dead_a} and ds._sessions[None].proxies == {}
+    assert set(ds.transport._sessions) == {None, dead_a, dead_b}
+    assert ds.transport._sessions[None] is direct and ds.transport._sessions[dead_a] is first_a
+    assert all(s.max_clients == 37 for s in ds.transport._sessions.values())
+    assert ds.transport._sessions[dead_a].proxies == {"all": dead_a} and ds.transport._sessions[None].proxies == {}
     assert direct.impersonate == "safari15_3"
     await ds.aclose()
-    assert ds._sessions == {}
+    assert ds.transport._sessions == {}
     with pytest.raises(RuntimeError):
         await ds.create_session(token)
 
@@ -229,7 +229,7 @@ async def test_one_session_per_proxy_reused_across_calls(fresh_sim):
 async def test_plain_libcurl_without_impersonation(fresh_sim):
     async with DeepSeekClient(profile_for(fresh_sim.base_url, impersonate=None)) as ds:
         token = await login(ds, ALICE)
-        assert ds._sessions[None].impersonate is None
+        assert ds.transport._sessions[None].impersonate is None
         assert (await ds.current_user(token))["token"] == token
 
 
