@@ -26,8 +26,6 @@ Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 BUFFERED_CHUNKS = 16  # how far the app may write ahead of the reader before `send` waits
-
-
 AFTER_ANSWER_GRACE = 1.0  # seconds an app may run on after a complete answer before it is cancelled
 
 
@@ -102,7 +100,7 @@ class AsgiStream:
         except BaseException:
             await self.aclose()
             raise
-        if self._end is not None:
+        if self._end is not None and not self._status:  # it broke before the answer began
             await self.aclose()
             raise self._end
 
