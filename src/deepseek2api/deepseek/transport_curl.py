@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 from curl_cffi import Curl, CurlError, CurlHttpVersion, CurlOpt
@@ -108,7 +108,8 @@ class CurlStream:
 
     def __init__(self, response: CurlResponse, impersonate: str | None) -> None:
         self._response = response
-        self._next = response.aiter_content().__anext__  # type: ignore[no-untyped-call]  # untyped in curl_cffi
+        chunks: AsyncIterator[bytes] = response.aiter_content()  # type: ignore[no-untyped-call]  # untyped in curl_cffi
+        self._next = chunks.__anext__
         self._impersonate = impersonate
 
     @property
@@ -124,7 +125,7 @@ class CurlStream:
 
     async def __anext__(self) -> bytes:
         try:
-            return cast(bytes, await self._next())
+            return await self._next()
         except CurlError as exc:
             raise _transport_error(exc, self._impersonate) from None
 
