@@ -17,6 +17,7 @@ from curl_cffi import Curl, CurlError, CurlHttpVersion, CurlOpt
 from curl_cffi.requests import AsyncSession
 from curl_cffi.requests import Response as CurlResponse
 from curl_cffi.requests.exceptions import ImpersonateError
+from curl_cffi.requests.streams import STREAM_END
 
 from .profile import ClientProfile
 from .transport import Response, Timeouts, TransportError, TransportErrorKind
@@ -104,12 +105,10 @@ def _abort_transfer(response: CurlResponse) -> asyncio.Future[Any] | None:
 class CurlStream:
     """A curl_cffi streaming response behind the `ResponseStream` interface."""
 
-    __slots__ = ("_impersonate", "_next", "_response")
+    __slots__ = ("_impersonate", "_response")
 
     def __init__(self, response: CurlResponse, impersonate: str | None) -> None:
         self._response = response
-        chunks: AsyncIterator[bytes] = response.aiter_content()  # type: ignore[no-untyped-call]  # untyped in curl_cffi
-        self._next = chunks.__anext__
         self._impersonate = impersonate
 
     @property
@@ -120,14 +119,27 @@ class CurlStream:
     def headers(self) -> Mapping[str, str]:
         return cast("Mapping[str, str]", self._response.headers)  # curl_cffi's Headers: case-insensitive
 
-    def __aiter__(self) -> CurlStream:
-        return self
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """curl_cffi's `aiter_content` with its errors mapped where they surface.
 
-    async def __anext__(self) -> bytes:
-        try:
-            return await self._next()
-        except CurlError as exc:
-            raise _transport_error(exc, self._impersonate) from None
+        One generator per chunk instead of a wrapper around curl's: on the hot path (one chunk per
+        token) a wrapper cost about 1 µs per chunk, roughly 1 % of forwarding one.
+        """
+        response = self._response
+        chunks = response.queue
+        assert chunks is not None, "not a streaming response"
+        while True:
+            chunk = await chunks.get()
+            if chunk.__class__ is bytes:
+                yield chunk
+            elif chunk is STREAM_END:
+                await response.aclose()  # type: ignore[no-untyped-call]  # the transfer ends by itself: keep the connection
+                return
+            elif isinstance(chunk, CurlError):
+                await response.aclose()  # type: ignore[no-untyped-call]
+                raise _transport_error(chunk, self._impersonate)
+            else:  # a memoryview or bytearray, should curl_cffi ever hand one over
+                yield bytes(chunk)
 
     async def aclose(self) -> None:
         task = _abort_transfer(self._response)
