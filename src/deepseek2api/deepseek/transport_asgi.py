@@ -4,7 +4,8 @@ Protocol tests point `DeepSeekClient` at the simulator app through it, so they r
 event loop and read the app's state directly. It keeps what a real connection guarantees the client:
 a streamed body arrives chunk by chunk (with a little backpressure, like a socket buffer), and closing a
 stream early, or cancelling the wait for its headers, cancels the app's response task at once, which
-is how the app learns that its client hung up. Proxies mean nothing in-process and are ignored.
+is how the app learns that its client hung up. Proxies mean nothing in-process and are ignored; a
+`request()` is bounded by connect + read, a stream by the client's own first-byte and idle limits.
 """
 
 from __future__ import annotations
