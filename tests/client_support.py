@@ -1,6 +1,9 @@
 """Shared pieces of the DeepSeekClient tests: simulator setup, tiny fake servers and proxies, helpers.
 
-Everything listens on 127.0.0.1 only and every wait is bounded.
+Protocol tests talk to the simulator in-process (`InProcessSimulator` through `AsgiTransport`: no
+socket). What is about curl itself (proxies, aborting a transfer, a real stalled socket) talks to a
+loopback `SimulatorServer` or to the raw servers below. Everything listens on 127.0.0.1 only and every
+wait is bounded.
 """
 
 from __future__ import annotations
@@ -15,9 +18,21 @@ import httpx
 import pytest
 
 from deepseek2api.deepseek.client import DeepSeekClient
-from deepseek2api.deepseek.events import ContentDelta, ReasoningDelta, UpstreamError, UpstreamEvent
+from deepseek2api.deepseek.events import (
+    ContentDelta,
+    ReasoningDelta,
+    UpstreamError,
+    UpstreamEvent,
+)
 from deepseek2api.deepseek.profile import ClientProfile
-from deepseek2api.simulator import SimulatorConfig, SimulatorServer, SimUser
+from deepseek2api.deepseek.transport_asgi import AsgiTransport
+from deepseek2api.simulator import (
+    SimState,
+    SimulatorConfig,
+    SimulatorServer,
+    SimUser,
+    create_app,
+)
 
 ALICE = SimUser(email="alice@example.test", password="alice-Secret-pw1")
 BOB = SimUser(email="bob@example.test", password="bob-Secret-pw2")
@@ -33,8 +48,32 @@ def sim_config(**overrides: Any) -> SimulatorConfig:
     return SimulatorConfig(**values)
 
 
-def on_sim_loop(sim: SimulatorServer, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+class InProcessSimulator:
+    """The simulator app, called in-process: its state lives on the test's own loop."""
+
+    base_url = "http://sim.test"
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.app = create_app(config)
+        self.state: SimState = self.app.state.sim
+
+    def transport(self) -> AsgiTransport:
+        return AsgiTransport(self.app)
+
+
+Sim = InProcessSimulator | SimulatorServer
+
+
+def client_for(sim: Sim, *, max_clients: int = 256, **profile: Any) -> DeepSeekClient:
+    """A client for this simulator: in-process through `AsgiTransport`, or curl over loopback."""
+    transport = sim.transport() if isinstance(sim, InProcessSimulator) else None
+    return DeepSeekClient(profile_for(sim.base_url, **profile), max_clients=max_clients, transport=transport)
+
+
+def on_sim_loop(sim: Sim, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a plain function on the simulator's own loop (its state is not thread-safe)."""
+    if isinstance(sim, InProcessSimulator):
+        return fn(*args, **kwargs)  # that loop is this one
 
     async def run() -> Any:
         return fn(*args, **kwargs)
@@ -42,7 +81,7 @@ def on_sim_loop(sim: SimulatorServer, fn: Callable[..., Any], *args: Any, **kwar
     return sim.call(run())
 
 
-def reset_sim(sim: SimulatorServer, **config: Any) -> None:
+def reset_sim(sim: Sim, **config: Any) -> None:
     """Fresh counters, no queued faults or bans, and the given config on top of `sim_config()`."""
     base = sim_config(**config)
 
@@ -53,19 +92,20 @@ def reset_sim(sim: SimulatorServer, **config: Any) -> None:
     on_sim_loop(sim, apply)
 
 
-def queue_fault(sim: SimulatorServer, account: str, fault: str, *, on: str = "completion", count: int = 1) -> None:
+def queue_fault(sim: Sim, account: str, fault: str, *, on: str = "completion", count: int = 1) -> None:
     on_sim_loop(sim, sim.state.add_fault, account, fault, count, on)
 
 
-async def sim_stats(sim: SimulatorServer) -> dict[str, Any]:
+async def sim_stats(sim: Sim) -> dict[str, Any]:
     """`GET /_sim/stats` (the control API, as an operator would read it)."""
-    async with httpx.AsyncClient(timeout=10.0) as http:
+    transport = httpx.ASGITransport(app=sim.app) if isinstance(sim, InProcessSimulator) else None
+    async with httpx.AsyncClient(timeout=10.0, transport=transport) as http:
         response = await http.get(f"{sim.base_url}/_sim/stats")
         response.raise_for_status()
         return response.json()
 
 
-async def wait_for_idle_streams(sim: SimulatorServer, *, attempts: int = 200) -> dict[str, Any]:
+async def wait_for_idle_streams(sim: Sim, *, attempts: int = 200) -> dict[str, Any]:
     """Poll the stats until no stream is active (bounded: ~10 s); returns the last stats."""
     stats = await sim_stats(sim)
     for _ in range(attempts):
@@ -115,26 +155,46 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def fresh_sim() -> InProcessSimulator:
+    """A new in-process simulator for each test (creating one costs next to nothing)."""
+    return InProcessSimulator(sim_config())
+
+
+@pytest.fixture
+async def client(fresh_sim: InProcessSimulator) -> AsyncIterator[DeepSeekClient]:
+    """A client talking to `fresh_sim` in-process."""
+    async with client_for(fresh_sim, max_clients=8) as ds:
+        yield ds
+
+
 @pytest.fixture(scope="module")
-def sim() -> Iterable[SimulatorServer]:
-    """One simulator per test module; `reset_sim` gives each test a clean state."""
+def loopback_sim() -> Iterable[SimulatorServer]:
+    """One simulator on a loopback port per test module; `reset_sim` gives each test a clean state."""
     with SimulatorServer(sim_config()) as server:
         yield server
 
 
 @pytest.fixture
-def fresh_sim(sim: SimulatorServer) -> SimulatorServer:
-    reset_sim(sim)
-    return sim
+def fresh_loopback_sim(loopback_sim: SimulatorServer) -> SimulatorServer:
+    reset_sim(loopback_sim)
+    return loopback_sim
 
 
 @pytest.fixture
-async def client(fresh_sim: SimulatorServer) -> AsyncIterator[DeepSeekClient]:
-    ds = DeepSeekClient(profile_for(fresh_sim.base_url), max_clients=8)
-    try:
+async def loopback_client(fresh_loopback_sim: SimulatorServer) -> AsyncIterator[DeepSeekClient]:
+    """A client talking to `fresh_loopback_sim` through curl."""
+    async with client_for(fresh_loopback_sim, max_clients=8) as ds:
         yield ds
-    finally:
-        await ds.aclose()
+
+
+@pytest.fixture(params=["in-process", "loopback"])
+def each_sim(request: pytest.FixtureRequest) -> Sim:
+    """For behaviour every transport must keep (early stop, idle timeout): once in-process, once over curl."""
+    if request.param == "in-process":
+        return InProcessSimulator(sim_config())
+    server: SimulatorServer = request.getfixturevalue("fresh_loopback_sim")
+    return server
 
 
 # --------------------------------------------------------------------------------- raw test servers

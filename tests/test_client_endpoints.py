@@ -1,4 +1,4 @@
-"""DeepSeekClient JSON endpoints against the simulator: login, user, sessions, PoW, stop, delete."""
+"""DeepSeekClient JSON endpoints against the simulator (in-process): login, user, sessions, PoW, stop, delete."""
 
 from __future__ import annotations
 
@@ -8,18 +8,36 @@ import logging
 import re
 
 import pytest
-
 from client_support import (
-    ALICE, BOB, DEVICE_ID, MOBILE, client, collect, content_of, errors_of, fresh_sim, login, on_sim_loop,
-    profile_for, queue_fault, reset_sim, sim, sim_stats,
+    ALICE,
+    BOB,
+    DEVICE_ID,
+    MOBILE,
+    client,
+    client_for,
+    collect,
+    content_of,
+    errors_of,
+    fresh_sim,
+    login,
+    on_sim_loop,
+    queue_fault,
+    reset_sim,
+    sim_stats,
 )
-from deepseek2api.deepseek.client import PATH_COMPLETION, PATH_CONTINUE, DeepSeekClient
+
+from deepseek2api.deepseek.client import PATH_COMPLETION, PATH_CONTINUE
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import Finished, Ready
-from deepseek2api.deepseek.pow import PowChallenge, PowError, PowUnsolvable, decode_pow_response
+from deepseek2api.deepseek.pow import (
+    PowChallenge,
+    PowError,
+    PowUnsolvable,
+    decode_pow_response,
+)
 from deepseek2api.simulator import reply_for
 
-__all__ = ["client", "fresh_sim", "sim"]  # fixtures imported from client_support
+__all__ = ["client", "fresh_sim"]  # fixtures imported from client_support
 
 
 async def test_login_with_email_returns_a_working_token(client, fresh_sim):
@@ -141,7 +159,7 @@ async def test_delete_session_removes_it(client, fresh_sim):
 
 async def test_stop_stream_stops_a_running_reply(fresh_sim):
     reset_sim(fresh_sim, tokens_per_second=40.0)
-    async with DeepSeekClient(profile_for(fresh_sim.base_url), max_clients=4) as ds:
+    async with client_for(fresh_sim, max_clients=4) as ds:
         token = await login(ds)
         session_id, header = await ds.prepare_completion(token)
         stream = ds.completion(token, session_id=session_id, prompt="stop me [sim:words=400]", pow_header=header,
@@ -164,7 +182,7 @@ async def test_stop_stream_on_an_unknown_session_raises(client):
 
 async def test_no_secret_reaches_the_log(fresh_sim, caplog):
     caplog.set_level(logging.DEBUG)
-    async with DeepSeekClient(profile_for(fresh_sim.base_url)) as ds:
+    async with client_for(fresh_sim) as ds:
         token = await login(ds, BOB)
         session_id, header = await ds.prepare_completion(token)
         await collect(ds.completion(token, session_id=session_id, prompt="log check", pow_header=header,

@@ -1,21 +1,35 @@
-"""Every simulator fault, through DeepSeekClient, ends as the right ErrorKind (or terminal status)."""
+"""Every simulator fault, through DeepSeekClient, ends as the right ErrorKind (or terminal status).
+
+The simulator runs in-process; the idle timeout is checked over curl on a real socket as well."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-
 from client_support import (
-    ALICE, BOB, client, collect, errors_of, fresh_sim, login, profile_for, queue_fault, reset_sim, sim,
+    ALICE,
+    BOB,
+    client,
+    client_for,
+    collect,
+    each_sim,
+    errors_of,
+    fresh_loopback_sim,
+    fresh_sim,
+    login,
+    loopback_sim,
+    queue_fault,
+    reset_sim,
     wait_for_idle_streams,
 )
+
 from deepseek2api.deepseek.client import PATH_CONTINUE, DeepSeekClient
 from deepseek2api.deepseek.decode import StreamDecoder
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import Finished, Ready, UpstreamError
 
-__all__ = ["client", "fresh_sim", "sim"]  # fixtures imported from client_support
+__all__ = ["client", "each_sim", "fresh_loopback_sim", "fresh_sim", "loopback_sim"]  # fixtures imported from client_support
 
 RETRY_AFTER = 7.0
 MUTE_SECONDS = 5000.0
@@ -47,7 +61,7 @@ def _only_error(events: list) -> UpstreamError:
 ])
 async def test_completion_fault_maps_to_kind(fresh_sim, fault, kind):
     reset_sim(fresh_sim, retry_after=RETRY_AFTER, mute_seconds=MUTE_SECONDS)
-    async with DeepSeekClient(profile_for(fresh_sim.base_url)) as ds:
+    async with client_for(fresh_sim) as ds:
         events = await _completion_with_fault(ds, fault)
     error = _only_error(events)
     assert error.kind is kind, error
@@ -64,9 +78,8 @@ async def test_content_filter_is_a_terminal_status(client):
     assert Finished("CONTENT_FILTER") in events
 
 
-async def test_stall_ends_with_network_after_the_idle_timeout(fresh_sim):
-    profile = profile_for(fresh_sim.base_url, idle_timeout=0.5, first_byte_timeout=5.0)
-    async with DeepSeekClient(profile) as ds:
+async def test_stall_ends_with_network_after_the_idle_timeout(each_sim):
+    async with client_for(each_sim, idle_timeout=0.5, first_byte_timeout=5.0) as ds:
         token = await login(ds, ALICE)
         session_id, header = await ds.prepare_completion(token)
         events = await collect(ds.completion(token, session_id=session_id, prompt="wait [sim:stall=60]",
@@ -74,7 +87,7 @@ async def test_stall_ends_with_network_after_the_idle_timeout(fresh_sim):
         error = _only_error(events)
         assert error.kind is ErrorKind.NETWORK
         assert error.message == "no data from upstream for 0.5 s"
-        assert (await wait_for_idle_streams(fresh_sim))["active_total"] == 0  # the stalled stream was hung up
+        assert (await wait_for_idle_streams(each_sim))["active_total"] == 0  # the stalled stream was hung up
 
 
 async def test_ban_sticks_to_the_account(client):
@@ -99,7 +112,7 @@ async def test_token_expired_invalidates_the_token(client):
 async def test_login_fault_raises_kind(fresh_sim, fault, kind):
     reset_sim(fresh_sim, retry_after=RETRY_AFTER)
     queue_fault(fresh_sim, BOB.email, fault, on="login")
-    async with DeepSeekClient(profile_for(fresh_sim.base_url)) as ds:
+    async with client_for(fresh_sim) as ds:
         with pytest.raises(UpstreamFailure) as caught:
             await login(ds, BOB)
     assert caught.value.kind is kind
@@ -130,7 +143,7 @@ async def test_json_endpoint_fault_raises_kind(client, fresh_sim, endpoint, faul
 
 async def test_http_401_token_errors_are_token_invalid(fresh_sim):
     reset_sim(fresh_sim, token_error_http=True)
-    async with DeepSeekClient(profile_for(fresh_sim.base_url)) as ds:
+    async with client_for(fresh_sim) as ds:
         with pytest.raises(UpstreamFailure) as caught:
             await ds.create_session("unknown-token")
     assert caught.value.kind is ErrorKind.TOKEN_INVALID
@@ -138,7 +151,7 @@ async def test_http_401_token_errors_are_token_invalid(fresh_sim):
 
 async def test_waf_page_with_http_200_is_still_waf(fresh_sim):
     reset_sim(fresh_sim, waf_status=200)
-    async with DeepSeekClient(profile_for(fresh_sim.base_url)) as ds:
+    async with client_for(fresh_sim) as ds:
         events = await _completion_with_fault(ds, "waf")
     assert _only_error(events).kind is ErrorKind.WAF_BLOCKED
 

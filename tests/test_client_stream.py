@@ -1,4 +1,7 @@
-"""DeepSeekClient streams against the simulator: decoded replies, continue rounds, early stop."""
+"""DeepSeekClient streams against the simulator: decoded replies, continue rounds, early stop.
+
+The simulator runs in-process; an early stop must free the upstream stream on every transport, so those
+tests run over curl on a real socket as well, and curl's connection pool is checked over loopback."""
 
 from __future__ import annotations
 
@@ -7,18 +10,36 @@ import contextlib
 import gc
 
 import pytest
-
 from client_support import (
-    ALICE, client, collect, content_of, errors_of, fresh_sim, login, profile_for, reasoning_of, reset_sim, sim,
+    ALICE,
+    client,
+    client_for,
+    collect,
+    content_of,
+    each_sim,
+    errors_of,
+    fresh_loopback_sim,
+    fresh_sim,
+    login,
+    loopback_sim,
+    reasoning_of,
+    reset_sim,
     wait_for_idle_streams,
 )
+
 from deepseek2api.deepseek.client import PATH_COMPLETION, PATH_CONTINUE, DeepSeekClient
 from deepseek2api.deepseek.decode import StreamDecoder
 from deepseek2api.deepseek.errors import ErrorKind
-from deepseek2api.deepseek.events import ContentDelta, Finished, Ready, SearchResults, Usage
+from deepseek2api.deepseek.events import (
+    ContentDelta,
+    Finished,
+    Ready,
+    SearchResults,
+    Usage,
+)
 from deepseek2api.simulator import reply_for
 
-__all__ = ["client", "fresh_sim", "sim"]  # fixtures imported from client_support
+__all__ = ["client", "each_sim", "fresh_loopback_sim", "fresh_sim", "loopback_sim"]  # fixtures imported from client_support
 
 
 async def _turn(client: DeepSeekClient, prompt: str, *, thinking: bool = False, search: bool = False,
@@ -111,15 +132,15 @@ async def _slow_stream(ds: DeepSeekClient):
                          thinking=False, search=False)
 
 
-async def test_closing_the_stream_early_releases_the_upstream_stream(fresh_sim):
-    reset_sim(fresh_sim, tokens_per_second=50.0)
-    async with DeepSeekClient(profile_for(fresh_sim.base_url), max_clients=1) as ds:
+async def test_closing_the_stream_early_releases_the_upstream_stream(each_sim):
+    reset_sim(each_sim, tokens_per_second=50.0)
+    async with client_for(each_sim, max_clients=1) as ds:
         stream = await _slow_stream(ds)
         async with contextlib.aclosing(stream):
             async for event in stream:
                 if isinstance(event, ContentDelta):
                     break
-        stats = await wait_for_idle_streams(fresh_sim)
+        stats = await wait_for_idle_streams(each_sim)
         assert stats["active_total"] == 0
         assert stats["streams_finished"] == 0  # it really was cut short, not drained to the end
         # the single curl handle went back to the pool: the next call does not wait for it
@@ -127,24 +148,24 @@ async def test_closing_the_stream_early_releases_the_upstream_stream(fresh_sim):
         assert await asyncio.wait_for(ds.create_session(token), 10)
 
 
-async def test_breaking_out_of_the_loop_releases_the_upstream_stream(fresh_sim):
-    reset_sim(fresh_sim, tokens_per_second=50.0)
-    async with DeepSeekClient(profile_for(fresh_sim.base_url), max_clients=1) as ds:
+async def test_breaking_out_of_the_loop_releases_the_upstream_stream(each_sim):
+    reset_sim(each_sim, tokens_per_second=50.0)
+    async with client_for(each_sim, max_clients=1) as ds:
         seen = []
         async for event in await _slow_stream(ds):
             seen.append(event)
             if isinstance(event, ContentDelta):
                 break  # no explicit aclose: the event loop finalises the abandoned generator
         gc.collect()
-        stats = await wait_for_idle_streams(fresh_sim)
+        stats = await wait_for_idle_streams(each_sim)
         assert stats["active_total"] == 0
         assert stats["streams_finished"] == 0
         assert isinstance(seen[-1], ContentDelta)
 
 
-async def test_cancelling_the_consumer_releases_the_upstream_stream(fresh_sim):
-    reset_sim(fresh_sim, tokens_per_second=50.0)
-    async with DeepSeekClient(profile_for(fresh_sim.base_url), max_clients=2) as ds:
+async def test_cancelling_the_consumer_releases_the_upstream_stream(each_sim):
+    reset_sim(each_sim, tokens_per_second=50.0)
+    async with client_for(each_sim, max_clients=2) as ds:
         stream = await _slow_stream(ds)
         first_delta = asyncio.Event()
 
@@ -159,15 +180,15 @@ async def test_cancelling_the_consumer_releases_the_upstream_stream(fresh_sim):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
-        stats = await wait_for_idle_streams(fresh_sim)
+        stats = await wait_for_idle_streams(each_sim)
         assert stats["active_total"] == 0 and stats["streams_finished"] == 0
 
 
-async def test_concurrent_streams_on_one_client(fresh_sim):
+async def test_concurrent_streams_on_one_client(fresh_loopback_sim):
     """More streams than curl_cffi's default pool (10) are open through one session at the same time."""
-    reset_sim(fresh_sim, max_streams_per_account=20, tokens_per_second=200.0)
+    reset_sim(fresh_loopback_sim, max_streams_per_account=20, tokens_per_second=200.0)
     count = 12
-    async with DeepSeekClient(profile_for(fresh_sim.base_url), max_clients=16) as ds:
+    async with client_for(fresh_loopback_sim, max_clients=16) as ds:
         token = await login(ds, ALICE)
         all_open = asyncio.Barrier(count)
 
@@ -184,4 +205,4 @@ async def test_concurrent_streams_on_one_client(fresh_sim):
 
         texts = await asyncio.gather(*(one(i) for i in range(count)))
     assert texts == [reply_for(f"parallel {i}", thinking=False, search=False).content for i in range(count)]
-    assert fresh_sim.state.stats()["max_concurrent"][ALICE.email] == count
+    assert fresh_loopback_sim.state.stats()["max_concurrent"][ALICE.email] == count

@@ -8,24 +8,37 @@ import json
 from typing import Any
 
 import pytest
+from client_support import (
+    ALICE,
+    DEVICE_ID,
+    RawServer,
+    Socks5Proxy,
+    client,
+    closed_port,
+    collect,
+    content_of,
+    errors_of,
+    fresh_loopback_sim,
+    fresh_sim,
+    login,
+    loopback_sim,
+    profile_for,
+    read_http_request,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from client_support import (
-    ALICE, DEVICE_ID, RawServer, Socks5Proxy, client, closed_port, collect, content_of, errors_of, fresh_sim,
-    login, profile_for, read_http_request, sim,
-)
 from deepseek2api.background import BackgroundServer
 from deepseek2api.deepseek.client import DeepSeekClient
-from deepseek2api.deepseek.proxy_url import redact_proxy as redact_url
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import ContentDelta, Finished, Ready
 from deepseek2api.deepseek.profile import ClientProfile
+from deepseek2api.deepseek.proxy_url import redact_proxy as redact_url
 from deepseek2api.simulator import reply_for
 
-__all__ = ["client", "fresh_sim", "sim"]  # fixtures imported from client_support
+__all__ = ["client", "fresh_loopback_sim", "fresh_sim", "loopback_sim"]  # fixtures from client_support
 
 PROXY_PASSWORD = "Pr0xy-S3cret"
 TOKEN = "tok-0123456789abcdef"
@@ -130,7 +143,7 @@ async def test_requests_carry_profile_headers_and_protocol_bodies(capture):
 # ------------------------------------------------------------------------------------ network failures
 
 
-async def test_connection_refused_is_network(fresh_sim):
+async def test_connection_refused_is_network(fresh_loopback_sim):
     base = f"http://127.0.0.1:{closed_port()}"
     async with DeepSeekClient(profile_for(base)) as ds:
         with pytest.raises(UpstreamFailure) as caught:
@@ -147,9 +160,9 @@ async def test_connection_refused_is_network(fresh_sim):
 
 
 @pytest.mark.parametrize("scheme", ["http", "https", "socks4", "socks5", "socks5h"])
-async def test_dead_proxy_is_network_and_the_password_stays_secret(fresh_sim, scheme):
+async def test_dead_proxy_is_network_and_the_password_stays_secret(fresh_loopback_sim, scheme):
     proxy = f"{scheme}://proxyuser:{PROXY_PASSWORD}@127.0.0.1:{closed_port()}"
-    async with DeepSeekClient(profile_for(fresh_sim.base_url)) as ds:
+    async with DeepSeekClient(profile_for(fresh_loopback_sim.base_url)) as ds:
         with pytest.raises(UpstreamFailure) as caught:
             await ds.login(email=ALICE.email, password=ALICE.password, device_id=DEVICE_ID, proxy=proxy)
         events = await collect(ds.completion(TOKEN, session_id="s", prompt="p", pow_header="h", thinking=False,
@@ -159,19 +172,19 @@ async def test_dead_proxy_is_network_and_the_password_stays_secret(fresh_sim, sc
         assert PROXY_PASSWORD not in error.message and "proxyuser" not in error.message
         assert f"{scheme}://***@127.0.0.1" in error.message
     assert PROXY_PASSWORD not in str(caught.value)
-    assert fresh_sim.state.stats()["requests"].get("login", 0) == 0  # nothing went around the proxy
+    assert fresh_loopback_sim.state.stats()["requests"].get("login", 0) == 0  # nothing went around the proxy
 
 
-async def test_socks5_proxy_carries_every_call(fresh_sim):
+async def test_socks5_proxy_carries_every_call(fresh_loopback_sim):
     async with Socks5Proxy("proxyuser", PROXY_PASSWORD) as proxy:
-        async with DeepSeekClient(profile_for(fresh_sim.base_url)) as ds:
+        async with DeepSeekClient(profile_for(fresh_loopback_sim.base_url)) as ds:
             url = proxy.url("socks5h")
             token = await login(ds, ALICE, proxy=url)
             session_id, header = await ds.prepare_completion(token, proxy=url)
             events = await collect(ds.completion(token, session_id=session_id, prompt="via proxy", pow_header=header,
                                                  thinking=False, search=False, proxy=url))
             assert content_of(events) == reply_for("via proxy", thinking=False, search=False).content
-            sim_port = int(fresh_sim.base_url.rsplit(":", 1)[1])
+            sim_port = int(fresh_loopback_sim.base_url.rsplit(":", 1)[1])
             assert proxy.targets and all(target == ("127.0.0.1", sim_port) for target in proxy.targets)
 
             bad = proxy.url("socks5", password="wrong-Pr0xy-pw")
@@ -181,7 +194,7 @@ async def test_socks5_proxy_carries_every_call(fresh_sim):
             assert "wrong-Pr0xy-pw" not in str(caught.value) and proxy.auth_failures == 1
 
 
-async def test_http_proxy_receives_the_request_with_its_credentials(fresh_sim):
+async def test_http_proxy_receives_the_request_with_its_credentials(fresh_loopback_sim):
     seen: list[tuple[str, dict[str, str]]] = []
 
     async def forward_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -192,44 +205,44 @@ async def test_http_proxy_receives_the_request_with_its_credentials(fresh_sim):
 
     async with RawServer(forward_proxy) as server:
         proxy = f"http://proxyuser:{PROXY_PASSWORD}@127.0.0.1:{server.port}"
-        async with DeepSeekClient(profile_for(fresh_sim.base_url)) as ds:
+        async with DeepSeekClient(profile_for(fresh_loopback_sim.base_url)) as ds:
             with pytest.raises(UpstreamFailure) as caught:
                 await login(ds, ALICE, proxy=proxy)
     assert PROXY_PASSWORD not in str(caught.value)
     line, headers = seen[0]
-    assert line == f"POST {fresh_sim.base_url}/api/v0/users/login HTTP/1.1"
+    assert line == f"POST {fresh_loopback_sim.base_url}/api/v0/users/login HTTP/1.1"
     expected = base64.b64encode(f"proxyuser:{PROXY_PASSWORD}".encode()).decode()
     assert headers["proxy-authorization"] == f"Basic {expected}"
 
 
-async def test_one_session_per_proxy_reused_across_calls(fresh_sim):
+async def test_one_session_per_proxy_reused_across_calls(fresh_loopback_sim):
     dead_a = f"socks5h://u:{PROXY_PASSWORD}@127.0.0.1:{closed_port()}"
     dead_b = f"http://127.0.0.1:{closed_port()}"
-    ds = DeepSeekClient(profile_for(fresh_sim.base_url), max_clients=37)
+    ds = DeepSeekClient(profile_for(fresh_loopback_sim.base_url), max_clients=37)
     token = await login(ds, ALICE)
     await ds.create_session(token, proxy="")  # "" is direct too
-    direct = ds._sessions[None]
+    direct = ds.transport._sessions[None]
     for proxy in (dead_a, dead_b, dead_a):
         with pytest.raises(UpstreamFailure):
             await ds.create_session(token, proxy=proxy)
-    first_a = ds._sessions[dead_a]
+    first_a = ds.transport._sessions[dead_a]
     with pytest.raises(UpstreamFailure):
         await ds.create_session(token, proxy=dead_a)
-    assert set(ds._sessions) == {None, dead_a, dead_b}
-    assert ds._sessions[None] is direct and ds._sessions[dead_a] is first_a
-    assert all(s.max_clients == 37 for s in ds._sessions.values())
-    assert ds._sessions[dead_a].proxies == {"all": dead_a} and ds._sessions[None].proxies == {}
+    assert set(ds.transport._sessions) == {None, dead_a, dead_b}
+    assert ds.transport._sessions[None] is direct and ds.transport._sessions[dead_a] is first_a
+    assert all(s.max_clients == 37 for s in ds.transport._sessions.values())
+    assert ds.transport._sessions[dead_a].proxies == {"all": dead_a} and ds.transport._sessions[None].proxies == {}
     assert direct.impersonate == "safari15_3"
     await ds.aclose()
-    assert ds._sessions == {}
+    assert ds.transport._sessions == {}
     with pytest.raises(RuntimeError):
         await ds.create_session(token)
 
 
-async def test_plain_libcurl_without_impersonation(fresh_sim):
-    async with DeepSeekClient(profile_for(fresh_sim.base_url, impersonate=None)) as ds:
+async def test_plain_libcurl_without_impersonation(fresh_loopback_sim):
+    async with DeepSeekClient(profile_for(fresh_loopback_sim.base_url, impersonate=None)) as ds:
         token = await login(ds, ALICE)
-        assert ds._sessions[None].impersonate is None
+        assert ds.transport._sessions[None].impersonate is None
         assert (await ds.current_user(token))["token"] == token
 
 

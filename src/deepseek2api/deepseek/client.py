@@ -1,7 +1,9 @@
 """Async client for DeepSeek's web-chat API (PROTOCOL.md §1–§5): the only module that talks HTTP upstream.
 
-It knows endpoints, bodies and transport (curl_cffi with a browser TLS fingerprint, per-call proxy,
-timeouts); it does not know accounts, pools or OpenAI. Non-streaming calls raise `UpstreamFailure`;
+It knows endpoints, bodies, error classification and timeouts; the bytes travel through a `Transport`
+(transport.py): curl_cffi with a browser TLS fingerprint by default, or an ASGI app in-process (the
+simulator in protocol tests) — only the base URL and the transport differ. It does not know accounts,
+pools or OpenAI. Non-streaming calls raise `UpstreamFailure`;
 streams never raise for upstream trouble — they end with an `UpstreamError` event — so the runner
 handles one shape of failure per kind of call.
 
@@ -14,23 +16,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import time
-from typing import Any, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
-
-from curl_cffi import Curl, CurlError, CurlHttpVersion, CurlOpt
-from curl_cffi.requests import AsyncSession, Response
-from curl_cffi.requests.exceptions import ImpersonateError
 
 from .decode import StreamDecoder
 from .errors import ErrorKind, UpstreamFailure, classify_http
 from .events import UpstreamError, UpstreamEvent
 from .pow import PowChallenge, PowError, PowUnsolvable, encode_pow_response, solve_async
-from .proxy_url import redact_proxy
 from .profile import ClientProfile
+from .proxy_url import redact_proxy
+from .transport import (
+    ResponseStream,
+    Timeouts,
+    Transport,
+    TransportError,
+    TransportErrorKind,
+)
+from .transport_curl import CurlTransport
 
 log = logging.getLogger("deepseek2api.upstream")
 
@@ -70,16 +77,6 @@ def _scrub(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
-def _curl_message(exc: BaseException) -> str:
-    """The useful middle of a curl_cffi error: `Failed to connect to … (curl 7)`."""
-    text = str(exc).strip() or type(exc).__name__
-    text = text.removeprefix("Failed to perform, ")
-    cut = text.find(" See https://curl.se/")
-    if cut > 0:
-        text = text[:cut]
-    return text.rstrip(". ")
-
-
 def _merge_headers(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
     """Header dict where `extra` overrides `base` case-insensitively (one line per name)."""
     merged: dict[str, tuple[str, str]] = {k.lower(): (k, v) for k, v in base.items()}
@@ -99,69 +96,12 @@ def _biz_data(envelope: Any) -> Mapping[str, Any]:
     return {} if "biz_code" in data else data
 
 
-def _succeeded(task: "asyncio.Future[Any]") -> bool:
+def _succeeded(task: asyncio.Future[Any]) -> bool:
     return task.done() and not task.cancelled() and task.exception() is None
 
 
 def _protocol(message: str) -> UpstreamFailure:
     return UpstreamFailure(UpstreamError(ErrorKind.PROTOCOL, message))
-
-
-# The curl handle a stream request runs on, so a request we stop waiting for can really be aborted.
-_CURL_HANDLES: contextvars.ContextVar[list[Curl] | None] = contextvars.ContextVar("curl_handles", default=None)
-
-
-class _TrackedSession(AsyncSession):  # type: ignore[type-arg]
-    """An AsyncSession that tells the caller which curl handle its request got.
-
-    curl_cffi offers no way to cancel a streaming request that is still waiting for its response
-    headers: cancelling `request()` leaves the transfer running in curl's multi handle until curl's own
-    timeout, while upstream may already be generating. Removing the handle from the multi handle ends
-    the transfer and closes the connection at once (the account is then really free again).
-    """
-
-    async def pop_curl(self) -> Curl:
-        curl = await super().pop_curl()
-        handles = _CURL_HANDLES.get()
-        if handles is not None:
-            handles.append(curl)
-        return curl
-
-
-def _abort_pending(session: AsyncSession, request: "asyncio.Future[Response]", handles: list[Curl]) -> None:
-    """Stop a stream request we no longer wait for, before or after its headers arrived."""
-    if not request.done():
-        for curl in handles:
-            session.acurl.remove_handle(curl)  # the transfer ends; request() returns an empty response
-    _discard_when_done(request)
-
-
-def _discard_when_done(task: asyncio.Future[Response]) -> None:
-    """A stream request we stopped waiting for: when its response does arrive, drop it at once."""
-
-    def on_done(done: asyncio.Future[Response]) -> None:
-        if done.cancelled() or done.exception() is not None:
-            return
-        _abort_transfer(done.result())
-
-    task.add_done_callback(on_done)
-
-
-def _abort_transfer(response: Response) -> asyncio.Task[Any] | None:
-    """Stop a streaming transfer now; returns the transfer task (done once the handle is released).
-
-    curl_cffi's `Response.aclose()` waits for the transfer to finish by itself, which for an early stop
-    means reading the whole reply (or hanging on a stalled one). Cancelling the transfer task removes
-    the handle from curl's multi handle, which closes the connection and releases the handle.
-    """
-    if response.quit_now is not None:
-        response.quit_now.set()  # belt and braces: the next write callback aborts the transfer
-    task = response.astream_task
-    if task is None:
-        return None
-    if not task.done():
-        task.cancel()
-    return task  # type: ignore[return-value]
 
 
 class _IdleWatchdog:
@@ -173,25 +113,26 @@ class _IdleWatchdog:
     chunk (a timer handle, a task lookup and, on Python 3.11, a getpid() syscall each time).
     """
 
-    __slots__ = ("idle", "loop", "waiting_since", "_guard", "_timer")
+    __slots__ = ("_guard", "_timer", "idle", "loop", "waiting_since")
 
     def __init__(self, idle: float) -> None:
         self.idle = idle
         self.waiting_since: float | None = None  # set while the stream awaits its next chunk
         self._timer: asyncio.TimerHandle | None = None
 
-    async def __aenter__(self) -> "_IdleWatchdog":
+    async def __aenter__(self) -> Self:
         self.loop = asyncio.get_running_loop()
         self._guard = asyncio.timeout(None)
         await self._guard.__aenter__()
         self._timer = self.loop.call_at(self.loop.time() + self.idle, self._check)
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        return await self._guard.__aexit__(*exc_info)
+        await self._guard.__aexit__(exc_type, exc, tb)  # raises TimeoutError when it fired
 
     def _check(self) -> None:
         now = self.loop.time()
@@ -206,43 +147,24 @@ class _IdleWatchdog:
 class DeepSeekClient:
     """Endpoints of chat.deepseek.com (or the simulator: only `profile.base_url` differs).
 
-    One curl_cffi `AsyncSession` per proxy URL (None = direct), created on first use and reused, so
-    connections and TLS sessions are pooled per exit. `max_clients` bounds concurrent transfers per
-    session: size it to the account pool's capacity (curl_cffi's default of 10 silently queues).
+    `transport` carries the bytes; by default a `CurlTransport` for the profile's fingerprint, with one
+    connection pool per proxy whose `max_clients` bounds concurrent transfers per exit: size it to the
+    account pool's capacity (curl_cffi's default of 10 silently queues). The client owns its transport
+    and closes it in `aclose()`.
     """
 
-    def __init__(self, profile: ClientProfile, *, max_clients: int = 256) -> None:
+    def __init__(self, profile: ClientProfile, *, max_clients: int = 256, transport: Transport | None = None) -> None:
         self.profile = profile
         self.max_clients = max(1, int(max_clients))
-        self._sessions: dict[str | None, AsyncSession] = {}
+        self.transport: Transport = transport or CurlTransport.for_profile(profile, max_clients=self.max_clients)
         self._closed = False
-        encoding = {k.lower(): v for k, v in profile.headers.items()}.get("accept-encoding")
-        self._accept_encoding = encoding or "gzip, deflate, br"
 
     # ----------------------------------------------------------------------------------- transport
 
-    def _session(self, proxy: str | None) -> AsyncSession:
-        """The session for this exit; created lazily (no await between lookup and insert: no race)."""
+    def _open_transport(self) -> Transport:
         if self._closed:
             raise RuntimeError("DeepSeekClient is closed")
-        key = proxy or None
-        session = self._sessions.get(key)
-        if session is None:
-            session = _TrackedSession(
-                impersonate=self.profile.impersonate or None,
-                max_clients=self.max_clients,
-                proxy=key,  # curl_cffi maps `proxy` to {"all": url}: every scheme goes through it
-                trust_env=False,  # None means direct, never a proxy from the environment
-                allow_redirects=False,  # a redirect is not an API answer; never carry the token elsewhere
-                # h2 over TLS (ALPN), HTTP/1.1 on cleartext: browsers never send an h2c `Upgrade`,
-                # and a plain-http base URL (the simulator) must not get one either
-                http_version=CurlHttpVersion.V2TLS,
-                # no SIGPIPE juggling around every transfer step (two syscalls each time): Python already
-                # ignores SIGPIPE, and DNS is asynchronous (c-ares), so curl needs no signals
-                curl_options={CurlOpt.NOSIGNAL: 1},
-            )
-            self._sessions[key] = session
-        return session
+        return self.transport
 
     def _headers(self, token: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         # authorization belongs to the call, never to the profile: a configured one is dropped
@@ -259,52 +181,48 @@ class DeepSeekClient:
     def _referer(self, session_id: str) -> str:
         return self.profile.url(f"/a/chat/s/{session_id}")
 
-    def _network_error(self, method: str, path: str, exc: BaseException, proxy: str | None,
+    def _network_error(self, method: str, path: str, exc: TransportError | TimeoutError, proxy: str | None,
                        secrets: Iterable[str | None]) -> UpstreamError:
-        if isinstance(exc, ImpersonateError):
-            text = f"{method} {path}: impersonation profile {self.profile.impersonate!r} rejected by curl_cffi"
-            return UpstreamError(ErrorKind.PROTOCOL, text)
-        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-            detail = "timed out"
-        else:
-            detail = _curl_message(exc)
+        if isinstance(exc, TransportError) and exc.kind is TransportErrorKind.SETUP:
+            return UpstreamError(ErrorKind.PROTOCOL, f"{method} {path}: {exc.message}")
+        detail = exc.message if isinstance(exc, TransportError) else "timed out"
         via = f" (via proxy {redact_proxy(proxy)})" if proxy else ""
         text = f"{method} {path}: {detail}{via}"
         return UpstreamError(ErrorKind.NETWORK, _scrub(text, [*secrets, *_proxy_secrets(proxy)]))
 
-    def _timeouts(self) -> tuple[float, float]:
-        """curl's (connect, rest) for a whole non-streaming call bounded by `request_timeout`."""
+    def _call_timeouts(self) -> Timeouts:
+        """(connect, rest) for a whole non-streaming call bounded by `request_timeout`."""
         connect = min(self.profile.connect_timeout, self.profile.request_timeout)
-        return connect, max(self.profile.request_timeout - connect, 0.001)
+        return Timeouts(connect, max(self.profile.request_timeout - connect, 0.001))
 
     async def _call(self, method: str, path: str, *, token: str | None = None, body: Any = None,
                     proxy: str | None = None, login: bool = False,
                     secrets: Iterable[str | None] = ()) -> Mapping[str, Any]:
         """One JSON call → the success envelope; every failure → `UpstreamFailure`."""
         secrets = [token, *secrets]
-        session = self._session(proxy)
+        transport = self._open_transport()
         headers = self._headers(token)
         data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         started = time.monotonic()
         try:
-            # curl enforces the timeout itself; the asyncio guard only covers a wedged event source
+            # the transport enforces the timeout itself; the asyncio guard only covers a wedged event source
             async with asyncio.timeout(self.profile.request_timeout + 5.0):
-                response = await session.request(
-                    method, self.profile.url(path), headers=headers, data=data, timeout=self._timeouts(),
-                    accept_encoding=self._accept_encoding,
-                )
-        except (CurlError, TimeoutError) as exc:
+                response = await transport.request(method, self.profile.url(path), headers=headers, body=data,
+                                                   proxy=proxy, timeouts=self._call_timeouts())
+        except (TransportError, TimeoutError) as exc:
             log.debug("%s %s failed after %.0f ms", method, path, (time.monotonic() - started) * 1000)
             raise UpstreamFailure(self._network_error(method, path, exc, proxy, secrets)) from None
-        log.debug("%s %s -> %s in %.0f ms", method, path, response.status_code, (time.monotonic() - started) * 1000)
-        content = response.content or b""
-        error = classify_http(response.status_code, response.headers, content, login=login)
+        log.debug("%s %s -> %s in %.0f ms", method, path, response.status, (time.monotonic() - started) * 1000)
+        content = response.content
+        error = classify_http(response.status, response.headers, content, login=login)
         if error is not None:
             raise UpstreamFailure(error)
         try:
             envelope = json.loads(content)
         except ValueError:  # classify_http already rejects non-JSON; keep the guard local
             raise _protocol(f"{method} {path}: body is not JSON") from None
+        if not isinstance(envelope, Mapping):  # classify_http lets only a JSON object through; keep it local too
+            raise _protocol(f"{method} {path}: body is not a JSON object")
         return envelope
 
     # ------------------------------------------------------------------------------- JSON endpoints
@@ -424,7 +342,7 @@ class DeepSeekClient:
         Pass your own `decoder` when the turn may need `continue_stream`: the continue rounds must be
         decoded by the same decoder so their repeated snapshot is not emitted twice.
         """
-        body = {
+        body: dict[str, Any] = {
             "chat_session_id": session_id,
             "parent_message_id": parent_message_id,
             "model_type": model_type,
@@ -456,56 +374,42 @@ class DeepSeekClient:
                                         pow_header=pow_header, proxy=proxy, decoder=decoder):
             yield event
 
-    async def _open_stream(self, session: AsyncSession, path: str, headers: Mapping[str, str],
-                           data: bytes) -> Response:
-        """POST and wait (at most `first_byte_timeout`) for the first body bytes.
+    async def _open_stream(self, path: str, headers: Mapping[str, str], data: bytes,
+                           proxy: str | None) -> ResponseStream:
+        """POST and wait (at most `first_byte_timeout`) for the answer to begin.
 
-        curl_cffi returns a streaming response only once the first body chunk arrived, and cancelling that
-        wait would orphan the transfer. So the request runs as its own task, and if we stop waiting
-        (timeout, or our caller is cancelled) its curl handle is removed from the multi handle: the
-        transfer ends and the connection closes at once, before the lease on the account goes back.
+        The transport ends the transfer when the wait is cancelled (timeout, or our caller is cancelled),
+        so nothing keeps running upstream once the lease on the account goes back.
         """
         profile = self.profile
-        handles: list[Curl] = []
-        context = _CURL_HANDLES.set(handles)
-        try:  # the request task copies the context now, so its pop_curl reports into `handles`
-            request = asyncio.ensure_future(session.request(
-                "POST", profile.url(path), headers=headers, data=data, stream=True,
-                timeout=(profile.connect_timeout, max(profile.first_byte_timeout, profile.idle_timeout)),
-                accept_encoding=self._accept_encoding,
-            ))
-        finally:
-            _CURL_HANDLES.reset(context)
+        transport = self._open_transport()
+        timeouts = Timeouts(profile.connect_timeout, max(profile.first_byte_timeout, profile.idle_timeout))
         try:
-            done, _ = await asyncio.wait((request,), timeout=profile.first_byte_timeout)
-        except BaseException:
-            _abort_pending(session, request, handles)
-            raise
-        if not done:
-            _abort_pending(session, request, handles)
+            async with asyncio.timeout(profile.first_byte_timeout):
+                return await transport.open_stream("POST", profile.url(path), headers=headers, body=data,
+                                                   proxy=proxy, timeouts=timeouts)
+        except TimeoutError:
             message = f"POST {path}: no response from upstream within {profile.first_byte_timeout:g} s"
-            raise UpstreamFailure(UpstreamError(ErrorKind.NETWORK, message))
-        return request.result()
+            raise UpstreamFailure(UpstreamError(ErrorKind.NETWORK, message)) from None
 
     async def _stream(self, path: str, token: str, body: Mapping[str, Any], *, session_id: str, pow_header: str,
                       proxy: str | None, decoder: StreamDecoder) -> AsyncIterator[UpstreamEvent]:
         secrets = [token, pow_header, *_proxy_secrets(proxy)]
         started = time.monotonic()
-        response: Response | None = None
+        response: ResponseStream | None = None
         try:
             try:
-                session = self._session(proxy)
                 headers = self._headers(token, {"x-ds-pow-response": pow_header, "referer": self._referer(session_id)})
                 data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-                response = await self._open_stream(session, path, headers, data)
+                response = await self._open_stream(path, headers, data, proxy)
             except UpstreamFailure as failure:
                 yield failure.error
                 return
-            except CurlError as exc:
+            except TransportError as exc:
                 log.debug("POST %s failed after %.0f ms", path, (time.monotonic() - started) * 1000)
                 yield self._network_error("POST", path, exc, proxy, secrets)
                 return
-            status = response.status_code
+            status = response.status
             log.debug("POST %s -> %s in %.0f ms", path, status, (time.monotonic() - started) * 1000)
             content_type = (response.headers.get("content-type") or "").lower()
             is_stream = status == 200 and (not content_type or "text/event-stream" in content_type)
@@ -517,16 +421,14 @@ class DeepSeekClient:
                     yield event
         finally:
             if response is not None:
-                task = _abort_transfer(response)
-                if task is not None and not task.done():
-                    await asyncio.wait((task,))
+                await response.aclose()  # ends the transfer now: never drains an unwanted reply
             log.debug("POST %s stream closed after %.0f ms", path, (time.monotonic() - started) * 1000)
 
-    async def _decode(self, path: str, response: Response, decoder: StreamDecoder, proxy: str | None,
-                      secrets: list[str | None]) -> AsyncIterator[UpstreamEvent]:
+    async def _decode(self, path: str, response: ResponseStream, decoder: StreamDecoder, proxy: str | None,
+                      secrets: Iterable[str | None]) -> AsyncGenerator[UpstreamEvent]:
         """Body chunks → decoder → events, with the idle timeout between chunks."""
         idle = self.profile.idle_timeout
-        chunks = response.aiter_content()
+        chunks = aiter(response)
         try:
             async with _IdleWatchdog(idle) as watchdog:
                 while True:
@@ -541,9 +443,9 @@ class DeepSeekClient:
                         yield event
                         if isinstance(event, UpstreamError):
                             return
-        except (CurlError, TimeoutError) as exc:
+        except (TransportError, TimeoutError) as exc:
             if decoder.finished_status is None:
-                if isinstance(exc, TimeoutError) and not isinstance(exc, CurlError):
+                if isinstance(exc, TimeoutError):
                     yield UpstreamError(ErrorKind.NETWORK, f"no data from upstream for {idle:g} s")
                 else:
                     yield self._network_error("POST", path, exc, proxy, secrets)
@@ -552,11 +454,11 @@ class DeepSeekClient:
         for event in decoder.close():
             yield event
 
-    async def _error_answer(self, path: str, response: Response, content_type: str, proxy: str | None,
-                            secrets: list[str | None]) -> UpstreamError:
+    async def _error_answer(self, path: str, response: ResponseStream, content_type: str, proxy: str | None,
+                            secrets: Iterable[str | None]) -> UpstreamError:
         """A non-SSE answer to a stream request: read (bounded) and classify it."""
-        body = bytearray()
-        chunks = response.aiter_content()
+        body: bytearray = bytearray()
+        chunks = aiter(response)
         try:
             while len(body) < MAX_ERROR_BODY:
                 async with asyncio.timeout(self.profile.idle_timeout):
@@ -564,10 +466,10 @@ class DeepSeekClient:
                 body += chunk
         except StopAsyncIteration:
             pass
-        except (CurlError, TimeoutError) as exc:
+        except (TransportError, TimeoutError) as exc:
             if not body:
                 return self._network_error("POST", path, exc, proxy, secrets)
-        status = response.status_code
+        status = response.status
         error = classify_http(status, response.headers, bytes(body[:MAX_ERROR_BODY]))
         if error is not None:
             return error
@@ -577,12 +479,13 @@ class DeepSeekClient:
     # ------------------------------------------------------------------------------------ lifecycle
 
     async def aclose(self) -> None:
-        """Close every session (and with them all their connections). The client is unusable after."""
+        """Close the transport (and with it every connection). The client is unusable after."""
+        if self._closed:
+            return
         self._closed = True
-        sessions, self._sessions = list(self._sessions.values()), {}
-        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+        await self.transport.aclose()
 
-    async def __aenter__(self) -> "DeepSeekClient":
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
