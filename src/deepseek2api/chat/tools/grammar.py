@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Mapping
+from typing import Final
 
 SEPARATORS: Final = "｜|‖"
 MAX_TAG: Final = 512

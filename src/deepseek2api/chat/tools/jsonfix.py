@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})[^\n]*\n(.*?)(?:\n[ \t]*\1[`~]*[ \t]*)?\s*$", re.S)
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})[^\n]*\n(.*?)(?:\n[ \t]*\1[`~]*[ \t]*)?\s*$", re.DOTALL)
 _ESCAPABLE = frozenset('"\\/bfnrtu')
 _CLOSER = {"{": "}", "[": "]"}
 _CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}

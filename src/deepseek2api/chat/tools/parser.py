@@ -24,7 +24,7 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 
-from .grammar import CDATA_CLOSE, CDATA_OPEN, PARTIAL, Tag, TagKind, scan_tag
+from .grammar import CDATA_CLOSE, CDATA_OPEN, Tag, TagKind, scan_tag
 from .jsonfix import loads_lenient, strip_fence
 from .spec import ToolKind, ToolSpec
 
@@ -167,7 +167,7 @@ def dsml_params(body: str) -> tuple[list[RawParam], str]:
             outside.append(body[i:])
             break
         tag = scan_tag(body, lt, final=True)
-        if not isinstance(tag, Tag) or tag is PARTIAL:
+        if not isinstance(tag, Tag):
             outside.append(body[i:lt + 1])
             i = lt + 1
             continue

@@ -21,9 +21,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
 from .events import Event, OutReasoning, OutText, OutToolCall, new_call_id
 from .grammar import CDATA_CLOSE, CDATA_OPEN, PARTIAL, Tag, TagKind, scan_tag
-from .parser import ParsedCall, Problem, ToolSet, parse_dsml_invoke, parse_json_calls, parse_v3_invoke
+from .parser import (
+    ParsedCall,
+    Problem,
+    ToolSet,
+    parse_dsml_invoke,
+    parse_json_calls,
+    parse_v3_invoke,
+)
 from .spec import ToolSpec
 
 _TEXT_SPECIAL = re.compile(r"[<\n]")
@@ -447,10 +455,11 @@ class ToolStream:
         return self._events(self.answer.feed(piece))
 
     def reasoning(self, piece: str) -> list[Event]:
-        return [OutReasoning(item) for item in self.thoughts.feed(piece) if isinstance(item, str) and item]
+        items = self.thoughts.feed(piece)
+        return [] if not items else [OutReasoning(item) for item in items if isinstance(item, str) and item]
 
     def finish(self) -> list[Event]:
-        events = [OutReasoning(item) for item in self.thoughts.finish() if isinstance(item, str) and item]
+        events: list[Event] = [OutReasoning(item) for item in self.thoughts.finish() if isinstance(item, str) and item]
         events += self._events(self.answer.finish())
         if not self.calls and not self.text_sent and self.thoughts.calls:
             self._from_reasoning = True
