@@ -185,6 +185,9 @@ def example_arguments(tool: ToolSpec) -> dict[str, Any]:
     if not isinstance(props, Mapping) or not props:
         return {}
     names = [k for k in (tool.parameters.get("required") or ()) if k in props] or list(props)[:1]
+    if all(_resolve(props[k], tool.parameters).get("type") == "string" for k in names):
+        # show a string="false" value too, when the tool has one
+        names += [k for k in props if _resolve(props[k], tool.parameters).get("type") not in ("string", None)][:1]
     return {name: _example_value(props[name], tool.parameters) for name in names}
 
 
