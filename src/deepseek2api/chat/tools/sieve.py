@@ -244,7 +244,7 @@ class Sieve:
         # every other tag (wrappers, stray closers, parameters) is markup and simply disappears
 
     def _end_block(self) -> None:
-        self._ws = ""
+        self._ws = "" if self.stop_after_block else "\n"  # reasoning goes on: keep its lines apart
         self._in_block = False
         if self.stop_after_block:
             self._mode = _DONE
