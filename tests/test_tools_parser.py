@@ -9,7 +9,13 @@ import pytest
 from tools_support import CASES, CODE, TOOLS, Case, arguments_of
 
 from deepseek2api.chat.tools.jsonfix import loads_lenient, strip_fence
-from deepseek2api.chat.tools.parser import ProblemKind, ToolSet, check_call, parse_answer, type_value
+from deepseek2api.chat.tools.parser import (
+    ProblemKind,
+    ToolSet,
+    check_call,
+    parse_answer,
+    type_value,
+)
 from deepseek2api.chat.tools.spec import ToolKind, ToolSpec
 
 

@@ -7,9 +7,23 @@ import json
 import pydantic
 
 from deepseek2api.chat.tools.parser import Problem, ProblemKind, parse_answer
-from deepseek2api.chat.tools.repair import Outcome, ToolErrorKind, correction_text, decide
-from deepseek2api.chat.tools.spec import AUTO, ResponseFormat, ToolChoice, ToolChoiceMode
-from deepseek2api.chat.tools.structured import StructuredError, check_structured, schema_error
+from deepseek2api.chat.tools.repair import (
+    Outcome,
+    ToolErrorKind,
+    correction_text,
+    decide,
+)
+from deepseek2api.chat.tools.spec import (
+    AUTO,
+    ResponseFormat,
+    ToolChoice,
+    ToolChoiceMode,
+)
+from deepseek2api.chat.tools.structured import (
+    StructuredError,
+    check_structured,
+    schema_error,
+)
 from deepseek2api.chat.tools.structured import correction_text as structured_correction
 
 OBJECT = ResponseFormat("json_object")
