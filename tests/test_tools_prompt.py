@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import jsonschema
-from tools_support import CODE, TOOLS
+from tools_support import CODE, NESTED, TOOLS
 
 from deepseek2api.chat.tools.parser import parse_answer
 from deepseek2api.chat.tools.prompt import (
@@ -26,20 +26,6 @@ from deepseek2api.chat.tools.spec import (
     ToolKind,
     ToolSpec,
 )
-
-NESTED = ToolSpec("book", "Book a trip.", {
-    "type": "object",
-    "$defs": {"Seat": {"type": "string", "enum": ["aisle", "window"]}},
-    "properties": {
-        "to": {"type": "string", "description": "Destination\n  city"},
-        "seat": {"$ref": "#/$defs/Seat"},
-        "party": {"type": "object", "properties": {"adults": {"type": "integer"}, "kids": {"type": "integer"}},
-                  "required": ["adults"]},
-        "stops": {"type": "array", "items": {"type": "string"}},
-        "note": {"type": ["string", "null"], "default": None},
-    },
-    "required": ["to", "party"],
-})
 
 
 def test_nothing_is_injected_without_tools_or_with_tool_choice_none() -> None:

@@ -42,6 +42,20 @@ TOOLS = (
     ToolSpec("apply_patch", "Apply a patch (freeform).", kind=ToolKind.CUSTOM),
 )
 
+NESTED = ToolSpec("book", "Book a trip.", {
+    "type": "object",
+    "$defs": {"Seat": {"type": "string", "enum": ["aisle", "window"]}},
+    "properties": {
+        "to": {"type": "string", "description": "Destination\n  city"},
+        "seat": {"$ref": "#/$defs/Seat"},
+        "party": {"type": "object", "properties": {"adults": {"type": "integer"}, "kids": {"type": "integer"}},
+                  "required": ["adults"]},
+        "stops": {"type": "array", "items": {"type": "string"}},
+        "note": {"type": ["string", "null"], "default": None},
+    },
+    "required": ["to", "party"],
+})
+
 CODE = 'if a < b && c > "d":\n    print(\'x\\n\', r"\\d+")  # <tag> &amp;\n\n'
 
 
