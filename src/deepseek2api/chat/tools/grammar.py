@@ -27,6 +27,7 @@ MAX_TAG: Final = 512
 _MAX_WORD = 40
 _MAX_SPACES = 3
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_▁")
+_FIRST = frozenset(" \t/dD" + SEPARATORS)  # what may follow "<" in any marker (a cheap early exit)
 _ATTR = re.compile(r"""([A-Za-z_][\w-]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
 
 
@@ -83,6 +84,8 @@ def _spaces(buf: str, j: int, n: int) -> int:
 def scan_tag(buf: str, i: int, final: bool = False) -> Tag | _Partial | None:
     """Classify the text at `buf[i]` (a `<`). With `final`, nothing can follow: no PARTIAL answer."""
     n = len(buf)
+    if i + 1 < n and buf[i + 1] not in _FIRST:
+        return None
     closing = False
     j = _spaces(buf, i + 1, n)
     if j < n and buf[j] == "/":

@@ -82,7 +82,18 @@ class Sieve:
     def feed(self, piece: str) -> list[Item]:
         if self.finished or self._mode == _DONE or not piece:
             return []
-        out: list[Item] = []
+        if (self._mode == _TEXT and self._started and not self._pending and not self._in_block
+                and "<" not in piece and "\n" not in piece):
+            # the common case: plain text in the middle of a line
+            if len(self._line) < _LINE_KEEP:
+                self._line += piece[:_LINE_KEEP - len(self._line)]
+            if not self._ws and not piece[-1].isspace():
+                return [piece]
+            out: list[Item] = []
+            self._out = out
+            self._plain(piece)
+            return out
+        out = []
         self._out = out
         self._run(piece, False)
         return out
