@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from deepseek2api.chat.tools.events import OutText, OutToolCall  # noqa: E402
-from deepseek2api.chat.tools.parser import ToolSet  # noqa: E402
-from deepseek2api.chat.tools.sieve import ToolStream  # noqa: E402
-from deepseek2api.chat.tools.spec import ToolSpec  # noqa: E402
+from deepseek2api.chat.tools.events import OutText, OutToolCall
+from deepseek2api.chat.tools.parser import ToolSet
+from deepseek2api.chat.tools.sieve import ToolStream
+from deepseek2api.chat.tools.spec import ToolSpec
 
 TOOLS = ToolSet([
     ToolSpec("get_weather", "Weather.", {"type": "object", "properties": {
