@@ -194,3 +194,22 @@ def test_whitespace_before_a_call_is_not_shown_but_whitespace_in_text_is() -> No
     assert text_of(events) == "Line one\n\nLine two"
     _, events = run(["Line one\n\n", "Line two  \n"])
     assert text_of(events) == "Line one\n\nLine two  \n"
+
+
+FRAGMENTS = ["<", "｜", "|", "‖", "/", "DSML", "tool_calls", "function_calls", "invoke", "parameter", " name=\"",
+             "get_weather", "city", "\" string=\"true\"", "\" string=\"false\"", ">", "Paris", "3", "\n", " ",
+             "```", "~~~", "`", "{", "}", "\"tool_calls\"", ":", "[", "]", "<![CDATA[", "]]>", "tool▁call▁begin",
+             "tool▁sep", "tool▁calls▁end", "function", "text", "<b>", "&", "\\", "北京"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(st.sampled_from(FRAGMENTS), max_size=60),
+       cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=30))
+def test_for_any_text_at_all_the_split_never_changes_the_outcome(parts: list[str], cuts: list[int]) -> None:
+    text = "".join(parts)
+    whole_stream, whole = run([text])
+    split_stream, split = run(split_at(text, cuts))
+    assert text_of(split) == text_of(whole)
+    assert [(e.name, e.arguments) for e in split if isinstance(e, OutToolCall)] == \
+        [(e.name, e.arguments) for e in whole if isinstance(e, OutToolCall)]
+    assert split_stream.stopped == whole_stream.stopped

@@ -127,6 +127,8 @@ CASES: tuple[Case, ...] = (
          "On it.", (("get_weather", {"city": "Paris"}),)),
     Case("unclosed parameter at the end", "<|DSML|invoke name=\"get_weather\">\n"
          "<|DSML|parameter name=\"city\" string=\"true\">Oslo", "", (("get_weather", {"city": "Oslo"}),)),
+    Case("unclosed parameter cut inside its closer", "<|DSML|invoke name=\"get_weather\">\n"
+         "<|DSML|parameter name=\"city\" string=\"true\">Oslo</|DSML|para", "", (("get_weather", {"city": "Oslo"}),)),
     Case("corrupted closers", "<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"get_weather\">\n"
          "<｜DSML｜parameter name=\"city\" string=\"true\">Paris<｜DSML｜/parameter>\n<｜/DSML｜invoke>\n"
          "<｜DSML｜/tool_calls>", "", (("get_weather", {"city": "Paris"}),)),

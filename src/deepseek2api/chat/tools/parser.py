@@ -135,7 +135,7 @@ def _find_param_close(body: str, start: int) -> tuple[int, int]:
     while True:
         lt = body.find("<", i)
         if lt < 0:
-            return n, n
+            return _cut_partial_closer(body, start), n
         if body.startswith(CDATA_OPEN, lt):
             end = body.find(CDATA_CLOSE, lt + len(CDATA_OPEN))
             if end < 0:
@@ -153,6 +153,17 @@ def _find_param_close(body: str, start: int) -> tuple[int, int]:
                     end -= 1
                 return end, lt
         i = lt + 1
+
+
+def _cut_partial_closer(body: str, start: int) -> int:
+    """End of an unclosed value: before a closer the stream cut short (`</|DSML|para`), if any."""
+    last = body.rfind("<", start)
+    if last >= 0:
+        tag = scan_tag(body, last, final=True)
+        if isinstance(tag, Tag) and tag.end == len(body) and tag.kind in (
+                TagKind.PARAM_CLOSE, TagKind.INVOKE_CLOSE, TagKind.WRAP_CLOSE, TagKind.OTHER):
+            return last
+    return len(body)
 
 
 def dsml_params(body: str) -> tuple[list[RawParam], str]:
