@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import jsonschema
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tools_support import CODE, NESTED, TOOLS
 
+from deepseek2api.chat.prompt import neutralize
 from deepseek2api.chat.tools.parser import parse_answer
 from deepseek2api.chat.tools.prompt import (
     guard,
@@ -128,3 +131,19 @@ def test_a_freeform_tool_is_described_with_one_raw_input() -> None:
     entry = tool_entry(ToolSpec("apply_patch", "Patch files.", kind=ToolKind.CUSTOM))
     assert entry.splitlines()[0] == "### apply_patch (freeform)"
     assert "- input (raw text, required)" in entry
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("ab <>/|｜‖!-[]CDATA dsmlDSML\n\t\\\"'&") + ["tool▁sep", "think>"]),
+                max_size=80).map("".join))
+def test_no_argument_value_can_break_out_of_its_parameter(value: str) -> None:
+    block = render_calls([ToolCallRecord("c", "write_file", json.dumps({"path": "p", "content": value}))], TOOLS)
+    (call,) = parse_answer(block, TOOLS).calls
+    assert json.loads(call.arguments) == {"path": "p", "content": guard(value)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("<>/|｜ thinkdsml:!\n") + ["<｜User｜>", "<think>"]), max_size=60).map("".join))
+def test_guard_leaves_nothing_for_the_prompt_neutralizer_to_do(text: str) -> None:
+    guarded = guard(text)
+    assert neutralize(guarded) == guarded

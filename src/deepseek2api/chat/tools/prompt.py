@@ -35,7 +35,7 @@ OPEN_BLOCK = "<|DSML|tool_calls>"
 CLOSE_BLOCK = "</|DSML|tool_calls>"
 _FULLWIDTH_BAR = "\uff5c"
 _ZWSP = "\u200b"
-_UNSAFE = re.compile(r"<(?=[ \t]{0,3}/?[ \t]{0,3}[|‖]|/?think>|/?dsml|!\[CDATA\[)", re.IGNORECASE)
+_UNSAFE = re.compile(r"<(?=[ \t]{0,3}/?[ \t]{0,3}(?:[|‖]|dsml)|/?think>|!\[CDATA\[)", re.IGNORECASE)
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _MAX_DEPTH = 2
 
