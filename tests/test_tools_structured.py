@@ -129,3 +129,26 @@ def test_the_retry_correction_leads_to_a_parsable_answer_in_the_simulated_loop()
              "</|DSML|parameter>\n</|DSML|invoke>\n</|DSML|tool_calls>"
     from tools_support import TOOLS
     assert [c.name for c in parse_answer(answer, TOOLS).calls] == ["search"]
+
+
+def test_malformed_declarations_are_named_with_the_tool_index() -> None:
+    from tools_support import TOOLS
+
+    from deepseek2api.chat.tools.declared import DeclaredProblem, check_declared
+    from deepseek2api.chat.tools.spec import ToolKind, ToolSpec
+
+    ok = ToolSpec("a", parameters={"type": "object", "properties": {}})
+    assert check_declared(TOOLS, AUTO) is None
+    cases = [
+        ([ok, ToolSpec("")], AUTO, DeclaredProblem.NO_NAME, 1),
+        ([ToolSpec("has space")], AUTO, DeclaredProblem.BAD_NAME, 0),
+        ([ok, ok], AUTO, DeclaredProblem.DUPLICATE_NAME, 1),
+        ([ToolSpec("s", parameters={"type": "string"})], AUTO, DeclaredProblem.SCHEMA_NOT_OBJECT, 0),
+        ([ToolSpec("s", parameters={"type": "object", "properties": 3})], AUTO, DeclaredProblem.INVALID_SCHEMA, 0),
+        ([ok], ToolChoice(ToolChoiceMode.NAMED, "b"), DeclaredProblem.UNKNOWN_CHOICE, None),
+        ([], ToolChoice(ToolChoiceMode.REQUIRED), DeclaredProblem.CHOICE_WITHOUT_TOOLS, None),
+    ]
+    for tools, choice, kind, index in cases:
+        error = check_declared(tools, choice)
+        assert error is not None and (error.kind, error.index) == (kind, index), (tools, error)
+    assert check_declared([ToolSpec("apply_patch", kind=ToolKind.CUSTOM, parameters={})], AUTO) is None
