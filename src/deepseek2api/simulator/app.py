@@ -302,7 +302,7 @@ class SimulatorApi:
         turn = plan_turn(
             session=session, message=message, meta=meta,
             writer=make_writer(fmt, meta, finish_event=config.finish_event), reply=reply, rng=rng,
-            chunk=config.chunk_chars, title=reply.title if first_turn else None,
+            chunk=reply.split or config.chunk_chars, title=reply.title if first_turn else None,
             stall=(stall if stall is not None else config.stall_seconds) if "stall" in faults else 0.0,
             cut="cut" in faults, content_filter="content_filter" in faults,
             incomplete_rounds=(rounds or 1) if "incomplete" in faults else 0,

@@ -7,8 +7,10 @@ simulator: nobody should mistake it for a model's answer.
 Directives may appear anywhere in the prompt (tests going through the gateway can only control the
 prompt): `[sim:fault=NAME]` (repeatable; comma lists allowed), `[sim:words=N]` (N extra filler words),
 `[sim:stall=SECONDS]`, `[sim:reply=TEXT]` (exact content, no `]` inside), `[sim:format=C|C'|B|A]`,
-`[sim:rounds=N]` (with the incomplete fault: N INCOMPLETE rounds before FINISHED). They are removed
-from the text the reply echoes.
+`[sim:rounds=N]` (with the incomplete fault: N INCOMPLETE rounds before FINISHED), `[sim:split=N|random]`
+(N characters per streamed piece, or 1–6 at random). They are removed from the text the reply echoes.
+Tool calls and answers to tool results (`[sim:tool=…]`, `[sim:markup=…]`, `[sim:tool_in=reasoning]`)
+are described in `toolcalls.py`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
+
+from .toolcalls import plan_tools
 
 _DIRECTIVE = re.compile(r"\[sim:([A-Za-z_]+)(?:=([^\]]*))?\]")
 _MARKER = re.compile(r"<｜[^｜]{0,40}｜>")
@@ -49,6 +53,7 @@ class Directives:
     reply: str | None = None
     format: str | None = None
     rounds: int | None = None
+    split: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class Reply:
     title: str = ""
     results: list[dict[str, Any]] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
+    split: tuple[int, int] | None = None  # characters per streamed piece, overriding the config
 
 
 def parse_directives(prompt: str) -> Directives:
@@ -84,6 +90,11 @@ def parse_directives(prompt: str) -> Directives:
             found["reply"] = match.group(2) or ""
         elif key == "format" and value:
             found["format"] = value
+        elif key == "split" and value:
+            if value == "random":
+                found["split"] = (1, 6)
+            elif value.isdigit() and int(value) > 0:
+                found["split"] = (int(value), int(value))
     return Directives(faults=tuple(faults), **found)
 
 
@@ -147,6 +158,10 @@ def reply_for(prompt: str, *, thinking: bool, search: bool) -> Reply:
     directives = parse_directives(prompt)
     excerpt = excerpt_of(prompt)
     results = search_results_for(excerpt) if search else []
+    plan = plan_tools(prompt, thinking=thinking) if directives.reply is None else None
+    if plan is not None:
+        return Reply(reasoning=plan.reasoning, content=plan.content, title=title_for(excerpt),
+                     split=directives.split)
     if directives.reply is not None:
         content = directives.reply
     else:
@@ -163,4 +178,4 @@ def reply_for(prompt: str, *, thinking: bool, search: bool) -> Reply:
         if search:
             reasoning += f" The simulated search returned {len(results)} pages; I will cite two of them."
     return Reply(reasoning=reasoning, content=content, title=title_for(excerpt), results=results,
-                 queries=[excerpt[:60]] if search else [])
+                 queries=[excerpt[:60]] if search else [], split=directives.split)

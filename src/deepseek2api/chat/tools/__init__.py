@@ -1,5 +1,7 @@
-"""Tool calling emulated over DeepSeek's text-only web chat (AGENTS.md §4, §5, §7).
+"""Tool calling emulated over DeepSeek's text-only web chat (AGENTS.md §4, §5, §7; docs/tools.md).
 
-One prompt builder, one parser, one streaming sieve and one repair step, shared by every API surface.
-`spec.py` holds the surface-neutral vocabulary that the surfaces parse their wire formats into.
+One prompt builder (`prompt`), one grammar (`grammar`) and parser (`parser`), one streaming sieve
+(`sieve`), one repair step (`repair`, `jsonfix`) and the structured-output checks (`structured`),
+shared by every API surface. `spec.py` holds the surface-neutral vocabulary that the surfaces parse
+their wire formats into; `events.py` what comes out.
 """
