@@ -20,6 +20,8 @@ from . import __version__
 
 log = logging.getLogger("deepseek2api.cli")
 
+DEFAULT_POW_DIFFICULTY = 144000  # what DeepSeek asks for today
+
 def _fail(message: str, code: int = 2) -> int:
     print(f"deepseek2api: {message}", file=sys.stderr)
     return code
@@ -174,6 +176,10 @@ def cmd_pow(args: argparse.Namespace) -> int:
             return _fail(f"--challenge is not a challenge object: {error}")
     else:
         challenge = _random_challenge(args.difficulty, pow_module)
+    if (args.backend or pow_module.active_backend()) == "python":
+        print("deepseek2api: warning: the python backend is the pure-Python reference search, kept for tests; "
+              f"it takes minutes at the default difficulty ({DEFAULT_POW_DIFFICULTY}) where native or numpy "
+              "take well under a second", file=sys.stderr, flush=True)
     started = time.perf_counter()
     try:
         answer = pow_module.solve(challenge, backend=args.backend)
@@ -226,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pow_parser = sub.add_parser("pow", help="solve a DeepSeekHashV1 proof-of-work challenge")
     pow_parser.add_argument("--challenge", help="the challenge object as JSON (biz_data.challenge)")
-    pow_parser.add_argument("--difficulty", type=int, default=144000, help="for a random challenge (default 144000)")
+    pow_parser.add_argument("--difficulty", type=int, default=DEFAULT_POW_DIFFICULTY,
+                            help=f"for a random challenge (default {DEFAULT_POW_DIFFICULTY})")
     pow_parser.add_argument("--backend", choices=["native", "numpy", "python"])
     return parser
 

@@ -57,7 +57,7 @@ def build_demo_app(*, host: str = "127.0.0.1", port: int = 5001, accounts: int =
 def banner(base: str, simulator_url: str, accounts: int) -> str:
     return f"""
 DeepSeek2API demo: the gateway at {base} talks to the built-in DeepSeek simulator at {simulator_url}
-({accounts} simulated accounts; answers are synthetic and say so). API key: {DEMO_KEY}
+({accounts} simulated account{'' if accounts == 1 else 's'}; answers are synthetic and say so). API key: {DEMO_KEY}
 
   curl {base}/v1/chat/completions -H 'Authorization: Bearer {DEMO_KEY}' \\
        -H 'Content-Type: application/json' \\

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..auth import Caller
 from ..errors import not_found, unauthorized
-from .protocol import model_body, model_list_body
+from .protocol import ModelNotFound, model_body, model_list_body
 
 if TYPE_CHECKING:
     from ...server import Gateway
@@ -47,8 +47,8 @@ async def retrieve_model(model_id: str, request: Request) -> JSONResponse:
     _authenticate(request)
     spec = _gateway(request).registry.resolve(model_id)
     if spec is None:
-        raise not_found(f"The model '{model_id}' does not exist. GET /v1/models lists the available ones.",
-                        "model_not_found", "model")
+        unknown = ModelNotFound(model_id)  # the same message as an unknown model in a chat request
+        raise not_found(unknown.message, "model_not_found", "model")
     return JSONResponse(model_body(spec, model_id))
 
 
