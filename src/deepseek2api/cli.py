@@ -17,6 +17,7 @@ import time
 from typing import Any, Sequence
 
 from . import __version__
+from .entry import report_start
 
 log = logging.getLogger("deepseek2api.cli")
 
@@ -72,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import create_app  # after the config check: a broken config answers at once
 
     configure_logging(args.log_level or settings.server.log_level)
+    report_start()
     _warn_permissions(args.config)
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
@@ -97,6 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .logs import configure_logging
 
     configure_logging(args.log_level or "info")
+    report_start()
     app, settings, banner = build_demo_app(host=args.host, port=args.port, accounts=args.accounts,
                                            simulator_port=args.simulator_port)
     print(banner, flush=True)

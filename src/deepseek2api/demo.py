@@ -38,7 +38,9 @@ def build_demo_app(*, host: str = "127.0.0.1", port: int = 5001, accounts: int =
 
     sim_config = demo_config(accounts)
     sim_port = simulator_port or free_port()
-    simulator = BackgroundServer(create_simulator(sim_config), port=sim_port)
+    # quiet: the simulator must not reconfigure the process's logging (uvicorn would set `uvicorn.error`
+    # to WARNING and hide the gateway server's "Uvicorn running on" line), nor print its own address.
+    simulator = BackgroundServer(create_simulator(sim_config), port=sim_port, quiet=True)
     settings = demo_settings(simulator.base_url, sim_config.users, host=host, port=port)
 
     @contextlib.contextmanager
