@@ -268,9 +268,10 @@ class DeepSeekClient:
             detail = "timed out"
         else:
             detail = _curl_message(exc)
-        via = f" (via proxy {redact_proxy(proxy)})" if proxy else ""
-        text = f"{method} {path}: {detail}{via}"
-        return UpstreamError(ErrorKind.NETWORK, _scrub(text, [*secrets, *_proxy_secrets(proxy)]))
+        via = f" (via proxy {redact_proxy(proxy)})" if proxy else ""  # already safe: scrubbing it would mask it
+        # only curl's text can carry a secret; scrubbing the path would turn a user name "user" into "/***s/login"
+        text = f"{method} {path}: {_scrub(detail, [*secrets, *_proxy_secrets(proxy)])}{via}"
+        return UpstreamError(ErrorKind.NETWORK, text)
 
     def _timeouts(self) -> tuple[float, float]:
         """curl's (connect, rest) for a whole non-streaming call bounded by `request_timeout`."""
