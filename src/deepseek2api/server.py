@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from . import __version__
 from .api.auth import Authenticator, Caller
+from .api.docs import install_docs
 from .api.errors import NO_RETRY, ApiError
 from .api.health import router as health_router
 from .api.middleware import GatewayMiddleware
@@ -184,6 +185,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app = FastAPI(title="DeepSeek2API", version=__version__, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
     app.state.gateway = gateway
+    install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.include_router(health_router)
     app.include_router(openai_router)
     app.add_exception_handler(ApiError, _api_error_handler)  # type: ignore[arg-type]
