@@ -38,11 +38,13 @@ def test_check_logs_in_every_account_and_prints_states(tmp_path: Path) -> None:
         }))
         config.chmod(0o600)
         result = run_cli("check", "--config", str(config))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # an enabled account cannot be used
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("configuration OK: 1 key(s), 2 account(s)")
-    states = {line.split()[0]: line.split()[1] for line in lines[2:]}
+    assert lines[0] == f"config file: {config.resolve()}"
+    assert lines[1].startswith("configuration OK: 1 key(s), 2 account(s)")
+    states = {line.split()[0]: line.split()[1] for line in lines[3:-1]}
     assert states == {"good@sim.test": "ready", "phone": "bad_credentials"}
+    assert lines[-1] == "1 of 2 enabled account(s) usable"
     assert "right" not in result.stdout + result.stderr and "wrong" not in result.stdout + result.stderr
 
 

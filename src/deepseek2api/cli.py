@@ -17,8 +17,11 @@ import time
 from typing import Any, Sequence
 
 from . import __version__
+from .entry import report_start
 
 log = logging.getLogger(__name__)
+
+DEFAULT_POW_DIFFICULTY = 144000  # what DeepSeek asks for today
 
 def _fail(message: str, code: int = 2) -> int:
     print(f"deepseek2api: {message}", file=sys.stderr)
@@ -67,9 +70,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
     except ConfigError as error:
         return _fail(f"invalid configuration: {error}")
+    if _nothing_configured(settings):
+        return _fail(_NO_CONFIG.format(cwd=os.getcwd()))
     from .server import create_app  # after the config check: a broken config answers at once
 
     configure_logging(args.log_level or settings.server.log_level)
+    report_start()
     _warn_permissions(args.config)
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
@@ -78,6 +84,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(_uvicorn_config(create_app(settings), host, port, settings))
     run_server(server)
     return 0
+
+
+_NO_CONFIG = (
+    "no configuration found: looked for --config, $DS2API_CONFIG, $DS2API_CONFIG_JSON and ./config.json "
+    "(in {cwd}). Copy config.example.json to config.json and put your keys and accounts in it, or run "
+    "`deepseek2api demo` to try the gateway against the built-in simulator (no DeepSeek account needed)."
+)
+
+
+def _nothing_configured(settings: Any) -> bool:
+    """No file, no inline config, no accounts and no passthrough: serving would only ever answer 401."""
+    return (settings.config_path is None and not os.environ.get("DS2API_CONFIG_JSON", "").strip()
+            and not settings.accounts and not settings.token_passthrough)
 
 
 def _warn_permissions(path: str | None) -> None:
@@ -95,6 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .logs import configure_logging
 
     configure_logging(args.log_level or "info")
+    report_start()
     app, settings, banner = build_demo_app(host=args.host, port=args.port, accounts=args.accounts,
                                            simulator_port=args.simulator_port)
     print(banner, flush=True)
@@ -105,6 +125,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0: config valid and every enabled account logged in; 1: some enabled account cannot be
+    used; 2: the config is invalid or missing (README, Command line)."""
     from .logs import configure_logging
     from .settings import ConfigError, load_settings
 
@@ -112,8 +134,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
     except ConfigError as error:
         return _fail(f"invalid configuration: {error}")
+    if _nothing_configured(settings):
+        return _fail(_NO_CONFIG.format(cwd=os.getcwd()))
     configure_logging(args.log_level or "warning")
     _warn_permissions(args.config)
+    print(_config_source(settings.config_path))
     print(f"configuration OK: {len(settings.keys)} key(s), {len(settings.accounts)} account(s), "
           f"{len(settings.proxy_pool)} prox{'y' if len(settings.proxy_pool) == 1 else 'ies'}"
           f"{' (pool disabled)' if settings.proxy_pool and not settings.proxy_pool_enabled else ''}, "
@@ -122,13 +147,25 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0
     rows = asyncio.run(_check_accounts(settings))
     width = max(len("account"), *(len(r[0]) for r in rows))
-    print(f"{'account'.ljust(width)}  {'state':<16} detail")
-    for account_id, state, detail in rows:
-        print(f"{account_id.ljust(width)}  {state:<16} {detail}")
-    return 0 if any(state == "ready" for _, state, _ in rows) else 1
+    via_width = max(len("via"), *(len(r[2]) for r in rows))
+    print(f"{'account'.ljust(width)}  {'state':<16} {'via'.ljust(via_width)}  detail")
+    for account_id, state, via, detail in rows:
+        print(f"{account_id.ljust(width)}  {state:<16} {via.ljust(via_width)}  {detail}")
+    enabled = [state for _, state, _, _ in rows if state != "disabled"]
+    unusable = sum(state != "ready" for state in enabled)
+    print(f"{len(enabled) - unusable} of {len(enabled)} enabled account(s) usable")
+    return 1 if unusable else 0
 
 
-async def _check_accounts(settings: Any) -> list[tuple[str, str, str]]:
+def _config_source(path: str | None) -> str:
+    """Which file `check` read, so a wrong working directory or $DS2API_CONFIG shows at once."""
+    inline = " merged with $DS2API_CONFIG_JSON" if os.environ.get("DS2API_CONFIG_JSON", "").strip() else ""
+    if path is None:
+        return "config file: none (only $DS2API_CONFIG_JSON and DS2API_* variables)"
+    return f"config file: {path}{inline}"
+
+
+async def _check_accounts(settings: Any) -> list[tuple[str, str, str, str]]:
     """Log in every account (through its proxy) and ask for its user record."""
     from .deepseek.client import DeepSeekClient
     from .deepseek.errors import UpstreamFailure
@@ -140,18 +177,19 @@ async def _check_accounts(settings: Any) -> list[tuple[str, str, str]]:
     login = AccountLogin(client)
     proxies = ProxyPool.from_settings(settings)
 
-    async def one(account: Any) -> tuple[str, str, str]:
+    async def one(account: Any) -> tuple[str, str, str, str]:
+        """(account id, state, exit it used — proxy with credentials masked or "direct", detail)."""
         if not account.enabled:
-            return account.id, "disabled", "enabled: false in config"
+            return account.id, "disabled", "-", "enabled: false in config"
         proxy = proxies.exit_for(account)
-        via = f"via {redact_proxy(proxy)}" if proxy else "direct"
+        via = redact_proxy(proxy)
         started = time.perf_counter()
         try:
             token = await login(account, proxy)
             await client.current_user(token, proxy=proxy)
         except UpstreamFailure as failure:
-            return account.id, failure.kind.value, f"{failure.error.message} ({via})"
-        return account.id, "ready", f"login ok in {(time.perf_counter() - started) * 1000:.0f} ms ({via})"
+            return account.id, failure.kind.value, via, failure.error.message
+        return account.id, "ready", via, f"login ok in {(time.perf_counter() - started) * 1000:.0f} ms"
 
     try:
         return list(await asyncio.gather(*(one(a) for a in settings.accounts)))
@@ -176,6 +214,10 @@ def cmd_pow(args: argparse.Namespace) -> int:
             return _fail(f"--challenge is not a challenge object: {error}")
     else:
         challenge = _random_challenge(args.difficulty, pow_module)
+    if (args.backend or pow_module.active_backend()) == "python":
+        print("deepseek2api: warning: the python backend is the pure-Python reference search, kept for tests; "
+              f"it takes minutes at the default difficulty ({DEFAULT_POW_DIFFICULTY}) where native or numpy "
+              "take well under a second", file=sys.stderr, flush=True)
     started = time.perf_counter()
     try:
         answer = pow_module.solve(challenge, backend=args.backend)
@@ -228,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pow_parser = sub.add_parser("pow", help="solve a DeepSeekHashV1 proof-of-work challenge")
     pow_parser.add_argument("--challenge", help="the challenge object as JSON (biz_data.challenge)")
-    pow_parser.add_argument("--difficulty", type=int, default=144000, help="for a random challenge (default 144000)")
+    pow_parser.add_argument("--difficulty", type=int, default=DEFAULT_POW_DIFFICULTY,
+                            help=f"for a random challenge (default {DEFAULT_POW_DIFFICULTY})")
     pow_parser.add_argument("--backend", choices=["native", "numpy", "python"])
     return parser
 

@@ -38,7 +38,9 @@ def build_demo_app(*, host: str = "127.0.0.1", port: int = 5001, accounts: int =
 
     sim_config = demo_config(accounts)
     sim_port = simulator_port or free_port()
-    simulator = BackgroundServer(create_simulator(sim_config), port=sim_port)
+    # quiet: the simulator must not reconfigure the process's logging (uvicorn would set `uvicorn.error`
+    # to WARNING and hide the gateway server's "Uvicorn running on" line), nor print its own address.
+    simulator = BackgroundServer(create_simulator(sim_config), port=sim_port, quiet=True)
     settings = demo_settings(simulator.base_url, sim_config.users, host=host, port=port)
 
     @contextlib.contextmanager
@@ -57,7 +59,7 @@ def build_demo_app(*, host: str = "127.0.0.1", port: int = 5001, accounts: int =
 def banner(base: str, simulator_url: str, accounts: int) -> str:
     return f"""
 DeepSeek2API demo: the gateway at {base} talks to the built-in DeepSeek simulator at {simulator_url}
-({accounts} simulated accounts; answers are synthetic and say so). API key: {DEMO_KEY}
+({accounts} simulated account{'' if accounts == 1 else 's'}; answers are synthetic and say so). API key: {DEMO_KEY}
 
   curl {base}/v1/chat/completions -H 'Authorization: Bearer {DEMO_KEY}' \\
        -H 'Content-Type: application/json' \\

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from . import __version__
 from .api import errors
 from .api.auth import Authenticator, Caller
+from .api.docs import install_docs
 from .api.health import health_router
 from .api.middleware import GatewayMiddleware
 from .api.openai.router import openai_router
@@ -143,6 +144,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
     errors.install(app)
+    install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
                        cors_origins=list(settings.server.cors_origins))
     return app

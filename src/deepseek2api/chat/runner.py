@@ -125,6 +125,8 @@ class TurnRunner:
                 if last_error is not None:  # accounts were tried: their error says more than "pool empty"
                     raise TurnFailed(last_error, emitted=False, attempts=trace.attempts) from None
                 raise
+            if last_error is not None:  # logged here, not at the failure: a single-token source has no other
+                log.info("request %s: retrying on account %s", request.request_id, lease.account_id)
             exc_info: tuple[type[BaseException] | None, BaseException | None, object] = (None, None, None)
             try:
                 tried.append(lease.account_id)
@@ -137,9 +139,8 @@ class TurnRunner:
             except _TryNextAccount as retry:
                 last_error = retry.error
                 give_up = len(tried) >= max_accounts
-                log.info("request %s: account %s failed before output (%s); %s", request.request_id,
-                         lease.account_id, retry.error.kind.value,
-                         "giving up" if give_up else "trying another account")
+                log.info("request %s: account %s failed before output (%s)%s", request.request_id,
+                         lease.account_id, retry.error.kind.value, "; giving up" if give_up else "")
                 if give_up:
                     raise TurnFailed(retry.error, emitted=False, attempts=trace.attempts) from None
             except BaseException as exc:

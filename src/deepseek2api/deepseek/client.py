@@ -186,9 +186,11 @@ class DeepSeekClient:
         if isinstance(exc, TransportError) and exc.kind is TransportErrorKind.SETUP:
             return UpstreamError(ErrorKind.PROTOCOL, f"{method} {path}: {exc.message}")
         detail = exc.message if isinstance(exc, TransportError) else "timed out"
-        via = f" (via proxy {redact_proxy(proxy)})" if proxy else ""
-        text = f"{method} {path}: {detail}{via}"
-        return UpstreamError(ErrorKind.NETWORK, _scrub(text, [*secrets, *_proxy_secrets(proxy)]))
+        via = f" (via proxy {redact_proxy(proxy)})" if proxy else ""  # already safe: scrubbing it would mask it
+        # only the transport's text can carry a secret; scrubbing the path would turn a user name "user"
+        # into "/***s/login"
+        text = f"{method} {path}: {_scrub(detail, [*secrets, *_proxy_secrets(proxy)])}{via}"
+        return UpstreamError(ErrorKind.NETWORK, text)
 
     def _call_timeouts(self) -> Timeouts:
         """(connect, rest) for a whole non-streaming call bounded by `request_timeout`."""

@@ -105,6 +105,26 @@ def active_backend() -> str:
     return _resolve_backend(None)
 
 
+def backend_notice() -> tuple[bool, str]:
+    """(is it the fast native search?, one line saying which backend runs and how to get the fast one).
+
+    Logged at start, so an install that silently fell back to numpy (no C compiler, or an old
+    checkout on `sys.path` ahead of the installed package) is visible at once.
+    """
+    try:
+        name = active_backend()
+    except (ValueError, RuntimeError) as error:
+        return False, f"proof-of-work backend: {error}"
+    if name == "native":
+        return True, "proof-of-work backend: native (C extension)"
+    if os.environ.get(BACKEND_ENV, "").strip():
+        return False, (f"proof-of-work backend: {name}, chosen by {BACKEND_ENV}; every completion's proof-of-work "
+                       "is much slower than with the native C extension")
+    return False, (f"proof-of-work backend: {name}, because the native C extension is not built here "
+                   f"({_NATIVE_IMPORT_ERROR}); each proof-of-work takes ~20x longer. For the fast one, install "
+                   "with a C compiler present (e.g. apt-get install gcc): `pip install .`")
+
+
 def solve(challenge: PowChallenge, *, backend: str | None = None, threads: int | None = None) -> int:
     """Validate `challenge`, then return its answer (the smallest matching nonce).
 

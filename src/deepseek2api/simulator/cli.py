@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A simulated chat.deepseek.com for offline tests and demos. Without --users it serves "
                     "the demo accounts demo1@simulator.local … (password demo-password-N).")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5002)
+    parser.add_argument("--port", type=int, default=5002, help="listen port (default 5002)")
     parser.add_argument("--users", default="", help="comma-separated ACCOUNT:PASSWORD (email or mobile)")
     parser.add_argument("--demo-accounts", type=int, default=3, help="demo accounts when --users is not given")
     parser.add_argument("--difficulty", type=int, default=None, help="PoW difficulty (default 144000; demo 20000)")

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from ...chat.turn import ModelRegistry
 from ..auth import Authenticator
-from ..errors import not_found
+from .protocol import ModelNotFound
 from .render import model_body, model_list_body
 from .serving import ChatCompletions
 
@@ -39,8 +39,7 @@ def openai_router(chat: ChatCompletions, registry: ModelRegistry, authenticator:
         authenticator.authenticate(request.headers)
         spec = registry.resolve(model_id)
         if spec is None:
-            raise not_found(f"The model '{model_id}' does not exist. GET /v1/models lists the available ones.",
-                            "model_not_found", "model")
+            raise ModelNotFound(model_id)  # the same 404 as an unknown model in a chat request
         return JSONResponse(model_body(spec, model_id))
 
     return router
