@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ...chat.prompt import content_text
 from ...chat.request import ChatRequest, Message, ModelRegistry, ModelSpec, apply_overrides, stop_sequences
+from ...chat.stops import MAX_STOP_CHARS, MAX_STOP_SEQUENCES
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
-MAX_STOP_SEQUENCES = 16
 SYSTEM_FINGERPRINT = "fp_deepseek2api"
 MODELS_CREATED = 1735689600  # 2025-01-01T00:00:00Z: a stable `created` for every listed model
 DONE = b"data: [DONE]\n\n"
@@ -274,6 +274,14 @@ def _check_fields(body: Mapping[str, Any]) -> None:
         for j, item in enumerate(stop):
             if not isinstance(item, str):
                 raise _wrong_type(f"stop[{j}]", "a string", item)
+    for j, item in enumerate([stop] if isinstance(stop, str) else stop or ()):
+        if len(item) > MAX_STOP_CHARS:
+            raise RequestInvalid(
+                f"Invalid 'stop': a stop sequence is {len(item)} characters long; at most {MAX_STOP_CHARS} "
+                "are allowed.",
+                "stop" if isinstance(stop, str) else f"stop[{j}]",
+                "string_above_max_length",
+            )
 
     n = _optional(body, "n", (int,), "an integer")
     if n is not None:
