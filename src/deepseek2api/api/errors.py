@@ -72,8 +72,12 @@ _UPSTREAM_ANSWERS: dict[ErrorKind, tuple[int, str, str, str]] = {
                               "DeepSeek rejected the account's token even after a fresh login"),
     ErrorKind.BAD_CREDENTIALS: (503, "server_error", "upstream_auth_failed",
                                 "DeepSeek refused the account's login (check the password in config)"),
-    ErrorKind.ACCOUNT_MUTED: (503, "server_error", "upstream_account_muted", "the DeepSeek account is muted"),
-    ErrorKind.ACCOUNT_BANNED: (503, "server_error", "upstream_account_banned", "the DeepSeek account is banned"),
+    ErrorKind.ACCOUNT_MUTED: (503, "server_error", "upstream_account_muted",
+                              "DeepSeek muted the account; a prompt that draws a mute is not sent on to another "
+                              "account, because the prompt itself may be the cause"),
+    ErrorKind.ACCOUNT_BANNED: (503, "server_error", "upstream_account_banned",
+                               "DeepSeek banned the account; a prompt that draws a ban is not sent on to another "
+                               "account, because the prompt itself may be the cause"),
     ErrorKind.RATE_LIMITED: (503, "server_error", "upstream_rate_limited", "DeepSeek is rate-limiting the accounts"),
     ErrorKind.BUSY: (503, "server_error", "upstream_busy", "DeepSeek is busy"),
     ErrorKind.POW_REJECTED: (502, "server_error", "upstream_pow_rejected", "DeepSeek rejected the proof-of-work answer"),
