@@ -182,7 +182,8 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                 await gateway.stop()
 
     app = FastAPI(title="DeepSeek2API", version=__version__, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+                  redirect_slashes=False)  # a slash redirect would echo the Host header (issue 17 item 7)
     app.state.gateway = gateway
     app.include_router(health_router)
     app.include_router(openai_router)

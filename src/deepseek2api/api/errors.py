@@ -8,11 +8,14 @@ broken upstream, 503 for "no account can serve this now".
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 
 from ..deepseek.errors import ErrorKind
 from ..deepseek.events import UpstreamError
+
+log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 120  # openai-python refuses to retry at all above 120 s
 
@@ -116,4 +119,20 @@ def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool 
     if status == 503:
         retry_after = error.retry_after or 5.0
     headers = dict(NO_RETRY) if error.kind in _PERMANENT else {}
-    return ApiError(status, f"{text}{tried}: {error.message}", type_, param, code, retry_after, headers)
+    return ApiError(status, f"{text}{tried}: {client_detail(error)}", type_, param, code, retry_after, headers)
+
+
+_OWN_NETWORK_WORDING = ("no data from upstream for", "no response from upstream within", ": timed out")
+
+
+def client_detail(error: UpstreamError) -> str:
+    """What a client may read about an upstream failure. Transport errors name hosts, ports and the
+    proxy an account goes through: those stay in the gateway's log (issue 17 item 7)."""
+    if error.kind is not ErrorKind.NETWORK:
+        return error.message
+    log.warning("upstream unreachable: %s", error.message)
+    text = error.message.split(" (via proxy ", 1)[0]
+    if any(own in text for own in _OWN_NETWORK_WORDING):  # worded by the gateway: no host in it
+        return text
+    where = text.split(": ", 1)[0] if ": " in text else "upstream call"
+    return f"{where}: connection failed (details in the gateway log)"

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import hmac
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -60,12 +62,45 @@ class PoolExhausted(Exception):
         self.retry_after = retry_after
 
 
-def credentials_fingerprint(account: AccountSettings) -> str:
-    """A short digest of the configured login, so a config change invalidates learned state."""
+FINGERPRINT_ITERATIONS = 20_000
+"""PBKDF2-SHA256 rounds of the credentials fingerprint: a few ms per account, once at start."""
+_FINGERPRINT_SCHEME = "pbkdf2-sha256"
+
+
+def credentials_fingerprint(account: AccountSettings, salt: bytes | None = None) -> str:
+    """A salted, slow digest of the configured login, so a config change invalidates learned state.
+
+    It is stored beside the account's state, so it must not reveal the password: a 64-bit unsalted
+    SHA-256 gave a weak password away in 0.05 s (issue 17 item 7). Blocking (milliseconds): the pool
+    computes it in a worker thread. A fingerprint in the old format never matches, which only costs
+    one fresh login per account after the upgrade.
+    """
     material = "\0".join(
         [account.id, account.email or "", account.mobile or "", account.password or "", account.token or ""]
     )
-    return hashlib.sha256(b"deepseek2api-credentials\0" + material.encode()).hexdigest()[:16]
+    salt = salt if salt is not None else os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", b"deepseek2api-credentials\0" + material.encode(), salt,
+                                 FINGERPRINT_ITERATIONS)
+    return f"{_FINGERPRINT_SCHEME}${FINGERPRINT_ITERATIONS}${salt.hex()}${digest.hex()}"
+
+
+def credentials_match(fingerprint: str, account: AccountSettings) -> bool:
+    """True when `fingerprint` (as stored) was made from this account's configured login."""
+    parts = fingerprint.split("$")
+    if len(parts) != 4 or parts[0] != _FINGERPRINT_SCHEME or parts[1] != str(FINGERPRINT_ITERATIONS):
+        return False
+    try:
+        salt = bytes.fromhex(parts[2])
+    except ValueError:
+        return False
+    return hmac.compare_digest(credentials_fingerprint(account, salt), fingerprint)
+
+
+def _settle_fingerprint(account: AccountSettings, stored: str) -> tuple[str, bool]:
+    """(fingerprint to keep, whether the stored one still matches): one slow hash either way."""
+    if stored and credentials_match(stored, account):
+        return stored, True
+    return credentials_fingerprint(account), False
 
 
 @dataclass(eq=False)
@@ -247,7 +282,7 @@ class AccountPool:
         for account in accounts:
             if account.id in self._accounts:
                 raise ValueError(f"duplicate account id {account.id!r}")
-            record = _Account(settings=account, credentials=credentials_fingerprint(account), token=account.token)
+            record = _Account(settings=account, credentials="", token=account.token)  # set in start()
             if not account.enabled:
                 record.status, record.reason = DISABLED, "disabled in config"
             self._accounts[account.id] = record
@@ -270,12 +305,18 @@ class AccountPool:
         except Exception as exc:  # a broken store must not stop the gateway
             logger.warning("could not load account state (%s): starting from the config alone", exc)
             stored = {}
-        for acc in self._accounts.values():
+        accounts = list(self._accounts.values())
+        settled = await asyncio.gather(*(
+            asyncio.to_thread(_settle_fingerprint, acc.settings, getattr(stored.get(acc.id), "credentials", ""))
+            for acc in accounts))
+        for acc, (fingerprint, _) in zip(accounts, settled):
+            acc.credentials = fingerprint
+        for acc, (_, unchanged) in zip(accounts, settled):
             state = stored.get(acc.id)
             if state is None:
                 continue
             acc.requests, acc.failures = state.requests, state.failures
-            if state.credentials and state.credentials != acc.credentials:
+            if state.credentials and not unchanged:
                 logger.info("account %s: login changed in config; forgetting its learned token", acc.id)
                 if state.status in (COOLING, MUTED, BANNED):
                     self._restore(acc, state)
@@ -704,4 +745,5 @@ __all__ = [
     "PoolExhausted",
     "STATES",
     "credentials_fingerprint",
+    "credentials_match",
 ]
