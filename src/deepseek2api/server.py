@@ -25,6 +25,7 @@ from .api.auth import Authenticator, Caller
 from .api.errors import NO_RETRY, ApiError
 from .api.health import router as health_router
 from .api.middleware import GatewayMiddleware
+from .api.request_limits import request_limits
 from .api.openai.router import router as openai_router
 from .api.openai.serving import ChatCompletions
 from .chat.request import ModelRegistry
@@ -191,7 +192,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error_handler)  # type: ignore[arg-type]
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
-                       cors_origins=list(settings.server.cors_origins))
+                       cors_origins=list(settings.server.cors_origins), limits=request_limits(settings.server))
     return app
 
 
