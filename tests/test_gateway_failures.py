@@ -109,21 +109,30 @@ def test_every_account_muted_is_503() -> None:
     with running_stack(accounts=2) as stack:
         stack.sim_fault("user1@sim.test", "mute")
         stack.sim_fault("user2@sim.test", "mute")
-        with pytest.raises(openai.InternalServerError) as failed:
-            stack.openai().chat.completions.create(model="deepseek-chat",
-                                                   messages=[{"role": "user", "content": "muted"}])
-        assert failed.value.status_code == 503
+        for _ in range(2):  # a mute is not carried to the next account: each request costs one
+            with pytest.raises(openai.InternalServerError) as failed:
+                stack.openai().chat.completions.create(model="deepseek-chat",
+                                                       messages=[{"role": "user", "content": "muted"}])
+            assert failed.value.status_code == 503 and failed.value.code == "upstream_account_muted"
         states = {a["id"]: a["state"] for a in stack.gateway.pool.status()}
         assert set(states.values()) == {"muted"}
 
 
-def test_one_muted_account_fails_over() -> None:
+def test_one_muted_account_is_marked_and_not_used_again() -> None:
     with running_stack(accounts=2) as stack:
         stack.sim_fault("user1@sim.test", "mute")
+        outcomes = []
         for i in range(3):
-            reply = stack.openai().chat.completions.create(model="deepseek-chat",
-                                                           messages=[{"role": "user", "content": f"q{i}"}])
+            try:
+                reply = stack.openai().chat.completions.create(model="deepseek-chat",
+                                                               messages=[{"role": "user", "content": f"q{i}"}])
+            except openai.InternalServerError as exc:  # the request that drew the mute is not retried
+                assert exc.code == "upstream_account_muted"
+                outcomes.append("muted")
+                continue
             assert reply.choices[0].message.content == reply_for(f"q{i}", thinking=False, search=False).content
+            outcomes.append("ok")
+        assert outcomes.count("muted") == 1 and outcomes[-1] == "ok", outcomes
         states = {a["id"]: a["state"] for a in stack.gateway.pool.status()}
         assert states["user1@sim.test"] == "muted" and states["user2@sim.test"] == "ready"
 

@@ -28,13 +28,24 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def uvicorn_limits(server: Any) -> dict[str, Any]:
+    """uvicorn options that bound the request head (http_limits.py): size, count, read time."""
+    options: dict[str, Any] = {"h11_max_incomplete_event_size": server.max_header_bytes}
+    try:
+        from .http_limits import protocol_for
+    except ImportError:  # no httptools: uvicorn's h11 parser, which enforces the size limit only
+        return options
+    options["http"] = protocol_for(server.max_header_bytes, server.max_headers, server.header_timeout)
+    return options
+
+
 def _uvicorn_config(app: Any, host: str, port: int, settings: Any) -> Any:
     import uvicorn
 
     return uvicorn.Config(app, host=host, port=port, log_level=settings.server.log_level if
                           settings.server.log_level != "trace" else "debug",
                           access_log=False, timeout_graceful_shutdown=settings.server.shutdown_grace,
-                          log_config=None, proxy_headers=True)
+                          log_config=None, proxy_headers=True, **uvicorn_limits(settings.server))
 
 
 def run_server(server: Any) -> None:

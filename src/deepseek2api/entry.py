@@ -88,8 +88,9 @@ def run(app: Any, settings: Settings) -> None:
     """Serve with uvicorn on `server.host:server.port` (0.0.0.0:5001 like the seed)."""
     import uvicorn
 
-    from .cli import run_server
+    from .cli import run_server, uvicorn_limits
 
     run_server(uvicorn.Server(uvicorn.Config(app, host=settings.server.host, port=settings.server.port,
                                              log_config=None, access_log=False,
-                                             timeout_graceful_shutdown=settings.server.shutdown_grace)))
+                                             timeout_graceful_shutdown=settings.server.shutdown_grace,
+                                             **uvicorn_limits(settings.server))))

@@ -17,6 +17,7 @@ MASK = "***"
 
 
 _HEAD = 8  # secrets at least this long are found through their first _HEAD characters
+_TINY = 4  # shorter secrets are masked only as whole words
 
 
 class SecretRedactor(logging.Filter):
@@ -37,7 +38,10 @@ class SecretRedactor(logging.Filter):
         self._short_pattern: re.Pattern[str] | None = None
 
     def add(self, secret: str | None) -> None:
-        if not secret or len(secret) < 4:
+        """Mask `secret` from now on. Secrets under `_TINY` characters (a 3-letter password) are masked
+        only where they stand alone, between non-word characters: masking every "ab" inside other
+        words would garble the log and, by the gaps, tell where the secret occurs."""
+        if not secret:
             return
         with self._lock:
             if len(secret) >= _HEAD:
@@ -47,7 +51,8 @@ class SecretRedactor(logging.Filter):
             elif secret not in self._short:
                 self._short.add(secret)
                 ordered = sorted(self._short, key=len, reverse=True)
-                self._short_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+                self._short_pattern = re.compile("|".join(
+                    re.escape(s) if len(s) >= _TINY else rf"(?<!\w){re.escape(s)}(?!\w)" for s in ordered))
 
     def redact(self, text: str) -> str:
         if self._by_head and len(text) >= _HEAD:

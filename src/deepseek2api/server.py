@@ -24,6 +24,7 @@ from .api.docs import install_docs
 from .api.health import health_router
 from .api.middleware import GatewayMiddleware
 from .api.openai.router import openai_router
+from .api.request_limits import request_limits
 from .api.openai.serving import ChatCompletions
 from .api.status import status_router
 from .chat.prewarm import TurnPrewarmer
@@ -138,7 +139,8 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                 await gateway.stop()
 
     app = FastAPI(title="DeepSeek2API", version=__version__, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+                  redirect_slashes=False)  # a slash redirect would echo the Host header (issue 17 item 7)
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
@@ -146,5 +148,5 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
-                       cors_origins=list(settings.server.cors_origins))
+                       cors_origins=list(settings.server.cors_origins), limits=request_limits(settings.server))
     return app

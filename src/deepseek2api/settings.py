@@ -155,6 +155,11 @@ class ServerSettings(_Section):
     cors_origins: tuple[str, ...] = ("*",)
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     shutdown_grace: float = Field(default=30.0, ge=0)
+    # Request limits (issue 17 item 4); far above what any real client sends.
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    max_headers: int = Field(default=100, ge=8)
+    header_timeout: float = Field(default=30.0, gt=0)
+    body_timeout: float = Field(default=300.0, gt=0)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -27,6 +27,8 @@ from ..pool.errors import PassthroughExhausted, PoolExhausted
 
 log = logging.getLogger(__name__)
 
+log = logging.getLogger(__name__)
+
 MAX_RETRY_AFTER = 120  # openai-python refuses to retry at all above 120 s
 
 
@@ -98,8 +100,12 @@ _UPSTREAM_ANSWERS: dict[ErrorKind, tuple[int, str, str, str]] = {
                               "DeepSeek rejected the account's token even after a fresh login"),
     ErrorKind.BAD_CREDENTIALS: (503, "server_error", "upstream_auth_failed",
                                 "DeepSeek refused the account's login (check the password in config)"),
-    ErrorKind.ACCOUNT_MUTED: (503, "server_error", "upstream_account_muted", "the DeepSeek account is muted"),
-    ErrorKind.ACCOUNT_BANNED: (503, "server_error", "upstream_account_banned", "the DeepSeek account is banned"),
+    ErrorKind.ACCOUNT_MUTED: (503, "server_error", "upstream_account_muted",
+                              "DeepSeek muted the account; a prompt that draws a mute is not sent on to another "
+                              "account, because the prompt itself may be the cause"),
+    ErrorKind.ACCOUNT_BANNED: (503, "server_error", "upstream_account_banned",
+                               "DeepSeek banned the account; a prompt that draws a ban is not sent on to another "
+                               "account, because the prompt itself may be the cause"),
     ErrorKind.RATE_LIMITED: (503, "server_error", "upstream_rate_limited", "DeepSeek is rate-limiting the accounts"),
     ErrorKind.BUSY: (503, "server_error", "upstream_busy", "DeepSeek is busy"),
     ErrorKind.POW_REJECTED: (502, "server_error", "upstream_pow_rejected", "DeepSeek rejected the proof-of-work answer"),
@@ -138,7 +144,7 @@ def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool 
     if status == 503:
         retry_after = error.retry_after or 5.0
     headers = dict(NO_RETRY) if error.kind in _PERMANENT else {}
-    return ApiError(status, f"{text}{tried}: {error.message}", type_, param, code, retry_after, headers)
+    return ApiError(status, f"{text}{tried}: {client_detail(error)}", type_, param, code, retry_after, headers)
 
 
 def from_pool(exc: PoolExhausted) -> ApiError:
@@ -224,3 +230,20 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
+
+
+
+_OWN_NETWORK_WORDING = ("no data from upstream for", "no response from upstream within", ": timed out")
+
+
+def client_detail(error: UpstreamError) -> str:
+    """What a client may read about an upstream failure. Transport errors name hosts, ports and the
+    proxy an account goes through: those stay in the gateway's log (issue 17 item 7)."""
+    if error.kind is not ErrorKind.NETWORK:
+        return error.message
+    log.warning("upstream unreachable: %s", error.message)
+    text = error.message.split(" (via proxy ", 1)[0]
+    if any(own in text for own in _OWN_NETWORK_WORDING):  # worded by the gateway: no host in it
+        return text
+    where = text.split(": ", 1)[0] if ": " in text else "upstream call"
+    return f"{where}: connection failed (details in the gateway log)"

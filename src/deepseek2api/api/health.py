@@ -12,13 +12,14 @@ def health_router(usable_accounts: Callable[[], int]) -> APIRouter:
     """`usable_accounts`: how many accounts could take a request now (the pool's count)."""
     router = APIRouter()
 
-    @router.get("/health", include_in_schema=False)
-    @router.get("/healthz", include_in_schema=False)
+    # HEAD too: load balancers probe with it (the server sends the headers without the body).
+    @router.api_route("/health", methods=["GET", "HEAD"], include_in_schema=False)
+    @router.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def health() -> JSONResponse:
         """The process is up and serving HTTP."""
         return JSONResponse({"status": "ok"})
 
-    @router.get("/ready", include_in_schema=False)
+    @router.api_route("/ready", methods=["GET", "HEAD"], include_in_schema=False)
     async def ready() -> JSONResponse:
         """200 only when at least one account can take a request now (or could after a short cool-down)."""
         usable = usable_accounts()

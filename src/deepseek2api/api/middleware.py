@@ -16,22 +16,24 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, internal_error, shutting_down, too_large
+from .request_limits import (
+    RequestLimits,
+    allowed_request_headers,
+    body_timeout_error,
+    head_error,
+)
 
 log = logging.getLogger(__name__)
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
-# Browsers need Authorization listed explicitly: the `*` wildcard does not cover it (CONFORMANCE §5.3).
-_ALLOW_HEADERS = ("authorization, content-type, x-api-key, x-request-id, openai-organization, openai-project, "
-                  "openai-beta, anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access, "
-                  "x-stainless-arch, x-stainless-lang, x-stainless-os, x-stainless-package-version, "
-                  "x-stainless-retry-count, x-stainless-runtime, x-stainless-runtime-version, "
-                  "x-stainless-timeout, x-stainless-async")
 _EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms, x-should-retry"
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, cors_origins: Iterable[str]) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, cors_origins: Iterable[str],
+                 limits: RequestLimits | None = None) -> None:
         self.app = app
+        self.limits = limits or RequestLimits()
         self.max_body_bytes = max_body_bytes
         self.origins = [o.rstrip("/") for o in cors_origins]
         self.any_origin = "*" in self.origins
@@ -58,9 +60,13 @@ class GatewayMiddleware:
             if origin != b"*":
                 extra.append((b"vary", b"Origin"))
 
+        too_big = head_error(scope["headers"], self.limits)
+        if too_big is not None:
+            await self._error(send, extra, too_big)
+            return
+
         if scope["method"] == "OPTIONS":  # CORS preflight (or a plain OPTIONS): always 204
-            requested = headers.get("access-control-request-headers", "")
-            allow = _ALLOW_HEADERS + (", " + requested if requested else "")
+            allow = allowed_request_headers(headers.get("access-control-request-headers", ""))
             await send({"type": "http.response.start", "status": 204, "headers": extra + [
                 (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
                 (b"access-control-allow-headers", allow.encode("latin-1")),
@@ -76,14 +82,25 @@ class GatewayMiddleware:
 
         received = 0
         limit = self.max_body_bytes
+        loop = asyncio.get_running_loop()
+        body_deadline = loop.time() + self.limits.body_timeout
+        body_done = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # later calls only wait for the client to leave: no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, body_deadline - loop.time()))
+            except TimeoutError:
+                raise body_timeout_error(self.limits) from None  # answered by the app's ApiError handler
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise self._too_large()  # answered by the app's ApiError handler
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
         started = False

@@ -7,7 +7,8 @@ Two things need text that has not fully arrived yet, so a little content is held
 - citation markers `[citation:N]` / `[reference:N]` arrive split across deltas (`"[c"`, `"itation"`,
   `":1]."`, PROTOCOL.md §6.5 c): a trailing "[" that may still become a marker waits for the rest;
 - stop sequences may straddle deltas: the longest tail that is still a prefix of a stop string waits.
-Only the tail is ever examined, so the cost per delta is independent of the length of the answer.
+Citations only examine the tail, and stop sequences go through `stops.StopMatcher`, which never
+re-reads held text, so the work per delta is proportional to the delta, not to the answer or the stop.
 
 `max_tokens` is not enforced here: the web chat has no such switch and cutting text client-side
 would only waste the account's generation. Reasoning is never merged into content, and stop
@@ -32,6 +33,7 @@ from ..deepseek.events import (
     Usage,
 )
 from .usage import TurnUsage
+from .stops import HeldText, StopMatcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +131,13 @@ class TurnAssembler:
 
     def __init__(self, stop: Sequence[str] = (), citations: Literal["link", "strip"] = "link") -> None:
         self._stops = tuple(dict.fromkeys(s for s in stop if s))
-        self._stop_heads = frozenset(s[0] for s in self._stops)
-        self._max_hold = max((len(s) for s in self._stops), default=1) - 1
+        self._matchers = tuple(StopMatcher(s) for s in self._stops)
         self._link = citations != "strip"
         self._results: tuple[SearchResult, ...] = ()
         self._by_index: dict[int, SearchResult] = {}
         self._reference_zero_based = False
         self._cite_pending = ""  # a possible partial citation marker
-        self._stop_pending = ""  # a possible partial stop sequence (citations already rendered)
+        self._stop_pending = HeldText()  # a possible partial stop sequence (citations already rendered)
         self._content = _KeptText()
         self._reasoning = _KeptText()
         self._finish: OutFinish | None = None
@@ -208,7 +209,8 @@ class TurnAssembler:
     # -- internals ----------------------------------------------------------------------------
 
     def _end(self, reason: str, status: str | None, stop_sequence: str | None = None) -> OutFinish:
-        self._cite_pending = self._stop_pending = ""
+        self._cite_pending = ""
+        self._stop_pending.clear()
         self._finish = OutFinish(
             finish_reason=reason,
             upstream_status=status,
@@ -237,8 +239,8 @@ class TurnAssembler:
         raw, self._cite_pending = self._cite_pending, ""
         if raw:
             out.extend(self._through_stop(raw))
-        if self._finish is None and self._stop_pending:
-            rest, self._stop_pending = self._stop_pending, ""
+        if self._finish is None and self._stop_pending.size:
+            rest = self._stop_pending.take(self._stop_pending.size)
             self._content.add(rest)
             out.append(OutContent(rest))
         return out
@@ -287,35 +289,34 @@ class TurnAssembler:
         if not self._stops:
             self._content.add(text)
             return [OutContent(text)]
-        buf = self._stop_pending + text
-        hit_at, hit = -1, None
-        for stop in self._stops:
-            at = buf.find(stop)
-            if at >= 0 and (hit_at < 0 or at < hit_at):
-                hit_at, hit = at, stop
+        held = self._stop_pending
+        hit_at, hit = -1, None  # earliest start, counted from the start of the held text
+        for matcher in self._matchers:
+            end = matcher.scan(text)
+            if end is not None:
+                at = held.size + end - len(matcher.stop)
+                if hit is None or at < hit_at:
+                    hit_at, hit = at, matcher.stop
         out: list[OutEvent] = []
+        if hit is None and not held.size:  # the usual case: nothing held before this delta
+            hold = max(matcher.state for matcher in self._matchers)
+            ready = text[: len(text) - hold] if hold else text
+            held.append(text[len(text) - hold :] if hold else "")
+            if ready:
+                self._content.add(ready)
+                out.append(OutContent(ready))
+            return out
+        held.append(text)
         if hit is not None:
-            before = buf[:hit_at]
+            before = held.take(hit_at)
             if before:
                 self._content.add(before)
                 out.append(OutContent(before))
             out.append(self._end("stop", None, hit))
             return out
-        hold = self._held_suffix(buf)
-        ready = buf[: len(buf) - hold]
-        self._stop_pending = buf[len(buf) - hold :] if hold else ""
+        # Keep the longest partial match (never longer than what is held); release the rest.
+        ready = held.take(held.size - max(matcher.state for matcher in self._matchers))
         if ready:
             self._content.add(ready)
             out.append(OutContent(ready))
         return out
-
-    def _held_suffix(self, buf: str) -> int:
-        """Length of the longest tail of `buf` that is a proper prefix of some stop string."""
-        longest = min(self._max_hold, len(buf))
-        start = len(buf) - longest
-        for at in range(start, len(buf)):
-            if buf[at] in self._stop_heads:
-                tail = buf[at:]
-                if any(stop.startswith(tail) for stop in self._stops):
-                    return len(buf) - at
-        return 0

@@ -177,7 +177,7 @@ class TurnRunner:
         try:
             token = await (lease.relogin() if relogin else lease.token())
         except UpstreamFailure as failure:  # the pool already recorded what the login said
-            if failure.kind.try_another_account:
+            if failure.kind.try_another_account_before_prompt:
                 raise _TryNextAccount(failure.error) from None
             raise TurnFailed(failure.error, emitted=False, attempts=trace.attempts) from None
         try:
@@ -185,7 +185,7 @@ class TurnRunner:
                 ready = None if self.prepared is None else self.prepared.take(lease.account_id, token, proxy)
                 session_id, pow_header = ready or await client.prepare_completion(token, proxy=proxy)
             except UpstreamFailure as failure:
-                self._before_output(lease, failure.error, relogin)
+                self._before_output(lease, failure.error, relogin, prompt_sent=False)
             decoder = StreamDecoder()  # shared with continue rounds, so repeated snapshots are not re-emitted
             stream = client.completion(
                 token, session_id=session_id, prompt=prompt, pow_header=pow_header,
@@ -245,13 +245,15 @@ class TurnRunner:
             if session_id is not None:
                 await self._cleanup(token, session_id, None if finished else response_id, proxy)
 
-    def _before_output(self, lease: Lease, error: UpstreamError, relogged: bool) -> NoReturn:
-        """A failure while nothing was sent: re-login, another account, or give up. Always raises."""
+    def _before_output(self, lease: Lease, error: UpstreamError, relogged: bool, prompt_sent: bool = True) -> NoReturn:
+        """A failure while nothing was sent: re-login, another account, or give up. Always raises.
+        After the prompt went upstream a mute or ban is not carried to another account (see ErrorKind)."""
         if error.kind is ErrorKind.TOKEN_INVALID and not relogged:
             raise _Relogin()
         if error.kind.blames_account or error.kind in (ErrorKind.NETWORK, ErrorKind.WAF_BLOCKED):
             lease.report(error)
-        if error.kind.try_another_account:
+        kind = error.kind
+        if kind.try_another_account if prompt_sent else kind.try_another_account_before_prompt:
             raise _TryNextAccount(error)
         raise TurnFailed(error, emitted=False, attempts=0)
 

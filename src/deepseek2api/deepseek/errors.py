@@ -37,8 +37,16 @@ class ErrorKind(str, enum.Enum):
 
     @property
     def try_another_account(self) -> bool:
-        """True when another account (or exit) may well succeed where this one failed."""
+        """True when another account (or exit) may well succeed where this one failed, once the prompt
+        went upstream. Never for a mute or ban: DeepSeek may give those over what a prompt says, and
+        sending the same turn on would burn one account after the other (issue 17 item 5)."""
         return self in _RETRYABLE
+
+    @property
+    def try_another_account_before_prompt(self) -> bool:
+        """Like `try_another_account`, for a failure before the prompt was sent (login, session, PoW
+        challenge): a mute or ban found then was the account's state already, not this turn's doing."""
+        return self in _RETRYABLE or self in _PROMPT_VERDICTS
 
     @property
     def blames_account(self) -> bool:
@@ -50,8 +58,6 @@ _RETRYABLE = frozenset(
     {
         ErrorKind.TOKEN_INVALID,
         ErrorKind.BAD_CREDENTIALS,
-        ErrorKind.ACCOUNT_MUTED,
-        ErrorKind.ACCOUNT_BANNED,
         ErrorKind.RATE_LIMITED,
         ErrorKind.BUSY,
         ErrorKind.POW_REJECTED,
@@ -60,6 +66,7 @@ _RETRYABLE = frozenset(
         ErrorKind.STREAM_CUT,
     }
 )
+_PROMPT_VERDICTS = frozenset({ErrorKind.ACCOUNT_MUTED, ErrorKind.ACCOUNT_BANNED})
 _ACCOUNT_STATES = frozenset(
     {
         ErrorKind.TOKEN_INVALID,

@@ -29,7 +29,7 @@ from .errors import PoolExhausted, PoolReason
 from .health import DEAD_KINDS, STATES, AccountStatus, Cooldowns, Health, after_error, parse_status, transition
 from .lease import AccountLease, LeaseContext
 from .proxies import ProxyPool
-from .record import AccountRecord, credentials_fingerprint
+from .record import AccountRecord, settle_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class AccountPool:
         for account in accounts:
             if account.id in self._accounts:
                 raise ValueError(f"duplicate account id {account.id!r}")
-            record = AccountRecord(settings=account, credentials=credentials_fingerprint(account), token=account.token)
+            record = AccountRecord(settings=account, credentials="", token=account.token)  # set in start()
             if not account.enabled:
                 record.status, record.reason = DISABLED, "disabled in config"
             self._accounts[account.id] = record
@@ -97,12 +97,18 @@ class AccountPool:
         except Exception as exc:  # a broken store must not stop the gateway
             logger.warning("could not load account state (%s): starting from the config alone", exc)
             stored = {}
-        for acc in self._accounts.values():
+        accounts = list(self._accounts.values())
+        settled = await asyncio.gather(*(
+            asyncio.to_thread(settle_fingerprint, acc.settings, getattr(stored.get(acc.id), "credentials", ""))
+            for acc in accounts))
+        for acc, (fingerprint, _) in zip(accounts, settled):
+            acc.credentials = fingerprint
+        for acc, (_, unchanged) in zip(accounts, settled):
             state = stored.get(acc.id)
             if state is None:
                 continue
             acc.requests, acc.failures = state.requests, state.failures
-            if state.credentials and state.credentials != acc.credentials:
+            if state.credentials and not unchanged:
                 logger.info("account %s: login changed in config; forgetting its learned token", acc.id)
                 if state.status in (COOLING, MUTED, BANNED):
                     self._restore(acc, state)
@@ -463,5 +469,4 @@ __all__ = [
     "PoolExhausted",
     "PoolReason",
     "STATES",
-    "credentials_fingerprint",
 ]

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ...chat.prompt import content_text
 from ...chat.turn import Message, ModelRegistry, ModelSpec, Turn
 from ...jsontypes import json_type
+from ...chat.stops import MAX_STOP_CHARS, MAX_STOP_SEQUENCES
 from ..errors import RequestInvalid, error_body
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
-MAX_STOP_SEQUENCES = 16
 
 _UNSUPPORTED_PARTS = {
     "image_url": "image input",
@@ -291,6 +291,14 @@ def _check_fields(body: Mapping[str, Any]) -> None:
         for j, item in enumerate(stop):
             if not isinstance(item, str):
                 raise _wrong_type(f"stop[{j}]", "a string", item)
+    for j, item in enumerate([stop] if isinstance(stop, str) else stop or ()):
+        if len(item) > MAX_STOP_CHARS:
+            raise RequestInvalid(
+                f"Invalid 'stop': a stop sequence is {len(item)} characters long; at most {MAX_STOP_CHARS} "
+                "are allowed.",
+                "stop" if isinstance(stop, str) else f"stop[{j}]",
+                "string_above_max_length",
+            )
 
     n = _optional(body, "n", (int,), "an integer")
     if n is not None:
