@@ -4,10 +4,19 @@
 from __future__ import annotations
 
 import httpx
-
 from simulator_support import (
-    COMPLETION, asgi_client, auth, completion_body, decode, envelope_ok, login, new_session, pow_header,
-    small_config, sse_events, state_of,
+    COMPLETION,
+    asgi_client,
+    auth,
+    completion_body,
+    decode,
+    envelope_ok,
+    login,
+    new_session,
+    pow_header,
+    small_config,
+    sse_events,
+    state_of,
 )
 
 UPLOAD = "/api/v0/file/upload_file"
