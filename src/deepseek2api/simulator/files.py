@@ -9,7 +9,8 @@ CONTENT_TOO_LONG, anything else UNSUPPORTED. A test forces a status with the `x-
 header or a `[sim:file_status=NAME]` directive inside the file name.
 
 Replies show that the model "read" the files it was given: `file_notes` names each file and echoes
-every `MARKER…` word found in it (text and PDF), and describes images as "an image of N bytes".
+the `MARKER…` words found in it (text and PDF; the first 3 and last 5 when there are many), and
+describes images as "an image of N bytes".
 Files go with the chat session that referenced them (chat_session/delete, delete_all).
 """
 
@@ -181,7 +182,9 @@ def file_notes(files: Sequence[SimFile]) -> str:
             notes.append(f'I see an image of {len(file.data)} bytes ({kind[6:]}) in "{file.name}".')
             continue
         label = "the PDF" if kind == "pdf" else "the file"
-        markers = list(dict.fromkeys(m.decode("ascii") for m in _MARKER.findall(file.data)))[:8]
+        markers = list(dict.fromkeys(m.decode("ascii") for m in _MARKER.findall(file.data)))
+        if len(markers) > 8:  # the first and the last ones (a long history: the latest turns matter)
+            markers = [*markers[:3], f"… ({len(markers) - 8} more) …", *markers[-5:]]
         said = f" It contains {', '.join(markers)}." if markers else ""
         notes.append(f'I read {label} "{file.name}" ({len(file.data)} bytes).{said}')
     return " ".join(notes)
