@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from curl_cffi import CurlError, CurlOpt
+from curl_cffi.const import CurlECode
 from curl_cffi.requests import AsyncSession, Response
 
 from .attachments import (
@@ -129,10 +130,12 @@ async def _get(url: str, host: str, port: int, addresses: list[IPAddress], pin: 
         finally:
             await response.aclose()  # type: ignore[no-untyped-call]
     except CurlError as exc:
-        if "maximum file size" in str(exc).lower() or "filesize" in str(exc).lower():
+        if getattr(exc, "code", None) == CurlECode.FILESIZE_EXCEEDED:
             raise AttachmentError(AttachmentProblem.TOO_LARGE, part,
                                   f"the image is over the limit of {max_bytes} bytes") from None
-        raise _failed(part, f"fetch failed ({type(exc).__name__})") from None
+        detail = str(exc).removeprefix("Failed to perform, ").split(" See https://", 1)[0].rstrip(". ")
+        log.debug("remote image fetch from %s failed: %s", host, detail)
+        raise _failed(part, f"fetch failed ({detail})") from None
     finally:
         await session.close()
 
