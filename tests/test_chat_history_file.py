@@ -128,3 +128,23 @@ async def test_only_the_file_route_gets_a_long_history_through_the_simulator(cli
     assert not errors_of(events)
     assert 'You wrote: "Which marker did the last turn carry?"' in content_of(events)
     assert f'I read the file "{HISTORY_FILE}"' in content_of(events) and "MARKER:turn-39" in content_of(events)
+
+
+def test_a_prompt_over_the_limit_in_bytes_but_not_in_tokens_stays_inline():
+    parts = PromptParts(system="Be brief.", history=history_of(3), live=f"{USER}hello")
+    size = len(parts.inline.encode())
+    plan = plan_prompt(parts, limit=size // 2, count=lambda text: len(text) // 4)
+    assert plan.inline and plan.prompt == parts.inline
+
+
+def test_a_transcript_that_is_attached_anyway_is_never_tokenised():
+    counted: list[str] = []
+
+    def count(text: str) -> int:
+        counted.append(text)
+        return len(text)
+
+    parts = PromptParts(system="sys", history=history_of(60), live=f"{USER}next")
+    plan = plan_prompt(parts, limit=1_000, count=count)
+    assert [f.name for f in plan.files] == [HISTORY_FILE]
+    assert parts.history not in counted and parts.live in counted

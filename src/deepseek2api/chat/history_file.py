@@ -9,13 +9,16 @@ The live turn itself never moves: if it alone is over the limit, `PromptTooLong`
 "too long" error).
 
 The planner is pure: it takes the flattened parts (which concatenate to the inline prompt) and a
-token counter, and returns what to send. Counting a 150k-character prompt with the real tokenizer
-takes tens of milliseconds, so a caller with long prompts runs `plan_prompt` in a worker thread;
-prompts whose UTF-8 size is under the limit are never counted (a token is at least one byte).
+token counter, and returns what to send. The real tokenizer is slow on long text (hundreds of
+milliseconds for 200k characters), so a caller with long prompts runs `plan_prompt` in a worker
+thread, and the planner counts as little as it can: nothing when the UTF-8 size is under the limit (a
+token is at least one byte), not the transcript when the prompt is far over it, and the system prompt
+and tool catalog (the same every turn of an agent) through a small cache.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +38,11 @@ _HISTORY_HEADER = ("Earlier turns of this conversation, oldest first. The conver
                    "message that came with this file.\n")
 _TOOLS_HEADER = "The tools available in this conversation and how to call them.\n"
 _INSTRUCTIONS_HEADER = "Instructions for this conversation (the system prompt).\n"
+_PARTS = ("system", "tools", "history", "live")
+# Over this many UTF-8 bytes per token of the limit a prompt is over it whatever the tokenizer says
+# (prose and code average 3–4 bytes per token); a wrong guess only attaches what could have been inline.
+_MAX_BYTES_PER_TOKEN = 6
+_cached_count = functools.lru_cache(maxsize=32)(count_tokens)
 _LABELS = ((USER, "\n\n### User\n"), (ASSISTANT, "\n\n### Assistant\n"), (END_OF_SENTENCE, ""))
 
 
@@ -110,29 +118,41 @@ def plan_prompt(parts: PromptParts, *, limit: int = DEFAULT_INLINE_PROMPT_LIMIT,
 
     Order of moves: the earlier transcript first (and with it the tool catalog when the catalog alone
     takes over a quarter of the limit), then the tool catalog, then the system prompt. `count` defaults
-    to DeepSeek's tokenizer (chat/usage.py). Raises `PromptTooLong`.
+    to DeepSeek's tokenizer (chat/usage.py) with a small cache: an agent resends the same system prompt
+    and tool catalog every turn. Only what decides the plan is counted — a transcript that is attached
+    anyway is not (counting 200k characters takes the tokenizer over half a second). Raises `PromptTooLong`.
     """
     inline = parts.inline
-    if len(inline.encode("utf-8")) <= limit:
+    inline_bytes = len(inline.encode("utf-8"))
+    if inline_bytes <= limit:  # a token is at least one byte
         return PromptPlan(inline)
-    if count is None:
-        count = count_tokens
-    sizes = {"system": count(parts.system), "tools": count(parts.tools), "history": count(parts.history),
-             "live": count(parts.live)}
-    if sum(sizes.values()) <= limit:
-        return PromptPlan(inline)
-    if not allow_files:
-        raise PromptTooLong(sum(sizes.values()), limit)
+    counter = count if count is not None else _cached_count
+    sizes: dict[str, int] = {}
+
+    def size(name: str) -> int:
+        if name not in sizes:
+            sizes[name] = counter(getattr(parts, name))
+        return sizes[name]
+
+    certainly_over = inline_bytes > limit * _MAX_BYTES_PER_TOKEN
+    if not certainly_over:
+        total = sum(size(name) for name in _PARTS)
+        if total <= limit:
+            return PromptPlan(inline)
+        if not allow_files:
+            raise PromptTooLong(total, limit)
+    elif not allow_files:
+        raise PromptTooLong(inline_bytes // _MAX_BYTES_PER_TOKEN, limit)
     moved: list[str] = []
     if parts.history:
         moved.append("history")
-        if parts.tools and sizes["tools"] > limit // 4:
+        if parts.tools and size("tools") > limit // 4:
             moved.append("tools")
     candidates = [name for name in ("history", "tools", "system") if getattr(parts, name)]
     while True:
         plan = _build(parts, moved)
-        note_tokens = count(_note([f.name for f in plan.files])) if plan.files else 0
-        needed = sum(size for name, size in sizes.items() if name not in moved) + note_tokens
+        note_tokens = counter(_note([f.name for f in plan.files])) if plan.files else 0
+        needed = sum(size(name) for name in _PARTS if name not in moved) + note_tokens
         if needed <= limit:
             return plan
         rest = [name for name in candidates if name not in moved]
