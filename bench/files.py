@@ -17,9 +17,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 
-from harness import REAL_DIFFICULTY, CpuMeter, ProcessStats, Simulator, machine_line, ms, percentile, table
+from harness import (
+    REAL_DIFFICULTY,
+    CpuMeter,
+    ProcessStats,
+    Simulator,
+    machine_line,
+    ms,
+    percentile,
+    table,
+)
 
 from deepseek2api.chat.attachments import prepare_attachments
 from deepseek2api.chat.history_file import PromptParts, plan_prompt
@@ -75,7 +85,7 @@ async def main(turns: int) -> None:
             rows = []
             for name, turn in (("inline", inline_turn), ("file route", file_turn)):
                 await turn(client, token, parts)  # warm-up
-                me, simulator = CpuMeter(ProcessStats(__import__("os").getpid())).start(), CpuMeter(sim.stats).start()
+                me, simulator = CpuMeter(ProcessStats(os.getpid())).start(), CpuMeter(sim.stats).start()
                 samples = [await turn(client, token, parts) for _ in range(turns)]
                 me.stop(), simulator.stop()
                 rows.append([name, ms(percentile(samples, 50)), ms(max(samples)), ms(me.cpu / turns),

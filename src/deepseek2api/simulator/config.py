@@ -118,6 +118,8 @@ class SimulatorConfig:
             raise ValueError("difficulty must be a positive integer")
         self.difficulty = int(self.difficulty)
         self.events_per_write = max(1, int(self.events_per_write))
+        if int(self.max_file_bytes) <= 0 or int(self.file_parse_polls) < 1 or int(self.max_ref_files) < 0:
+            raise ValueError("max_file_bytes must be > 0, file_parse_polls >= 1 and max_ref_files >= 0")
 
     def find_user(self, *, email: str | None = None, mobile: str | None = None) -> SimUser | None:
         """The configured user with this email (case-insensitive) or mobile (country prefix optional)."""
