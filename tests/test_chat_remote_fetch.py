@@ -5,6 +5,7 @@ needs a successful fetch from loopback says so by passing its own `allow_address
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 
 import pytest
@@ -17,6 +18,7 @@ from deepseek2api.chat.attachments import (
 )
 from deepseek2api.chat.remote_fetch import (
     fetch_image,
+    image_from_url,
     is_public_address,
     require_remote,
 )
@@ -149,3 +151,22 @@ def test_remote_urls_are_refused_while_fetch_remote_is_off():
         require_remote(False, part="messages[0].content[0]")
     assert caught.value.problem is AttachmentProblem.REMOTE_DISABLED and "files.fetch_remote" in str(caught.value)
     require_remote(True, part="x")
+
+
+async def test_image_from_url_decodes_data_urls_and_guards_http_ones():
+
+
+    data_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    attachment = await image_from_url(data_url, part="p", fetch_remote=False)
+    assert attachment.kind is AttachmentKind.IMAGE and attachment.data == PNG
+    with pytest.raises(AttachmentError) as caught:
+        await image_from_url("data:application/pdf;base64,JVBERi0xLjQK", part="messages[0].content[0]",
+                             fetch_remote=False)
+    assert caught.value.problem is AttachmentProblem.UNSUPPORTED and "expected an image" in str(caught.value)
+    with pytest.raises(AttachmentError) as caught:
+        await image_from_url("https://example.com/cat.png", part="p", fetch_remote=False)
+    assert caught.value.problem is AttachmentProblem.REMOTE_DISABLED
+    async with RawServer(answering("200 OK", PNG)) as server:  # on, but loopback is still refused
+        with pytest.raises(AttachmentError) as caught:
+            await image_from_url(f"{server.base_url}/cat.png", part="p", fetch_remote=True)
+    assert caught.value.problem is AttachmentProblem.REMOTE_REFUSED

@@ -30,6 +30,7 @@ from .attachments import (
     AttachmentKind,
     AttachmentProblem,
     from_bytes,
+    from_data_url,
 )
 
 log = logging.getLogger(__name__)
@@ -148,4 +149,26 @@ def require_remote(enabled: bool, *, part: str) -> None:
                               "send the image as a data: URL or base64")
 
 
-__all__ = ["IPAddress", "Resolver", "fetch_image", "is_public_address", "require_remote", "system_resolver"]
+async def image_from_url(url: str, *, part: str, fetch_remote: bool, max_bytes: int = DEFAULT_MAX_BYTES,
+                         timeout: float = 10.0, index: int = 1) -> Attachment:
+    """An image given by URL, the way every surface gets one (OpenAI `image_url.url`, Anthropic
+    `{"type":"url"}`, Responses `image_url`): a `data:` URL is decoded, an http(s) URL is fetched only
+    when `fetch_remote` is on (`files.fetch_remote`). Anything that is not an image → 400."""
+    if not isinstance(url, str) or not url:
+        raise AttachmentError(AttachmentProblem.INVALID, part, "image URL is missing")
+    if url[:5].lower() == "data:":
+        attachment = from_data_url(url, part=part, max_bytes=max_bytes, index=index)
+        if attachment.kind is not AttachmentKind.IMAGE:
+            raise AttachmentError(AttachmentProblem.UNSUPPORTED, part,
+                                  f"expected an image, got {attachment.media_type}")
+        return attachment
+    if url[:7].lower() == "http://" or url[:8].lower() == "https://":
+        require_remote(fetch_remote, part=part)
+        return await fetch_image(url, part=part, max_bytes=max_bytes, timeout=timeout, index=index)
+    raise AttachmentError(AttachmentProblem.INVALID, part, "expected a data: URL or an http(s) URL")
+
+
+__all__ = [
+    "IPAddress", "Resolver", "fetch_image", "image_from_url", "is_public_address", "require_remote",
+    "system_resolver",
+]
