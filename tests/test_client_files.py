@@ -163,3 +163,9 @@ def test_multipart_body_names_the_file_safely_and_keeps_the_bytes():
     name, parsed = parse_multipart(body, content_type)
     assert parsed == data
     assert "\r" not in name and "\n" not in name and '"' not in name
+
+
+async def test_a_non_ascii_file_name_arrives_as_written(client):
+    token = await login(client)
+    status = await upload_file(client, token, FileUpload("报告 2026.txt", "text/plain", b"MARKER:cn"))
+    assert status.file_name == "报告 2026.txt"
