@@ -125,9 +125,12 @@ class FileStore:
             del self.files[key]
             self.deleted += 1
 
+    def reset_counters(self) -> None:
+        self.uploads = self.forks = self.deleted = 0
+
     def clear(self) -> None:
         self.files.clear()
-        self.uploads = self.forks = self.deleted = 0
+        self.reset_counters()
 
     def stats(self) -> dict[str, int]:
         return {"stored": len(self.files), "uploads": self.uploads, "forks": self.forks, "deleted": self.deleted}

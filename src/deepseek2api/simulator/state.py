@@ -298,6 +298,7 @@ class SimState:
         self.requests.clear()
         self.counts.clear()
         self.faults_injected.clear()
+        self.files.reset_counters()
         self.fault_queues.clear()
         self.runtime_banned.clear()
         self.max_active = {k: v for k, v in self.active.items() if v}
