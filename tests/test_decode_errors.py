@@ -42,7 +42,7 @@ def _all_splits(body: bytes):
         ({"code": 40301, "msg": "INVALID_POW_RESPONSE", "data": None}, ErrorKind.POW_REJECTED),
         ({"code": 40003, "msg": "Authorization Failed (invalid token)", "data": None}, ErrorKind.TOKEN_INVALID),
         ({"code": 1001, "msg": "server busy", "data": None}, ErrorKind.BUSY),
-        ({"code": 0, "msg": "", "data": {"biz_code": 10, "biz_msg": "too many ref file", "biz_data": None}}, ErrorKind.PROTOCOL),
+        ({"code": 0, "msg": "", "data": {"biz_code": 10, "biz_msg": "too many ref file", "biz_data": None}}, ErrorKind.TOO_MANY_FILES),
     ],
 )
 @pytest.mark.parametrize("framing", ["bare", "bare-no-newline", "sse"])

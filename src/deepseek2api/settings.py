@@ -191,6 +191,8 @@ class UpstreamSettings(_Section):
     first_byte_timeout: float = Field(default=_PROFILE.first_byte_timeout, gt=0)
     max_continue_rounds: int = Field(default=8, ge=0)
     delete_session: bool = True
+    # tokens; a longer prompt sends its earlier transcript as an attached file (chat/history_file.py)
+    inline_prompt_limit: int = Field(default=24_000, ge=1_000)
 
     @field_validator("base_url")
     @classmethod
@@ -231,6 +233,18 @@ class StateSettings(_Section):
     path: str = Field(default="state.db", min_length=1)
 
 
+class FilesSettings(_Section):
+    """Attachments (images, documents) and history files uploaded to DeepSeek (chat/attachments.py)."""
+
+    max_bytes: int = Field(default=7 * 1024 * 1024, gt=0)  # per decoded file; base64 of it must fit max_body_bytes
+    max_files: int = Field(default=10, ge=1)  # per turn, history files included
+    history_as_file: bool = True  # over upstream.inline_prompt_limit: attach the transcript instead of failing
+    auto_vision: bool = True  # images switch any model to vision mode (else only vision models take them)
+    fetch_remote: bool = False  # fetch http(s) image URLs (public addresses only, no redirects)
+    fetch_timeout: float = Field(default=10.0, gt=0)
+    parse_timeout: float = Field(default=60.0, gt=0)  # longest wait for DeepSeek to parse the uploads
+
+
 class ProxyQuarantineSettings(_Section):
     failures: int = Field(default=3, ge=1)
     seconds: float = Field(default=60.0, ge=0)
@@ -252,6 +266,7 @@ class Settings(_Section):
     output: OutputSettings = Field(default_factory=OutputSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     proxy_quarantine: ProxyQuarantineSettings = Field(default_factory=ProxyQuarantineSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
 
     _config_path: str | None = PrivateAttr(default=None)
 
@@ -612,6 +627,7 @@ __all__ = [
     "AccountSettings",
     "ApiKey",
     "ConfigError",
+    "FilesSettings",
     "MAX_PROXIES",
     "ModelAlias",
     "OutputSettings",

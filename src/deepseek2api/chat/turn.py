@@ -39,6 +39,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     _spec("deepseek-expert-reasoner", "expert", True, False),
     _spec("deepseek-expert-chat-search", "expert", False, True),
     _spec("deepseek-expert-reasoner-search", "expert", True, True),
+    _spec("deepseek-vision", "vision", False, False),
 )
 DEFAULT_MODEL = "deepseek-chat"
 

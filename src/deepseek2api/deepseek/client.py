@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
@@ -199,12 +199,19 @@ class DeepSeekClient:
 
     async def _call(self, method: str, path: str, *, token: str | None = None, body: Any = None,
                     proxy: str | None = None, login: bool = False,
-                    secrets: Iterable[str | None] = ()) -> Mapping[str, Any]:
-        """One JSON call → the success envelope; every failure → `UpstreamFailure`."""
+                    secrets: Iterable[str | None] = (), headers: Mapping[str, str] | None = None) -> Mapping[str, Any]:
+        """One call → the success envelope; every failure → `UpstreamFailure`.
+
+        `body` is sent as JSON, except `bytes`, which go as they are (file uploads: multipart, with
+        their own Content-Type in `headers`).
+        """
         secrets = [token, *secrets]
         transport = self._open_transport()
-        headers = self._headers(token)
-        data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = self._headers(token, headers)
+        if isinstance(body, bytes):
+            data: bytes | None = body
+        else:
+            data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         started = time.monotonic()
         try:
             # the transport enforces the timeout itself; the asyncio guard only covers a wedged event source
@@ -338,8 +345,11 @@ class DeepSeekClient:
     async def completion(self, token: str, *, session_id: str, prompt: str, pow_header: str, thinking: bool,
                          search: bool, model_type: str | None = "default", parent_message_id: int | None = None,
                          proxy: str | None = None,
-                         decoder: StreamDecoder | None = None) -> AsyncIterator[UpstreamEvent]:
+                         decoder: StreamDecoder | None = None,
+                         ref_file_ids: Sequence[str] = ()) -> AsyncIterator[UpstreamEvent]:
         """Send one turn (§2.5, body §5.1) and yield its decoded events.
+
+        `ref_file_ids` are uploads already parsed (status SUCCESS, see files.py) the turn refers to.
 
         Pass your own `decoder` when the turn may need `continue_stream`: the continue rounds must be
         decoded by the same decoder so their repeated snapshot is not emitted twice.
@@ -349,7 +359,7 @@ class DeepSeekClient:
             "parent_message_id": parent_message_id,
             "model_type": model_type,
             "prompt": prompt,
-            "ref_file_ids": [],
+            "ref_file_ids": list(ref_file_ids),
             "thinking_enabled": bool(thinking),
             "search_enabled": bool(search),
             "preempt": False,

@@ -30,6 +30,12 @@ class ErrorKind(str, enum.Enum):
     WAF_BLOCKED = "waf_blocked"  # an HTML page instead of the API: this exit is blocked
     CLIENT_TOO_OLD = "client_too_old"  # the client identity (profile) is outdated
     INPUT_TOO_LONG = "input_too_long"  # the prompt exceeds the web chat's limit
+    FILE_TOO_LARGE = "file_too_large"  # an upload over the size limit, or parsed text too long (CONTENT_TOO_LONG)
+    FILE_UNSUPPORTED = "file_unsupported"  # upstream cannot read this kind of file
+    FILE_PARSE_FAILED = "file_parse_failed"  # the upload ended FAILED / ERROR / CONTENT_EMPTY / CANCELLED
+    FILE_NOT_READY = "file_not_ready"  # a ref_file_id upstream does not accept (biz_code 9), or parsing timed out
+    TOO_MANY_FILES = "too_many_files"  # more ref_file_ids than upstream takes (biz_code 10 on a completion)
+    VISION_UNAVAILABLE = "vision_unavailable"  # "vision is temporarily unavailable"
     CONTENT_FILTER = "content_filter"  # DeepSeek's moderation stopped the reply
     NETWORK = "network"  # connect / proxy / timeout / connection reset
     STREAM_CUT = "stream_cut"  # the stream ended without a terminal status
@@ -112,6 +118,9 @@ _CODE_KINDS: dict[int, ErrorKind] = {
 }
 
 _KEYWORDS: tuple[tuple[tuple[str, ...], ErrorKind], ...] = (
+    (("vision is temporarily unavailable", "vision unavailable"), ErrorKind.VISION_UNAVAILABLE),
+    (("file too large", "file_too_large", "file size"), ErrorKind.FILE_TOO_LARGE),
+    (("unsupported file", "unsupported_file", "file type"), ErrorKind.FILE_UNSUPPORTED),
     (("too long", "exceeds", "超长"), ErrorKind.INPUT_TOO_LONG),
     (("version too low", "version is too low", "upgrade", "too old"), ErrorKind.CLIENT_TOO_OLD),
     (("muted",), ErrorKind.ACCOUNT_MUTED),
@@ -167,6 +176,10 @@ def classify_envelope(envelope: Any, *, login: bool = False) -> "UpstreamError |
         return _make(ErrorKind.BAD_CREDENTIALS, text)
     if biz_code == 10 and login:
         return _make(ErrorKind.ACCOUNT_BANNED, text)
+    if biz_code == 10 and "ref file" in biz_msg.lower():
+        return _make(ErrorKind.TOO_MANY_FILES, text)
+    if biz_code == 9:
+        return _make(ErrorKind.FILE_NOT_READY, text)
     kind = _kind_from_text(biz_msg) or (ErrorKind.BAD_CREDENTIALS if login else ErrorKind.PROTOCOL)
     return _make(kind, text)
 
@@ -213,6 +226,10 @@ def classify_http(
         return _make(ErrorKind.TOKEN_INVALID, f"HTTP {status}: authorization refused")
     if status == 426:
         return _make(ErrorKind.CLIENT_TOO_OLD, "HTTP 426: client version rejected")
+    if status == 413:
+        return _make(ErrorKind.FILE_TOO_LARGE, "HTTP 413: upload too large")
+    if status == 415:
+        return _make(ErrorKind.FILE_UNSUPPORTED, "HTTP 415: unsupported file type")
     if status >= 500:
         return _make(ErrorKind.BUSY, f"HTTP {status}: upstream server error")
     if status >= 400:

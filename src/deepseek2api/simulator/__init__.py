@@ -17,6 +17,8 @@
 - Per request: headers `x-sim-fault: NAME[,NAME]` and `x-sim-format: C|C'|B|A`.
 - Control API (no auth): `GET /_sim/stats`, `GET|POST /_sim/faults`, `GET|POST /_sim/config`,
   `POST /_sim/reset` (control.py). Faults and their wire shapes: faults.py.
+- Files (files.py): upload_file (multipart, own PoW), fetch_files PENDING → PARSING → SUCCESS over polls,
+  fork_file_task, `ref_file_ids` checks; replies echo the `MARKER…` words of attached files.
 - PoW: real DeepSeekHashV1, single use, bound to the target path, expiring; chat/continue needs a fresh
   challenge minted for `/api/v0/chat/continue`.
 """

@@ -2,8 +2,8 @@
 
 Order of checks on chat/completion (and chat/continue): token → account banned → per-account stream
 limit → body → PoW (`x-ds-pow-response`, minted for this exact path: chat/continue needs its own,
-fresh challenge for `/api/v0/chat/continue`) → request faults → session and parent id → prompt
-length → stream.
+fresh challenge for `/api/v0/chat/continue`) → request faults → session and parent id → ref_file_ids
+(files.py) → prompt length → stream. The file endpoints live in files.py.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .config import SimulatorConfig, SimUser, normalize_format
 from .envelope import bad_request, biz_error, code_error, invalid_parent, invalid_session, ok, token_error
 from .eventstream import EventStream
 from .faults import first_request_fault, pick_faults, request_fault_response
+from .files import FileEndpoints, SimFile, check_refs, with_file_notes
 from .replies import parse_directives, reply_for
 from .state import SimMessage, SimSession, SimState, StreamSlot
 from .streams import MessageMeta, hint_event, make_writer
@@ -262,8 +263,9 @@ class SimulatorApi:
         parent = _message_id(body.get("parent_message_id"))
         if parent != session.last_response_id:
             return invalid_parent()
-        if body.get("ref_file_ids"):
-            return biz_error(9, "invalid ref file id")
+        files = check_refs(state, account, body.get("ref_file_ids"), body.get("model_type"))
+        if isinstance(files, Response):
+            return files
         if "input_too_long" in faults or (config.max_prompt_chars is not None
                                           and len(prompt) > config.max_prompt_chars):
             if "input_too_long" in faults:
@@ -275,13 +277,14 @@ class SimulatorApi:
         model_type = body.get("model_type") if isinstance(body.get("model_type"), str) else None
         session.model_type = model_type or session.model_type or "default"
         turn = self._new_turn(session, prompt, fmt, thinking, search, faults,
-                              rounds=directives.rounds, stall=directives.stall)
+                              rounds=directives.rounds, stall=directives.stall, files=files)
         state.counts["completions"] += 1
         rate = config.slow_tokens_per_second if "slow" in faults else config.tokens_per_second
         return EventStream(stream_round(turn, state, slot, resume=False, rate=rate, rng=_stream_rng(config, turn)))
 
     def _new_turn(self, session: SimSession, prompt: str, fmt: str, thinking: bool, search: bool,
-                  faults: set[str], *, rounds: int | None, stall: float | None) -> Turn:
+                  faults: set[str], *, rounds: int | None, stall: float | None,
+                  files: list[SimFile] | None = None) -> Turn:
         state, config = self.state, self.state.config
         now = state.clock()
         request_id = session.next_message_id
@@ -298,6 +301,9 @@ class SimulatorApi:
                            model_type=session.model_type or "default", thinking=thinking, search=search,
                            inserted_at=now)
         reply = reply_for(prompt, thinking=thinking, search=search)
+        if files:
+            state.files.attach(session.id, files)
+            reply = with_file_notes(reply, files)
         rng = random.Random(f"{config.seed}|{response_id}|{prompt}") if config.seed is not None else random.Random()
         turn = plan_turn(
             session=session, message=message, meta=meta,
@@ -423,6 +429,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         Route(COMPLETION_PATH, api.completion, methods=["POST"]),
         Route(CONTINUE_PATH, api.continue_, methods=["POST"]),
         Route("/api/v0/chat/stop_stream", api.stop_stream, methods=["POST"]),
+        *FileEndpoints(api).routes(),
         *control.routes(state),
     ]
     app = Starlette(routes=routes)

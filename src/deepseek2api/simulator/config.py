@@ -99,6 +99,12 @@ class SimulatorConfig:
     finish_event: bool = False  # also emit the `event: finish` seen in one 2026-04 capture
     seed: int | None = None  # seeds chunking, jitter, fault rolls and PoW answers
     session_ttl: float = 259200.0  # ttl_seconds reported by chat_session/create
+    # files (files.py): upload size limit, fetch_files polls until parsed, ref_file_ids per turn, text limit
+    max_file_bytes: int = 20 * 1024 * 1024
+    file_parse_polls: int = 2
+    max_ref_files: int = 20
+    max_file_chars: int | None = 2_000_000  # longer text files end CONTENT_TOO_LONG
+    vision_available: bool = True  # False: vision turns get the "vision is temporarily unavailable" hint
 
     def __post_init__(self) -> None:
         self.stream_format = normalize_format(self.stream_format)
@@ -112,6 +118,8 @@ class SimulatorConfig:
             raise ValueError("difficulty must be a positive integer")
         self.difficulty = int(self.difficulty)
         self.events_per_write = max(1, int(self.events_per_write))
+        if int(self.max_file_bytes) <= 0 or int(self.file_parse_polls) < 1 or int(self.max_ref_files) < 0:
+            raise ValueError("max_file_bytes must be > 0, file_parse_polls >= 1 and max_ref_files >= 0")
 
     def find_user(self, *, email: str | None = None, mobile: str | None = None) -> SimUser | None:
         """The configured user with this email (case-insensitive) or mobile (country prefix optional)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .config import FAULT_NAMES, SimulatorConfig, SimUser
+from .files import FileStore
 from .pow_check import PowVerifier
 
 MAX_SESSIONS = 50_000
@@ -25,6 +26,7 @@ MAX_SESSIONS = 50_000
 ENDPOINTS = (
     "login", "current", "create_session", "delete_session", "delete_all", "fetch_page",
     "history_messages", "create_pow_challenge", "completion", "continue", "stop_stream",
+    "upload_file", "fetch_files", "fork_file_task",
 )
 
 
@@ -142,6 +144,7 @@ class SimState:
         self.requests: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()
+        self.files = FileStore()
         self._seq = 210_000_000
 
     # --- accounts and tokens -------------------------------------------------------------------
@@ -199,12 +202,14 @@ class SimState:
 
     def delete_session(self, session: SimSession) -> None:
         self.sessions.pop(session.id, None)
+        self.files.forget_sessions([session.id])
         self.counts["deletes"] += 1
 
     def delete_all(self, account: str) -> int:
         doomed = [k for k, s in self.sessions.items() if s.account == account]
         for key in doomed:
             del self.sessions[key]
+        self.files.forget_sessions(doomed)
         self.counts["deletes"] += len(doomed)
         return len(doomed)
 
@@ -281,6 +286,7 @@ class SimState:
             "max_concurrent": dict(self.max_active),
             "sessions": len(self.sessions),
             "tokens": len(self.tokens),
+            "files": self.files.stats(),
             "pending_faults": {k: [{"fault": e.fault, "count": e.remaining, "on": e.on} for e in q]
                                for k, q in self.fault_queues.items() if q},
         }
@@ -292,6 +298,7 @@ class SimState:
         self.requests.clear()
         self.counts.clear()
         self.faults_injected.clear()
+        self.files.reset_counters()
         self.fault_queues.clear()
         self.runtime_banned.clear()
         self.max_active = {k: v for k, v in self.active.items() if v}
@@ -299,5 +306,6 @@ class SimState:
             self.tokens.clear()
             self.sessions.clear()
             self.pow.clear()
+            self.files.clear()
         if self.config.seed is not None:
             self.rng.seed(self.config.seed)
