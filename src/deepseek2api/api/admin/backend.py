@@ -46,7 +46,7 @@ class AccountView:
     last_success: float | None = None
     last_error: str | None = None  # "<error kind>: <message>" of the last failure (no secret)
     last_error_at: float | None = None
-    token_age: float | None = None  # seconds since the current token was obtained; None: no token
+    token_obtained_at: float | None = None  # when the current token was obtained (its age); None: no token
     proxy: str = "direct"  # redacted URL, "direct", or "pool (least_used)"
     requests: int = 0
     failures: int = 0
