@@ -27,7 +27,7 @@ from deepseek2api.api.admin import (
 )
 from deepseek2api.api.auth import Authenticator
 from deepseek2api.api.metrics import GatewayMetrics, PoolGauges, metrics_route
-from deepseek2api.settings import AccountSettings
+from deepseek2api.settings import AccountSettings, redact_proxy
 
 STATES = ("ready", "cooling", "muted", "banned", "bad_credentials", "disabled")
 SECRET_PASSWORDS = ("pw-alpha-Secret1", "pw-beta-Secret2", "pw-gamma-Secret3")
@@ -92,7 +92,7 @@ class FakeBackend:
         return AccountView(id=s.id, state=acc.state, reason=acc.reason, until=acc.until, in_use=acc.in_use,
                            last_success=acc.last_success, last_error=acc.last_error, last_error_at=acc.last_error_at,
                            token_obtained_at=acc.token_at if acc.token else None,
-                           proxy="socks5://user:***@10.0.0.1:1080" if s.id == "gamma" else "direct",
+                           proxy=redact_proxy(self.proxy_urls[0]) if s.id == "gamma" else "direct",
                            requests=acc.requests, login="email" if s.email else "mobile", source=acc.source)
 
     # ---- AdminBackend ---------------------------------------------------------------
@@ -110,8 +110,7 @@ class FakeBackend:
         out = []
         for i, url in enumerate(self.proxy_urls):
             until = self.quarantined.get(i)
-            shown = url.replace("proxy-Secret9", "***")
-            out.append(ProxyView(index=i, proxy=shown, state="quarantined" if until and until > now else "ok",
+            out.append(ProxyView(index=i, proxy=redact_proxy(url), state="quarantined" if until and until > now else "ok",
                                  picks=3 * (i + 1), failures=3 if until else 0, quarantine_until=until))
         return out
 

@@ -143,7 +143,7 @@ async def test_accounts_show_state_reason_until_and_token_age_but_no_secret(clie
     assert rows["beta@example.com"]["until"] == NOW + 90
     assert rows["beta@example.com"]["reason"].startswith("rate limited")
     assert rows["gamma"] == {**rows["gamma"], "state": "banned", "token_obtained_at": None, "login": "mobile"}
-    assert rows["gamma"]["proxy"] == "socks5://user:***@10.0.0.1:1080"
+    assert rows["gamma"]["proxy"] == "socks5://***@10.0.0.1:1080"
     assert not any(key in row for row in rows.values() for key in ("password", "token"))
 
 
@@ -151,7 +151,7 @@ async def test_proxies_are_listed_with_credentials_masked_and_a_quarantine_deadl
                                                                                     backend: FakeBackend) -> None:
     backend.quarantined[1] = NOW + 42
     data = (await client.get("/admin/api/proxies", headers=ADMIN)).json()
-    assert [p["proxy"] for p in data["proxies"]] == ["socks5://user:***@10.0.0.1:1080", "http://10.0.0.2:3128"]
+    assert [p["proxy"] for p in data["proxies"]] == ["socks5://***@10.0.0.1:1080", "http://10.0.0.2:3128"]
     assert [p["state"] for p in data["proxies"]] == ["ok", "quarantined"]
     assert data["proxies"][1]["quarantine_until"] == NOW + 42
 
