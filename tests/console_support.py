@@ -62,7 +62,7 @@ class FakeBackend:
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
-    def with_accounts(cls, requests: RequestLog, clock: Callable[[], float] = time.time) -> "FakeBackend":
+    def with_accounts(cls, requests: RequestLog, clock: Callable[[], float] = time.time) -> FakeBackend:
         fake = cls(requests, clock)
         now = clock()
         for i, (email, password) in enumerate(

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-
 from console_support import (
     ADMIN_KEY,
     CLIENT_KEY,
@@ -17,6 +16,7 @@ from console_support import (
     FakeBackend,
     console_app,
 )
+
 from deepseek2api.api.admin import RequestEntry, RequestLog
 
 SECRETS = (*SECRET_PASSWORDS, *SECRET_TOKENS, ADMIN_KEY, CLIENT_KEY, "proxy-Secret9", "tok-fresh-Secret",
@@ -366,16 +366,16 @@ async def test_the_live_tail_streams_the_backlog_then_new_requests_as_events(
         assert server.started
         port = server.servers[0].sockets[0].getsockname()[1]
         events: list[dict[str, object]] = []
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            async with http.stream("GET", "/admin/api/requests/stream?max_events=2", headers=ADMIN) as response:
-                assert response.headers["content-type"].startswith("text/event-stream")
-                async for line in response.aiter_lines():
-                    if line.startswith("data: "):
-                        events.append(json.loads(line[6:]))
-                        if len(events) == 1:  # the backlog is out: now a new request finishes
-                            requests_log.record(RequestEntry(time=NOW + 1, surface="anthropic", model="deepseek-chat",
-                                                             status=503, account_id="beta@example.com",
-                                                             request_id="req_new"))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http, \
+                http.stream("GET", "/admin/api/requests/stream?max_events=2", headers=ADMIN) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line[6:]))
+                    if len(events) == 1:  # the backlog is out: now a new request finishes
+                        requests_log.record(RequestEntry(time=NOW + 1, surface="anthropic", model="deepseek-chat",
+                                                         status=503, account_id="beta@example.com",
+                                                         request_id="req_new"))
         assert [(e["request_id"], e["status"], e["account_id"]) for e in events] == [
             ("req_old", 200, "alpha@example.com"), ("req_new", 503, "beta@example.com")]
         assert events[0]["ttft"] == 0.25 and events[0]["tokens_out"] == 30

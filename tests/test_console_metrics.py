@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 import httpx
 import pytest
+from console_support import ADMIN_KEY, CLIENT_KEY, FakeBackend, console_app, gauges_from
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from console_support import ADMIN_KEY, CLIENT_KEY, FakeBackend, console_app, gauges_from
 from deepseek2api.api.admin import RequestLog
 from deepseek2api.api.metrics import GatewayMetrics, Outcome
 
@@ -35,7 +35,6 @@ def names(scraped: Iterable[tuple[str, frozenset[tuple[str, str]]]]) -> set[str]
 
 def script(metrics: GatewayMetrics, backend: FakeBackend) -> None:
     """Two good requests, one served after a rate limit and a failover, one queue rejection, a bad model."""
-    openai = dict(surface="openai")
     metrics.login("ok")
     metrics.login("ok")
     metrics.login("bad_credentials")
@@ -46,7 +45,7 @@ def script(metrics: GatewayMetrics, backend: FakeBackend) -> None:
     metrics.proxy_failed("socks5://user:proxy-Secret9@10.0.0.1:1080")
     # 1: a plain non-stream answer
     metrics.queue_waited(0.0)
-    metrics.request_finished(**openai, model="deepseek-chat", stream=False, outcome=Outcome.OK, duration=1.5,
+    metrics.request_finished(surface="openai", model="deepseek-chat", stream=False, outcome=Outcome.OK, duration=1.5,
                              ttft=0.4, tokens_in=20, tokens_out=100)
     # 2: a stream whose first account was rate limited; the retry on another account worked
     metrics.queue_waited(0.0)
@@ -54,11 +53,11 @@ def script(metrics: GatewayMetrics, backend: FakeBackend) -> None:
     metrics.account_transition("ready", "cooling")
     backend.cool("beta@example.com", 60)
     metrics.queue_waited(0.2)
-    metrics.request_finished(**openai, model="deepseek-chat", stream=True, outcome=Outcome.OK, duration=3.0,
+    metrics.request_finished(surface="openai", model="deepseek-chat", stream=True, outcome=Outcome.OK, duration=3.0,
                              ttft=0.8, tokens_in=30, tokens_out=200)
     # 3: the queue was full
     metrics.queue_rejected("queue_full")
-    metrics.request_finished(**openai, model="deepseek-reasoner", stream=True, outcome=Outcome.REJECTED,
+    metrics.request_finished(surface="openai", model="deepseek-reasoner", stream=True, outcome=Outcome.REJECTED,
                              duration=0.001)
     # 4: a model nobody configured (counted as "other", so callers cannot invent series)
     metrics.request_finished(surface="anthropic", model="gpt-4-" + "x" * 40, stream=False,

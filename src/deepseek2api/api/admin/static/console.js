@@ -189,7 +189,7 @@
     lastAccounts = signature;
     const body = $("accounts-table").tBodies[0];
     const rows = accounts.map((a) => {
-      const actions = el("td", {},
+      const actions = el("td", { class: "actions" },
         actionButton("Test", "test", a.id),
         a.login !== "token" ? actionButton("Re-login", "relogin", a.id) : null,
         TIMED.has(a.state) ? actionButton("Clear cool-down", "clear-cooldown", a.id) : null,
