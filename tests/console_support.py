@@ -76,10 +76,10 @@ class FakeBackend:
 
     # ---- test controls --------------------------------------------------------------
 
-    def cool(self, account_id: str, seconds: float, reason: str = "rate limited: too many requests") -> None:
+    def cool(self, account_id: str, seconds: float, message: str = "too many requests") -> None:
         acc = self.accounts_by_id[account_id]
-        acc.state, acc.reason, acc.until = "cooling", reason, self.clock() + seconds
-        acc.last_error, acc.last_error_at = f"rate_limited: {reason}", self.clock()
+        acc.state, acc.reason, acc.until = "cooling", f"rate limited: {message}", self.clock() + seconds
+        acc.last_error, acc.last_error_at = f"rate_limited: {message}", self.clock()
 
     def _get(self, account_id: str) -> FakeAccount:
         try:

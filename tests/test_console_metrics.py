@@ -182,3 +182,12 @@ async def test_metrics_are_open_by_default_and_can_require_any_api_key(backend: 
     admin = await scrape(metrics, backend, metrics_key=True, headers={"x-api-key": ADMIN_KEY})
     assert (refused.status_code, wrong.status_code, client.status_code, admin.status_code) == (401, 401, 200, 200)
     assert "deepseek2api" not in refused.text
+
+
+@pytest.mark.parametrize(("status", "outcome"), [
+    (200, Outcome.OK), (400, Outcome.CLIENT_ERROR), (401, Outcome.CLIENT_ERROR), (413, Outcome.CLIENT_ERROR),
+    (429, Outcome.REJECTED), (499, Outcome.CANCELLED), (500, Outcome.ERROR), (502, Outcome.UPSTREAM_ERROR),
+    (503, Outcome.UPSTREAM_ERROR),
+])
+def test_an_http_status_maps_to_one_outcome(status: int, outcome: Outcome) -> None:
+    assert Outcome.from_status(status) is outcome

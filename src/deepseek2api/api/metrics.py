@@ -51,6 +51,21 @@ class Outcome(str, enum.Enum):
     CANCELLED = "cancelled"  # the client hung up first
     ERROR = "error"  # anything else (a bug, shutdown)
 
+    @classmethod
+    def from_status(cls, status: int) -> "Outcome":
+        """The outcome an HTTP status stands for (what the access log already knows)."""
+        if status < 400:
+            return cls.OK
+        if status == 429:
+            return cls.REJECTED
+        if status == 499:
+            return cls.CANCELLED
+        if status < 500:
+            return cls.CLIENT_ERROR
+        if status in (502, 503, 504):
+            return cls.UPSTREAM_ERROR
+        return cls.ERROR
+
 
 @dataclass(frozen=True, slots=True)
 class PoolGauges:

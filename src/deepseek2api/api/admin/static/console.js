@@ -197,14 +197,15 @@
         a.source === "runtime" ? actionButton("Remove", "remove", a.id, "danger") : null);
       return el("tr", { "data-account": a.id },
         el("td", {}, a.id, a.source === "runtime" ? el("span", { class: "muted" }, " (added)") : null),
-        el("td", {}, stateChip(a.state, a.until)),
-        el("td", { class: "wrap" }, a.reason || ""),
+        el("td", { class: "wrap state" }, stateChip(a.state, a.until),
+          a.reason ? el("div", { class: "reason muted" }, a.reason) : null),
+        actions,
         el("td", {}, String(a.in_use)),
         el("td", { "data-since": a.last_success || null }, ago(a.last_success)),
         el("td", { class: "wrap" }, a.last_error ? `${a.last_error} (${ago(a.last_error_at)})` : "–"),
         el("td", {}, a.token_obtained_at === null ? "no token" : age(now() - a.token_obtained_at)),
         el("td", {}, a.proxy),
-        actions);
+        el("td", {}, `${a.requests} / ${a.failures}`));
     });
     body.replaceChildren(...rows);
     const counts = {};
@@ -390,6 +391,7 @@
       el("td", {}, r.model), el("td", {}, status), el("td", {}, secs(r.ttft)), el("td", {}, secs(r.duration)),
       el("td", {}, tokens), el("td", {}, r.account_id || "–"));
     body.prepend(row);
+    $("tail-empty").hidden = true;
     while (body.rows.length > TAIL_ROWS) body.deleteRow(body.rows.length - 1);
   }
 
