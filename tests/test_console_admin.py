@@ -402,3 +402,31 @@ async def test_the_page_and_its_assets_are_served_with_a_strict_content_security
     assert (await client.get("/admin/static/other.js")).status_code == 404
     redirect = await client.get("/admin/")
     assert redirect.status_code == 308 and redirect.headers["location"] == "/admin"
+
+
+async def test_the_console_mounts_on_a_fastapi_app_behind_the_gateway_middleware(
+        backend: FakeBackend, requests_log: RequestLog) -> None:
+    """What the composition root will do: add the routes to the FastAPI app, under GatewayMiddleware."""
+    from fastapi import FastAPI
+
+    from deepseek2api.api.admin import AdminAuth, console_routes
+    from deepseek2api.api.metrics import GatewayMetrics, metrics_route
+    from deepseek2api.api.middleware import GatewayMiddleware
+
+    app = FastAPI()
+    app.router.routes.extend(console_routes(backend, AdminAuth([("ops", ADMIN_KEY)], [("client", CLIENT_KEY)]),
+                                            requests_log))
+    app.router.routes.append(metrics_route(GatewayMetrics()))
+    app.add_middleware(GatewayMiddleware, max_body_bytes=1000, cors_origins=["*"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+        accounts = await http.get("/admin/api/accounts", headers=ADMIN)
+        refused = await http.get("/admin/api/accounts", headers={"x-api-key": CLIENT_KEY})
+        too_big = await http.post("/admin/api/accounts/import", headers=ADMIN,
+                                  json={"text": "a@example.com:" + "x" * 2000})
+        page = await http.get("/admin")
+        scrape = await http.get("/metrics")
+    assert accounts.status_code == 200 and len(accounts.json()["accounts"]) == 3
+    assert accounts.headers["x-request-id"].startswith("req_")
+    assert refused.status_code == 403
+    assert too_big.status_code == 413
+    assert page.status_code == 200 and scrape.status_code == 200

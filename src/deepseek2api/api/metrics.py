@@ -52,7 +52,7 @@ class Outcome(str, enum.Enum):
     ERROR = "error"  # anything else (a bug, shutdown)
 
     @classmethod
-    def from_status(cls, status: int) -> "Outcome":
+    def from_status(cls, status: int) -> Outcome:
         """The outcome an HTTP status stands for (what the access log already knows)."""
         if status < 400:
             return cls.OK
