@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -250,10 +251,17 @@ class ProxyQuarantineSettings(_Section):
     seconds: float = Field(default=60.0, ge=0)
 
 
+class MetricsSettings(_Section):
+    """`GET /metrics`: open by default (scrapers rarely send keys); `require_key` asks for any API key."""
+
+    require_key: bool = False
+
+
 class Settings(_Section):
     """The whole configuration (frozen). Build it with `load_settings()` or `Settings.from_dict()`."""
 
     keys: tuple[ApiKey, ...] = ()
+    admin_keys: tuple[ApiKey, ...] = ()  # the console's keys; when empty, any of `keys` opens it
     accounts: tuple[AccountSettings, ...] = ()
     proxy_pool_enabled: bool = False
     proxy_pool: tuple[ProxyUrl, ...] = ()
@@ -267,19 +275,20 @@ class Settings(_Section):
     state: StateSettings = Field(default_factory=StateSettings)
     proxy_quarantine: ProxyQuarantineSettings = Field(default_factory=ProxyQuarantineSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     _config_path: str | None = PrivateAttr(default=None)
 
-    @field_validator("keys", mode="before")
+    @field_validator("keys", "admin_keys", mode="before")
     @classmethod
-    def _keys(cls, value: Any) -> Any:
+    def _keys(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return ()
         if not isinstance(value, (list, tuple)):
             raise ValueError('expected a list of keys (strings or {"name", "key"} objects)')
         out: list[Any] = []
         for index, item in enumerate(value):
-            default_name = f"key{index + 1}"
+            default_name = f"{'admin' if info.field_name == 'admin_keys' else 'key'}{index + 1}"
             if isinstance(item, str):
                 out.append({"name": default_name, "key": item.strip()})
             elif isinstance(item, Mapping):
@@ -426,6 +435,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     if keys and keys.strip():
         raw["keys"] = [k.strip() for k in keys.split(",") if k.strip()]
         sources["keys"] = "DS2API_KEYS"
+    admin_keys = env.get("DS2API_ADMIN_KEYS")
+    if admin_keys and admin_keys.strip():
+        raw["admin_keys"] = [k.strip() for k in admin_keys.split(",") if k.strip()]
+        sources["admin_keys"] = "DS2API_ADMIN_KEYS"
     for var, field_path in _ENV_FIELDS.items():
         value = env.get(var)
         if value is not None and value.strip():
@@ -563,7 +576,8 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
         message = "expected a non-empty string"
     else:
         message = _TYPE_MESSAGES.get(kind) or str(error.get("msg", "invalid value"))
-    secret = any(isinstance(p, str) and p in _SECRET_FIELDS for p in loc) or (loc and loc[0] == "keys")
+    secret = any(isinstance(p, str) and p in _SECRET_FIELDS for p in loc) or (
+        loc and loc[0] in ("keys", "admin_keys"))
     if kind != "missing" and not secret:
         if isinstance(value, (str, int, float, bool)) or value is None:
             shown = repr(value)
@@ -629,6 +643,7 @@ __all__ = [
     "ConfigError",
     "FilesSettings",
     "MAX_PROXIES",
+    "MetricsSettings",
     "ModelAlias",
     "OutputSettings",
     "PROXY_SCHEMES",
