@@ -638,7 +638,7 @@ class ClusterCoordinator:
             ]
             reply = await self._run(
                 "seed", uuid.uuid4().hex, int(cfg.recovery * 1000), json.dumps(settings), json.dumps(accounts),
-                json.dumps(list(self._proxy_urls)),
+                json.dumps(list(self._proxy_urls)), self.replica_id,
             )
             previous, self._epoch = self._epoch, str(reply["epoch"])
             if reply.get("created") and previous:

@@ -327,7 +327,7 @@ end
 """
 
 SEED = r"""
--- ARGV: candidate epoch, recovery window ms, cfg json, accounts json, proxies json
+-- ARGV: candidate epoch, recovery window ms, cfg json, accounts json, proxies json, replica id
 local created = false
 local e = redis.call('GET', KEYS[1])
 if not e then
@@ -374,6 +374,7 @@ end
 for _, pid in ipairs(cjson.decode(ARGV[5])) do
   redis.call('ZADD', k('P'), 'NX', 0, pid)
 end
+redis.call('ZADD', k('H'), NOW, ARGV[6])
 return cjson.encode({s = 'seeded', epoch = e, created = created,
                      recovering = math.max(0, redis.call('PTTL', k('recovering')))})
 """
@@ -423,11 +424,12 @@ for _, l in ipairs(cjson.decode(ARGV[3])) do
   local m, pid = l[1], l[2]
   local acct, fence = split_member(m)
   local exp = NOW + TTL
-  if redis.call('ZSCORE', k('exp'), m) then
+  local held = tonumber(redis.call('ZSCORE', k('exp'), m))
+  if held and held > NOW then
     redis.call('ZADD', k('exp'), exp, m)
     redis.call('ZADD', k('L:' .. acct), exp, fence)
     renewed[#renewed + 1] = m
-  elseif recovering and redis.call('EXISTS', k('A:' .. acct)) == 1
+  elseif recovering and not held and redis.call('EXISTS', k('A:' .. acct)) == 1
       and redis.call('ZCARD', k('L:' .. acct)) < CAP then
     -- Redis lost its data: a live holder re-creates its lease during the recovery window
     local fk = k('F:' .. acct)
