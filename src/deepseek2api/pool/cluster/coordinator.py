@@ -14,6 +14,7 @@ can free the account. At that moment the lease is marked lost and its `on_lost` 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -190,7 +191,7 @@ class ClusterCoordinator:
         self._seed_lock = asyncio.Lock()
         self._closed = False
         self.available = False  # Redis answered the last call (for /ready)
-        self.round_trips = 0  # script calls made (bench and tests)
+        self.calls: collections.Counter[str] = collections.Counter()  # script calls by name (bench, tests)
 
     @classmethod
     def from_url(
@@ -662,7 +663,7 @@ class ClusterCoordinator:
     async def _run(self, name: str, *args: object) -> dict[str, Any]:
         """One script call: EVALSHA (reloaded after NOSCRIPT), errors turned into values."""
         script = self._scripts[name]
-        self.round_trips += 1
+        self.calls[name] += 1
         try:
             raw = await script(keys=[self._epoch_key], args=[str(a) for a in args])
         except NoScriptError:  # raced a SCRIPT FLUSH between the reload and the retry
