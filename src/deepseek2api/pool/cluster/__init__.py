@@ -3,7 +3,13 @@
 Unused unless `cluster.redis_url` is set; the in-process pool stays the default. See docs/cluster.md.
 """
 
-from .config import ClusterAccount, ClusterConfig, proxy_id
+from .config import (
+    ClusterAccount,
+    ClusterConfig,
+    proxy_entries,
+    proxy_id,
+    seed_accounts,
+)
 from .coordinator import (
     ClusterCoordinator,
     ClusterLease,
@@ -36,5 +42,7 @@ __all__ = [
     "ReplicaInfo",
     "TokenInfo",
     "UnavailableKind",
+    "proxy_entries",
     "proxy_id",
+    "seed_accounts",
 ]

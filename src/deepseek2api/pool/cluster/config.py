@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ...settings import AccountSettings, Settings
 
 STRATEGIES = ("least_used", "sticky")
 
@@ -49,6 +54,21 @@ class ClusterConfig:
         if not 0 < self.margin < self.lease_ttl - self.renew_every:
             raise ValueError("fence_margin must leave room for at least one renewal within lease_ttl")
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClusterConfig:
+        """The shared pool the config describes (`cluster`, `pool` and proxy sections)."""
+        return cls(
+            name=settings.cluster.name,
+            per_account_concurrency=settings.pool.per_account_concurrency,
+            queue_size=settings.pool.queue_size,
+            queue_timeout=settings.pool.queue_timeout,
+            lease_ttl=settings.cluster.lease_ttl,
+            grace=settings.cluster.grace,
+            proxy_strategy=settings.proxy_strategy,
+            proxy_quarantine_failures=settings.proxy_quarantine.failures,
+            proxy_quarantine_seconds=settings.proxy_quarantine.seconds,
+        )
+
     @property
     def renew_every(self) -> float:
         return self.renew_interval if self.renew_interval is not None else self.lease_ttl / 3
@@ -90,9 +110,31 @@ class ClusterAccount:
         return f"ClusterAccount(id={self.id!r}, enabled={self.enabled}, own_proxy={self.own_proxy})"
 
 
+def seed_accounts(
+    settings: Settings, fingerprint: Callable[[AccountSettings], str]
+) -> list[ClusterAccount]:
+    """What this replica tells Redis about its configured accounts (`fingerprint`: the pool's
+    credentials digest, so a changed login voids the shared token as it voids the local one)."""
+    return [
+        ClusterAccount(
+            id=account.id,
+            credentials=fingerprint(account),
+            enabled=account.enabled,
+            own_proxy=account.proxy is not None,
+            token=account.token,
+        )
+        for account in settings.accounts
+    ]
+
+
+def proxy_entries(settings: Settings) -> list[str]:
+    """The shared proxy pool's entries ("" = direct), empty when the pool is off."""
+    return [str(entry) for entry in settings.proxy_pool] if settings.proxy_pool_enabled else []
+
+
 def proxy_id(entry: str) -> str:
     """The name of a proxy entry in Redis: a digest, so proxy credentials never leave the replica."""
     return hashlib.sha256(b"deepseek2api-proxy\0" + entry.strip().encode()).hexdigest()[:16]
 
 
-__all__ = ["STRATEGIES", "ClusterAccount", "ClusterConfig", "proxy_id"]
+__all__ = ["STRATEGIES", "ClusterAccount", "ClusterConfig", "proxy_entries", "proxy_id", "seed_accounts"]
