@@ -259,6 +259,53 @@ async def test_a_dead_holders_lease_expires_and_the_account_comes_back(server: R
     assert leftover_keys(server, config) == NOTHING_LEFT
 
 
+async def test_tickets_of_a_replica_that_stopped_beating_are_skipped(server: RedisServer, replicas: Replicas) -> None:
+    config = quick(replica_timeout=0.5)
+    holder = await replicas.add(coordinator(server.url, config, accounts(1), replica="holder"))
+    crashed = coordinator(server.url, config, accounts(1), replica="crashed")
+    await crashed.start()
+    lease = await holder.acquire()
+    orphan = asyncio.ensure_future(crashed.acquire())
+    await wait_for(lambda: crashed.waiting == 1)
+    await crashed.close(release=False)  # its ticket stays in Redis, nobody will claim a grant for it
+    with pytest.raises(ClusterUnavailable):
+        await orphan
+
+    async def crashed_is_gone() -> bool:
+        return not next(r for r in (await holder.snapshot()).replicas if r.id == "crashed").alive
+
+    await wait_for(crashed_is_gone)
+    survivor = await replicas.add(coordinator(server.url, config, accounts(1), replica="survivor"))
+    waiting = asyncio.ensure_future(survivor.acquire())
+    await wait_for(lambda: survivor.waiting == 1)
+    await lease.release()
+    late = await waiting
+    assert late.fence == lease.fence + 1  # the slot went past the dead ticket, straight to the live one
+    assert (await survivor.snapshot()).reaped == 0  # no grant was parked on the dead replica
+    await late.release()
+    assert leftover_keys(server, config) == NOTHING_LEFT
+    await crashed._client.aclose()
+
+
+async def test_a_replica_that_shuts_down_leaves_the_queue_and_gives_its_leases_back(
+    server: RedisServer, replicas: Replicas
+) -> None:
+    config = quick()
+    other = await replicas.add(coordinator(server.url, config, accounts(1), replica="other"))
+    leaving = coordinator(server.url, config, accounts(1), replica="leaving")
+    await leaving.start()
+    await leaving.acquire()
+    queued = asyncio.ensure_future(leaving.acquire())
+    await wait_for(lambda: leaving.waiting == 1)
+    await leaving.aclose()
+    with pytest.raises(ClusterUnavailable) as caught:
+        await queued
+    assert caught.value.kind is UnavailableKind.CLOSED
+    assert leftover_keys(server, config) == NOTHING_LEFT
+    lease = await other.acquire(wait=False)
+    await lease.release()
+
+
 async def test_a_stale_holder_can_neither_release_nor_report_on_the_new_lease(
     server: RedisServer, replicas: Replicas
 ) -> None:

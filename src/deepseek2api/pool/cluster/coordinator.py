@@ -202,7 +202,7 @@ class ClusterCoordinator:
         proxies: Sequence[str] = (),
         *,
         replica_id: str | None = None,
-        max_connections: int = 64,
+        max_connections: int = 128,
         timeout: float = 2.0,
     ) -> ClusterCoordinator:
         """A coordinator on a blocking connection pool with explicit timeouts and health checks."""
@@ -232,7 +232,10 @@ class ClusterCoordinator:
         self._listener = loop.create_task(self._listen_loop(), name="ds2api-cluster-wake")
 
     async def close(self, *, release: bool = True) -> None:
-        """Stop background work, turn waiters away, give back leases still held (unless `release=False`)."""
+        """Stop background work, turn waiters away (503), leave the queue and give back leases still held.
+
+        `release=False` leaves Redis as it is, like a crash (tests use it to play a killed replica).
+        """
         self._closed = True
         for task in (self._ticker, self._listener):
             if task is not None:
@@ -242,7 +245,14 @@ class ClusterCoordinator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._ticker = self._listener = None
-        for fut in self._waiters.values():
+        waiting = list(self._waiters.items())
+        self._waiters.clear()
+        for rid, fut in waiting:
+            if release:  # leave the shared queue; a grant made meanwhile is given back below
+                with contextlib.suppress(ClusterUnavailable):
+                    reply = await self._run("cancel", self._epoch, rid, "[]")
+                    if reply["s"] == "granted":
+                        self._open(reply, asyncio.get_running_loop().time(), None)
             if not fut.done():
                 fut.set_exception(self._closed_error())
         if release:
@@ -409,9 +419,10 @@ class ClusterCoordinator:
         ("merge": a cool-down never overrides a ban; `force=True`: the operator sets it as given).
         Returns "applied", "ignored", "stale" or "unknown".
         """
-        pid = proxy_id(proxy or "") if proxy is not None or (lease and lease.proxy_id) else ""
         if lease is not None:
             pid = lease.proxy_id
+        else:
+            pid = proxy_id(proxy or "") if proxy_ok is not None and self._proxy_urls else ""
         result = "" if proxy_ok is None else ("ok" if proxy_ok else "fail")
         reply = await self._run(
             "report", account_id, lease.member if lease else "", health.encode() if health else "",
@@ -632,6 +643,7 @@ class ClusterCoordinator:
                 "pq_ms": int(cfg.proxy_quarantine_seconds * 1000),
                 "strategy": cfg.proxy_strategy,
                 "hold0": int(cfg.expected_hold * 1000),
+                "hb": int(cfg.replica_gone_after * 1000),
             }
             accounts = [
                 {"id": a.id, "cred": a.credentials, "enabled": a.enabled, "fixed": a.own_proxy, "token": a.token or ""}

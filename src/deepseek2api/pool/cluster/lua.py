@@ -16,7 +16,8 @@ local tnow = redis.call('TIME')
 local NOW = tonumber(tnow[1]) * 1000 + math.floor(tonumber(tnow[2]) / 1000)
 local USEC = tonumber(tnow[2])
 
-local C = redis.call('HMGET', k('cfg'), 'cap', 'ttl', 'grace', 'qsize', 'pq_failures', 'pq_ms', 'strategy', 'hold0')
+local C = redis.call('HMGET', k('cfg'), 'cap', 'ttl', 'grace', 'qsize', 'pq_failures', 'pq_ms', 'strategy', 'hold0',
+                     'hb')
 local CAP = tonumber(C[1]) or 1
 local TTL = tonumber(C[2]) or 15000
 local GRACE = tonumber(C[3]) or 5000
@@ -25,6 +26,7 @@ local PQ_FAILURES = tonumber(C[5]) or 3
 local PQ_MS = tonumber(C[6]) or 60000
 local STRATEGY = C[7] or 'least_used'
 local HOLD0 = tonumber(C[8]) or 5000
+local HB = tonumber(C[9]) or 15000
 
 local TIMED = {cooling = true, muted = true}
 local DEAD = {banned = true, bad_credentials = true, disabled = true}
@@ -244,7 +246,9 @@ local function dispatch()
   for _, rid in ipairs(tickets) do
     if redis.call('ZCARD', k('ready')) == 0 then return end
     local t = redis.call('HMGET', k('T:' .. rid), 'replica', 'exclude')
-    if not t[1] then
+    local beat = t[1] and tonumber(redis.call('ZSCORE', k('H'), t[1]))
+    if not t[1] or not beat or NOW - beat > HB then
+      -- no ticket, or its replica stopped beating: nobody would claim the slot
       drop_ticket(rid)
     else
       local acct = choose(decode_set(t[2]))
@@ -272,6 +276,7 @@ local function housekeeping()
     refresh(acct)
   end
   redis.call('ZREMRANGEBYSCORE', k('PQ'), '-inf', NOW)
+  redis.call('ZREMRANGEBYSCORE', k('H'), '-inf', NOW - 3600000)  -- forget replicas gone for an hour
   for _, rid in ipairs(redis.call('ZRANGEBYSCORE', k('QD'), '-inf', NOW, 'LIMIT', 0, 64)) do
     drop_ticket(rid)
   end
