@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from typing import cast
 
 import redis
 
@@ -177,13 +178,14 @@ def leftover_keys(server: RedisServer, config: ClusterConfig) -> dict[str, objec
         prefix = config.prefix
         tickets = list(client.scan_iter(match=prefix + "T:*"))
         grants = list(client.scan_iter(match=prefix + "G:*"))
+        proxy_use = client.zrange(prefix + "P", 0, -1, withscores=True)
         return {
             "leases": client.zcard(prefix + "exp"),
             "lease_info": client.hlen(prefix + "LI"),
             "queue": client.zcard(prefix + "Q"),
             "tickets": len(tickets),
             "grants": len(grants),
-            "proxy_use": sum(score for _, score in client.zrange(prefix + "P", 0, -1, withscores=True)),
+            "proxy_use": sum(score for _, score in cast(list[tuple[bytes, float]], proxy_use)),
         }
     finally:
         client.close()

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -167,7 +170,7 @@ async def test_the_queue_is_first_come_first_served_across_replicas(server: Redi
     tasks = []
     for i in range(6):
         tasks.append(asyncio.ensure_future(wait_turn(i)))
-        await wait_for(lambda n=i + 1: sum(c.waiting for c in coords) == n)  # type: ignore[misc]
+        await wait_for(lambda n=i + 1: sum(c.waiting for c in coords) == n)
     await first.release()
     await asyncio.gather(*tasks)
     assert order == [0, 1, 2, 3, 4, 5]
@@ -304,6 +307,50 @@ async def test_a_replica_that_shuts_down_leaves_the_queue_and_gives_its_leases_b
     assert leftover_keys(server, config) == NOTHING_LEFT
     lease = await other.acquire(wait=False)
     await lease.release()
+
+
+REPLICA_PROCESS = """
+import asyncio, sys
+from deepseek2api.pool.cluster import ClusterAccount, ClusterConfig, ClusterCoordinator
+
+async def main():
+    config = ClusterConfig(lease_ttl=1.5, grace=0.3, recovery_window=0)
+    coord = ClusterCoordinator.from_url(sys.argv[1], config, [ClusterAccount("acc0", "cred0")], replica_id="doomed")
+    await coord.start()
+    lease = await coord.acquire()
+    print(lease.fence, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_replica_killed_with_sigkill_gives_its_account_back_after_ttl_and_grace(
+    server: RedisServer, replicas: Replicas
+) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    doomed = subprocess.Popen(  # noqa: ASYNC220 - started once, killed by PID; nothing to await
+        [sys.executable, "-c", REPLICA_PROCESS, server.url], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        assert doomed.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(doomed.stdout.readline), 20)
+        fence = int(line)
+        survivor = await replicas.add(
+            coordinator(server.url, quick(lease_ttl=1.5, grace=0.3), accounts(1), replica="survivor")
+        )
+        with pytest.raises(ClusterExhausted):
+            await survivor.acquire(wait=False)  # held by the other process
+        doomed.kill()
+        doomed.wait(5)
+        lease = await survivor.acquire()  # queued until Redis reaps the dead lease and the cool-down ends
+        assert lease.fence == fence + 1
+        assert (await survivor.snapshot()).reaped == 1
+        await lease.release()
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+            doomed.wait(5)
 
 
 async def test_a_stale_holder_can_neither_release_nor_report_on_the_new_lease(

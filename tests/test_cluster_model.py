@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pytest
 from cluster_support import REDIS_SERVER, RedisServer, accounts, coordinator
@@ -30,6 +31,7 @@ from deepseek2api.pool.cluster import (
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (.ci/run installs it)")
 
+T = TypeVar("T")
 IDS = ["acc0", "acc1", "acc2"]
 CAP = 2
 TIMED = ("cooling", "muted")
@@ -83,7 +85,7 @@ class ScriptsMachine(RuleBasedStateMachine):
         self.grants = dict.fromkeys(IDS, 0)
         self.base = int(time.time() * 1000) + 3_600_000
 
-    def run(self, coro):  # type: ignore[no-untyped-def]
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
     def teardown(self) -> None:
@@ -190,8 +192,9 @@ class ScriptsMachine(RuleBasedStateMachine):
             assert row["in_use"] == self.held[acc] <= CAP
             assert row["status"] == self.health[acc].status
             assert row["requests"] == self.grants[acc]
-            if self.health[acc].until is not None:
-                assert row["until"] == self.health[acc].until / 1000
+            until = self.health[acc].until
+            if until is not None:
+                assert row["until"] == until / 1000
         assert snap.leases == sum(self.held.values())
 
 
