@@ -417,6 +417,7 @@ async def test_a_replica_cut_off_from_redis_stops_its_stream_before_its_lease_ex
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(stream, 10)
         assert lease.lost_reason is LostReason.RENEW_DEADLINE
+        assert cut_off.events["leases_lost_renew_deadline"] == 1 and cut_off.events["renew_failures"] >= 1
         assert still_held_when_fenced == [True]  # it stopped while Redis still counted the lease as its own
         with pytest.raises(ClusterUnavailable) as caught:
             await cut_off.acquire()  # fail closed, never a private pool
@@ -579,3 +580,28 @@ async def test_two_cluster_names_on_one_redis_do_not_share_anything(server: Redi
     two = await green.acquire(wait=False)  # same account id, other namespace
     await one.release()
     await two.release()
+
+
+async def test_scripts_are_loaded_again_after_redis_forgot_them(server: RedisServer, replicas: Replicas) -> None:
+    a = await replicas.add(coordinator(server.url, quick(), accounts(1), replica="a"))
+    direct = server.client()
+    direct.script_flush()
+    direct.close()
+    lease = await a.acquire(wait=False)  # NOSCRIPT → SCRIPT LOAD → EVALSHA, invisible to the caller
+    assert await lease.release() is True
+
+
+async def test_a_waiter_is_served_even_when_its_wake_up_message_is_lost(
+    server: RedisServer, replicas: Replicas
+) -> None:
+    a = await replicas.add(coordinator(server.url, quick(backstop=0.2), accounts(1), replica="a"))
+    b = await replicas.add(coordinator(server.url, quick(backstop=0.2), accounts(1), replica="b"))
+    assert b._listener is not None
+    b._listener.cancel()  # as if pub/sub were down: only the backstop tick remains
+    held = await a.acquire()
+    waiting = asyncio.ensure_future(b.acquire())
+    await wait_for(lambda: b.waiting == 1)
+    await held.release()
+    lease = await waiting
+    assert lease.fence == held.fence + 1
+    await lease.release()

@@ -10,14 +10,7 @@ from .config import (
     proxy_id,
     seed_accounts,
 )
-from .coordinator import (
-    ClusterCoordinator,
-    ClusterLease,
-    ClusterSnapshot,
-    HealthReport,
-    ReplicaInfo,
-    TokenInfo,
-)
+from .coordinator import ClusterCoordinator
 from .errors import (
     ClusterExhausted,
     ClusterUnavailable,
@@ -25,6 +18,13 @@ from .errors import (
     LeaseLost,
     LostReason,
     UnavailableKind,
+)
+from .records import (
+    ClusterLease,
+    ClusterSnapshot,
+    HealthReport,
+    ReplicaInfo,
+    TokenInfo,
 )
 
 __all__ = [

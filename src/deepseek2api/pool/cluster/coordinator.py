@@ -23,7 +23,6 @@ import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -45,118 +44,19 @@ from .errors import (
     UnavailableKind,
 )
 from .lua import BODIES, script_source
+from .records import (
+    ClusterLease,
+    ClusterSnapshot,
+    HealthReport,
+    OnLost,
+    ReplicaInfo,
+    TokenInfo,
+)
 
 logger = logging.getLogger(__name__)
 
 _DOWN = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
 DOWN_RETRY_AFTER = 5.0
-TIMED_STATES = ("cooling", "muted")
-HEALTH_STATES = ("ready", "cooling", "muted", "banned", "bad_credentials", "disabled")
-
-OnLost = Callable[[LeaseLost], None]
-
-
-@dataclass(frozen=True, slots=True)
-class HealthReport:
-    """A health state for the shared record. `until` (unix seconds) is required for cooling / muted."""
-
-    status: str
-    reason: str = ""
-    until: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in HEALTH_STATES:
-            raise ValueError(f"unknown health state {self.status!r}")
-        if self.status in TIMED_STATES and self.until is None:
-            raise ValueError(f"{self.status} needs an `until`")
-
-    def encode(self) -> str:
-        until = None if self.until is None else int(self.until * 1000)
-        return json.dumps({"status": self.status, "reason": self.reason, "until": until})
-
-
-@dataclass(frozen=True, slots=True)
-class TokenInfo:
-    """A token and its version (versions rise on every store or forget; compare-and-delete uses them)."""
-
-    token: str
-    version: int
-
-    def __repr__(self) -> str:
-        return f"TokenInfo(version={self.version})"
-
-
-@dataclass(eq=False)
-class ClusterLease:
-    """One request's hold on one account, shared across replicas.
-
-    `proxy` is the pool exit chosen for it (None: direct, or the account has its own proxy).
-    `token` / `token_version`: the account's shared token when the lease was granted (None: log in
-    with `ClusterCoordinator.login_once`). `lost` is set when the lease is no longer ours.
-    """
-
-    coordinator: ClusterCoordinator
-    account_id: str
-    fence: int
-    proxy: str | None
-    proxy_id: str
-    token: str | None
-    token_version: int
-    request_id: str
-    on_lost: OnLost | None = None
-    lost: asyncio.Event = field(default_factory=asyncio.Event)
-    lost_reason: LostReason | None = None
-    deadline: float = 0.0  # event-loop time at which we fence ourselves
-    released: bool = False
-    _timer: asyncio.TimerHandle | None = None
-
-    @property
-    def member(self) -> str:
-        return f"{self.fence}:{self.account_id}"
-
-    def check(self) -> None:
-        """Raise `LeaseLost` if the lease is gone (call before using the account again)."""
-        if self.lost_reason is not None:
-            raise LeaseLost(self.account_id, self.fence, self.lost_reason)
-
-    async def release(
-        self, *, health: HealthReport | None = None, proxy_ok: bool | None = None, failed: bool = False
-    ) -> bool:
-        """Give the lease back (once; later calls do nothing), with what was learned, in one round trip.
-
-        True when Redis still had it; False when it was already gone (expired, fenced, Redis lost it).
-        Shielded: a cancelled request still gives its lease back.
-        """
-        return await asyncio.shield(self.coordinator._release(self, health, proxy_ok, failed))
-
-    def __repr__(self) -> str:
-        return (
-            f"ClusterLease(account_id={self.account_id!r}, fence={self.fence}, "
-            f"proxy={redact_proxy(self.proxy)!r}, lost={self.lost_reason})"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaInfo:
-    id: str
-    heartbeat_age: float  # seconds
-    alive: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterSnapshot:
-    """The shared state as the console shows it (never a token)."""
-
-    mode: str
-    name: str
-    epoch: str | None
-    recovering: float  # seconds left of the recovery window
-    accounts: list[dict[str, object]]
-    proxies: list[dict[str, object]]
-    replicas: list[ReplicaInfo]
-    waiting: int
-    leases: int
-    reaped: int
 
 
 class ClusterCoordinator:
@@ -192,6 +92,8 @@ class ClusterCoordinator:
         self._closed = False
         self.available = False  # Redis answered the last call (for /ready)
         self.calls: collections.Counter[str] = collections.Counter()  # script calls by name (bench, tests)
+        # for metrics: redis_errors, renew_failures, leases_lost_renew_deadline, leases_lost_revoked, reseeds
+        self.events: collections.Counter[str] = collections.Counter()
 
     @classmethod
     def from_url(
@@ -375,6 +277,7 @@ class ClusterCoordinator:
             lease._timer = None
         self._leases.pop(lease.member, None)
         lease.lost.set()
+        self.events[f"leases_lost_{reason.value}"] += 1
         logger.warning("account %s: lease (fence %d) lost (%s); stopping its stream", lease.account_id,
                        lease.fence, reason.value)
         if lease.on_lost is not None:
@@ -558,6 +461,8 @@ class ClusterCoordinator:
             try:
                 await self._tick()
             except ClusterUnavailable as exc:
+                if self._leases:
+                    self.events["renew_failures"] += 1
                 for rid, fut in list(self._waiters.items()):
                     if not fut.done():
                         fut.set_exception(exc)
@@ -654,6 +559,8 @@ class ClusterCoordinator:
                 json.dumps(list(self._proxy_urls)), self.replica_id,
             )
             previous, self._epoch = self._epoch, str(reply["epoch"])
+            if previous:
+                self.events["reseeds"] += 1
             if reply.get("created") and previous:
                 logger.warning(
                     "cluster %s: Redis lost its data; recovery window of %.1fs before new grants",
@@ -681,6 +588,7 @@ class ClusterCoordinator:
         except NoScriptError:  # raced a SCRIPT FLUSH between the reload and the retry
             raw = await script(keys=[self._epoch_key], args=[str(a) for a in args])
         except _DOWN as exc:
+            self.events["redis_errors"] += 1
             if self.available:
                 logger.error("cluster %s: Redis unreachable (%s); refusing requests until it is back",
                              self.config.name, type(exc).__name__)
@@ -737,11 +645,4 @@ def _message(reason: ExhaustedReason, reply: dict[str, Any], config: ClusterConf
     return "no usable account (all banned, bad credentials or disabled)"
 
 
-__all__ = [
-    "ClusterCoordinator",
-    "ClusterLease",
-    "ClusterSnapshot",
-    "HealthReport",
-    "ReplicaInfo",
-    "TokenInfo",
-]
+__all__ = ["ClusterCoordinator"]
