@@ -434,13 +434,20 @@ async def test_a_replica_cut_off_from_redis_stops_its_stream_before_its_lease_ex
 async def test_redis_down_is_a_typed_error_and_service_resumes_when_it_is_back(
     server: RedisServer, replicas: Replicas
 ) -> None:
-    a = await replicas.add(coordinator(server.url, quick(), accounts(1), replica="a"))
+    a = await replicas.add(coordinator(server.url, quick(backstop=0.2), accounts(1), replica="a"))
+    held = await a.acquire()
+    waiter = asyncio.ensure_future(a.acquire())
+    await wait_for(lambda: a.waiting == 1)
     server.stop()
     with pytest.raises(ClusterUnavailable) as caught:
         await a.acquire()
     assert caught.value.kind is UnavailableKind.REDIS_DOWN and caught.value.retry_after > 0
+    with pytest.raises(ClusterUnavailable) as waited:
+        await waiter  # a waiting request is turned away too, not left hanging
+    assert waited.value.kind is UnavailableKind.REDIS_DOWN
     assert not a.available
     server.start()  # empty: a new epoch, no recovery window configured here
+    assert await held.release() is False  # its lease went with Redis's data
     lease = await a.acquire()
     assert a.available
     await lease.release()

@@ -208,12 +208,14 @@ class ClusterCoordinator:
             if late is None:
                 raise
             return self._open(late, late["_sent"], on_lost)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ClusterUnavailable):
+            # cancelled, or failing closed (Redis trouble, shutdown): leave the queue, give back a late grant
             self._waiters.pop(rid, None)
             late = await asyncio.shield(asyncio.ensure_future(self._leave_queue(rid, excluded, fut, quiet=True)))
             if late is not None:
                 lease = self._open(late, late["_sent"], None)
-                await lease.release()
+                with contextlib.suppress(ClusterUnavailable):
+                    await lease.release()
             raise
         return self._open(grant, grant["_sent"], on_lost)
 
@@ -222,7 +224,9 @@ class ClusterCoordinator:
     ) -> dict[str, Any] | None:
         """Take our ticket out; returns a grant made in the meantime, else raises why (unless quiet)."""
         if fut.done() and not fut.cancelled() and fut.exception() is None:
-            return fut.result()
+            return fut.result()  # granted at the very moment we gave up: use it
+        if self._closed and quiet:
+            return None  # close() already took the ticket out and gave back what it found
         sent = asyncio.get_running_loop().time()
         try:
             reply = await self._run("cancel", self._epoch, rid, excluded)
@@ -492,9 +496,7 @@ class ClusterCoordinator:
             grant["_sent"] = sent
             if fut is not None and not fut.done():
                 fut.set_result(grant)
-            else:  # the waiter left meanwhile: give the slot back
-                orphan = self._open(grant, sent, None)
-                await orphan.release()
+            # else the waiter left meanwhile: its own `cancel` call finds this grant and gives it back
         for rid in reply.get("gone") or []:
             fut = self._waiters.pop(str(rid), None)
             if fut is not None and not fut.done():
