@@ -612,3 +612,21 @@ async def test_a_waiter_is_served_even_when_its_wake_up_message_is_lost(
     lease = await waiting
     assert lease.fence == held.fence + 1
     await lease.release()
+
+
+async def test_sticky_proxies_pin_each_account_to_one_exit_for_every_replica(
+    server: RedisServer, replicas: Replicas
+) -> None:
+    config = quick(proxy_strategy="sticky", per_account_concurrency=2)
+    proxies = ["http://p1:1", "http://p2:2"]
+    coords = [await replicas.add(coordinator(server.url, config, accounts(4), proxies, replica=f"r{i}"))
+              for i in range(2)]
+    exits: dict[str, set[str | None]] = collections.defaultdict(set)
+    for round_ in range(6):
+        lease = await coords[round_ % 2].acquire()
+        exits[lease.account_id].add(lease.proxy)
+        await lease.release()
+    assert len(exits) == 4 and all(len(seen) == 1 for seen in exits.values())
+    pinned = collections.Counter(next(iter(seen)) for seen in exits.values())
+    assert pinned == {"http://p1:1": 2, "http://p2:2": 2}  # assigned evenly
+    assert leftover_keys(server, config) == NOTHING_LEFT
