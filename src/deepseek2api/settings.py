@@ -246,6 +246,35 @@ class FilesSettings(_Section):
     parse_timeout: float = Field(default=60.0, gt=0)  # longest wait for DeepSeek to parse the uploads
 
 
+class ClusterSettings(_Section):
+    """Several replicas sharing one pool through Redis (docs/cluster.md); no `redis_url` = in-process pool."""
+
+    redis_url: str | None = Field(default=None, repr=False)  # may hold a password
+    name: str = Field(default="default", min_length=1, max_length=64)
+    lease_ttl: float = Field(default=15.0, gt=1.0)
+    grace: float = Field(default=5.0, ge=0)
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+            raise ValueError("expected redis://host:port/db, rediss://… (TLS) or unix:///path.sock")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if any(c in value for c in "{}:") or value != value.strip():
+            raise ValueError("a plain name without '{', '}', ':' or surrounding spaces")
+        return value
+
+
 class ProxyQuarantineSettings(_Section):
     failures: int = Field(default=3, ge=1)
     seconds: float = Field(default=60.0, ge=0)
@@ -276,6 +305,7 @@ class Settings(_Section):
     proxy_quarantine: ProxyQuarantineSettings = Field(default_factory=ProxyQuarantineSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     _config_path: str | None = PrivateAttr(default=None)
 
@@ -407,6 +437,8 @@ _ENV_FIELDS: dict[str, tuple[str, ...]] = {
     "DS2API_STATE_PATH": ("state", "path"),
     "DS2API_STATE_BACKEND": ("state", "backend"),
     "DS2API_LOG_LEVEL": ("server", "log_level"),
+    "DS2API_REDIS_URL": ("cluster", "redis_url"),
+    "DS2API_CLUSTER_NAME": ("cluster", "name"),
 }
 
 
@@ -652,6 +684,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StateSettings",
+    "ClusterSettings",
     "UpstreamSettings",
     "check_permissions",
     "check_proxy_url",
