@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from client_support import client, collect, content_of, fresh_sim, login, sim
+from client_support import client, collect, content_of, fresh_sim, login
 
 from deepseek2api.chat.attachments import (
     AttachmentError,
@@ -24,7 +24,7 @@ from deepseek2api.chat.attachments import (
 )
 from deepseek2api.chat.turn import ModelRegistry
 
-__all__ = ["client", "fresh_sim", "sim"]
+__all__ = ["client", "fresh_sim"]
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(64)

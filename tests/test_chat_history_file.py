@@ -12,7 +12,6 @@ from client_support import (
     fresh_sim,
     login,
     reset_sim,
-    sim,
 )
 
 from deepseek2api.chat.attachments import prepare_attachments
@@ -30,7 +29,7 @@ from deepseek2api.chat.turn import Message
 from deepseek2api.chat.usage import count_tokens
 from deepseek2api.deepseek.errors import ErrorKind
 
-__all__ = ["client", "fresh_sim", "sim"]
+__all__ = ["client", "fresh_sim"]
 
 
 def history_of(turns: int, filler: str = "lorem ipsum dolor sit amet ") -> str:

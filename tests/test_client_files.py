@@ -15,7 +15,6 @@ from client_support import (
     on_sim_loop,
     queue_fault,
     reset_sim,
-    sim,
 )
 
 from deepseek2api.deepseek.client import DeepSeekClient
@@ -31,7 +30,7 @@ from deepseek2api.deepseek.files import (
 )
 from deepseek2api.simulator.files import parse_multipart
 
-__all__ = ["client", "fresh_sim", "sim"]  # fixtures imported from client_support
+__all__ = ["client", "fresh_sim"]  # fixtures imported from client_support
 
 NOTES = FileUpload("notes.txt", "text/plain", b"Agenda\nMARKER:teal-9 is the answer\n")
 PNG = FileUpload("photo.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(300), vision=True)

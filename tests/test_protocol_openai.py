@@ -51,10 +51,22 @@ INVALID = [
     (body(messages=[{"role": "user", "content": 5}]), "messages[0].content", "invalid_type", "content parts"),
     (body(messages=[{"role": "user", "content": {"text": "x"}}]), "messages[0].content", "invalid_type", "object"),
     (
-        body(messages=[USER, {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "u"}}]}]),
+        body(messages=[USER, {"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "u"}}]}]),
         "messages[1].content[1].type",
+        "invalid_value",
+        "only allowed in user messages",
+    ),
+    (
+        body(messages=[USER, {"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]),
+        "messages[1].content[0].image_url.url",
+        "missing_required_parameter",
+        "url",
+    ),
+    (
+        body(messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}]),
+        "messages[0].content[0].file.file_id",
         "unsupported_value",
-        "not supported",
+        "file_data",
     ),
     (
         body(messages=[{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]),
@@ -64,9 +76,9 @@ INVALID = [
     ),
     (
         body(messages=[{"role": "user", "content": [{"type": "file", "file": {}}]}]),
-        "messages[0].content[0].type",
-        "unsupported_value",
-        "not supported",
+        "messages[0].content[0].file.file_data",
+        "missing_required_parameter",
+        "file_data",
     ),
     (body(messages=[{"role": "user", "content": [{"type": "video"}]}]), "messages[0].content[0].type", "invalid_value", "'video'"),
     (body(messages=[{"role": "user", "content": [{"text": "x"}]}]), "messages[0].content[0].type", "missing_required_parameter", "type"),

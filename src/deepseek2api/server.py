@@ -28,7 +28,9 @@ from .api.request_limits import request_limits
 from .api.openai.serving import ChatCompletions
 from .api.status import status_router
 from .chat.prewarm import TurnPrewarmer
+from .chat.attachments import AttachmentPolicy
 from .chat.runner import LeaseSource, RunnerOptions, TurnRunner
+from .chat.uploads import TurnUploads, UploadOptions
 from .chat.tracker import TurnTracker
 from .chat.turn import ModelRegistry
 from .chat.usage import warm_up as warm_up_tokenizer
@@ -68,11 +70,13 @@ class Gateway:
         self.prewarmer = TurnPrewarmer(self.pool, self.client, self.proxies,
                                        delete_session=settings.upstream.delete_session) \
             if settings.pool.prewarm else None
-        self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer)
+        self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
+                                 uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
         self.tracker = TurnTracker()
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
-                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker)
+                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker,
+                                    files=AttachmentPolicy.from_settings(settings))
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""

@@ -22,7 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..chat.attachments import AttachmentError, AttachmentProblem
 from ..chat.errors import ErrorKind, TurnFailed, UpstreamError
+from ..chat.history_file import PromptTooLong
 from ..pool.errors import PassthroughExhausted, PoolExhausted
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,18 @@ _UPSTREAM_ANSWERS: dict[ErrorKind, tuple[int, str, str, str]] = {
                                "DeepSeek rejected the client version; update `upstream.headers` in the config"),
     ErrorKind.INPUT_TOO_LONG: (400, "invalid_request_error", "context_length_exceeded",
                                "the conversation is longer than DeepSeek's web chat accepts"),
+    ErrorKind.FILE_TOO_LARGE: (413, "invalid_request_error", "file_too_large",
+                               "DeepSeek refused an attached file as too large (or its text as too long)"),
+    ErrorKind.FILE_UNSUPPORTED: (400, "invalid_request_error", "unsupported_file",
+                                 "DeepSeek cannot read this kind of attached file"),
+    ErrorKind.FILE_PARSE_FAILED: (400, "invalid_request_error", "file_parse_failed",
+                                  "DeepSeek could not parse an attached file"),
+    ErrorKind.TOO_MANY_FILES: (400, "invalid_request_error", "too_many_files",
+                               "more files are attached than DeepSeek takes in one turn"),
+    ErrorKind.FILE_NOT_READY: (502, "server_error", "file_not_ready",
+                               "DeepSeek did not finish parsing the attached files"),
+    ErrorKind.VISION_UNAVAILABLE: (503, "server_error", "vision_unavailable",
+                                   "vision is not available: DeepSeek's web chat cannot read images right now"),
     ErrorKind.CONTENT_FILTER: (400, "invalid_request_error", "content_filter",
                                "DeepSeek's content filter refused the request"),
     ErrorKind.NETWORK: (502, "server_error", "upstream_unreachable", "DeepSeek could not be reached"),
@@ -130,6 +144,28 @@ _UPSTREAM_ANSWERS: dict[ErrorKind, tuple[int, str, str, str]] = {
 _PERMANENT = frozenset({ErrorKind.TOKEN_INVALID, ErrorKind.BAD_CREDENTIALS, ErrorKind.ACCOUNT_MUTED,
                         ErrorKind.ACCOUNT_BANNED, ErrorKind.CLIENT_TOO_OLD})
 NO_RETRY = {"x-should-retry": "false"}
+_ABOUT_MESSAGES = frozenset({ErrorKind.INPUT_TOO_LONG, ErrorKind.FILE_TOO_LARGE, ErrorKind.FILE_UNSUPPORTED,
+                             ErrorKind.FILE_PARSE_FAILED, ErrorKind.TOO_MANY_FILES})
+_ATTACHMENT_CODES: dict[AttachmentProblem, str] = {
+    AttachmentProblem.TOO_LARGE: "file_too_large",
+    AttachmentProblem.TOO_MANY: "too_many_files",
+    AttachmentProblem.UNSUPPORTED: "unsupported_file",
+    AttachmentProblem.INVALID: "invalid_value",
+    AttachmentProblem.REMOTE_DISABLED: "unsupported_value",
+    AttachmentProblem.REMOTE_REFUSED: "invalid_image_url",
+    AttachmentProblem.REMOTE_FAILED: "image_fetch_failed",
+}
+
+
+def from_attachment(exc: AttachmentError) -> ApiError:
+    """A refused image or document: 413 for size, 400 for the rest, `param` naming the part."""
+    return ApiError(exc.status, str(exc), "invalid_request_error", exc.part or None,
+                    _ATTACHMENT_CODES.get(exc.problem, "invalid_value"))
+
+
+def prompt_too_long(exc: PromptTooLong) -> ApiError:
+    return ApiError(400, f"the conversation is too long even with its earlier turns attached as a file: {exc}",
+                    "invalid_request_error", "messages", "context_length_exceeded")
 
 
 def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool = False) -> ApiError:
@@ -139,7 +175,7 @@ def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool 
                         "invalid_api_key")
     status, type_, code, text = _UPSTREAM_ANSWERS.get(error.kind, _UPSTREAM_ANSWERS[ErrorKind.PROTOCOL])
     tried = f" (tried {attempts} account{'s' if attempts != 1 else ''})" if attempts > 1 else ""
-    param = "messages" if error.kind is ErrorKind.INPUT_TOO_LONG else None
+    param = "messages" if error.kind in _ABOUT_MESSAGES else None
     retry_after = None
     if status == 503:
         retry_after = error.retry_after or 5.0
@@ -182,6 +218,10 @@ def from_failure(exc: BaseException, *, attempts: int = 1, passthrough: bool = F
     """The answer for whatever ended a turn; None for a cancellation (the client is gone)."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, AttachmentError):
+        return from_attachment(exc)
+    if isinstance(exc, PromptTooLong):
+        return prompt_too_long(exc)
     if isinstance(exc, TurnFailed):
         return from_upstream(exc.error, attempts=attempts, passthrough=passthrough)
     if isinstance(exc, PoolExhausted):

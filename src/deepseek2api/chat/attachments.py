@@ -17,13 +17,14 @@ import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote_to_bytes
 
 from ..deepseek.files import FileUpload, PollPolicy, upload_and_wait
 
 if TYPE_CHECKING:
     from ..deepseek.client import DeepSeekClient
+    from ..settings import Settings
 
 DEFAULT_MAX_BYTES = 7 * 1024 * 1024  # settings.files.max_bytes
 
@@ -210,6 +211,78 @@ def from_text(text: str, *, part: str, filename: str | None = None, media_type: 
     return from_bytes(data, media_type, part=part, filename=filename, max_bytes=max_bytes, index=index)
 
 
+@dataclass(frozen=True, slots=True)
+class AttachmentPolicy:
+    """The operator's limits for attachments (`files.*`), handed to every surface."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_files: int = 10
+    fetch_remote: bool = False
+    fetch_timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AttachmentPolicy:
+        files = settings.files
+        return cls(max_bytes=files.max_bytes, max_files=files.max_files, fetch_remote=files.fetch_remote,
+                   fetch_timeout=files.fetch_timeout)
+
+
+BlockKind = Literal["image", "document"]
+_EXTENSION_TYPES = {ext: media for table in (IMAGE_TYPES, DOCUMENT_TYPES, TEXT_TYPES) for media, ext in table.items()}
+
+
+def media_type_from_name(filename: str | None) -> str | None:
+    """`report.pdf` → `application/pdf`; None when the extension says nothing we take."""
+    if not filename or "." not in filename:
+        return None
+    return _EXTENSION_TYPES.get(filename.rsplit(".", 1)[1].lower())
+
+
+async def from_block(kind: BlockKind, *, part: str, policy: AttachmentPolicy = AttachmentPolicy(),
+                     media_type: str | None = None, data: str | None = None, url: str | None = None,
+                     text: str | None = None, filename: str | None = None, index: int = 1) -> Attachment:
+    """THE converter for every surface: one image or document block → a checked Attachment.
+
+    Give exactly one source: `data` (base64, with `media_type` or a `filename` whose extension says
+    it; else the bytes decide), `url` (a `data:` URL; an http(s) URL is fetched for images only and
+    only when `policy.fetch_remote`), or `text` (a plain-text document). `kind` "image" insists on an
+    image; "document" takes a PDF, UTF-8 text or an image. `part` names the block the way the client
+    wrote it (`messages[1].content[0].image_url`); every refusal is an `AttachmentError` naming it
+    with status 413 (size) or 400.
+    """
+    max_bytes = policy.max_bytes
+    sources = [s for s in (data, url, text) if s is not None]
+    if len(sources) != 1:
+        raise AttachmentError(AttachmentProblem.INVALID, part,
+                              "give exactly one source: base64 data, a URL or text" if sources
+                              else "has no data, URL or text")
+    declared = media_type or media_type_from_name(filename)
+    if url is not None:
+        if not isinstance(url, str) or not url:
+            raise AttachmentError(AttachmentProblem.INVALID, part, "URL is missing")
+        if kind == "image":
+            from .remote_fetch import image_from_url  # remote_fetch builds on this module
+
+            return await image_from_url(url, part=part, fetch_remote=policy.fetch_remote, max_bytes=max_bytes,
+                                        timeout=policy.fetch_timeout, index=index)
+        if url[:5].lower() != "data:":
+            raise AttachmentError(AttachmentProblem.REMOTE_DISABLED, part,
+                                  "document URLs are not fetched by this gateway; send the file as base64")
+        return from_data_url(url, part=part, filename=filename, max_bytes=max_bytes, index=index)
+    if text is not None:
+        if not isinstance(text, str):
+            raise AttachmentError(AttachmentProblem.INVALID, part, "text must be a string")
+        found = from_text(text, part=part, filename=filename, media_type=normalize_media_type(declared)
+                          if normalize_media_type(declared) in TEXT_TYPES else "text/plain",
+                          max_bytes=max_bytes, index=index)
+    else:
+        assert data is not None
+        found = from_base64(data, declared, part=part, filename=filename, max_bytes=max_bytes, index=index)
+    if kind == "image" and found.kind is not AttachmentKind.IMAGE:
+        raise AttachmentError(AttachmentProblem.UNSUPPORTED, part, f"expected an image, got {found.media_type}")
+    return found
+
+
 def check_count(attachments: Sequence[Attachment], max_files: int, *, part: str = "messages") -> None:
     """Refuse a turn with more files than the operator allows (400, naming where they came from)."""
     if len(attachments) > max_files:
@@ -242,15 +315,19 @@ __all__ = [
     "IMAGE_TYPES",
     "TEXT_TYPES",
     "Attachment",
+    "AttachmentPolicy",
+    "BlockKind",
     "AttachmentError",
     "AttachmentKind",
     "AttachmentProblem",
     "check_count",
     "decode_base64",
     "from_base64",
+    "from_block",
     "from_bytes",
     "from_data_url",
     "from_text",
+    "media_type_from_name",
     "needs_vision",
     "normalize_media_type",
     "prepare_attachments",

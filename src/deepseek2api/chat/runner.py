@@ -26,6 +26,7 @@ from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
 from .prompt import build_prompt
 from .turn import Turn
+from .uploads import StagedTurn, TurnUploads
 from .usage import count_usage
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,11 @@ class TurnRunner:
     """Runs chat turns against DeepSeek through leased accounts."""
 
     def __init__(self, client: DeepSeekClient, options: RunnerOptions,
-                 prepared: PreparedTurns | None = None) -> None:
+                 prepared: PreparedTurns | None = None, uploads: TurnUploads | None = None) -> None:
         self.client = client
         self.options = options
         self.prepared = prepared
+        self.uploads = uploads or TurnUploads()
 
     async def run(self, request: Turn, leases: LeaseSource,
                   trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
@@ -114,6 +116,8 @@ class TurnRunner:
         """
         trace = trace if trace is not None else TurnTrace()
         prompt = build_prompt(request)
+        # files: history over the inline limit and attachments (chat/uploads.py); raises AttachmentError
+        staged = await self.uploads.stage(request, prompt)
         tried: list[str] = []
         last_error: UpstreamError | None = None
         max_accounts = max(1, self.options.max_failover)
@@ -132,7 +136,7 @@ class TurnRunner:
                 tried.append(lease.account_id)
                 trace.account_id = lease.account_id
                 trace.attempts += 1
-                async with aclosing(self._attempt(request, prompt, lease, trace, buffered)) as events:
+                async with aclosing(self._attempt(request, staged, lease, trace, buffered)) as events:
                     async for event in events:  # aclosing: the attempt's cleanup runs before the lease goes back
                         yield event
                 return
@@ -149,13 +153,13 @@ class TurnRunner:
             finally:
                 await lease_cm.__aexit__(*exc_info)  # type: ignore[arg-type]
 
-    async def _attempt(self, request: Turn, prompt: str, lease: Lease,
+    async def _attempt(self, request: Turn, staged: StagedTurn, lease: Lease,
                        trace: TurnTrace, buffered: bool) -> AsyncGenerator[OutEvent, None]:
         """One account's try. Raises `_TryNextAccount` only while nothing has been emitted."""
         relogged = False
         while True:  # runs twice only when the token is rejected and one re-login is due
             try:
-                attempt = self._attempt_with_token(request, prompt, lease, trace, relogged, buffered)
+                attempt = self._attempt_with_token(request, staged, lease, trace, relogged, buffered)
                 async with aclosing(attempt) as outs:
                     async for out in outs:
                         yield out
@@ -163,7 +167,7 @@ class TurnRunner:
             except _Relogin:
                 relogged = True
 
-    async def _attempt_with_token(self, request: Turn, prompt: str, lease: Lease, trace: TurnTrace,
+    async def _attempt_with_token(self, request: Turn, staged: StagedTurn, lease: Lease, trace: TurnTrace,
                                   relogin: bool, buffered: bool) -> AsyncGenerator[OutEvent, None]:
         client = self.client
         proxy = lease.proxy
@@ -181,6 +185,7 @@ class TurnRunner:
                 raise _TryNextAccount(failure.error) from None
             raise TurnFailed(failure.error, emitted=False, attempts=trace.attempts) from None
         try:
+            ref_file_ids = await self._upload_files(staged, lease, token, relogin)
             try:
                 ready = None if self.prepared is None else self.prepared.take(lease.account_id, token, proxy)
                 session_id, pow_header = ready or await client.prepare_completion(token, proxy=proxy)
@@ -188,9 +193,9 @@ class TurnRunner:
                 self._before_output(lease, failure.error, relogin, prompt_sent=False)
             decoder = StreamDecoder()  # shared with continue rounds, so repeated snapshots are not re-emitted
             stream = client.completion(
-                token, session_id=session_id, prompt=prompt, pow_header=pow_header,
-                thinking=spec.thinking, search=spec.search, model_type=spec.model_type, proxy=proxy,
-                decoder=decoder,
+                token, session_id=session_id, prompt=staged.prompt, pow_header=pow_header,
+                thinking=spec.thinking, search=spec.search, model_type=staged.model_type, proxy=proxy,
+                decoder=decoder, ref_file_ids=ref_file_ids,
             )
             rounds = 0
             while True:
@@ -215,7 +220,7 @@ class TurnRunner:
                                 continue
                             emitted = True
                         elif isinstance(out, OutFinish):
-                            out = await _with_usage(out, prompt)
+                            out = await _with_usage(out, staged.counted_text)
                         yield out
                     if assembler.stopped:
                         break
@@ -234,7 +239,7 @@ class TurnRunner:
             finished = not assembler.stopped
             for out in assembler.finish():
                 if isinstance(out, OutFinish):
-                    out = await _with_usage(out, prompt)
+                    out = await _with_usage(out, staged.counted_text)
                 if not (buffered and isinstance(out, (OutContent, OutReasoning))):
                     yield out
             trace.upstream_tokens = assembler.upstream_tokens
@@ -244,6 +249,17 @@ class TurnRunner:
                 await _close(stream)
             if session_id is not None:
                 await self._cleanup(token, session_id, None if finished else response_id, proxy)
+
+    async def _upload_files(self, staged: StagedTurn, lease: Lease, token: str, relogged: bool) -> list[str]:
+        """The turn's files on this account (uploaded again on each account tried: ids are per account).
+        An account failure (token, rate limit, network…) goes the way of any failure before the prompt;
+        a file failure (too large, unsupported, unparsed) is final: no other account would read it."""
+        if not staged.uploads:
+            return []
+        try:
+            return await self.uploads.upload(self.client, staged, token, lease.proxy)
+        except UpstreamFailure as failure:
+            self._before_output(lease, failure.error, relogged, prompt_sent=False)
 
     def _before_output(self, lease: Lease, error: UpstreamError, relogged: bool, prompt_sent: bool = True) -> NoReturn:
         """A failure while nothing was sent: re-login, another account, or give up. Always raises.

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .attachments import Attachment
 from .tools.spec import AUTO, ResponseFormat, ToolCallRecord, ToolChoice, ToolSpec
 
 
@@ -129,6 +130,8 @@ class Turn:
 
     Thinking/search overrides are already folded into `model`; `tools`, `tool_choice`,
     `parallel_tool_calls` and `response_format` say what the answer may or must be (empty: plain text).
+    `attachments` are the images and documents of the request's messages, in order, already checked
+    (chat/attachments.py); the runner uploads them with the turn (chat/uploads.py).
     """
 
     request_id: str
@@ -143,3 +146,4 @@ class Turn:
     tool_choice: ToolChoice = AUTO
     parallel_tool_calls: bool = True
     response_format: ResponseFormat | None = None
+    attachments: tuple[Attachment, ...] = ()

@@ -15,19 +15,19 @@ from typing import Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ...chat.attachments import Attachment, AttachmentError, AttachmentPolicy, from_block
 from ...chat.prompt import content_text
 from ...chat.turn import Message, ModelRegistry, ModelSpec, Turn
 from ...jsontypes import json_type
 from ...chat.stops import MAX_STOP_CHARS, MAX_STOP_SEQUENCES
-from ..errors import RequestInvalid, error_body
+from ..errors import RequestInvalid, error_body, from_attachment
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 _UNSUPPORTED_PARTS = {
-    "image_url": "image input",
     "input_audio": "audio input",
-    "file": "file input",
 }
+_FILE_PARTS = ("image_url", "file")  # become attachments (`attachments_of`), user messages only
 
 
 def _dumps(value: Any) -> str:
@@ -200,9 +200,32 @@ def _optional(body: Mapping[str, Any], key: str, kinds: tuple[type, ...], expect
     return value
 
 
-def _check_content(content: Any, where: str) -> None:
-    if content is None or isinstance(content, str):
+def _check_file_part(part: Mapping[str, Any], kind: str, at: str, role: str) -> None:
+    """The shape of an `image_url` / `file` part (its bytes are checked by `attachments_of`)."""
+    if role != "user":
+        raise RequestInvalid(f"Content part type '{kind}' is only allowed in user messages.", f"{at}.type",
+                             "invalid_value")
+    inner = part.get(kind)
+    if inner is None:
+        raise _missing(f"{at}.{kind}")
+    if not isinstance(inner, dict):
+        raise _wrong_type(f"{at}.{kind}", "an object", inner)
+    if kind == "image_url":
+        _required_str(inner, "url", f"{at}.image_url")
         return
+    if inner.get("file_id") is not None and inner.get("file_data") is None:
+        raise RequestInvalid("'file_id' (OpenAI's Files API) is not supported: send the file inline as "
+                             "'file_data' (base64 or a data: URL).", f"{at}.file.file_id", "unsupported_value")
+    _required_str(inner, "file_data", f"{at}.file")
+    if inner.get("filename") is not None and not isinstance(inner.get("filename"), str):
+        raise _wrong_type(f"{at}.file.filename", "a string", inner.get("filename"))
+
+
+def _check_content(content: Any, where: str, role: str = "user") -> bool:
+    """Check a message's content; True when it carries a file or image part."""
+    if content is None or isinstance(content, str):
+        return False
+    has_file = False
     if not isinstance(content, list):
         raise _wrong_type(where, "a string, an array of content parts or null", content)
     for j, part in enumerate(content):
@@ -214,6 +237,9 @@ def _check_content(content: Any, where: str) -> None:
             _required_str(part, "text", at)
         elif kind == "refusal":
             continue  # an earlier assistant refusal: accepted, not part of the prompt
+        elif kind in _FILE_PARTS:
+            _check_file_part(part, kind, at, role)
+            has_file = True
         elif kind in _UNSUPPORTED_PARTS:
             raise RequestInvalid(
                 f"Content part type '{kind}' ({_UNSUPPORTED_PARTS[kind]}) is not supported: "
@@ -223,10 +249,12 @@ def _check_content(content: Any, where: str) -> None:
             )
         else:
             raise RequestInvalid(
-                f"Invalid value: '{kind}'. Supported content part types are: 'text' and 'refusal'.",
+                f"Invalid value: '{kind}'. Supported content part types are: 'text', 'image_url', 'file' and "
+                "'refusal'.",
                 f"{at}.type",
                 "invalid_value",
             )
+    return has_file
 
 
 def _check_messages(messages: Any) -> None:
@@ -250,7 +278,8 @@ def _check_messages(messages: Any) -> None:
                 f"Invalid value: '{role}'. Supported values are: {supported}.", f"{at}.role", "invalid_value"
             )
         content = message.get("content")
-        _check_content(content, f"{at}.content")
+        if _check_content(content, f"{at}.content", role):
+            has_text = True  # an image or a file is something to send
         for key, expected, kinds in (
             ("name", "a string", (str,)),
             ("reasoning_content", "a string", (str,)),
@@ -413,7 +442,42 @@ def validate_request(body: Any) -> ChatCompletionRequest:
         raise _from_validation_error(exc) from None
 
 
-def to_turn(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str) -> Turn:
+async def attachments_of(req: ChatCompletionRequest, policy: AttachmentPolicy) -> tuple[Attachment, ...]:
+    """The `image_url` and `file` parts of the messages → checked attachments, in order (a remote
+    image is fetched here, only when `files.fetch_remote` is on). Raises a 400/413 `ApiError` naming
+    the part, e.g. `messages[1].content[0].image_url`."""
+    found: list[Attachment] = []
+    try:
+        for i, message in enumerate(req.messages):
+            if not isinstance(message.content, list):
+                continue
+            for j, part in enumerate(message.content):
+                extra = part.model_extra or {}
+                inner = extra.get(part.type)
+                if part.type not in _FILE_PARTS or not isinstance(inner, dict):
+                    continue
+                at = f"messages[{i}].content[{j}].{part.type}"
+                index = len(found) + 1
+                if len(found) >= policy.max_files:
+                    raise RequestInvalid(f"More than {policy.max_files} files or images in one request "
+                                         "(files.max_files).", at, "too_many_files")
+                if part.type == "image_url":
+                    found.append(await from_block("image", part=at, policy=policy, url=inner["url"], index=index))
+                    continue
+                file_data, filename = inner["file_data"], inner.get("filename")
+                if file_data[:5].lower() == "data:":
+                    found.append(await from_block("document", part=at, policy=policy, url=file_data,
+                                                  filename=filename, index=index))
+                else:
+                    found.append(await from_block("document", part=at, policy=policy, data=file_data,
+                                                  filename=filename, index=index))
+    except AttachmentError as exc:
+        raise from_attachment(exc) from None
+    return tuple(found)
+
+
+def to_turn(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str,
+            attachments: tuple[Attachment, ...] = ()) -> Turn:
     """Validated wire request → surface-neutral `Turn` (raises `ModelNotFound`)."""
     spec = registry.resolve(req.model)
     if spec is None:
@@ -445,8 +509,9 @@ def to_turn(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str
         stop=stop_sequences(req.stop),
         include_usage=bool(req.stream_options and req.stream_options.include_usage),
         max_tokens=max_tokens,
+        attachments=attachments,
     )
 
 
-__all__ = ["ChatCompletionRequest", "ModelNotFound", "RequestInvalid", "apply_overrides", "error_body",
+__all__ = ["ChatCompletionRequest", "attachments_of", "ModelNotFound", "RequestInvalid", "apply_overrides", "error_body",
            "stop_sequences", "to_turn", "validate_request"]

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive
 
+from ...chat.attachments import AttachmentPolicy
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ...chat.runner import LeaseSource, TurnRunner, TurnTrace
 from ...chat.tracker import TurnTracker
@@ -31,7 +32,7 @@ from ...chat.usage import TurnUsage
 from ..auth import Caller
 from ..errors import ApiError, bad_request, client_closed, from_failure
 from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
-from .protocol import to_turn, validate_request
+from .protocol import attachments_of, to_turn, validate_request
 from .render import (
     DONE,
     ChunkEncoder,
@@ -79,17 +80,21 @@ class ChatCompletions:
     """`POST /v1/chat/completions`."""
 
     def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, *,
-                 usage_chunk: UsagePlacement, keepalive: float, tracker: TurnTracker) -> None:
+                 usage_chunk: UsagePlacement, keepalive: float, tracker: TurnTracker,
+                 files: AttachmentPolicy | None = None) -> None:
         self.runner = runner
         self.registry = registry
         self.leases_for = leases_for
         self.usage_chunk = usage_chunk
         self.keepalive = keepalive
         self.tracker = tracker
+        self.files = files or AttachmentPolicy()
 
     async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
         body = await _read_json(request)
-        turn = to_turn(validate_request(body), self.registry, request_id)  # raises RequestInvalid (an ApiError)
+        req = validate_request(body)  # raises RequestInvalid (an ApiError)
+        attachments = await attachments_of(req, self.files)  # image_url / file parts; 400/413 naming the part
+        turn = to_turn(req, self.registry, request_id, attachments)
         record = AccessRecord(request_id, caller.key_name, turn.model_name, turn.stream, time.perf_counter())
         if turn.stream:
             return await self._stream(turn, caller, record)
