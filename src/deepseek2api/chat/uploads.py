@@ -14,6 +14,7 @@ referenced them, which the runner deletes (PROTOCOL.md §2.8).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from .attachments import (
     needs_vision,
     prepare_attachments,
 )
-from .history_file import DEFAULT_INLINE_PROMPT_LIMIT, PromptParts, PromptPlan, PromptTooLong, plan_prompt
+from .history_file import DEFAULT_INLINE_PROMPT_LIMIT, PromptParts, PromptPlan, plan_prompt
 from .prompt import ASSISTANT, END_OF_SENTENCE, USER
 from .turn import Turn
 
@@ -93,19 +94,6 @@ def split_prompt(turn: Turn, prompt: str) -> PromptParts:
     return PromptParts(system=prompt[:system_end], history=prompt[system_end:live_start], live=prompt[live_start:])
 
 
-def plan_or_attach_all(parts: PromptParts, limit: int) -> PromptPlan:
-    """`plan_prompt`, except that a live turn over the limit on its own is still sent, with everything
-    else attached: the limit is the gateway's conservative guess, DeepSeek's own limit decides (an
-    `input_exceeds_limit` answer becomes the surface's "too long" error)."""
-    try:
-        return plan_prompt(parts, limit=limit)
-    except PromptTooLong:
-        log.info("live turn alone is over inline_prompt_limit=%d; sending it with the rest attached", limit)
-        movable = (parts.system, parts.tools, parts.history)
-        return plan_prompt(parts, limit=limit,  # "every movable part is huge": attach them all
-                           count=lambda text: limit + 1 if text and any(text is p for p in movable) else 0)
-
-
 class TurnUploads:
     """Plans a turn's files (once) and uploads them on an account (once per account tried)."""
 
@@ -116,7 +104,9 @@ class TurnUploads:
 
     async def stage(self, turn: Turn, prompt: str) -> StagedTurn:
         """Decide what goes inline and what is uploaded. Raises `AttachmentError` (400/413) for what
-        no account could serve."""
+        no account could serve, and `PromptTooLong` when the live turn alone is over the inline limit
+        (the surface's "too long" error; sending it anyway would leave its uploads orphaned upstream
+        when DeepSeek refuses the prompt, since files only go with a session that used them)."""
         options = self.options
         attachments = tuple(turn.attachments)
         model_type = turn.model.model_type
@@ -131,9 +121,9 @@ class TurnUploads:
         if options.history_as_file and len(prompt) * 4 > options.inline_prompt_limit:  # ≤ 4 bytes a character
             parts = split_prompt(turn, prompt)
             if len(prompt.encode("utf-8")) <= options.inline_prompt_limit:
-                plan = plan_or_attach_all(parts, options.inline_prompt_limit)
+                plan = plan_prompt(parts, limit=options.inline_prompt_limit)
             else:
-                plan = await asyncio.to_thread(plan_or_attach_all, parts, options.inline_prompt_limit)
+                plan = await asyncio.to_thread(functools.partial(plan_prompt, parts, limit=options.inline_prompt_limit))
         history = tuple(f.attachment(max_bytes=options.max_bytes) for f in plan.files)
         uploads = history + attachments
         check_count(uploads, options.max_files)
@@ -158,4 +148,4 @@ class TurnUploads:
                                          thinking=thinking, policy=PollPolicy(timeout=self.options.parse_timeout))
 
 
-__all__ = ["StagedTurn", "TurnUploads", "UploadOptions", "plan_or_attach_all", "split_prompt"]
+__all__ = ["StagedTurn", "TurnUploads", "UploadOptions", "split_prompt"]

@@ -1,0 +1,240 @@
+"""Issue 14 end to end: images, documents and long histories through the gateway into the simulator's
+file endpoints, with the real openai SDK. After every test: leases back, nothing in flight, no
+concurrency violation upstream, and no file left upstream (files go with their deleted session)."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from gateway_support import Stack, running_stack
+
+MARKERS = [f"MARKER-turn-{i:03d}" for i in range(60)]
+
+
+def png_bytes(width: int = 8, height: int = 8) -> bytes:
+    """A real (tiny, grey) PNG image."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def pdf_bytes(text: str) -> bytes:
+    return (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\nBT /F1 12 Tf (" + text.encode() + b") Tj ET\n"
+            b"trailer << /Root 1 0 R >>\n%%EOF\n")
+
+
+def data_url(media_type: str, data: bytes) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+
+
+def stored_files(stack: Stack) -> int:
+    listing = httpx.get(f"{stack.simulator.base_url}/_sim/files", timeout=10).json()
+    return int(listing["stored"])
+
+
+@contextmanager
+def files_stack(*, leftover: int = 0, **options: Any) -> Iterator[Stack]:
+    """`running_stack` plus the files invariant: nothing stays upstream once the turns are done
+    (`leftover`: files no completion could use, which upstream keeps: there is no call to delete one)."""
+    with running_stack(**options) as stack:
+        yield stack
+        stack.wait_idle()
+        assert stored_files(stack) == leftover, "an uploaded file outlived its session"
+
+
+def image_message(text: str, image: bytes) -> dict[str, Any]:
+    return {"role": "user", "content": [{"type": "text", "text": text},
+                                        {"type": "image_url", "image_url": {"url": data_url("image/png", image)}}]}
+
+
+def test_an_image_turn_is_uploaded_for_vision_and_the_model_describes_it() -> None:
+    image = png_bytes()
+    with files_stack(accounts=1) as stack:
+        reply = stack.openai().chat.completions.create(model="deepseek-chat",
+                                                       messages=[image_message("What is in this picture?", image)])
+        answer = reply.choices[0].message.content or ""
+        assert f"I see an image of {len(image)} bytes (PNG)" in answer
+        stats = stack.sim_stats()
+        assert stats["files"]["uploads"] == 1
+
+
+def test_a_streamed_image_turn_runs_in_vision_mode() -> None:
+    image = png_bytes(16, 4)
+    with files_stack(accounts=1) as stack:
+        stream = stack.openai().chat.completions.create(model="deepseek-chat", stream=True,
+                                                        messages=[image_message("Describe it.", image)])
+        answer = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+        assert f"I see an image of {len(image)} bytes" in answer
+
+
+def test_images_need_a_vision_model_when_auto_vision_is_off() -> None:
+    image = png_bytes()
+    with files_stack(accounts=1, files={"auto_vision": False}) as stack:
+        client = stack.openai()
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model="deepseek-chat", messages=[image_message("What is it?", image)])
+        assert "deepseek-vision" in refused.value.message
+        reply = client.chat.completions.create(model="deepseek-vision", messages=[image_message("What?", image)])
+        assert f"I see an image of {len(image)} bytes" in (reply.choices[0].message.content or "")
+
+
+def test_a_pdf_file_part_is_read_and_its_markers_echoed() -> None:
+    pdf = pdf_bytes("Quarterly figures MARKER-pdf-7731 end")
+    with files_stack(accounts=1) as stack:
+        reply = stack.openai().chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+            {"type": "text", "text": "Summarise the report."},
+            {"type": "file", "file": {"file_data": data_url("application/pdf", pdf), "filename": "report.pdf"}},
+        ]}])
+        answer = reply.choices[0].message.content or ""
+        assert 'I read the PDF "report.pdf"' in answer and "MARKER-pdf-7731" in answer
+        assert reply.usage is not None and reply.usage.prompt_tokens > 0
+
+
+def test_a_bare_base64_text_file_counts_in_the_usage() -> None:
+    text = ("A plain notes file. MARKER-notes-1 " * 200).encode()
+    with files_stack(accounts=1) as stack:
+        client = stack.openai()
+        plain = client.chat.completions.create(model="deepseek-chat",
+                                               messages=[{"role": "user", "content": "Read the notes."}])
+        reply = client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+            {"type": "text", "text": "Read the notes."},
+            {"type": "file", "file": {"file_data": base64.b64encode(text).decode(), "filename": "notes.txt"}},
+        ]}])
+        assert "MARKER-notes-1" in (reply.choices[0].message.content or "")
+        assert plain.usage is not None and reply.usage is not None
+        assert reply.usage.prompt_tokens > plain.usage.prompt_tokens + 400  # the file's text is counted
+
+
+def agent_history(chars: int) -> list[dict[str, Any]]:
+    """A coding agent's conversation: system prompt, task, then tool calls and their (long) results."""
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "You are a coding agent. Use the tools to inspect the repository."},
+        {"role": "user", "content": "Find where the retry policy is configured. MARKER-task"},
+    ]
+    body = "def handler(request):\n    return retry(request, attempts=3)  # policy\n" * 40
+    i = 0
+    while sum(len(str(m.get("content") or "")) for m in messages) < chars:
+        call_id = f"call_{i:04d}"
+        messages.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": call_id, "type": "function",
+             "function": {"name": "read_file", "arguments": f'{{"path": "src/module_{i}.py"}}'}}]})
+        messages.append({"role": "tool", "tool_call_id": call_id,
+                         "content": f"# src/module_{i}.py {MARKERS[i % len(MARKERS)]}\n{body}"})
+        i += 1
+    messages.append({"role": "user", "content": "So which file holds the retry policy? Answer briefly."})
+    return messages
+
+
+TOOLS = [{"type": "function", "function": {
+    "name": "read_file", "description": "Read a file of the repository.",
+    "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}]
+# The simulator refuses inline prompts over 60k characters, like the web chat's input limit.
+LIMITED_SIM = {"max_prompt_chars": 60_000}
+SMALL_INLINE = {"inline_prompt_limit": 8_000}
+
+
+def test_a_150k_character_agent_history_with_tools_succeeds_through_the_history_file() -> None:
+    messages = agent_history(150_000)
+    with files_stack(accounts=2, sim=LIMITED_SIM, upstream=SMALL_INLINE) as stack:
+        reply = stack.openai().chat.completions.create(model="deepseek-chat", messages=messages, tools=TOOLS)
+        answer = reply.choices[0].message.content or ""
+        assert 'I read the file "conversation_history.txt"' in answer
+        assert "MARKER-task" in answer  # the earliest turn is in the file …
+        results = [str(m["content"]).split()[2] for m in messages if m["role"] == "tool"]
+        assert results[-2] in answer  # … and so is the latest exchange before the live turn,
+        assert results[-1] not in answer  # while the tool result after the last assistant message stays inline
+        assert reply.usage is not None and reply.usage.prompt_tokens > 30_000  # the attached text counts
+
+
+def test_the_same_history_without_the_file_route_is_too_long_for_the_web_chat() -> None:
+    messages = agent_history(150_000)
+    with files_stack(accounts=1, sim=LIMITED_SIM, upstream=SMALL_INLINE, files={"history_as_file": False}) as stack:
+        with pytest.raises(openai.BadRequestError) as refused:
+            stack.openai().chat.completions.create(model="deepseek-chat", messages=messages, tools=TOOLS)
+        assert refused.value.code == "context_length_exceeded"
+
+
+def test_a_live_message_too_long_even_for_the_file_route_is_context_length_exceeded() -> None:
+    messages = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"},
+                {"role": "user", "content": "Review this: " + "word " * 14_000}]
+    with files_stack(accounts=1, sim=LIMITED_SIM, upstream=SMALL_INLINE) as stack:
+        with pytest.raises(openai.BadRequestError) as refused:
+            stack.openai().chat.completions.create(model="deepseek-chat", messages=messages)
+        assert refused.value.code == "context_length_exceeded"
+        assert refused.value.param == "messages"
+
+
+def test_an_image_over_files_max_bytes_is_413_naming_the_part() -> None:
+    image = png_bytes(64, 64) + bytes(4000)
+    with files_stack(accounts=1, files={"max_bytes": 2000}) as stack:
+        with pytest.raises(openai.APIStatusError) as refused:
+            stack.openai().chat.completions.create(model="deepseek-chat", messages=[
+                {"role": "user", "content": "hi"}, image_message("Look", image)])
+        assert refused.value.status_code == 413
+        assert refused.value.body["param"] == "messages[1].content[1].image_url"  # type: ignore[index]
+        assert stack.sim_stats()["files"]["uploads"] == 0
+
+
+@pytest.mark.parametrize(("part", "param"), [
+    ({"type": "file", "file": {"file_data": data_url("application/zip", b"PK\x03\x04zipzip"), "filename": "a.zip"}},
+     "messages[0].content[1].file"),
+    ({"type": "image_url", "image_url": {"url": data_url("image/png", b"not a png at all")}},
+     "messages[0].content[1].image_url"),
+    ({"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+     "messages[0].content[1].image_url"),
+])
+def test_an_unsupported_or_unfetchable_part_is_400_naming_it(part: dict[str, Any], param: str) -> None:
+    with files_stack(accounts=1) as stack:
+        with pytest.raises(openai.BadRequestError) as refused:
+            stack.openai().chat.completions.create(model="deepseek-chat", messages=[
+                {"role": "user", "content": [{"type": "text", "text": "What is this?"}, part]}])
+        assert refused.value.param == param
+        assert stack.sim_stats()["files"]["uploads"] == 0
+
+
+def test_a_file_the_web_chat_fails_to_parse_is_a_clear_400() -> None:
+    with files_stack(accounts=2, leftover=1) as stack:
+        with pytest.raises(openai.BadRequestError) as refused:
+            stack.openai().chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+                {"type": "text", "text": "Read this."},
+                {"type": "file", "file": {"file_data": "data:text/plain;base64,", "filename": "empty.txt"}},
+            ]}])
+        assert refused.value.code == "file_parse_failed"
+        assert "CONTENT_EMPTY" in refused.value.message
+        assert stack.sim_stats()["files"]["uploads"] == 1  # a file fault is not carried to another account
+
+
+def test_an_upload_refused_for_account_reasons_is_retried_on_another_account() -> None:
+    pdf = pdf_bytes("MARKER-failover-1")
+    with files_stack(accounts=2, pool={"max_failover": 3}) as stack:
+        for user in ("user1@sim.test", "user2@sim.test"):
+            httpx.post(f"{stack.simulator.base_url}/_sim/faults", timeout=10,
+                       json={"account": user, "fault": "rate_limit", "on": "upload_file"}).raise_for_status()
+        with pytest.raises(openai.APIStatusError) as failed:  # both accounts refuse the upload
+            stack.openai().chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+                {"type": "text", "text": "Read it."},
+                {"type": "file", "file": {"file_data": data_url("application/pdf", pdf), "filename": "a.pdf"}}]}])
+        assert failed.value.status_code in (429, 503)
+        assert stack.sim_stats()["faults"]["rate_limit"] == 2
+    with files_stack(accounts=2) as stack:
+        httpx.post(f"{stack.simulator.base_url}/_sim/faults", timeout=10,
+                   json={"account": "user1@sim.test", "fault": "busy", "on": "upload_file"}).raise_for_status()
+        client = stack.openai()
+        for i in range(2):  # whichever account the pool picks first, user1 is tried within two turns
+            reply = client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+                {"type": "text", "text": f"Read it ({i})."},
+                {"type": "file", "file": {"file_data": data_url("application/pdf", pdf), "filename": "a.pdf"}}]}])
+            assert "MARKER-failover-1" in (reply.choices[0].message.content or "")
+        stats = stack.sim_stats()
+        assert stats["faults"]["busy"] == 1  # one upload refused, and that turn still succeeded
+        assert stats["files"]["uploads"] == 2
