@@ -27,8 +27,8 @@ from .api.openai.router import openai_router
 from .api.request_limits import request_limits
 from .api.openai.serving import ChatCompletions
 from .api.status import status_router
-from .chat.prewarm import TurnPrewarmer
 from .chat.attachments import AttachmentPolicy
+from .chat.prewarm import TurnPrewarmer
 from .chat.runner import LeaseSource, RunnerOptions, TurnRunner
 from .chat.uploads import TurnUploads, UploadOptions
 from .chat.tracker import TurnTracker

@@ -260,8 +260,8 @@ async def from_block(kind: BlockKind, *, part: str, policy: AttachmentPolicy = A
     if url is not None:
         if not isinstance(url, str) or not url:
             raise AttachmentError(AttachmentProblem.INVALID, part, "URL is missing")
-        if kind == "image":
-            from .remote_fetch import image_from_url  # remote_fetch builds on this module
+        if kind == "image":  # remote_fetch builds on this module: imported here, not at the top
+            from .remote_fetch import image_from_url
 
             return await image_from_url(url, part=part, fetch_remote=policy.fetch_remote, max_bytes=max_bytes,
                                         timeout=policy.fetch_timeout, index=index)
@@ -315,11 +315,11 @@ __all__ = [
     "IMAGE_TYPES",
     "TEXT_TYPES",
     "Attachment",
-    "AttachmentPolicy",
-    "BlockKind",
     "AttachmentError",
     "AttachmentKind",
+    "AttachmentPolicy",
     "AttachmentProblem",
+    "BlockKind",
     "check_count",
     "decode_base64",
     "from_base64",

@@ -31,7 +31,12 @@ from .attachments import (
     needs_vision,
     prepare_attachments,
 )
-from .history_file import DEFAULT_INLINE_PROMPT_LIMIT, PromptParts, PromptPlan, plan_prompt
+from .history_file import (
+    DEFAULT_INLINE_PROMPT_LIMIT,
+    PromptParts,
+    PromptPlan,
+    plan_prompt,
+)
 from .prompt import ASSISTANT, END_OF_SENTENCE, USER
 from .turn import Turn
 

@@ -513,5 +513,5 @@ def to_turn(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str
     )
 
 
-__all__ = ["ChatCompletionRequest", "attachments_of", "ModelNotFound", "RequestInvalid", "apply_overrides", "error_body",
-           "stop_sequences", "to_turn", "validate_request"]
+__all__ = ["ChatCompletionRequest", "ModelNotFound", "RequestInvalid", "apply_overrides", "attachments_of",
+           "error_body", "stop_sequences", "to_turn", "validate_request"]
