@@ -10,19 +10,28 @@ Time to first content byte per turn (login and connections made beforehand), and
 (client + planner + PoW solves) and of the simulator per turn. Real DeepSeek parses files more slowly
 than the simulator, so the file row is a floor for the polling part.
 
-    python bench/files.py [--turns 10]
+Then the same conversation as an OpenAI chat request through the gateway (a `cli serve` process,
+streaming): once with `files.history_as_file` off (inline) and once on (the runner plans the prompt in
+a worker thread, uploads the history file, polls, then completes). Time to first content byte as the
+client sees it, and CPU of the gateway and of the simulator per turn.
+
+    python bench/files.py [--turns 10] [--skip-direct]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import time
 
 from harness import (
+    API_KEY,
     REAL_DIFFICULTY,
+    Connection,
     CpuMeter,
+    Gateway,
     ProcessStats,
     Simulator,
     machine_line,
@@ -41,11 +50,16 @@ from deepseek2api.deepseek.events import ContentDelta
 from deepseek2api.deepseek.profile import ClientProfile
 
 
-def conversation() -> PromptParts:
+def agent_messages() -> list[Message]:
     messages = [Message("system", "You are a coding agent. Use the tools. " * 100)]
     for i in range(120):
         messages.append(Message("user", f"step {i}: " + "read src/module.py and explain it. " * 30))
         messages.append(Message("assistant", f"done {i} " + "the module defines a parser and a writer. " * 15))
+    return messages
+
+
+def conversation() -> PromptParts:
+    messages = agent_messages()
     system = build_prompt(messages[:1])
     return PromptParts(system=system, history=build_prompt(messages)[len(system):],
                        live=f"{USER}Summarise what we found so far.")
@@ -74,7 +88,64 @@ async def file_turn(client: DeepSeekClient, token: str, parts: PromptParts) -> f
     return time.perf_counter() - started
 
 
-async def main(turns: int) -> None:
+LIVE_QUESTION = "Summarise what we found so far."
+
+
+def chat_request() -> bytes:
+    """The same conversation as an OpenAI streaming chat request."""
+    messages = [{"role": m.role, "content": m.content} for m in agent_messages()]
+    messages.append({"role": "user", "content": LIVE_QUESTION})
+    return json.dumps({"model": "deepseek-chat", "stream": True, "messages": messages}).encode()
+
+
+async def gateway_first_byte(conn: Connection, body: bytes) -> float:
+    """One streamed turn through the gateway → seconds to the first content chunk (the rest is drained)."""
+    started = time.perf_counter()
+    status = await conn.request("POST", "/v1/chat/completions", body, {"authorization": f"Bearer {API_KEY}",
+                                                                        "content-type": "application/json"})
+    if status != 200:
+        raise RuntimeError(f"HTTP {status}: {(await conn.read())[:300]!r}")
+    first: float | None = None
+    text = b""
+    async for data in conn.chunks():
+        if first is None and b'"content":"' in data:
+            first = time.perf_counter() - started
+        text = (text + data)[-64:]
+    if b"[DONE]" not in text or first is None:
+        raise RuntimeError(f"stream ended badly: {text!r}")
+    return first
+
+
+async def through_gateway(turns: int) -> list[list[str]]:
+    body = chat_request()
+    rows = []
+    with Simulator(1, difficulty=REAL_DIFFICULTY) as sim:
+        for name, history_as_file in (("gateway, inline", False), ("gateway, file route", True)):
+            with Gateway(sim, log_level="warning", files={"history_as_file": history_as_file}) as gateway:
+                conn = Connection(gateway.port)
+                try:
+                    await gateway_first_byte(conn, body)  # warm-up (login, tokenizer, connections)
+                    me = CpuMeter(gateway.stats).start()
+                    simulator = CpuMeter(sim.stats).start()
+                    samples = [await gateway_first_byte(conn, body) for _ in range(turns)]
+                    me.stop(), simulator.stop()
+                finally:
+                    conn.close()
+                rows.append([name, ms(percentile(samples, 50)), ms(max(samples)), ms(me.cpu / turns),
+                             ms(simulator.cpu / turns)])
+        files = sim.sim_stats()["files"]
+    print(f"\nThrough the gateway ({len(body)}-byte request, {turns} turns each; simulator files: {files})\n")
+    print(table(["route", "first byte p50", "max", "gateway CPU/turn", "simulator CPU/turn"], rows))
+    return rows
+
+
+async def main(turns: int, skip_direct: bool = False) -> None:
+    if not skip_direct:
+        await direct(turns)
+    await through_gateway(turns)
+
+
+async def direct(turns: int) -> None:
     warm_up()
     parts = conversation()
     with Simulator(1, difficulty=REAL_DIFFICULTY) as sim:
@@ -99,4 +170,6 @@ async def main(turns: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--turns", type=int, default=10)
-    asyncio.run(main(parser.parse_args().turns))
+    parser.add_argument("--skip-direct", action="store_true", help="only the rows through the gateway")
+    args = parser.parse_args()
+    asyncio.run(main(args.turns, args.skip_direct))
