@@ -238,3 +238,28 @@ def test_an_upload_refused_for_account_reasons_is_retried_on_another_account() -
         stats = stack.sim_stats()
         assert stats["faults"]["busy"] == 1  # one upload refused, and that turn still succeeded
         assert stats["files"]["uploads"] == 2
+
+
+def test_vision_unavailable_upstream_is_a_clear_503_not_a_silent_drop() -> None:
+    image = png_bytes()
+    with files_stack(accounts=2, sim={"vision_available": False}, leftover=1) as stack:
+        with pytest.raises(openai.InternalServerError) as failed:
+            stack.openai().chat.completions.create(model="deepseek-chat", messages=[image_message("What?", image)])
+        assert failed.value.status_code == 503 and failed.value.code == "vision_unavailable"
+        assert "vision is not available" in failed.value.message
+        assert stack.sim_stats()["files"]["uploads"] == 1  # not carried to the other account
+
+
+def test_a_token_rejected_during_upload_means_one_relogin_on_the_same_account() -> None:
+    pdf = pdf_bytes("MARKER-relogin-5")
+    with files_stack(accounts=1) as stack:
+        client = stack.openai()
+        client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "warm up"}])
+        logins = stack.sim_stats()["logins"]
+        httpx.post(f"{stack.simulator.base_url}/_sim/faults", timeout=10,
+                   json={"account": "user1@sim.test", "fault": "token_expired", "on": "upload_file"}).raise_for_status()
+        reply = client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+            {"type": "text", "text": "Read it."},
+            {"type": "file", "file": {"file_data": data_url("application/pdf", pdf), "filename": "a.pdf"}}]}])
+        assert "MARKER-relogin-5" in (reply.choices[0].message.content or "")
+        assert stack.sim_stats()["logins"] == logins + 1
