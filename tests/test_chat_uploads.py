@@ -4,6 +4,8 @@ and the one converter every surface uses for image and document blocks."""
 from __future__ import annotations
 
 import base64
+import dataclasses
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -117,7 +119,7 @@ async def test_with_auto_vision_off_only_a_vision_model_takes_images() -> None:
 async def test_history_files_count_against_max_files() -> None:
     doc = from_bytes(PDF, "application/pdf", part="p")
     t = conversation(60)
-    t = Turn(**{**{f: getattr(t, f) for f in t.__dataclass_fields__}, "attachments": (doc,)})  # type: ignore[arg-type]
+    t = dataclasses.replace(t, attachments=(doc,))
     with pytest.raises(AttachmentError) as refused:
         await TurnUploads(UploadOptions(inline_prompt_limit=2_000, max_files=1)).stage(t, build_prompt(t))
     assert refused.value.problem is AttachmentProblem.TOO_MANY
@@ -158,10 +160,10 @@ async def test_from_block_takes_text_documents_and_data_urls() -> None:
     ({"kind": "document"}, AttachmentProblem.INVALID),
     ({"kind": "image", "media_type": "image/png", "data": b64(PNG * 100)}, AttachmentProblem.TOO_LARGE),
 ])
-async def test_from_block_refuses_with_the_part_named(kwargs: dict[str, str], problem: AttachmentProblem) -> None:
+async def test_from_block_refuses_with_the_part_named(kwargs: dict[str, Any], problem: AttachmentProblem) -> None:
     kind = kwargs.pop("kind")
     with pytest.raises(AttachmentError) as refused:
-        await from_block(kind, part="messages[0].content[3]", policy=AttachmentPolicy(max_bytes=2_000),  # type: ignore[arg-type]
+        await from_block(kind, part="messages[0].content[3]", policy=AttachmentPolicy(max_bytes=2_000),
                          **kwargs)
     assert refused.value.problem is problem
     assert refused.value.part == "messages[0].content[3]"

@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 from gateway_support import Stack, running_stack
+from openai import OpenAI
 
 MARKERS = [f"MARKER-turn-{i:03d}" for i in range(60)]
 
@@ -31,6 +32,11 @@ def png_bytes(width: int = 8, height: int = 8) -> bytes:
 def pdf_bytes(text: str) -> bytes:
     return (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\nBT /F1 12 Tf (" + text.encode() + b") Tj ET\n"
             b"trailer << /Root 1 0 R >>\n%%EOF\n")
+
+
+def create(client: OpenAI, **body: Any) -> Any:
+    """`client.chat.completions.create` with plain dicts (the SDK's TypedDicts add nothing to these tests)."""
+    return client.chat.completions.create(**body)
 
 
 def data_url(media_type: str, data: bytes) -> str:
@@ -60,7 +66,7 @@ def image_message(text: str, image: bytes) -> dict[str, Any]:
 def test_an_image_turn_is_uploaded_for_vision_and_the_model_describes_it() -> None:
     image = png_bytes()
     with files_stack(accounts=1) as stack:
-        reply = stack.openai().chat.completions.create(model="deepseek-chat",
+        reply = create(stack.openai(), model="deepseek-chat",
                                                        messages=[image_message("What is in this picture?", image)])
         answer = reply.choices[0].message.content or ""
         assert f"I see an image of {len(image)} bytes (PNG)" in answer
@@ -71,7 +77,7 @@ def test_an_image_turn_is_uploaded_for_vision_and_the_model_describes_it() -> No
 def test_a_streamed_image_turn_runs_in_vision_mode() -> None:
     image = png_bytes(16, 4)
     with files_stack(accounts=1) as stack:
-        stream = stack.openai().chat.completions.create(model="deepseek-chat", stream=True,
+        stream = create(stack.openai(), model="deepseek-chat", stream=True,
                                                         messages=[image_message("Describe it.", image)])
         answer = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
         assert f"I see an image of {len(image)} bytes" in answer
@@ -82,16 +88,16 @@ def test_images_need_a_vision_model_when_auto_vision_is_off() -> None:
     with files_stack(accounts=1, files={"auto_vision": False}) as stack:
         client = stack.openai()
         with pytest.raises(openai.BadRequestError) as refused:
-            client.chat.completions.create(model="deepseek-chat", messages=[image_message("What is it?", image)])
+            create(client, model="deepseek-chat", messages=[image_message("What is it?", image)])
         assert "deepseek-vision" in refused.value.message
-        reply = client.chat.completions.create(model="deepseek-vision", messages=[image_message("What?", image)])
+        reply = create(client, model="deepseek-vision", messages=[image_message("What?", image)])
         assert f"I see an image of {len(image)} bytes" in (reply.choices[0].message.content or "")
 
 
 def test_a_pdf_file_part_is_read_and_its_markers_echoed() -> None:
     pdf = pdf_bytes("Quarterly figures MARKER-pdf-7731 end")
     with files_stack(accounts=1) as stack:
-        reply = stack.openai().chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+        reply = create(stack.openai(), model="deepseek-chat", messages=[{"role": "user", "content": [
             {"type": "text", "text": "Summarise the report."},
             {"type": "file", "file": {"file_data": data_url("application/pdf", pdf), "filename": "report.pdf"}},
         ]}])
@@ -104,9 +110,9 @@ def test_a_bare_base64_text_file_counts_in_the_usage() -> None:
     text = ("A plain notes file. MARKER-notes-1 " * 200).encode()
     with files_stack(accounts=1) as stack:
         client = stack.openai()
-        plain = client.chat.completions.create(model="deepseek-chat",
+        plain = create(client, model="deepseek-chat",
                                                messages=[{"role": "user", "content": "Read the notes."}])
-        reply = client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+        reply = create(client, model="deepseek-chat", messages=[{"role": "user", "content": [
             {"type": "text", "text": "Read the notes."},
             {"type": "file", "file": {"file_data": base64.b64encode(text).decode(), "filename": "notes.txt"}},
         ]}])
@@ -146,7 +152,7 @@ SMALL_INLINE = {"inline_prompt_limit": 8_000}
 def test_a_150k_character_agent_history_with_tools_succeeds_through_the_history_file() -> None:
     messages = agent_history(150_000)
     with files_stack(accounts=2, sim=LIMITED_SIM, upstream=SMALL_INLINE) as stack:
-        reply = stack.openai().chat.completions.create(model="deepseek-chat", messages=messages, tools=TOOLS)
+        reply = create(stack.openai(), model="deepseek-chat", messages=messages, tools=TOOLS)
         answer = reply.choices[0].message.content or ""
         assert 'I read the file "conversation_history.txt"' in answer
         assert "MARKER-task" in answer  # the earliest turn is in the file …
@@ -160,7 +166,7 @@ def test_the_same_history_without_the_file_route_is_too_long_for_the_web_chat() 
     messages = agent_history(150_000)
     with files_stack(accounts=1, sim=LIMITED_SIM, upstream=SMALL_INLINE, files={"history_as_file": False}) as stack:
         with pytest.raises(openai.BadRequestError) as refused:
-            stack.openai().chat.completions.create(model="deepseek-chat", messages=messages, tools=TOOLS)
+            create(stack.openai(), model="deepseek-chat", messages=messages, tools=TOOLS)
         assert refused.value.code == "context_length_exceeded"
 
 
@@ -169,7 +175,7 @@ def test_a_live_message_too_long_even_for_the_file_route_is_context_length_excee
                 {"role": "user", "content": "Review this: " + "word " * 14_000}]
     with files_stack(accounts=1, sim=LIMITED_SIM, upstream=SMALL_INLINE) as stack:
         with pytest.raises(openai.BadRequestError) as refused:
-            stack.openai().chat.completions.create(model="deepseek-chat", messages=messages)
+            create(stack.openai(), model="deepseek-chat", messages=messages)
         assert refused.value.code == "context_length_exceeded"
         assert refused.value.param == "messages"
 
@@ -178,7 +184,7 @@ def test_an_image_over_files_max_bytes_is_413_naming_the_part() -> None:
     image = png_bytes(64, 64) + bytes(4000)
     with files_stack(accounts=1, files={"max_bytes": 2000}) as stack:
         with pytest.raises(openai.APIStatusError) as refused:
-            stack.openai().chat.completions.create(model="deepseek-chat", messages=[
+            create(stack.openai(), model="deepseek-chat", messages=[
                 {"role": "user", "content": "hi"}, image_message("Look", image)])
         assert refused.value.status_code == 413
         assert refused.value.body["param"] == "messages[1].content[1].image_url"  # type: ignore[index]
@@ -196,7 +202,7 @@ def test_an_image_over_files_max_bytes_is_413_naming_the_part() -> None:
 def test_an_unsupported_or_unfetchable_part_is_400_naming_it(part: dict[str, Any], param: str) -> None:
     with files_stack(accounts=1) as stack:
         with pytest.raises(openai.BadRequestError) as refused:
-            stack.openai().chat.completions.create(model="deepseek-chat", messages=[
+            create(stack.openai(), model="deepseek-chat", messages=[
                 {"role": "user", "content": [{"type": "text", "text": "What is this?"}, part]}])
         assert refused.value.param == param
         assert stack.sim_stats()["files"]["uploads"] == 0
@@ -205,7 +211,7 @@ def test_an_unsupported_or_unfetchable_part_is_400_naming_it(part: dict[str, Any
 def test_a_file_the_web_chat_fails_to_parse_is_a_clear_400() -> None:
     with files_stack(accounts=2, leftover=1) as stack:
         with pytest.raises(openai.BadRequestError) as refused:
-            stack.openai().chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+            create(stack.openai(), model="deepseek-chat", messages=[{"role": "user", "content": [
                 {"type": "text", "text": "Read this."},
                 {"type": "file", "file": {"file_data": "data:text/plain;base64,", "filename": "empty.txt"}},
             ]}])
@@ -221,7 +227,7 @@ def test_an_upload_refused_for_account_reasons_is_retried_on_another_account() -
             httpx.post(f"{stack.simulator.base_url}/_sim/faults", timeout=10,
                        json={"account": user, "fault": "rate_limit", "on": "upload_file"}).raise_for_status()
         with pytest.raises(openai.APIStatusError) as failed:  # both accounts refuse the upload
-            stack.openai().chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+            create(stack.openai(), model="deepseek-chat", messages=[{"role": "user", "content": [
                 {"type": "text", "text": "Read it."},
                 {"type": "file", "file": {"file_data": data_url("application/pdf", pdf), "filename": "a.pdf"}}]}])
         assert failed.value.status_code in (429, 503)
@@ -231,7 +237,7 @@ def test_an_upload_refused_for_account_reasons_is_retried_on_another_account() -
                    json={"account": "user1@sim.test", "fault": "busy", "on": "upload_file"}).raise_for_status()
         client = stack.openai()
         for i in range(2):  # whichever account the pool picks first, user1 is tried within two turns
-            reply = client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+            reply = create(client, model="deepseek-chat", messages=[{"role": "user", "content": [
                 {"type": "text", "text": f"Read it ({i})."},
                 {"type": "file", "file": {"file_data": data_url("application/pdf", pdf), "filename": "a.pdf"}}]}])
             assert "MARKER-failover-1" in (reply.choices[0].message.content or "")
@@ -244,7 +250,7 @@ def test_vision_unavailable_upstream_is_a_clear_503_not_a_silent_drop() -> None:
     image = png_bytes()
     with files_stack(accounts=2, sim={"vision_available": False}, leftover=1) as stack:
         with pytest.raises(openai.InternalServerError) as failed:
-            stack.openai().chat.completions.create(model="deepseek-chat", messages=[image_message("What?", image)])
+            create(stack.openai(), model="deepseek-chat", messages=[image_message("What?", image)])
         assert failed.value.status_code == 503 and failed.value.code == "vision_unavailable"
         assert "vision is not available" in failed.value.message
         assert stack.sim_stats()["files"]["uploads"] == 1  # not carried to the other account
@@ -254,11 +260,11 @@ def test_a_token_rejected_during_upload_means_one_relogin_on_the_same_account() 
     pdf = pdf_bytes("MARKER-relogin-5")
     with files_stack(accounts=1) as stack:
         client = stack.openai()
-        client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "warm up"}])
+        create(client, model="deepseek-chat", messages=[{"role": "user", "content": "warm up"}])
         logins = stack.sim_stats()["logins"]
         httpx.post(f"{stack.simulator.base_url}/_sim/faults", timeout=10,
                    json={"account": "user1@sim.test", "fault": "token_expired", "on": "upload_file"}).raise_for_status()
-        reply = client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": [
+        reply = create(client, model="deepseek-chat", messages=[{"role": "user", "content": [
             {"type": "text", "text": "Read it."},
             {"type": "file", "file": {"file_data": data_url("application/pdf", pdf), "filename": "a.pdf"}}]}])
         assert "MARKER-relogin-5" in (reply.choices[0].message.content or "")
