@@ -168,3 +168,20 @@ async def test_from_block_refuses_with_the_part_named(kwargs: dict[str, Any], pr
     assert refused.value.problem is problem
     assert refused.value.part == "messages[0].content[3]"
     assert refused.value.status == (413 if problem is AttachmentProblem.TOO_LARGE else 400)
+
+
+def test_the_tool_catalog_is_found_where_the_tool_prompt_puts_it() -> None:
+    from deepseek2api.chat.tools.prompt import tools_prompt
+    from deepseek2api.chat.tools.spec import ToolSpec
+    from deepseek2api.chat.uploads import _TOOLS_HEADING
+
+    spec = ToolSpec(name="read_file", description="Read a file.",
+                    parameters={"type": "object", "properties": {"path": {"type": "string"}}})
+    catalog = tools_prompt([spec])
+    assert catalog is not None and catalog.startswith(_TOOLS_HEADING)
+    prompt = "Be brief.\n\n" + catalog + USER + "q" + "<｜Assistant｜>a" + END_OF_SENTENCE + USER + "live"
+    t = dataclasses.replace(turn(("system", "Be brief."), ("user", "q"), ("assistant", "a"), ("user", "live")),
+                            tools=(spec,))
+    parts = split_prompt(t, prompt)
+    assert (parts.system, parts.tools) == ("Be brief.\n\n", catalog)
+    assert parts.inline == prompt and parts.live == USER + "live"

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 VISION = "vision"
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _FILES_ONLY = "(The message is the attached file.)"
+_TOOLS_HEADING = "# Tools\nYou can call tools."  # how chat/tools/prompt.py's catalog starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,21 +83,27 @@ class UploadOptions:
 
 
 def split_prompt(turn: Turn, prompt: str) -> PromptParts:
-    """The flattened prompt cut at its markers: `system` (a leading system block, with whatever the
-    gateway puts before the first turn marker), `history` (up to the end of the last assistant
-    message), `live` (the rest: the latest user message or tool results). The markers only come
-    from the gateway (client text is neutralised, chat/prompt.py), so cutting there is exact, and
-    `system + history + live == prompt` always."""
+    """The flattened prompt cut at its markers: `system` (the leading system block: the client's system
+    text and the instructions the gateway adds there), `tools` (the tool catalog inside that block,
+    when there is one), `history` (up to the end of the last assistant message) and `live` (the rest:
+    the latest user message or tool results). The markers only come from the gateway (client text is
+    neutralised, chat/prompt.py), so the cuts are exact, and `system + tools + history + live == prompt`
+    always."""
     end = prompt.rfind(END_OF_SENTENCE)
     live_start = end + len(END_OF_SENTENCE) if end >= 0 else 0
     system_end = 0
-    if turn.messages and turn.messages[0].role in _SYSTEM_ROLES:
+    leading_system = bool(turn.messages) and turn.messages[0].role in _SYSTEM_ROLES
+    if leading_system or turn.tools or turn.response_format is not None:  # the gateway's block comes first
         firsts = [i for i in (prompt.find(USER), prompt.find(ASSISTANT)) if i >= 0]
         system_end = min(firsts) if firsts else len(prompt)
     if end < 0:  # no assistant message: nothing earlier to attach
         live_start = system_end
     system_end = min(system_end, live_start)
-    return PromptParts(system=prompt[:system_end], history=prompt[system_end:live_start], live=prompt[live_start:])
+    system, tools = prompt[:system_end], ""
+    catalog = system.rfind(_TOOLS_HEADING)
+    if catalog >= 0:
+        system, tools = system[:catalog], system[catalog:]
+    return PromptParts(system=system, tools=tools, history=prompt[system_end:live_start], live=prompt[live_start:])
 
 
 class TurnUploads:
