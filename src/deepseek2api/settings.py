@@ -229,6 +229,22 @@ class OutputSettings(_Section):
     usage_chunk: Literal["both", "openai", "deepseek"] = "both"
 
 
+def _default_claude_map() -> dict[str, str]:
+    return {"opus": "deepseek-reasoner", "sonnet": "deepseek-reasoner", "haiku": "deepseek-chat"}
+
+
+class AnthropicSettings(_Section):
+    """The Anthropic Messages surface (`anthropic` section): which DeepSeek model a `claude-*` name means.
+
+    `model_map` keys match a lower-cased Claude model name exactly or as a part of it (the longest key
+    wins), so `"sonnet"` covers every Sonnet version; any other `claude-*` name gets `default_model`.
+    `signature_key`: the key that signs thinking blocks (empty: a random key per process)."""
+
+    model_map: dict[str, str] = Field(default_factory=_default_claude_map)
+    default_model: str = "deepseek-reasoner"
+    signature_key: str | None = Field(default=None, repr=False)
+
+
 class StateSettings(_Section):
     backend: Literal["sqlite", "memory"] = "sqlite"
     path: str = Field(default="state.db", min_length=1)
@@ -306,6 +322,7 @@ class Settings(_Section):
     files: FilesSettings = Field(default_factory=FilesSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
 
     _config_path: str | None = PrivateAttr(default=None)
 
