@@ -140,9 +140,21 @@ class AnswerShaper:
             finish_reason="tool_calls" if self._calls else finish.finish_reason)
         if self.buffered:
             return [shaped]
+        tail = _joined(tail) if self.hold else tail
         tail.append(shaped)
         return tail
 
     def _ask_again(self, correction: str) -> None:
         self.retry = correction
         self.answer = "".join(self._content)
+
+
+def _joined(events: list[OutEvent]) -> list[OutEvent]:
+    """Held text pieces that follow each other go out as one piece."""
+    out: list[OutEvent] = []
+    for event in events:
+        if isinstance(event, OutContent) and out and isinstance(out[-1], OutContent):
+            out[-1] = OutContent(out[-1].text + event.text)
+        else:
+            out.append(event)
+    return out
