@@ -13,9 +13,8 @@ from typing import Any
 
 import anthropic
 from anthropic.types import Message, RawMessageStreamEvent
-from pydantic import TypeAdapter
-
 from gateway_support import API_KEY, Stack
+from pydantic import TypeAdapter
 
 EVENT = TypeAdapter(RawMessageStreamEvent)
 
@@ -74,7 +73,7 @@ def _check_order(events: list[dict[str, Any]]) -> None:
         elif kind == "content_block_delta":
             assert event["index"] == open_index, "a delta for a block that is not open"
             if event["delta"]["type"] == "input_json_delta":
-                partial[open_index].append(event["delta"]["partial_json"])
+                partial[event["index"]].append(event["delta"]["partial_json"])
         elif kind == "content_block_stop":
             assert event["index"] == open_index
             open_index = None

@@ -9,19 +9,31 @@ from typing import Any
 import pytest
 from anthropic.types import Message as SdkMessage
 from anthropic.types import RawMessageStreamEvent
+from pool_support import make_pool
 from pydantic import TypeAdapter
 
 from deepseek2api.api.anthropic.protocol import ClaudeModels, ModelNotFound, to_turn
-from deepseek2api.api.anthropic.render import StreamWriter, content_blocks, message_body, stop_reason, usage_body
+from deepseek2api.api.anthropic.render import (
+    StreamWriter,
+    content_blocks,
+    message_body,
+    stop_reason,
+    usage_body,
+)
 from deepseek2api.api.anthropic.signature import ThinkingSigner
-from deepseek2api.api.errors import ApiError, RequestInvalid, anthropic_body, anthropic_status, from_upstream
+from deepseek2api.api.errors import (
+    ApiError,
+    RequestInvalid,
+    anthropic_body,
+    anthropic_status,
+    from_upstream,
+)
 from deepseek2api.chat.errors import ErrorKind, UpstreamError
 from deepseek2api.chat.tools.events import OutToolCall
 from deepseek2api.chat.tools.spec import ToolChoiceMode
 from deepseek2api.chat.turn import ModelRegistry
 from deepseek2api.chat.usage import TurnUsage
 from deepseek2api.settings import Settings
-from pool_support import make_pool
 
 EVENT = TypeAdapter(RawMessageStreamEvent)
 SIGNER = ThinkingSigner("test-key")
@@ -253,9 +265,8 @@ async def test_a_preferred_account_is_taken_when_free_and_never_waited_for() -> 
     for _ in range(5):
         async with pool.lease(prefer="b") as lease:
             assert lease.account_id == "b"
-    async with pool.lease(prefer="b") as held:
-        async with pool.lease(prefer="b") as other:  # b is busy: another free account at once
-            assert held.account_id == "b" and other.account_id != "b"
+    async with pool.lease(prefer="b") as held, pool.lease(prefer="b") as other:
+        assert held.account_id == "b" and other.account_id != "b"  # b was busy: another free account at once
     async with pool.lease(prefer="a", exclude=("a",)) as lease:
         assert lease.account_id != "a"
     pool.assert_idle()

@@ -14,13 +14,13 @@ import anthropic
 import httpx
 import httpx2
 import pytest
-from anthropic.types import Message
-
+from anthropic.types import Message, TextBlock
 from anthropic_support import blocks_of, client, comparable, read_stream
-from deepseek2api.simulator.replies import reply_for
 from gateway_support import API_KEY, Stack, running_stack
 
-USER = [{"role": "user", "content": "hello from the anthropic sdk"}]
+from deepseek2api.simulator.replies import reply_for
+
+USER: list[Any] = [{"role": "user", "content": "hello from the anthropic sdk"}]
 
 
 @pytest.fixture(scope="module")
@@ -232,9 +232,9 @@ def test_a_failure_after_the_first_byte_is_an_error_event(stack: Stack) -> None:
     events = read_stream(raw)
     assert events[-1]["type"] == "error" and events[-1]["error"]["type"] == "api_error"
     assert any(e["type"] == "content_block_delta" for e in events)
-    with pytest.raises(anthropic.APIStatusError) as failed:
-        with client(stack).messages.stream(**body) as stream:  # type: ignore[arg-type]
-            stream.get_final_message()
+    with pytest.raises(anthropic.APIStatusError) as failed, \
+            client(stack).messages.stream(**body) as stream:  # type: ignore[arg-type]
+        stream.get_final_message()
     assert failed.value.body["error"]["type"] == "api_error"  # type: ignore[index]
 
 
@@ -248,3 +248,98 @@ def test_one_claude_code_session_stays_on_one_account(stack: Stack, caplog: pyte
     accounts = re.findall(r"account=(\S+) model=claude-haiku-4-5 surface=anthropic", caplog.text)
     assert len(accounts) == 8
     assert len(set(accounts[:4])) == 1 and len(set(accounts[4:])) == 1  # without the hint the pool rotates
+
+
+# ---- tools -----------------------------------------------------------------------------------
+
+WEATHER = {"name": "get_weather", "description": "Current weather for a city.",
+           "input_schema": {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+                            "properties": {"city": {"type": "string"},
+                                           "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                            "required": ["city", "unit"]}}
+TIME = {"name": "get_time", "description": "The local time in a city.", "cache_control": {"type": "ephemeral"},
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+TOOLS: list[Any] = [WEATHER, TIME]
+
+
+def ask(text: str) -> list[Any]:
+    return [{"role": "user", "content": text}]
+
+
+def tool_uses(message: Message) -> list[Any]:
+    return [b for b in message.content if b.type == "tool_use"]
+
+
+@pytest.mark.parametrize("choice", [None, {"type": "auto"}, {"type": "any"},
+                                    {"type": "tool", "name": "get_weather"}])
+def test_every_calling_tool_choice_gives_a_tool_use_block_in_stream_and_non_stream(
+        stack: Stack, choice: dict[str, Any] | None) -> None:
+    sdk = client(stack)
+    options: dict[str, Any] = {"model": "claude-haiku-4-5", "max_tokens": 1024, "tools": TOOLS,
+                               "messages": ask("What is the weather in Paris? Use get_weather please")}
+    if choice is not None:
+        options["tool_choice"] = choice
+    created = sdk.messages.create(**options)
+    with sdk.messages.stream(**options) as stream:
+        final = stream.get_final_message()
+    for message in (created, final):
+        assert message.stop_reason == "tool_use"
+        (call,) = tool_uses(message)
+        assert call.id.startswith("toolu_") and call.name == "get_weather"
+        assert set(call.input) == {"city", "unit"} and call.input["unit"] in ("celsius", "fahrenheit")
+        texts = [b.text for b in message.content if isinstance(b, TextBlock)]
+        if choice is None or choice["type"] == "auto":
+            assert texts == ["I will call get_weather (simulated)."]
+        else:
+            assert texts == []  # a forced call has no text before it
+    assert comparable(final) == comparable(created)
+    _, raw, _ = raw_stream(stack, options)
+    events = read_stream(raw)
+    assert [b["type"] for b in blocks_of(events)][-1] == "tool_use"
+
+
+def test_tool_choice_none_keeps_tools_out_of_the_prompt_and_answers_in_text(stack: Stack) -> None:
+    message = client(stack).messages.create(model="claude-haiku-4-5", max_tokens=100, tools=TOOLS,
+                                            tool_choice={"type": "none"}, messages=ask("Use get_weather now"))
+    assert tool_uses(message) == [] and message.stop_reason == "end_turn"
+    assert message.content[0].text == reply_for("Use get_weather now", thinking=False, search=False).content  # type: ignore[union-attr]
+
+
+def test_parallel_tool_use_and_disable_parallel_tool_use(stack: Stack) -> None:
+    sdk = client(stack)
+    prompt = 'Both please. [sim:tool=get_weather,get_time args={"city": "Oslo"}]'
+    both = sdk.messages.create(model="claude-haiku-4-5", max_tokens=100, tools=TOOLS, messages=ask(prompt))
+    assert [(c.name, c.input["city"]) for c in tool_uses(both)] == [("get_weather", "Oslo"), ("get_time", "Oslo")]
+    assert len({c.id for c in tool_uses(both)}) == 2
+    _, raw, _ = raw_stream(stack, {"model": "claude-haiku-4-5", "max_tokens": 100, "tools": TOOLS,
+                                        "messages": ask(prompt)})
+    assert [b["name"] for b in blocks_of(read_stream(raw)) if b["type"] == "tool_use"] == ["get_weather", "get_time"]
+    one = sdk.messages.create(model="claude-haiku-4-5", max_tokens=100, tools=TOOLS, messages=ask(prompt),
+                              tool_choice={"type": "auto", "disable_parallel_tool_use": True})
+    assert [c.name for c in tool_uses(one)] == ["get_weather"]
+
+
+def test_the_tool_result_round_trip_reaches_the_model_and_ends_in_prose(stack: Stack) -> None:
+    sdk = client(stack)
+    history: list[Any] = ask("Weather in Rome? Use get_weather please")
+    first = sdk.messages.create(model="claude-sonnet-4-6", max_tokens=2048, tools=TOOLS, messages=history)
+    (call,) = tool_uses(first)
+    history += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                              "content": [{"type": "text", "text": "Rome: 24 C, clear <sky> & \"calm\""}]}]}]
+    with sdk.messages.stream(model="claude-sonnet-4-6", max_tokens=2048, tools=TOOLS, messages=history) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn" and tool_uses(final) == []
+    assert final.content[-1].text == ('The tool get_weather returned: "Rome: 24 C, clear <sky> & \\"calm\\"". '  # type: ignore[union-attr]
+                                      "That is the answer (simulated).").replace('\\"', '"')
+    errored = history[:-1] + [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                                            "is_error": True, "content": "no network"}]}]
+    again = sdk.messages.create(model="claude-haiku-4-5", max_tokens=100, tools=TOOLS, messages=errored)
+    assert "no network" in again.content[-1].text  # type: ignore[union-attr]
+
+
+def test_count_tokens_counts_the_tool_catalog_too(stack: Stack) -> None:
+    sdk = client(stack)
+    bare = sdk.messages.count_tokens(model="claude-sonnet-4-6", messages=ask("hi"))
+    tooled = sdk.messages.count_tokens(model="claude-sonnet-4-6", messages=ask("hi"), tools=TOOLS)
+    assert tooled.input_tokens > bare.input_tokens + 30

@@ -15,7 +15,15 @@ from typing import Iterable
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ApiError, anthropic_sse_bytes, internal_error, is_anthropic_path, rendered, shutting_down, too_large
+from .errors import (
+    ApiError,
+    anthropic_sse_bytes,
+    internal_error,
+    is_anthropic_path,
+    rendered,
+    shutting_down,
+    too_large,
+)
 from .request_limits import (
     RequestLimits,
     allowed_request_headers,

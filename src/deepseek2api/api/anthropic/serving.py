@@ -260,8 +260,8 @@ class Messages:
 
 
 def _finish_calls(finish: OutFinish) -> tuple[Any, ...]:
-    """The turn's tool calls (OutFinish.tool_calls once the runner parses calls)."""
-    return tuple(getattr(finish, "tool_calls", ()) or ())
+    """The turn's tool calls, in order."""
+    return finish.tool_calls
 
 
 def _json(body: dict[str, Any], request_id: str) -> Response:
