@@ -24,7 +24,9 @@ from ..settings import Settings
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
-from .prompt import build_prompt
+from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
+from .shaping import AnswerShaper, needs_shaping
+from .tools.prompt import guard
 from .turn import Turn
 from .uploads import StagedTurn, TurnUploads
 from .usage import count_usage
@@ -59,6 +61,22 @@ class PreparedTurns(Protocol):
 
 class _Relogin(Exception):
     """The token was rejected before any output: log in again and retry on the same account."""
+
+
+class _Repair(Exception):
+    """The answer missed its required shape (tool call, JSON) and nothing reached the client: ask once more."""
+
+    def __init__(self, correction: str, answer: str) -> None:
+        super().__init__(correction)
+        self.correction = correction
+        self.answer = answer
+
+
+def repair_prompt(prompt: str, answer: str, correction: str) -> str:
+    """The prompt for the one repair round: the failed (visible) answer as an assistant turn, then the
+    correction as the user's next turn. The answer is model text and is neutralised like client text;
+    the correction is the gateway's own trusted text."""
+    return f"{prompt}{ASSISTANT}{guard(neutralize(answer))}{END_OF_SENTENCE}{USER}{correction}"
 
 
 class _TryNextAccount(Exception):
@@ -113,6 +131,10 @@ class TurnRunner:
         `buffered`: the caller sends nothing before the turn is complete (a non-stream response) and
         reads the whole answer from `OutFinish`, so text deltas are not yielded and a failure in the
         middle of an answer is still retried on another account.
+
+        A turn with tools or `response_format` goes through `AnswerShaper` (chat/shaping.py): calls come
+        out as `OutToolCall`s and on `OutFinish.tool_calls`; a missed shape gets one repair round while
+        nothing reached the client, then `AnswerRejected`.
         """
         trace = trace if trace is not None else TurnTrace()
         prompt = build_prompt(request)
@@ -121,6 +143,8 @@ class TurnRunner:
         tried: list[str] = []
         last_error: UpstreamError | None = None
         max_accounts = max(1, self.options.max_failover)
+        shaping = needs_shaping(request)
+        retried = False
         while True:
             try:
                 lease_cm = leases.lease(exclude=tried)
@@ -136,10 +160,16 @@ class TurnRunner:
                 tried.append(lease.account_id)
                 trace.account_id = lease.account_id
                 trace.attempts += 1
-                async with aclosing(self._attempt(request, staged, lease, trace, buffered)) as events:
+                shaper = AnswerShaper(request, buffered=buffered, retried=retried) if shaping else None
+                async with aclosing(self._attempt(request, staged, lease, trace, buffered, shaper)) as events:
                     async for event in events:  # aclosing: the attempt's cleanup runs before the lease goes back
                         yield event
                 return
+            except _Repair as repair:
+                retried = True
+                staged = staged.with_prompt(repair_prompt(staged.prompt, repair.answer, repair.correction))
+                tried.remove(lease.account_id)  # the repair round may use the same account
+                log.info("request %s: the answer missed its required shape; one repair round", request.request_id)
             except _TryNextAccount as retry:
                 last_error = retry.error
                 give_up = len(tried) >= max_accounts
@@ -153,13 +183,13 @@ class TurnRunner:
             finally:
                 await lease_cm.__aexit__(*exc_info)  # type: ignore[arg-type]
 
-    async def _attempt(self, request: Turn, staged: StagedTurn, lease: Lease,
-                       trace: TurnTrace, buffered: bool) -> AsyncGenerator[OutEvent, None]:
+    async def _attempt(self, request: Turn, staged: StagedTurn, lease: Lease, trace: TurnTrace, buffered: bool,
+                       shaper: AnswerShaper | None = None) -> AsyncGenerator[OutEvent, None]:
         """One account's try. Raises `_TryNextAccount` only while nothing has been emitted."""
         relogged = False
         while True:  # runs twice only when the token is rejected and one re-login is due
             try:
-                attempt = self._attempt_with_token(request, staged, lease, trace, relogged, buffered)
+                attempt = self._attempt_with_token(request, staged, lease, trace, relogged, buffered, shaper)
                 async with aclosing(attempt) as outs:
                     async for out in outs:
                         yield out
@@ -168,7 +198,8 @@ class TurnRunner:
                 relogged = True
 
     async def _attempt_with_token(self, request: Turn, staged: StagedTurn, lease: Lease, trace: TurnTrace,
-                                  relogin: bool, buffered: bool) -> AsyncGenerator[OutEvent, None]:
+                                  relogin: bool, buffered: bool,
+                                  shaper: AnswerShaper | None = None) -> AsyncGenerator[OutEvent, None]:
         client = self.client
         proxy = lease.proxy
         spec = request.model
@@ -215,6 +246,13 @@ class TurnRunner:
                         incomplete = True
                         continue
                     for out in assembler.push(event):
+                        if shaper is not None:
+                            if isinstance(out, OutFinish):
+                                out = await _with_usage(out, staged.counted_text)
+                            for shaped in shaper.push(out):  # nothing but OutFinish while buffered
+                                emitted = emitted or not isinstance(shaped, OutFinish)
+                                yield shaped
+                            continue
                         if isinstance(out, (OutContent, OutReasoning)):
                             if buffered:
                                 continue
@@ -222,9 +260,10 @@ class TurnRunner:
                         elif isinstance(out, OutFinish):
                             out = await _with_usage(out, staged.counted_text)
                         yield out
-                    if assembler.stopped:
+                    if assembler.stopped or (shaper is not None and shaper.stopped):
                         break
-                if assembler.stopped or not incomplete or response_id is None:
+                halted = assembler.stopped or (shaper is not None and shaper.stopped)
+                if halted or not incomplete or response_id is None:
                     break
                 rounds += 1
                 trace.continue_rounds = rounds
@@ -236,11 +275,15 @@ class TurnRunner:
                     raise TurnFailed(failure.error, emitted=emitted, attempts=trace.attempts) from None
                 stream = client.continue_stream(token, session_id=session_id, message_id=response_id,
                                                 pow_header=pow_header, proxy=proxy, decoder=decoder)
-            finished = not assembler.stopped
+            finished = not (assembler.stopped or (shaper is not None and shaper.stopped))
             for out in assembler.finish():
                 if isinstance(out, OutFinish):
                     out = await _with_usage(out, staged.counted_text)
-                if not (buffered and isinstance(out, (OutContent, OutReasoning))):
+                if shaper is not None:
+                    for shaped in shaper.push(out):
+                        emitted = emitted or not isinstance(shaped, OutFinish)
+                        yield shaped
+                elif not (buffered and isinstance(out, (OutContent, OutReasoning))):
                     yield out
             trace.upstream_tokens = assembler.upstream_tokens
             lease.report_success()
@@ -249,6 +292,8 @@ class TurnRunner:
                 await _close(stream)
             if session_id is not None:
                 await self._cleanup(token, session_id, None if finished else response_id, proxy)
+        if shaper is not None and shaper.retry is not None:  # after the cleanup: the account is free again
+            raise _Repair(shaper.retry, shaper.answer)
 
     async def _upload_files(self, staged: StagedTurn, lease: Lease, token: str, relogged: bool) -> list[str]:
         """The turn's files on this account (uploaded again on each account tried: ids are per account).

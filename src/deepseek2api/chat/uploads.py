@@ -14,6 +14,7 @@ referenced them, which the runner deletes (PROTOCOL.md §2.8).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
@@ -58,11 +59,16 @@ class StagedTurn:
     prompt: str  # the completion's `prompt`
     uploads: tuple[Attachment, ...] = ()  # history files first, then the client's attachments
     model_type: str = "default"
-    usage_text: str = ""  # prompt + attached text: what `usage.prompt_tokens` counts
+    attached_text: str = ""  # the text of the history and text files
 
     @property
     def counted_text(self) -> str:
-        return self.usage_text or self.prompt
+        """What `usage.prompt_tokens` counts: the prompt actually sent plus the attached text."""
+        return self.prompt + self.attached_text
+
+    def with_prompt(self, prompt: str) -> StagedTurn:
+        """The same files with another prompt (the runner's repair round extends the prompt)."""
+        return dataclasses.replace(self, prompt=prompt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +146,7 @@ class TurnUploads:
         uploads = history + attachments
         check_count(uploads, options.max_files)
         if not uploads:
-            return StagedTurn(prompt, (), model_type, prompt)
+            return StagedTurn(prompt, (), model_type)
         if not plan.prompt.strip():  # an image or a file sent without a word: the web chat wants some prompt
             plan = PromptPlan(_FILES_ONLY, plan.files)
         attached = plan.attached_text + "".join(
@@ -148,7 +154,7 @@ class TurnUploads:
         if plan.files:
             log.info("request %s: %d history file(s) attached, prompt %d → %d characters", turn.request_id,
                      len(plan.files), len(prompt), len(plan.prompt))
-        return StagedTurn(plan.prompt, uploads, model_type, plan.prompt + attached)
+        return StagedTurn(plan.prompt, uploads, model_type, attached)
 
     async def upload(self, client: DeepSeekClient, staged: StagedTurn, token: str, proxy: str | None,
                      *, thinking: bool = False) -> list[str]:
