@@ -25,6 +25,8 @@ from .api.health import health_router
 from .api.middleware import GatewayMiddleware
 from .api.openai.router import openai_router
 from .api.request_limits import request_limits
+from .api.responses.router import responses_router
+from .api.responses.serving import Responses
 from .api.openai.serving import ChatCompletions
 from .api.status import status_router
 from .chat.prewarm import TurnPrewarmer
@@ -39,6 +41,7 @@ from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
 from .settings import Settings
 from .store import open_store
+from .store.responses import open_response_store
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,9 @@ class Gateway:
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
                                     keepalive=settings.server.keepalive_interval, tracker=self.tracker)
+        self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
+        self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
+                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker)
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
@@ -118,6 +124,7 @@ class Gateway:
             await self.prewarmer.stop()
         await self.pool.close()
         await self.store.close()
+        await self.response_store.close()
         await self.client.aclose()
 
 
@@ -144,6 +151,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
+    app.include_router(responses_router(gateway.responses, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
