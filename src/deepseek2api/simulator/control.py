@@ -2,6 +2,7 @@
 
 `GET /_sim/stats` · `GET|POST /_sim/faults` (`{"account","fault","count"=1,"on"="completion"}`, or
 `{"account"?, "clear": true}`) · `GET|POST /_sim/config` (any SimulatorConfig field) ·
+`GET /_sim/prompts` (the last completion prompts, newest last) ·
 `POST /_sim/reset` (`{"all": true}` also forgets tokens, sessions and PoW challenges).
 Bad input answers HTTP 400 `{"error": "…"}`.
 """
@@ -72,6 +73,9 @@ def routes(state: SimState) -> list[Route]:
                 return _error(str(exc))
         return json_response(state.config.public())
 
+    async def prompts(request: Request) -> Response:
+        return json_response({"prompts": list(state.recent_prompts)})
+
     async def reset(request: Request) -> Response:
         body = await _body(request) or {}
         state.reset(everything=bool(body.get("all")))
@@ -81,5 +85,6 @@ def routes(state: SimState) -> list[Route]:
         Route("/_sim/stats", stats, methods=["GET"]),
         Route("/_sim/faults", faults, methods=["GET", "POST"]),
         Route("/_sim/config", config, methods=["GET", "POST"]),
+        Route("/_sim/prompts", prompts, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
     ]

@@ -12,7 +12,7 @@ import os
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,6 +21,7 @@ from .files import FileStore
 from .pow_check import PowVerifier
 
 MAX_SESSIONS = 50_000
+RECENT_PROMPTS = 32  # completion prompts kept for tests that check what reached upstream
 
 # Endpoint names (per-endpoint counters and the `on` field of queued faults).
 ENDPOINTS = (
@@ -138,6 +139,7 @@ class SimState:
         self.generations: dict[tuple[str, int], Generation] = {}
         self.active: dict[str, int] = {}
         self.max_active: dict[str, int] = {}
+        self.recent_prompts: deque[str] = deque(maxlen=RECENT_PROMPTS)  # GET /_sim/prompts, newest last
         self.fault_queues: dict[str, list[QueuedFault]] = {}
         self.runtime_banned: set[str] = set()
         self.violations = 0

@@ -119,6 +119,9 @@ class ResponseMeta:
             "user": echo.get("user"),
             "metadata": echo.get("metadata") or {},
         }
+        for key in ("user", "prompt_cache_key", "usage"):  # absent rather than null (the schema has no null)
+            if body[key] is None:
+                del body[key]
         return body
 
 
@@ -250,7 +253,12 @@ class OutputBuilder:
 
     def failed(self, error: ApiError) -> bytes:
         """The last event of a stream whose turn failed after the first byte."""
+        streaming, self.streaming = self.streaming, False  # the open item ends with the response, no events
+        item = self._open
         self._close()
+        self.streaming = streaming
+        if item is not None and item.kind == "message":
+            self.output[item.index]["status"] = "incomplete"
         body = self.meta.body("failed", self.output, error=failure_error(error))
         return self.event("response.failed", {"response": body})
 
