@@ -217,6 +217,7 @@ class ModelAlias(_Section):
     thinking: bool = False
     search: bool = False
     aliases: tuple[str, ...] = ()  # more names for the same model (a single string is accepted too)
+    tool_prompt: bool = True  # false: never inject the tool prompt for this model (calls are still parsed)
 
     @field_validator("aliases", mode="before")
     @classmethod

@@ -22,10 +22,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..chat.errors import ErrorKind, TurnFailed, UpstreamError
+from ..chat.errors import (
+    AnswerRejected,
+    ErrorKind,
+    RejectKind,
+    TurnFailed,
+    UpstreamError,
+)
 from ..pool.errors import PassthroughExhausted, PoolExhausted
-
-log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +151,18 @@ def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool 
     return ApiError(status, f"{text}{tried}: {client_detail(error)}", type_, param, code, retry_after, headers)
 
 
+# A complete answer that missed the shape the request demanded: the request was valid and the model did
+# not comply (even after the one repair round). 422, and no retry advice: the same request may well work.
+_REJECTED_PARAM = {RejectKind.TOOL_CALL_REQUIRED: "tool_choice",
+                   RejectKind.INVALID_STRUCTURED_OUTPUT: "response_format"}
+
+
+def from_rejected(exc: AnswerRejected) -> ApiError:
+    """The 422 for an answer without the call `tool_choice` required, or without valid JSON."""
+    return ApiError(422, f"The model's answer was rejected: {exc.message}.", "invalid_request_error",
+                    _REJECTED_PARAM.get(exc.kind), exc.kind.value)
+
+
 def from_pool(exc: PoolExhausted) -> ApiError:
     """The 429 for a pool that cannot serve now, with a Retry-After estimate and the reason."""
     # No usable account at all (banned, bad credentials, none configured): retrying cannot help.
@@ -186,6 +202,8 @@ def from_failure(exc: BaseException, *, attempts: int = 1, passthrough: bool = F
         return from_upstream(exc.error, attempts=attempts, passthrough=passthrough)
     if isinstance(exc, PoolExhausted):
         return from_pool(exc)
+    if isinstance(exc, AnswerRejected):
+        return from_rejected(exc)
     if isinstance(exc, PassthroughExhausted):
         return unauthorized(str(exc))
     if isinstance(exc, Exception):
