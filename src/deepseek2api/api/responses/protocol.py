@@ -328,6 +328,15 @@ def parse_tools(raw: Any) -> tuple[ToolSpec, ...]:
     return tuple(specs)
 
 
+def _echo_tool(tool: Any) -> Any:
+    """A declared tool as a Response repeats it: function tools always carry `parameters` and `strict`."""
+    if isinstance(tool, dict) and tool.get("type") == "function":
+        return {"strict": None, **tool, "parameters": tool.get("parameters") or dict(_EMPTY_PARAMETERS)}
+    if isinstance(tool, dict) and tool.get("type") == "namespace" and isinstance(tool.get("tools"), list):
+        return {**tool, "tools": [_echo_tool(inner) for inner in tool["tools"]]}
+    return tool
+
+
 def parse_tool_choice(raw: Any, tools: tuple[ToolSpec, ...]) -> tuple[ToolChoice, tuple[ToolSpec, ...]]:
     """`tool_choice` → the neutral choice, and the tools it leaves offered (allowed_tools narrows them)."""
     if raw is None or raw == "auto":
@@ -480,7 +489,7 @@ def validate_request(body: Any) -> ResponsesRequest:
     text_echo = body.get("text") if isinstance(body.get("text"), dict) else {"format": {"type": "text"}}
     echo: dict[str, Any] = {
         "instructions": body.get("instructions"),
-        "tools": body.get("tools") or [],
+        "tools": [_echo_tool(tool) for tool in body.get("tools") or ()],
         "tool_choice": body.get("tool_choice") or "auto",
         "text": text_echo,
         "metadata": metadata or {},
