@@ -265,3 +265,9 @@ def test_failure_after_the_first_byte_is_a_response_failed_event(stack: Conforma
     assert events[-1]["type"] == "response.failed"
     assert events[-1]["response"]["error"]["code"] == "server_error"
     assert all(e["type"] != "response.completed" for e in events)
+
+
+def test_structured_output_that_stays_invalid_is_a_422_naming_text_format(stack: ConformanceStack) -> None:
+    with pytest.raises(openai.UnprocessableEntityError) as caught:
+        client(stack).responses.parse(model="deepseek-chat", text_format=Trip, input="plan [sim:reply=not json at all]")
+    assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "text.format"

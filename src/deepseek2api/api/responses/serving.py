@@ -180,7 +180,8 @@ class Responses:
                                 channel.put(data)
                             channel.settle()
             except BaseException as exc:
-                error = from_failure(exc, attempts=trace.attempts, passthrough=caller.passthrough_token is not None)
+                error = _on_this_surface(from_failure(exc, attempts=trace.attempts,
+                                                      passthrough=caller.passthrough_token is not None))
                 if error is None:
                     status, code = 499, "client_closed"
                     raise
@@ -248,7 +249,7 @@ class Responses:
         return self.runner.run(turn, self.leases_for(caller), trace, buffered=buffered)
 
     def _api_error(self, exc: BaseException, caller: Caller) -> ApiError:
-        error = from_failure(exc, passthrough=caller.passthrough_token is not None)
+        error = _on_this_surface(from_failure(exc, passthrough=caller.passthrough_token is not None))
         return error if error is not None else client_closed()
 
     @staticmethod
@@ -257,6 +258,17 @@ class Responses:
                         "latency_ms=%.0f attempts=%d", turn.request_id, meta.id, trace.account_id or "-",
                         turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",
                         (time.perf_counter() - started) * 1000, trace.attempts)
+
+
+_PARAMS = {"response_format": "text.format", "messages": "input"}  # the chat names of shared errors
+
+
+def _on_this_surface(error: ApiError | None) -> ApiError | None:
+    """Shared turn errors name chat-completions params; say the Responses name instead."""
+    if error is not None and error.param in _PARAMS:
+        return ApiError(error.status, error.message, error.type, _PARAMS[error.param], error.code,
+                        error.retry_after, dict(error.headers))
+    return error
 
 
 async def _disconnected(receive: Receive) -> None:
