@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conformance_support import ConformanceStack, OpenAISchemas, conformance_stack, openai_schemas
+from conformance_support import (
+    ConformanceStack,
+    OpenAISchemas,
+    conformance_stack,
+    openai_schemas,
+)
 from gateway_support import API_KEY
 from responses_support import response_schemas
 from test_responses_api import check_responses_wire, sim_prompts
@@ -40,7 +44,7 @@ def _install_codex() -> None:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         pytest.skip("no `node`/`npm` on this machine: the Codex CLI test needs them to install @openai/codex")
-    result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CODEX_DIR,
+    result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], check=False, cwd=CODEX_DIR,
                             capture_output=True, text=True, timeout=900)
     if result.returncode != 0 or not CODEX.exists():
         pytest.skip(f"@openai/codex could not be installed with npm ci (registry unreachable?): {result.stderr[-500:]}")
@@ -78,8 +82,8 @@ def run_codex(tmp_path: Path, stack: ConformanceStack, task: str) -> list[dict[s
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "CODEX_HOME": str(home), "DS2_API_KEY": API_KEY,
            "NO_COLOR": "1"}
     with open(os.devnull, "rb") as stdin:
-        result = subprocess.run([str(CODEX), "exec", "--skip-git-repo-check", "--json", task], cwd=work, env=env,
-                                stdin=stdin, capture_output=True, text=True, timeout=240)
+        result = subprocess.run([str(CODEX), "exec", "--skip-git-repo-check", "--json", task], check=False,
+                                cwd=work, env=env, stdin=stdin, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, f"codex exec failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-3000:]}"
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 

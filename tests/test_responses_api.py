@@ -13,11 +13,17 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from conformance_support import (
+    ConformanceStack,
+    Exchange,
+    OpenAISchemas,
+    conformance_stack,
+    openai_schemas,
+)
 from pydantic import BaseModel
-
-from conformance_support import ConformanceStack, Exchange, OpenAISchemas, conformance_stack, openai_schemas
-from deepseek2api.simulator.replies import reply_for
 from responses_support import check_events, parse_stream, response_schemas
+
+from deepseek2api.simulator.replies import reply_for
 
 __all__ = ["openai_schemas", "response_schemas"]  # imported fixtures used by this module
 

@@ -9,8 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from conformance_support import ConformanceStack, OpenAISchemas, conformance_stack, openai_schemas
+from conformance_support import (
+    ConformanceStack,
+    OpenAISchemas,
+    conformance_stack,
+    openai_schemas,
+)
 from gateway_support import API_KEY
 from responses_support import response_schemas
 from test_responses_api import check_responses_wire, sim_prompts

@@ -12,8 +12,12 @@ from typing import Any
 
 import openai
 import pytest
-
-from conformance_support import ConformanceStack, OpenAISchemas, conformance_stack, openai_schemas
+from conformance_support import (
+    ConformanceStack,
+    OpenAISchemas,
+    conformance_stack,
+    openai_schemas,
+)
 from responses_support import response_schemas
 from test_responses_api import check_responses_wire, client, raw_stream, sim_prompts
 

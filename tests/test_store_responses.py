@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from deepseek2api.store.responses import (MemoryResponseStore, ResponseStore, SqliteResponseStore, StoredResponse,
-                                          open_response_store)
+from deepseek2api.store.responses import (
+    MemoryResponseStore,
+    ResponseStore,
+    SqliteResponseStore,
+    StoredResponse,
+    open_response_store,
+)
 
 
 class Clock:
