@@ -29,6 +29,8 @@ from .api.anthropic.serving import Messages
 from .api.anthropic.signature import ThinkingSigner
 from .api.openai.router import openai_router
 from .api.request_limits import request_limits
+from .api.responses.router import responses_router
+from .api.responses.serving import Responses
 from .api.openai.serving import ChatCompletions
 from .api.status import status_router
 from .chat.attachments import AttachmentPolicy
@@ -45,6 +47,7 @@ from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
 from .settings import Settings
 from .store import open_store
+from .store.responses import open_response_store
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,9 @@ class Gateway:
         self.messages = Messages(self.runner, ClaudeModels(self.registry, claude.model_map, claude.default_model),
                                  self.leases_for, keepalive=settings.server.keepalive_interval,
                                  tracker=self.tracker, signer=ThinkingSigner(claude.signature_key))
+        self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
+        self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
+                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker)
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
@@ -130,6 +136,7 @@ class Gateway:
             await self.prewarmer.stop()
         await self.pool.close()
         await self.store.close()
+        await self.response_store.close()
         await self.client.aclose()
 
 
@@ -157,6 +164,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(health_router(lambda: gateway.pool.usable_count))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
+    app.include_router(responses_router(gateway.responses, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN

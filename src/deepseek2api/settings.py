@@ -303,6 +303,12 @@ class MetricsSettings(_Section):
     require_key: bool = False
 
 
+class ResponsesSettings(_Section):
+    """The Responses API (`/v1/responses`): how long stored responses stay for `previous_response_id`."""
+
+    ttl: float = Field(default=86400.0, gt=0)  # seconds; stored in the `state` store
+
+
 class Settings(_Section):
     """The whole configuration (frozen). Build it with `load_settings()` or `Settings.from_dict()`."""
 
@@ -324,6 +330,7 @@ class Settings(_Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
 
     _config_path: str | None = PrivateAttr(default=None)
 
