@@ -158,7 +158,7 @@ def test_a_150k_character_agent_history_with_tools_succeeds_through_the_history_
         assert "MARKER-task" in answer  # the earliest turn is in the file …
         results = [str(m["content"]).split()[2] for m in messages if m["role"] == "tool"]
         assert results[-2] in answer  # … and so is the latest exchange before the live turn,
-        assert results[-1] not in answer  # while the tool result after the last assistant message stays inline
+        assert answer.startswith("The tool") and results[-1] in answer  # while the live tool result stays inline
         assert reply.usage is not None and reply.usage.prompt_tokens > 30_000  # the attached text counts
 
 

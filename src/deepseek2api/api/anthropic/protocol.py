@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from ...chat.attachments import Attachment, AttachmentError, AttachmentPolicy, BlockKind, from_block
 from ...chat.stops import MAX_STOP_CHARS, MAX_STOP_SEQUENCES
 from ...chat.tools.spec import (
     AUTO,
@@ -26,7 +27,7 @@ from ...chat.tools.spec import (
 )
 from ...chat.turn import Message, ModelRegistry, ModelSpec, Turn
 from ...jsontypes import json_type
-from ..errors import RequestInvalid
+from ..errors import RequestInvalid, from_attachment
 from .signature import ThinkingSigner
 
 log = logging.getLogger(__name__)
@@ -94,12 +95,75 @@ def _str(obj: Mapping[str, Any], key: str, at: str, *, required: bool = True) ->
 
 
 def attachment_text(block: Mapping[str, Any], at: str) -> str:
-    """An `image` or `document` block. Files are not sent upstream from this surface yet: a clear 400.
+    """An `image` or `document` block adds no prompt text: it becomes an attachment (`attachments_of`,
+    chat/attachments.py), uploaded with the turn. Only its shape is checked here (400 naming the field)."""
+    _attachment_source(block, at)
+    return ""
 
-    The one place that decides what an attachment becomes (the files work replaces this function)."""
-    kind = block.get("type")
-    raise RequestInvalid(f"{at}: '{kind}' blocks are not supported by this gateway yet; send text only.",
-                         f"{at}.type", "unsupported_value")
+
+def _attachment_source(block: Mapping[str, Any], at: str) -> Mapping[str, Any]:
+    source = block.get("source")
+    if source is None:
+        raise _missing(f"{at}.source")
+    if not isinstance(source, dict):
+        raise _wrong_type(f"{at}.source", "an object", source)
+    kind = _str(source, "type", f"{at}.source")
+    if kind == "file":
+        raise RequestInvalid(f"{at}.source: 'file' sources (Anthropic's Files API) are not supported; send the file "
+                             "as base64.", f"{at}.source.type", "unsupported_value")
+    allowed = ("base64", "url") if block.get("type") == "image" else ("base64", "url", "text", "content")
+    if kind not in allowed:
+        raise RequestInvalid(f"{at}.source.type: Input should be {' or '.join(repr(k) for k in allowed)} "
+                             f"(got '{kind}').", f"{at}.source.type", "invalid_value")
+    return source
+
+
+async def _attachment(block: Mapping[str, Any], at: str, policy: AttachmentPolicy, index: int) -> Attachment:
+    """One `image` / `document` block → a checked attachment (the one converter of chat/attachments.py)."""
+    source = _attachment_source(block, at)
+    kind = source["type"]
+    block_kind: BlockKind = "image" if block.get("type") == "image" else "document"
+    title = block.get("title") if isinstance(block.get("title"), str) else None
+    where = f"{at}.source"
+    if kind == "base64":
+        media_type = source.get("media_type") if isinstance(source.get("media_type"), str) else None
+        return await from_block(block_kind, part=where, policy=policy, media_type=media_type,
+                                data=_str(source, "data", where), filename=title, index=index)
+    if kind == "url":
+        return await from_block(block_kind, part=where, policy=policy, url=_str(source, "url", where),
+                                filename=title, index=index)
+    if kind == "text":
+        return await from_block("document", part=where, policy=policy, text=_str(source, "data", where),
+                                filename=title, index=index)
+    return await from_block("document", part=where, policy=policy, filename=title, index=index,
+                            text=_text_of(source.get("content"), f"{where}.content"))
+
+
+async def attachments_of(body: Mapping[str, Any], policy: AttachmentPolicy) -> tuple[Attachment, ...]:
+    """The `image` and `document` blocks of the user messages (and of their tool results: a screenshot a
+    tool returned) → checked attachments, in order. Call after `to_turn` validated the body. Raises
+    a 400/413 `ApiError` naming the block, e.g. `messages.0.content.1.source`."""
+    blocks: list[tuple[Mapping[str, Any], str]] = []
+    for i, message in enumerate(body.get("messages") or ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list) or message.get("role") == "assistant":
+            continue
+        for j, block in enumerate(content):
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") in ("image", "document"):
+                blocks.append((block, f"messages.{i}.content.{j}"))
+            elif block.get("type") == "tool_result" and isinstance(block.get("content"), list):
+                blocks.extend((inner, f"messages.{i}.content.{j}.content.{k}")
+                              for k, inner in enumerate(block["content"])
+                              if isinstance(inner, dict) and inner.get("type") in ("image", "document"))
+    if len(blocks) > policy.max_files:
+        raise RequestInvalid(f"messages: {len(blocks)} images and documents; at most {policy.max_files} per request "
+                             "(files.max_files).", "messages", "too_many_files")
+    try:
+        return tuple([await _attachment(block, at, policy, n) for n, (block, at) in enumerate(blocks, 1)])
+    except AttachmentError as exc:
+        raise from_attachment(exc) from None
 
 
 def _text_of(blocks: Any, at: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import inspect
 import json
 import logging
@@ -22,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import Receive
 
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
+from ...chat.attachments import AttachmentPolicy
 from ...chat.prompt import build_prompt
 from ...chat.runner import Lease, LeaseSource, TurnRunner, TurnTrace
 from ...chat.tools.events import OutToolCall
@@ -37,7 +39,7 @@ from ..errors import (
     from_failure,
 )
 from ..sse import EventChannel, EventStreamResponse
-from .protocol import ClaudeModels, session_key, to_turn
+from .protocol import ClaudeModels, attachments_of, session_key, to_turn
 from .render import (
     PING,
     StreamWriter,
@@ -112,18 +114,22 @@ class Messages:
     """`POST /v1/messages` and `POST /v1/messages/count_tokens`."""
 
     def __init__(self, runner: TurnRunner, models: ClaudeModels, leases_for: LeasesFor, *, keepalive: float,
-                 tracker: TurnTracker, signer: ThinkingSigner) -> None:
+                 tracker: TurnTracker, signer: ThinkingSigner, files: AttachmentPolicy | None = None) -> None:
         self.runner = runner
         self.models = models
         self.leases_for = leases_for
         self.keepalive = keepalive
         self.tracker = tracker
         self.signer = signer
+        self.files = files or AttachmentPolicy()
         self.sessions = SessionAccounts()
 
     async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
         body = await read_json(request)
         turn = to_turn(body, self.models, self.signer, request_id)
+        attachments = await attachments_of(body, self.files)  # image / document blocks (400/413 naming them)
+        if attachments:
+            turn = dataclasses.replace(turn, attachments=attachments)
         session = request.headers.get(SESSION_HEADER) or session_key(body)
         leases = self.leases_for(caller)
         if session:

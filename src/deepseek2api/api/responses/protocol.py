@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...chat.attachments import Attachment, AttachmentError, AttachmentPolicy, from_block
 from ...chat.tools.spec import (
     AUTO,
     ResponseFormat,
@@ -35,7 +36,7 @@ from ...chat.tools.spec import (
 from ...chat.tools.structured import schema_error
 from ...chat.turn import Message, ModelRegistry, ModelSpec, Turn
 from ...jsontypes import json_type
-from ..errors import RequestInvalid
+from ..errors import RequestInvalid, from_attachment
 
 MESSAGE_ROLES = ("user", "system", "developer", "assistant")
 HOSTED_TOOL_CHOICES = frozenset({
@@ -125,10 +126,58 @@ def _optional(body: Mapping[str, Any], key: str, kinds: tuple[type, ...], expect
     return value
 
 
-def image_part(part: Mapping[str, Any], at: str) -> str:
-    """An `input_image` part as prompt text. Not supported yet: a clear 400 (files upload replaces this)."""
-    raise RequestInvalid("Content part type 'input_image' (image input) is not supported on /v1/responses yet: "
-                         "this gateway accepts text input here.", f"{at}.type", "unsupported_value")
+def image_part(part: Mapping[str, Any], at: str) -> str | None:
+    """An `input_image` or `input_file` part adds no prompt text: it becomes an attachment
+    (`attachments_of`, chat/attachments.py), uploaded with the turn. Only its shape is checked here."""
+    if part.get("file_id") is not None and part.get("image_url" if part.get("type") == "input_image"
+                                                     else "file_data") is None:
+        raise RequestInvalid("'file_id' (OpenAI's Files API) is not supported: send the file inline "
+                             "(a data: URL or base64).", f"{at}.file_id", "unsupported_value")
+    if part.get("type") == "input_image":
+        _string(part, "image_url", at)
+        return None
+    if part.get("file_url") is not None and part.get("file_data") is None:
+        raise RequestInvalid("'file_url' is not fetched by this gateway: send the file as 'file_data' (base64 or a "
+                             "data: URL).", f"{at}.file_url", "unsupported_value")
+    _string(part, "file_data", at)
+    _string(part, "filename", at, required=False)
+    return None
+
+
+async def attachments_of(items: Sequence[Mapping[str, Any]], policy: AttachmentPolicy,
+                         param: str = "input") -> tuple[Attachment, ...]:
+    """The `input_image` / `input_file` parts of user message items → checked attachments, in order
+    (the one converter of chat/attachments.py). Raises a 400/413 `ApiError` naming the part, e.g.
+    `input[0].content[1]`."""
+    parts: list[tuple[Mapping[str, Any], str]] = []
+    for i, item in enumerate(items):
+        if item.get("type") != "message" or item.get("role") == "assistant":
+            continue
+        content = item.get("content")
+        for j, part in enumerate(content if isinstance(content, list) else ()):
+            if isinstance(part, dict) and part.get("type") in ("input_image", "input_file"):
+                parts.append((part, f"{param}[{i}].content[{j}]"))
+    if len(parts) > policy.max_files:
+        raise RequestInvalid(f"{len(parts)} images and files in one request; at most {policy.max_files} "
+                             "(files.max_files).", param, "too_many_files")
+    found: list[Attachment] = []
+    try:
+        for n, (part, at) in enumerate(parts, 1):
+            if part.get("type") == "input_image":
+                found.append(await from_block("image", part=f"{at}.image_url", policy=policy,
+                                              url=str(part.get("image_url")), index=n))
+                continue
+            data, name = str(part.get("file_data")), part.get("filename")
+            filename = name if isinstance(name, str) else None
+            if data[:5].lower() == "data:":
+                found.append(await from_block("document", part=f"{at}.file_data", policy=policy, url=data,
+                                              filename=filename, index=n))
+            else:
+                found.append(await from_block("document", part=f"{at}.file_data", policy=policy, data=data,
+                                              filename=filename, index=n))
+    except AttachmentError as exc:
+        raise from_attachment(exc) from None
+    return tuple(found)
 
 
 def _part_text(part: Any, at: str) -> str | None:
@@ -140,13 +189,13 @@ def _part_text(part: Any, at: str) -> str | None:
         return _string(part, "text", at)
     if kind == "refusal":
         return None
-    if kind == "input_image":
+    if kind in ("input_image", "input_file"):
         return image_part(part, at)
-    if kind in ("input_file", "input_audio"):
+    if kind == "input_audio":
         raise RequestInvalid(f"Content part type '{kind}' is not supported on /v1/responses: this gateway accepts "
-                             "text input here.", f"{at}.type", "unsupported_value")
-    raise RequestInvalid(f"Invalid value: '{kind}'. Supported content part types are: 'input_text', 'output_text' "
-                         "and 'input_image'.", f"{at}.type", "invalid_value")
+                             "text, image and file input here.", f"{at}.type", "unsupported_value")
+    raise RequestInvalid(f"Invalid value: '{kind}'. Supported content part types are: 'input_text', 'output_text', "
+                         "'input_image' and 'input_file'.", f"{at}.type", "invalid_value")
 
 
 def _content_parts(content: Any, at: str, role: str) -> list[dict[str, Any]]:
@@ -510,7 +559,7 @@ def validate_request(body: Any) -> ResponsesRequest:
 
 
 def to_turn(req: ResponsesRequest, context: Sequence[Mapping[str, Any]], registry: ModelRegistry,
-            request_id: str) -> Turn:
+            request_id: str, attachments: tuple[Attachment, ...] = ()) -> Turn:
     """The surface-neutral turn: instructions, then the chain's earlier items, then this input."""
     spec = registry.resolve(req.model)
     if spec is None:
@@ -519,16 +568,16 @@ def to_turn(req: ResponsesRequest, context: Sequence[Mapping[str, Any]], registr
     if req.instructions:
         messages.append(Message(role="system", content=req.instructions))
     messages.extend(items_to_messages([*context, *req.items]))
-    if not any(m.content.strip() or m.tool_calls for m in messages):
+    if not attachments and not any(m.content.strip() or m.tool_calls for m in messages):
         raise RequestInvalid("Invalid 'input': no input item contains any text, so there is nothing to send.",
                              "input", "invalid_value")
     return Turn(
         request_id=request_id, model=apply_effort(spec, req.effort), model_name=req.model, messages=tuple(messages),
         stream=req.stream, max_tokens=req.max_output_tokens, tools=req.tools, tool_choice=req.tool_choice,
-        parallel_tool_calls=req.parallel_tool_calls, response_format=req.response_format,
+        parallel_tool_calls=req.parallel_tool_calls, response_format=req.response_format, attachments=attachments,
     )
 
 
-__all__ = ["ModelNotFound", "ResponsesRequest", "flat_name", "image_part", "items_to_messages", "new_item_id",
+__all__ = ["ModelNotFound", "ResponsesRequest", "attachments_of", "flat_name", "image_part", "items_to_messages", "new_item_id",
            "normalise_items", "parse_text_format", "parse_tool_choice", "parse_tools", "to_turn",
            "validate_request"]

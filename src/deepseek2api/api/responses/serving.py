@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import Receive
 
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
+from ...chat.attachments import AttachmentPolicy
 from ...chat.runner import LeaseSource, TurnRunner, TurnTrace
 from ...chat.tools.events import OutReasoning as ToolReasoning
 from ...chat.tools.events import OutText, OutToolCall
@@ -33,7 +34,7 @@ from ..auth import Caller
 from ..errors import ApiError, client_closed, from_failure, not_found
 from ..request_body import read_json
 from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
-from .protocol import ResponsesRequest, to_turn, validate_request
+from .protocol import ResponsesRequest, attachments_of, to_turn, validate_request
 from .render import OutputBuilder, ResponseMeta, new_response_id
 
 access_log = logging.getLogger("deepseek2api.access")
@@ -66,13 +67,14 @@ class Responses:
     """`POST /v1/responses` and the stored responses behind `GET`/`DELETE /v1/responses/{id}`."""
 
     def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, store: ResponseStore, *,
-                 keepalive: float, tracker: TurnTracker) -> None:
+                 keepalive: float, tracker: TurnTracker, files: AttachmentPolicy | None = None) -> None:
         self.runner = runner
         self.registry = registry
         self.leases_for = leases_for
         self.store = store
         self.keepalive = keepalive
         self.tracker = tracker
+        self.files = files or AttachmentPolicy()
 
     # ---- POST /v1/responses -------------------------------------------------------------
 
@@ -84,7 +86,10 @@ class Responses:
             if stored is None:
                 raise missing_response(req.previous_response_id, "previous_response_id")
             context = [*stored.context, *stored.input_items, *stored.body.get("output", ())]
-        turn = to_turn(req, context, self.registry, request_id)
+        # input_image / input_file parts of the chain and of this input (400/413 naming the part)
+        attachments = (await attachments_of(context, self.files, "previous_response_id")
+                       + await attachments_of(req.items, self.files))
+        turn = to_turn(req, context, self.registry, request_id, attachments)
         meta = ResponseMeta(id=new_response_id(), created_at=int(time.time()), model=req.model, echo=req.echo,
                             parallel_tool_calls=req.parallel_tool_calls,
                             previous_response_id=req.previous_response_id, store=req.store, effort=req.effort,
