@@ -13,8 +13,14 @@ import anthropic
 import openai
 import pytest
 from anthropic_support import client as claude_client
+from files_support import (
+    LIMITED_SIM,
+    SMALL_INLINE,
+    files_stack,
+    pdf_bytes,
+    png_bytes,
+)
 from gateway_support import Stack
-from test_gateway_files import LIMITED_SIM, SMALL_INLINE, files_stack, pdf_bytes, png_bytes
 
 
 def b64(data: bytes) -> str:
