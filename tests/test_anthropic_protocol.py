@@ -168,7 +168,9 @@ def test_newer_fields_huge_max_tokens_and_stop_sequences_are_accepted() -> None:
     ({"messages": [{"role": "robot", "content": "x"}]}, "messages.0.role"),
     ({"messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
     ({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64"}}]}]},
-     "messages.0.content.0.type"),
+     "messages.0.content.0.source.data"),
+    ({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}]}]},
+     "messages.0.content.0.source.type"),
     ({"tools": [{"name": "x"}]}, "tools.0.input_schema"),
     ({"stop_sequences": "END"}, "stop_sequences"),
 ])

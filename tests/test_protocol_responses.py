@@ -89,7 +89,12 @@ def test_text_format_json_schema_and_max_output_tokens() -> None:
 
 
 @pytest.mark.parametrize("body,param", [
-    ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]}, "input[0].content[0].type"),
+    ({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]}]},
+     "input[0].content[0].file_id"),
+    ({"input": [{"role": "user", "content": [{"type": "input_file", "file_url": "https://x/a.pdf"}]}]},
+     "input[0].content[0].file_url"),
+    ({"input": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
+     "input[0].content[0].type"),
     ({"input": [{"role": "tool", "content": "x"}]}, "input[0].role"),
     ({"input": [{"type": "function_call", "name": "f", "arguments": "{}"}]}, "input[0].call_id"),
     ({"input": 3}, "input"),

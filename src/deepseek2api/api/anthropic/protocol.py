@@ -115,6 +115,8 @@ def _attachment_source(block: Mapping[str, Any], at: str) -> Mapping[str, Any]:
     if kind not in allowed:
         raise RequestInvalid(f"{at}.source.type: Input should be {' or '.join(repr(k) for k in allowed)} "
                              f"(got '{kind}').", f"{at}.source.type", "invalid_value")
+    if kind in ("base64", "text", "url"):
+        _str(source, "url" if kind == "url" else "data", f"{at}.source")
     return source
 
 
