@@ -148,9 +148,10 @@ def test_client_errors_have_anthropics_envelope_types_and_request_id(stack: Stac
         sdk.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[])
     assert bad.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     assert bad.value.request_id and bad.value.request_id.startswith("req_")
-    with pytest.raises(anthropic.BadRequestError):
+    with pytest.raises(anthropic.BadRequestError) as not_png:  # "hello", declared as a PNG
         sdk.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": [
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}])
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "aGVsbG8="}}]}])
+    assert "messages.0.content.0.source" in not_png.value.message
     with pytest.raises(anthropic.AuthenticationError) as denied:
         client(stack, api_key="sk-wrong").messages.create(model="claude-haiku-4-5", max_tokens=10, messages=USER)
     assert denied.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]

@@ -234,14 +234,14 @@ def test_unknown_previous_response_id_is_a_404_in_openais_envelope(stack: Confor
 # ---- input validation and failures -------------------------------------------------------------------
 
 
-def test_input_image_is_a_clear_400(stack: ConformanceStack) -> None:
+def test_a_remote_input_image_is_a_clear_400_while_fetching_is_off(stack: ConformanceStack) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client(stack).responses.create(model="deepseek-chat", input=[{"role": "user", "content": [
             {"type": "input_text", "text": "what is this"},
             {"type": "input_image", "image_url": "https://example.com/a.png"}]}])
     body = caught.value.body
-    assert isinstance(body, dict) and body["param"] == "input[0].content[1].type"
-    assert "input_image" in body["message"]
+    assert isinstance(body, dict) and body["param"] == "input[0].content[1].image_url"
+    assert "files.fetch_remote" in body["message"]
 
 
 def test_unknown_model_and_bad_fields_are_answered_in_openais_envelope(stack: ConformanceStack) -> None:
