@@ -60,6 +60,7 @@ class StagedTurn:
     uploads: tuple[Attachment, ...] = ()  # history files first, then the client's attachments
     model_type: str = "default"
     attached_text: str = ""  # the text of the history and text files
+    thinking: bool = False  # uploads say it too (`x-thinking-enabled`), as the web client does
 
     @property
     def counted_text(self) -> str:
@@ -146,7 +147,7 @@ class TurnUploads:
         uploads = history + attachments
         check_count(uploads, options.max_files)
         if not uploads:
-            return StagedTurn(prompt, (), model_type)
+            return StagedTurn(prompt, (), model_type, thinking=turn.model.thinking)
         if not plan.prompt.strip():  # an image or a file sent without a word: the web chat wants some prompt
             plan = PromptPlan(_FILES_ONLY, plan.files)
         attached = plan.attached_text + "".join(
@@ -154,16 +155,15 @@ class TurnUploads:
         if plan.files:
             log.info("request %s: %d history file(s) attached, prompt %d → %d characters", turn.request_id,
                      len(plan.files), len(prompt), len(plan.prompt))
-        return StagedTurn(plan.prompt, uploads, model_type, attached)
+        return StagedTurn(plan.prompt, uploads, model_type, attached, thinking=turn.model.thinking)
 
-    async def upload(self, client: DeepSeekClient, staged: StagedTurn, token: str, proxy: str | None,
-                     *, thinking: bool = False) -> list[str]:
+    async def upload(self, client: DeepSeekClient, staged: StagedTurn, token: str, proxy: str | None) -> list[str]:
         """Upload the staged files on this account and wait until parsed → `ref_file_ids`. Raises
         `UpstreamFailure` (deepseek/files.py says which kinds another account could fix)."""
         if not staged.uploads:
             return []
         return await prepare_attachments(client, token, proxy, staged.uploads, model_type=staged.model_type,
-                                         thinking=thinking, policy=PollPolicy(timeout=self.options.parse_timeout))
+                                         thinking=staged.thinking, policy=PollPolicy(timeout=self.options.parse_timeout))
 
 
 __all__ = ["StagedTurn", "TurnUploads", "UploadOptions", "split_prompt"]
