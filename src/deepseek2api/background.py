@@ -51,8 +51,7 @@ class BackgroundServer:
             uvicorn_options.update(log_config=None, access_log=False)
         self.config = uvicorn.Config(app, host=host, port=self.port, log_level=None if quiet else log_level,
                                      lifespan="on", **uvicorn_options)
-        self.server = uvicorn.Server(self.config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
+        self.server = uvicorn.Server(self.config)  # off the main thread it installs no signal handlers
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
         self._quiet = _OnlyWarningsFrom(self._thread.name) if quiet else None

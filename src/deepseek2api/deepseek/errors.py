@@ -165,7 +165,8 @@ def classify_envelope(envelope: Any, *, login: bool = False) -> "UpstreamError |
     if biz_code in (0, None):
         return None
     biz_msg = str(data.get("biz_msg") or "")
-    biz_data = data.get("biz_data") if isinstance(data.get("biz_data"), Mapping) else {}
+    raw_biz_data = data.get("biz_data")
+    biz_data: Mapping[str, Any] = raw_biz_data if isinstance(raw_biz_data, Mapping) else {}
     text = f"biz_code {biz_code}: {biz_msg or 'no message'}"
     if biz_code in (5, 14) or biz_data.get("is_muted"):
         until = biz_data.get("mute_until")

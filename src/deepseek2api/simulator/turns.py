@@ -71,7 +71,7 @@ def split_pieces(text: str, rng: random.Random, chunk: tuple[int, int]) -> list[
     """Cut `text` into pieces of `chunk` characters, always splitting `[citation:N]` markers (as upstream)."""
     if not text:
         return [""]
-    forced = set()
+    forced: set[int] = set()
     for match in _CITATION.finditer(text):
         forced.update((match.start() + 2, match.start() + 8))
     lo, hi = chunk
