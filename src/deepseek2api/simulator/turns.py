@@ -18,7 +18,7 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncGenerator, Callable, Iterator
 
 from .replies import Reply
 from .state import Generation, SimMessage, SimSession, SimState, StreamSlot
@@ -210,7 +210,7 @@ class _Pacer:
 
 
 async def stream_round(turn: Turn, state: SimState, slot: StreamSlot, *, resume: bool, rate: float | None,
-                       rng: random.Random) -> AsyncIterator[bytes]:
+                       rng: random.Random) -> AsyncGenerator[bytes, None]:
     """The body of one completion or continue round (see the module doc)."""
     config = state.config
     per_write = config.events_per_write
