@@ -20,8 +20,23 @@ import os
 import sys
 import time
 
-from harness import (REAL_DIFFICULTY, Connection, DirectClient, Gateway, Simulator, failures, gateway_turn,
-                     machine_line, ms, percentile, phase, run_workers, table, ttfbs, use_uvloop)
+from harness import (
+    REAL_DIFFICULTY,
+    Connection,
+    DirectClient,
+    Gateway,
+    Simulator,
+    failures,
+    gateway_turn,
+    machine_line,
+    ms,
+    percentile,
+    phase,
+    run_workers,
+    table,
+    ttfbs,
+    use_uvloop,
+)
 
 ACCOUNTS = 100
 PROMPT = "Hello! [sim:reply=A short reply to a burst of requests.]"

@@ -17,8 +17,20 @@ import statistics
 import sys
 import time
 
-from harness import (CLK_TCK, Connection, Gateway, Simulator, failures, gateway_turn, ms, percentile,
-                     run_workers, table, ttfbs, use_uvloop)
+from harness import (
+    CLK_TCK,
+    Connection,
+    Gateway,
+    Simulator,
+    failures,
+    gateway_turn,
+    ms,
+    percentile,
+    run_workers,
+    table,
+    ttfbs,
+    use_uvloop,
+)
 from latency import prompt_for
 from streaming import prompt_with_chars
 

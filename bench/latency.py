@@ -16,8 +16,24 @@ import asyncio
 import sys
 import time
 
-from harness import (REAL_DIFFICULTY, TINY_DIFFICULTY, Connection, DirectClient, Gateway, Simulator, failures,
-                     gateway_turn, machine_line, ms, percentile, phase, run_workers, table, ttfbs, use_uvloop)
+from harness import (
+    REAL_DIFFICULTY,
+    TINY_DIFFICULTY,
+    Connection,
+    DirectClient,
+    Gateway,
+    Simulator,
+    failures,
+    gateway_turn,
+    machine_line,
+    ms,
+    percentile,
+    phase,
+    run_workers,
+    table,
+    ttfbs,
+    use_uvloop,
+)
 
 CONCURRENCY = (1, 16, 64)
 RATE = 40.0  # pieces per second per stream: DeepSeek's pace, so 64 concurrent users are 64 live streams

@@ -31,7 +31,7 @@ def _old_module(revision: str) -> Any:
     module = types.ModuleType("deepseek2api.chat._assemble_before")
     module.__package__ = "deepseek2api.chat"
     sys.modules[module.__name__] = module
-    exec(compile(source, "assemble_before.py", "exec"), module.__dict__)  # noqa: S102 - our own file at a revision
+    exec(compile(source, "assemble_before.py", "exec"), module.__dict__)  # our own file at a revision
     return module
 
 

@@ -13,8 +13,8 @@ from deepseek2api.deepseek.errors import ErrorKind
 from deepseek2api.deepseek.events import (
     ContentDelta,
     Finished,
-    ReasoningDelta,
     Ready,
+    ReasoningDelta,
     SearchResult,
     SearchResults,
     Title,

@@ -14,8 +14,8 @@ import random
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,8 +23,14 @@ import pytest
 
 from deepseek2api.simulator import SimulatorConfig, SimulatorServer
 from gateway_support import API_KEY, TEST_DIFFICULTY, running_stack, sim_users
-from reliability_support import (GatewayProcess, config_dict, expected_reply, integrity_check, stored_states,
-                                 write_config)
+from reliability_support import (
+    GatewayProcess,
+    config_dict,
+    expected_reply,
+    integrity_check,
+    stored_states,
+    write_config,
+)
 
 ACCOUNTS = 5
 KILLS = 5

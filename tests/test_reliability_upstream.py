@@ -19,8 +19,14 @@ import pytest
 
 from deepseek2api.background import free_port
 from gateway_support import Stack, running_stack
-from reliability_support import (EvilUpstream, counting_access_log, error_log, evil_stack, expected_reply,
-                                 is_error_envelope)
+from reliability_support import (
+    EvilUpstream,
+    counting_access_log,
+    error_log,
+    evil_stack,
+    expected_reply,
+    is_error_envelope,
+)
 
 IDLE = 0.5  # upstream.idle_timeout of these stacks
 

@@ -68,7 +68,7 @@ class BackgroundServer:
         finally:
             self.loop.close()
 
-    def start(self, timeout: float = 20.0) -> "BackgroundServer":
+    def start(self, timeout: float = 20.0) -> BackgroundServer:
         if self._quiet is not None:
             logging.getLogger("uvicorn.error").addFilter(self._quiet)
         self._thread.start()
@@ -92,7 +92,7 @@ class BackgroundServer:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

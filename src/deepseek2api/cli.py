@@ -14,7 +14,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
 from .entry import report_start

@@ -136,14 +136,14 @@ class TurnPrewarmer:
             logged_in = await self._pool.prewarm()  # accounts without a token: log in once, one by one
             if logged_in:
                 log.info("prewarm: logged in %d account(s)", logged_in)
-        except Exception:  # noqa: BLE001 - the prewarmer must never take the gateway down
+        except Exception:  # the prewarmer must never take the gateway down
             log.warning("prewarm: logging accounts in failed", exc_info=True)
         while True:
             try:
                 await self.refresh()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.warning("prewarm: a pass failed", exc_info=True)
             await asyncio.sleep(self.interval)
 

@@ -28,9 +28,10 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..tuning import return_free_heap
 

@@ -39,11 +39,6 @@ import json
 from typing import Any, TypeGuard
 
 from .errors import ErrorKind, classify_envelope, classify_hint, looks_like_html
-from .patch import PathCache, walk
-from .patch import Text as _Text
-from .patch import list_index as _list_index
-from .patch import text_len as _text_len
-from .patch import text_str as _text_str
 from .events import (
     ContentDelta,
     Finished,
@@ -56,8 +51,13 @@ from .events import (
     UpstreamEvent,
     Usage,
 )
+from .patch import PathCache, walk
+from .patch import Text as _Text
+from .patch import list_index as _list_index
+from .patch import text_len as _text_len
+from .patch import text_str as _text_str
 
-__all__ = ["StreamDecoder", "decode_body", "INTERNAL_ERROR_PREFIX"]
+__all__ = ["INTERNAL_ERROR_PREFIX", "StreamDecoder", "decode_body"]
 
 INTERNAL_ERROR_PREFIX = "internal decoder error"
 

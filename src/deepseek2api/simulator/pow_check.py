@@ -16,8 +16,9 @@ import json
 import os
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 ALGORITHM = "DeepSeekHashV1"
 MISSING_HEADER = (40300, "MISSING_HEADER")

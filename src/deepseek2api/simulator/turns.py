@@ -17,8 +17,9 @@ import asyncio
 import random
 import re
 import time
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncGenerator, Callable, Iterator
+from typing import Any
 
 from .replies import Reply
 from .state import Generation, SimMessage, SimSession, SimState, StreamSlot
