@@ -88,9 +88,9 @@ def main() -> int:
             async def run() -> None:
                 conns = {label: [Connection(gw.port) for _ in range(max(16, streams))]
                          for label, gw in gateways.items()}
-                for label, gw in gateways.items():
+                for label in gateways:
                     await run_workers(16, len(sim.accounts) // 16 + 1,
-                                      lambda i: lambda: gateway_turn(conns[label][i], "warm up"))
+                                      lambda i, own=conns[label]: lambda: gateway_turn(own[i], "warm up"))
                 for _ in range(args.rounds):
                     for label, gw in gateways.items():
                         results[label].append(await one_round(gw, conns[label], args.load))

@@ -38,7 +38,8 @@ from streaming import prompt_with_chars
 RATE = 40.0
 
 
-async def run(sim: Simulator, gw: Gateway, clients: int, seconds: float) -> tuple[list[list[object]], list[list[object]]]:
+async def run(sim: Simulator, gw: Gateway, clients: int,
+              seconds: float) -> tuple[list[list[object]], list[list[object]]]:
     stats = gw.stats
     await asyncio.sleep(1.0)
     rss_idle = stats.rss_mb()

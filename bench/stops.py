@@ -18,11 +18,12 @@ import types
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from deepseek2api.chat import assemble as current
 from deepseek2api.deepseek.events import ContentDelta, Finished
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _old_module(revision: str) -> Any:

@@ -85,7 +85,7 @@ def test_kill_9_during_logins_keeps_the_store_intact_and_tokens_reused(tmp_path:
                     prompts = [f"after restart {cycle}.{i} [sim:words=20]" for i in range(len(alive))]
                     with ThreadPoolExecutor(len(prompts)) as pool:
                         answers = list(pool.map(lambda p: _ask(gateway.base_url, p), prompts))
-                    for prompt, answer in zip(prompts, answers):
+                    for prompt, answer in zip(prompts, answers, strict=True):
                         assert answer.status_code == 200, answer.text
                         assert answer.json()["choices"][0]["message"]["content"] == \
                             expected_reply(prompt, thinking=False)[0]

@@ -78,7 +78,7 @@ def test_broken_reply_non_stream_is_a_clear_502(evil: tuple[Stack, EvilUpstream]
 
 @pytest.mark.parametrize("mode", sorted(BROKEN))
 def test_broken_reply_stream_ends_with_an_error(evil: tuple[Stack, EvilUpstream], mode: str) -> None:
-    stack, upstream = evil
+    stack, _upstream = evil
     with stack.http() as http:
         with http.stream("POST", "/v1/chat/completions", json={
                 "model": "deepseek-chat", "stream": True,

@@ -73,10 +73,12 @@ def check_declared(tools: Sequence[ToolSpec], choice: ToolChoice) -> DeclaredErr
                                  f"the parameters of {tool.name!r} are not a valid JSON Schema: {exc.message}"[:300])
     if choice.mode is ToolChoiceMode.NAMED:
         if not tools:
-            return DeclaredError(DeclaredProblem.CHOICE_WITHOUT_TOOLS, None, "tool_choice names a tool but no tools are declared")
+            return DeclaredError(DeclaredProblem.CHOICE_WITHOUT_TOOLS, None,
+                                 "tool_choice names a tool but no tools are declared")
         if choice.name not in seen:
             return DeclaredError(DeclaredProblem.UNKNOWN_CHOICE, None,
                                  f"tool_choice names {str(choice.name)[:80]!r}, which is not a declared tool")
     elif choice.mode is ToolChoiceMode.REQUIRED and not tools:
-        return DeclaredError(DeclaredProblem.CHOICE_WITHOUT_TOOLS, None, "tool_choice requires a tool but no tools are declared")
+        return DeclaredError(DeclaredProblem.CHOICE_WITHOUT_TOOLS, None,
+                             "tool_choice requires a tool but no tools are declared")
     return None
