@@ -326,6 +326,9 @@ class SharedPool:
             raise PoolUnavailable("redis_down", "the shared pool (Redis) is unreachable", 5.0)
         return self._coordinator
 
+    def account_ids(self) -> list[str]:
+        return list(self._accounts)
+
     def account(self, account_id: str) -> AccountSettings | None:
         return self._accounts.get(account_id)
 
