@@ -58,6 +58,9 @@ class ClusterStack:
         httpx.post(f"{self.simulator.base_url}/_sim/faults", json={"account": account, "fault": fault,
                                                                    "count": count}, timeout=10).raise_for_status()
 
+    def sim_set(self, **changes: Any) -> None:
+        httpx.post(f"{self.simulator.base_url}/_sim/config", json=changes, timeout=10).raise_for_status()
+
     def sim_reset(self, *, everything: bool = False) -> None:
         httpx.post(f"{self.simulator.base_url}/_sim/reset", json={"all": everything}, timeout=10).raise_for_status()
 

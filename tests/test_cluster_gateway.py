@@ -64,8 +64,8 @@ def test_three_replicas_serve_200_concurrent_requests_on_20_accounts_with_one_st
 
 
 def test_a_replica_killed_mid_stream_gives_its_accounts_back_after_the_lease_expires(tmp_path: Path) -> None:
-    with cluster_stack(tmp_path, accounts=2, sim={"tokens_per_second": 4.0}) as stack:
-        victim, survivor = stack.replicas[0], stack.replicas[1]
+    with cluster_stack(tmp_path, replicas=2, accounts=2, sim={"tokens_per_second": 4.0}) as stack:
+        victim, survivor = stack.replicas
 
         async def scenario() -> list[StreamResult]:
             async with client() as http:
@@ -75,6 +75,7 @@ def test_a_replica_killed_mid_stream_gives_its_accounts_back_after_the_lease_exp
                 assert leftover_keys(stack.redis, NAMESPACE)["leases"] == 2
                 victim.kill()  # SIGKILL: no release, its leases stay in Redis until they expire
                 await asyncio.gather(*doomed, return_exceptions=True)
+                await asyncio.to_thread(stack.sim_set, tokens_per_second=400.0)
                 after = [stream(http, survivor.base_url, f"after {i}", max_tokens=5) for i in range(2)]
                 return list(await asyncio.gather(*after))
 
@@ -103,6 +104,7 @@ def test_a_replica_cut_off_from_redis_stops_its_streams_before_its_leases_expire
                 expiries = [int(score) - now_ms for _, score in
                             redis.zrange(NAMESPACE.prefix + "exp", 0, -1, withscores=True)]
                 refused = await stream(http, cut_off.base_url, "while cut off")
+                await asyncio.to_thread(stack.sim_set, tokens_per_second=400.0)
                 later = list(await asyncio.gather(*(stream(http, direct.base_url, f"after {i}", max_tokens=5)
                                                     for i in range(2))))
                 return stopped, expiries, refused, later
@@ -121,7 +123,7 @@ def test_a_replica_cut_off_from_redis_stops_its_streams_before_its_leases_expire
 
 
 def test_a_redis_restart_answers_503_while_recovering_then_serves_without_a_second_stream(tmp_path: Path) -> None:
-    with cluster_stack(tmp_path, accounts=2, sim={"tokens_per_second": 8.0}) as stack:
+    with cluster_stack(tmp_path, replicas=2, accounts=2, sim={"tokens_per_second": 8.0}) as stack:
 
         async def scenario() -> tuple[list[StreamResult], list[StreamResult]]:
             async with client() as http:
@@ -131,12 +133,14 @@ def test_a_redis_restart_answers_503_while_recovering_then_serves_without_a_seco
                                         10.0, "both accounts streaming")
                 await asyncio.to_thread(stack.redis.restart)  # empty: no persistence
                 answers: list[StreamResult] = []
+                i = 0
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
-                    result = await stream(http, stack.replicas[2].base_url, "during recovery", max_tokens=5)
+                    result = await stream(http, stack.replicas[i % 2].base_url, "during recovery", max_tokens=5)
                     answers.append(result)
                     if result.status == 200:
                         break
+                    i += 1
                     await asyncio.sleep(0.2)
                 return answers, list(await asyncio.gather(*running))
 
@@ -153,7 +157,7 @@ def test_a_redis_restart_answers_503_while_recovering_then_serves_without_a_seco
 
 def test_a_rate_limit_seen_by_one_replica_keeps_the_others_off_the_account_until_its_deadline(
         tmp_path: Path) -> None:
-    with cluster_stack(tmp_path, accounts=1, pool={"cooldown_rate_limited": 60.0, "max_failover": 1},
+    with cluster_stack(tmp_path, replicas=2, accounts=1, pool={"cooldown_rate_limited": 60.0, "max_failover": 1},
                        sim={"retry_after": 60.0}) as stack:
         stack.sim_fault("user1@sim.test", "rate_limit")  # the simulator names accounts by email
 
@@ -175,7 +179,7 @@ def test_a_rate_limit_seen_by_one_replica_keeps_the_others_off_the_account_until
 
 def test_an_expired_token_is_renewed_with_exactly_one_login_across_replicas(tmp_path: Path) -> None:
     with cluster_stack(tmp_path, accounts=1, pool={"per_account_concurrency": 3},
-                       sim={"max_streams_per_account": 3, "tokens_per_second": 50.0}) as stack:
+                       sim={"max_streams_per_account": 3, "tokens_per_second": 100.0}) as stack:
 
         async def scenario() -> list[StreamResult]:
             async with client() as http:
