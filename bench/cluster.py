@@ -259,9 +259,9 @@ async def gateway_side_by_side(redis: Redis, turns: int, seconds: float) -> None
 
             # 1. TTFB, one request at a time, the two gateways interleaved (same load on the machine)
             conns = {"local": Connection(local.port), "shared": Connection(shared[0].port)}
-            for name in conns:  # warm up: logins, connections, tokenizer
+            for conn in conns.values():  # warm up: logins, connections, tokenizer
                 for _ in range(40):
-                    await gateway_turn(conns[name], "warm up")
+                    await gateway_turn(conn, "warm up")
             ttfb: dict[str, list[float]] = {"local": [], "shared": []}
             idle_start, idle_t0 = redis_script_calls(redis.port), time.perf_counter()
             await asyncio.sleep(2.0)

@@ -13,11 +13,24 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from cluster_gateway_support import CLUSTER, ClusterStack, StreamResult, client, cluster_stack, stream
-from cluster_support import NOTHING_LEFT, REDIS_SERVER, RedisServer, free_port, leftover_keys
-from deepseek2api.pool.cluster import ClusterConfig
+from cluster_gateway_support import (
+    CLUSTER,
+    ClusterStack,
+    StreamResult,
+    client,
+    cluster_stack,
+    stream,
+)
+from cluster_support import (
+    NOTHING_LEFT,
+    REDIS_SERVER,
+    RedisServer,
+    free_port,
+    leftover_keys,
+)
 from gateway_support import running_stack
+
+from deepseek2api.pool.cluster import ClusterConfig
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 
@@ -89,7 +102,8 @@ def test_a_replica_killed_mid_stream_gives_its_accounts_back_after_the_lease_exp
 def test_a_replica_cut_off_from_redis_stops_its_streams_before_its_leases_expire(tmp_path: Path) -> None:
     with cluster_stack(tmp_path, replicas=2, accounts=2, relayed=1, sim={"tokens_per_second": 4.0}) as stack:
         direct, cut_off = stack.replicas
-        assert stack.relay is not None
+        relay = stack.relay
+        assert relay is not None
         redis = stack.redis.client()
 
         async def scenario() -> tuple[list[StreamResult], list[int], StreamResult, list[StreamResult]]:
@@ -97,10 +111,11 @@ def test_a_replica_cut_off_from_redis_stops_its_streams_before_its_leases_expire
                 held = [asyncio.ensure_future(stream(http, cut_off.base_url, f"long {i}")) for i in range(2)]
                 await asyncio.to_thread(stack.wait_until, lambda: stack.sim_stats()["active_total"] == 2,
                                         10.0, "both accounts streaming on the relayed replica")
-                stack.relay.cut()
+                relay.cut()
                 stopped = list(await asyncio.gather(*held))
                 # the holder gave up first: Redis still counts both leases as live at this moment
-                now_ms = int(redis.time()[0]) * 1000 + int(redis.time()[1]) // 1000
+                clock = redis.time()
+                now_ms = int(clock[0]) * 1000 + int(clock[1]) // 1000
                 expiries = [int(score) - now_ms for _, score in
                             redis.zrange(NAMESPACE.prefix + "exp", 0, -1, withscores=True)]
                 refused = await stream(http, cut_off.base_url, "while cut off")
@@ -152,6 +167,8 @@ def test_a_redis_restart_answers_503_while_recovering_then_serves_without_a_seco
         assert any(r.status == 503 and r.error is not None and r.error["code"] in ("pool_recovering", "pool_redis_down")
                    for r in refused)
         assert served.status == 200 and served.done
+        for result in running:  # streams across the data loss: finished, or stopped with an error event
+            assert result.done or (result.error is not None and result.error["code"] == "pool_lease_lost"), result
         assert stack.sim_stats()["violations"] == 0
 
 
