@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -116,8 +117,8 @@ def test_a_replica_cut_off_from_redis_stops_its_streams_before_its_leases_expire
                 # the holder gave up first: Redis still counts both leases as live at this moment
                 clock = redis.time()
                 now_ms = int(clock[0]) * 1000 + int(clock[1]) // 1000
-                expiries = [int(score) - now_ms for _, score in
-                            redis.zrange(NAMESPACE.prefix + "exp", 0, -1, withscores=True)]
+                live = cast(list[tuple[bytes, float]], redis.zrange(NAMESPACE.prefix + "exp", 0, -1, withscores=True))
+                expiries = [int(score) - now_ms for _, score in live]
                 refused = await stream(http, cut_off.base_url, "while cut off")
                 await asyncio.to_thread(stack.sim_set, tokens_per_second=400.0)
                 later = list(await asyncio.gather(*(stream(http, direct.base_url, f"after {i}", max_tokens=5)
