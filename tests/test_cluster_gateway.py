@@ -29,9 +29,19 @@ from cluster_support import (
     free_port,
     leftover_keys,
 )
-from gateway_support import running_stack
+from gateway_support import (
+    API_KEY,
+    TEST_DIFFICULTY,
+    gateway_settings,
+    running_stack,
+    sim_users,
+)
 
+from deepseek2api.background import BackgroundServer
 from deepseek2api.pool.cluster import ClusterConfig
+from deepseek2api.server import create_app
+from deepseek2api.simulator import SimulatorConfig
+from deepseek2api.simulator import create_app as create_simulator
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 
@@ -252,3 +262,38 @@ def test_the_cluster_snapshot_lists_the_replicas_with_their_heartbeat_age() -> N
             assert sorted(a["id"] for a in snapshot["accounts"]) == sorted(stack.gateway.pool.account_ids())
     finally:
         server.cleanup()
+
+
+def test_bad_credentials_found_by_one_replica_keep_the_other_from_trying_to_log_in() -> None:
+    server = RedisServer()
+    server.start()
+    users = sim_users(1)
+    sim_config = SimulatorConfig(users=users, difficulty=TEST_DIFFICULTY, seed=7, over_limit_grace=0.0)
+    try:
+        with BackgroundServer(create_simulator(sim_config), quiet=True) as simulator:
+            settings = gateway_settings(
+                simulator.base_url, users, accounts=[{"email": users[0].email, "password": "not-the-password"}],
+                cluster={"redis_url": server.url, "lease_ttl": 2.0, "grace": 0.5, "name": "creds"})
+            with BackgroundServer(create_app(settings), quiet=True) as first, \
+                    BackgroundServer(create_app(settings), quiet=True) as second:
+                for base in (first.base_url, second.base_url):
+                    wait_ready(base)
+                body = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
+                headers = {"authorization": f"Bearer {API_KEY}"}
+                stats_url = f"{simulator.base_url}/_sim/stats"
+                one = httpx.post(f"{first.base_url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+                assert one.status_code == 503 and one.json()["error"]["code"] == "upstream_auth_failed"
+                failures = httpx.get(stats_url, timeout=5).json()["login_failures"]
+                assert failures == 1
+                two = httpx.post(f"{second.base_url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+                assert two.status_code == 429 and two.json()["error"]["code"] == "pool_none_usable"
+                assert httpx.get(stats_url, timeout=5).json()["login_failures"] == failures  # never tried again
+    finally:
+        server.cleanup()
+
+
+def wait_ready(base_url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{base_url}/ready", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, f"{base_url} not ready"
+        time.sleep(0.1)

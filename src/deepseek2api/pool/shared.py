@@ -114,9 +114,10 @@ class SharedLease:
             info = await coordinator.login_once(self.account_id, self._login, seen_version=self._version)
         except ClusterUnavailable as exc:
             raise unavailable(exc) from None
-        except ClusterExhausted as exc:  # the account is banned / bad credentials / disabled
-            kind = ErrorKind.ACCOUNT_BANNED if "banned" in exc.message else ErrorKind.BAD_CREDENTIALS
-            raise UpstreamFailure(UpstreamError(kind, exc.message)) from None
+        except ClusterExhausted:  # meanwhile marked banned / bad credentials / disabled (by any replica)
+            raise UpstreamFailure(UpstreamError(
+                ErrorKind.BAD_CREDENTIALS, "the account cannot log in (banned, bad credentials or disabled)"
+            )) from None
         self._token, self._version = info.token, info.version
         return info.token
 
