@@ -96,7 +96,7 @@ class Gateway:
             "leases_out": self.pool.leases_out,
             "usable_accounts": self.pool.usable_count,
             "accounts": self.pool.status(),
-            "proxies": self.proxies.stats(),
+            "proxies": self.pool.proxy_status() if isinstance(self.pool, SharedPool) else self.proxies.stats(),
         }
 
     async def pool_snapshot(self) -> dict[str, Any]:

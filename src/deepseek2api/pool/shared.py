@@ -367,6 +367,10 @@ class SharedPool:
                  "proxy": "shared", "requests": row.get("requests"), "failures": row.get("failures")}
                 for row in self._last.accounts]
 
+    def proxy_status(self) -> list[dict[str, object]]:
+        """Shared proxy use and quarantine (from the last snapshot; URLs redacted)."""
+        return [] if self._last is None else list(self._last.proxies)
+
     async def snapshot(self) -> dict[str, Any]:
         """The shared pool for the console: mode, replicas with heartbeat age, accounts, proxies, queue."""
         base: dict[str, Any] = {"mode": "cluster", "name": self.config.name, "available": self.available,
