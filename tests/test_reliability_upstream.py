@@ -91,7 +91,8 @@ def test_broken_reply_stream_ends_with_an_error(evil: tuple[Stack, EvilUpstream]
         events = [e[len("data: "):] for e in body.split("\n\n") if e.startswith("data: ")]
         assert events and events[-1] != "[DONE]", body[-300:]
         error = json.loads(events[-1])
-        assert any('"content"' in e for e in events[:-1])  # it did start
+        # It did start: content went out, or (on a slow machine) a keep-alive comment committed the 200 first.
+        assert any('"content"' in e for e in events[:-1]) or body.startswith(":"), body[:300]
     assert is_error_envelope(error) and error["error"]["code"] in BROKEN[mode], error
     # The SDK turns both shapes into an exception.
     with pytest.raises(openai.APIError):
