@@ -343,3 +343,9 @@ def test_count_tokens_counts_the_tool_catalog_too(stack: Stack) -> None:
     bare = sdk.messages.count_tokens(model="claude-sonnet-4-6", messages=ask("hi"))
     tooled = sdk.messages.count_tokens(model="claude-sonnet-4-6", messages=ask("hi"), tools=TOOLS)
     assert tooled.input_tokens > bare.input_tokens + 30
+
+
+def test_the_model_list_parses_for_the_anthropic_sdk(stack: Stack) -> None:
+    models = client(stack).models.list()
+    ids = [m.id for m in models.data]
+    assert "deepseek-chat" in ids and all(m.type == "model" and m.display_name for m in models.data)
