@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from gateway_support import API_KEY, running_stack
 
 AGENTS_DIR = Path(__file__).resolve().parent / "agents"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from gateway_support import API_KEY, Stack, running_stack
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import (
     AIMessage,
@@ -18,6 +17,7 @@ from langchain_core.tools import tool
 from pydantic import SecretStr
 
 from deepseek2api.simulator.replies import reply_for
+from gateway_support import API_KEY, Stack, running_stack
 
 
 @tool

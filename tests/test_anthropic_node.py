@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from gateway_support import API_KEY, running_stack
 
 NODE_DIR = Path(__file__).resolve().parent / "node"

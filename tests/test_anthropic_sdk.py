@@ -15,10 +15,10 @@ import httpx
 import httpx2
 import pytest
 from anthropic.types import Message, TextBlock
-from anthropic_support import blocks_of, client, comparable, read_stream
-from gateway_support import API_KEY, Stack, running_stack
 
+from anthropic_support import blocks_of, client, comparable, read_stream
 from deepseek2api.simulator.replies import reply_for
+from gateway_support import API_KEY, Stack, running_stack
 
 USER: list[Any] = [{"role": "user", "content": "hello from the anthropic sdk"}]
 
@@ -349,3 +349,11 @@ def test_the_model_list_parses_for_the_anthropic_sdk(stack: Stack) -> None:
     models = client(stack).models.list()
     ids = [m.id for m in models.data]
     assert "deepseek-chat" in ids and all(m.type == "model" and m.display_name for m in models.data)
+
+
+def test_a_lone_surrogate_is_a_400_not_a_failed_upstream_call(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        response = http.post("/v1/messages", headers={"x-api-key": API_KEY, "content-type": "application/json"},
+                             content=b'{"model": "claude-haiku-4-5", "max_tokens": 5, '
+                                     b'"messages": [{"role": "user", "content": "bad \\ud800 half"}]}')
+    assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"

@@ -2,7 +2,8 @@
 
 `GET /_sim/stats` · `GET|POST /_sim/faults` (`{"account","fault","count"=1,"on"="completion"}`, or
 `{"account"?, "clear": true}`) · `GET|POST /_sim/config` (any SimulatorConfig field) ·
-`GET /_sim/prompts` (the last 32 completion prompts, oldest first) · `POST /_sim/reset` (`{"all": true}` also forgets tokens, sessions and PoW challenges).
+`GET /_sim/prompts` (the last 32 completion prompts, oldest first) ·
+`POST /_sim/reset` (`{"all": true}` also forgets tokens, sessions and PoW challenges).
 Bad input answers HTTP 400 `{"error": "…"}`.
 """
 
