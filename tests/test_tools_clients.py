@@ -17,15 +17,15 @@ from pydantic import BaseModel, Field
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM stays offline (CONFORMANCE.md §4.3)
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 
-from conformance_support import (  # noqa: E402
+from conformance_support import (
     ConformanceStack,
     OpenAISchemas,
     conformance_stack,
     openai_schemas,
     user,
 )
-from gateway_support import API_KEY  # noqa: E402
-from test_conformance_node import NODE, NPM, _install_node_packages, run_node  # noqa: E402
+from gateway_support import API_KEY
+from test_conformance_node import NODE, NPM, _install_node_packages, run_node
 
 __all__ = ["openai_schemas"]
 

@@ -13,10 +13,6 @@ import httpx
 import jsonschema
 import openai
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from pydantic import BaseModel
-
 from conformance_support import (
     ConformanceStack,
     OpenAISchemas,
@@ -25,8 +21,12 @@ from conformance_support import (
     parse_sse,
     user,
 )
-from deepseek2api.simulator.toolcalls import MARKUPS
 from gateway_support import API_KEY
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from deepseek2api.simulator.toolcalls import MARKUPS
 
 __all__ = ["openai_schemas"]
 
@@ -184,7 +184,7 @@ def test_the_tool_result_round_trip_reaches_a_final_answer(stack: ConformanceSta
     assert final.choices[0].message.content == \
         'The tool get_weather returned: "Sunny, 21 °C & <dry>". That is the answer (simulated).'
     prompt = prompts_sent(stack)[before]
-    assert f'<|DSML|invoke name="get_weather">' in prompt  # the past call, re-rendered
+    assert '<|DSML|invoke name="get_weather">' in prompt  # the past call, re-rendered
     assert f'<|DSML|tool_result id="{call.id}" name="get_weather">' in prompt
 
 
@@ -209,6 +209,13 @@ def test_legacy_functions_get_a_function_call(stack: ConformanceStack) -> None:
     assert choice["finish_reason"] == "function_call" and "tool_calls" not in choice["message"]
     assert choice["message"]["function_call"]["name"] == "get_weather"
     assert json.loads(choice["message"]["function_call"]["arguments"]) == {"city": "simulated value"}
+    body["messages"] = [*body["messages"], {"role": "assistant", "content": None,
+                                            "function_call": choice["message"]["function_call"]},
+                        {"role": "function", "name": "get_weather", "content": "foggy"}]
+    with stack.http() as http:
+        final = http.post("/v1/chat/completions", json=body).json()
+    assert final["choices"][0]["message"]["content"] == \
+        'The tool get_weather returned: "foggy". That is the answer (simulated).'
 
 
 def test_a_file_body_arrives_byte_for_byte(stack: ConformanceStack) -> None:
