@@ -357,3 +357,17 @@ def test_a_lone_surrogate_is_a_400_not_a_failed_upstream_call(stack: Stack) -> N
                              content=b'{"model": "claude-haiku-4-5", "max_tokens": 5, '
                                      b'"messages": [{"role": "user", "content": "bad \\ud800 half"}]}')
     assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_silent_upstream_gets_ping_events_as_keep_alives() -> None:
+    with running_stack(accounts=1, server={"keepalive_interval": 0.2}, sim={"stall_seconds": 1.0}) as slow:
+        body = {"model": "claude-haiku-4-5", "max_tokens": 100,
+                "messages": [{"role": "user", "content": "slow start [sim:fault=stall]"}]}
+        status, raw, _ = raw_stream(slow, body)
+        assert status == 200
+        assert raw.count('event: ping\ndata: {"type":"ping"}\n\n') >= 2 and ": keep-alive" not in raw
+        events = read_stream(raw)  # pings are allowed anywhere, the rest still in order
+        assert blocks_of(events)[0]["text"] == reply_for(body["messages"][0]["content"], thinking=False,  # type: ignore[index]
+                                                         search=False).content
+        with client(slow).messages.stream(**body) as stream:  # type: ignore[arg-type]
+            assert stream.get_final_message().stop_reason == "end_turn"
