@@ -23,6 +23,10 @@ from .api.auth import Authenticator, Caller
 from .api.docs import install_docs
 from .api.health import health_router
 from .api.middleware import GatewayMiddleware
+from .api.anthropic.protocol import ClaudeModels
+from .api.anthropic.router import anthropic_router
+from .api.anthropic.serving import Messages
+from .api.anthropic.signature import ThinkingSigner
 from .api.openai.router import openai_router
 from .api.request_limits import request_limits
 from .api.openai.serving import ChatCompletions
@@ -77,6 +81,10 @@ class Gateway:
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
                                     keepalive=settings.server.keepalive_interval, tracker=self.tracker)
+        claude = settings.anthropic
+        self.messages = Messages(self.runner, ClaudeModels(self.registry, claude.model_map, claude.default_model),
+                                 self.leases_for, keepalive=settings.server.keepalive_interval,
+                                 tracker=self.tracker, signer=ThinkingSigner(claude.signature_key))
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
@@ -156,6 +164,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
+    app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN

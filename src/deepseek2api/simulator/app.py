@@ -253,6 +253,7 @@ class SimulatorApi:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
             return bad_request("prompt must be a string")
+        state.recent_prompts.append(prompt)
         directives = parse_directives(prompt)
         fmt = _pick_format(request.headers.get("x-sim-format"), directives.format, config.stream_format)
         faults = pick_faults(state, "completion", account, request.headers.get("x-sim-fault"), directives.faults)
