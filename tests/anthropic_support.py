@@ -13,8 +13,9 @@ from typing import Any
 
 import anthropic
 from anthropic.types import Message, RawMessageStreamEvent
-from gateway_support import API_KEY, Stack
 from pydantic import TypeAdapter
+
+from gateway_support import API_KEY, Stack
 
 EVENT = TypeAdapter(RawMessageStreamEvent)
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from anthropic.types import Message as SdkMessage
 from anthropic.types import RawMessageStreamEvent
-from pool_support import make_pool
 from pydantic import TypeAdapter
 
 from deepseek2api.api.anthropic.protocol import ClaudeModels, ModelNotFound, to_turn
@@ -34,6 +33,7 @@ from deepseek2api.chat.tools.spec import ToolChoiceMode
 from deepseek2api.chat.turn import ModelRegistry
 from deepseek2api.chat.usage import TurnUsage
 from deepseek2api.settings import Settings
+from pool_support import make_pool
 
 EVENT = TypeAdapter(RawMessageStreamEvent)
 SIGNER = ThinkingSigner("test-key")

@@ -15,10 +15,10 @@ import httpx
 import httpx2
 import pytest
 from anthropic.types import Message, TextBlock
-from anthropic_support import blocks_of, client, comparable, read_stream
-from gateway_support import API_KEY, Stack, running_stack
 
+from anthropic_support import blocks_of, client, comparable, read_stream
 from deepseek2api.simulator.replies import reply_for
+from gateway_support import API_KEY, Stack, running_stack
 
 USER: list[Any] = [{"role": "user", "content": "hello from the anthropic sdk"}]
 
@@ -344,3 +344,31 @@ def test_count_tokens_counts_the_tool_catalog_too(stack: Stack) -> None:
     bare = sdk.messages.count_tokens(model="claude-sonnet-4-6", messages=ask("hi"))
     tooled = sdk.messages.count_tokens(model="claude-sonnet-4-6", messages=ask("hi"), tools=TOOLS)
     assert tooled.input_tokens > bare.input_tokens + 30
+
+
+def test_the_model_list_parses_for_the_anthropic_sdk(stack: Stack) -> None:
+    models = client(stack).models.list()
+    ids = [m.id for m in models.data]
+    assert "deepseek-chat" in ids and all(m.type == "model" and m.display_name for m in models.data)
+
+
+def test_a_lone_surrogate_is_a_400_not_a_failed_upstream_call(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        response = http.post("/v1/messages", headers={"x-api-key": API_KEY, "content-type": "application/json"},
+                             content=b'{"model": "claude-haiku-4-5", "max_tokens": 5, '
+                                     b'"messages": [{"role": "user", "content": "bad \\ud800 half"}]}')
+    assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_silent_upstream_gets_ping_events_as_keep_alives() -> None:
+    with running_stack(accounts=1, server={"keepalive_interval": 0.2}, sim={"stall_seconds": 1.0}) as slow:
+        body = {"model": "claude-haiku-4-5", "max_tokens": 100,
+                "messages": [{"role": "user", "content": "slow start [sim:fault=stall]"}]}
+        status, raw, _ = raw_stream(slow, body)
+        assert status == 200
+        assert raw.count('event: ping\ndata: {"type":"ping"}\n\n') >= 2 and ": keep-alive" not in raw
+        events = read_stream(raw)  # pings are allowed anywhere, the rest still in order
+        assert blocks_of(events)[0]["text"] == reply_for(body["messages"][0]["content"], thinking=False,  # type: ignore[index]
+                                                         search=False).content
+        with client(slow).messages.stream(**body) as stream:  # type: ignore[arg-type]
+            assert stream.get_final_message().stop_reason == "end_turn"

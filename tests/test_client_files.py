@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from client_support import (
     ALICE,
     client,
@@ -16,7 +17,6 @@ from client_support import (
     queue_fault,
     reset_sim,
 )
-
 from deepseek2api.deepseek.client import DeepSeekClient
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.files import (

@@ -7,8 +7,6 @@ import json
 
 import jsonschema
 import pytest
-from simulator_support import asgi_client, complete, login, new_session, sse_events
-from tools_support import NESTED, TOOLS
 
 from deepseek2api.chat.tools.events import OutReasoning, OutText, OutToolCall
 from deepseek2api.chat.tools.parser import parse_answer
@@ -27,6 +25,8 @@ from deepseek2api.chat.tools.spec import (
 )
 from deepseek2api.simulator import reply_for
 from deepseek2api.simulator.toolcalls import MARKUPS, arguments_for, read_catalog
+from simulator_support import asgi_client, complete, login, new_session, sse_events
+from tools_support import NESTED, TOOLS
 
 ALL = (*TOOLS, NESTED)
 SYSTEM = tools_prompt(ALL) or ""

@@ -45,6 +45,7 @@ from .pool.accounts import AccountPool
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
+from .pool.shared import SharedPool
 from .settings import Settings
 from .store import open_store
 from .store.responses import open_response_store
@@ -71,12 +72,15 @@ class Gateway:
         self.store = open_store(settings.state)
         self.proxies = ProxyPool.from_settings(settings)
         self.login = AccountLogin(self.client)
-        self.pool = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
-                                proxies=self.proxies, login=self.login)
-        # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py)
+        # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md)
+        self.pool: AccountPool | SharedPool = SharedPool(settings, self.login) if settings.cluster.redis_url \
+            else AccountPool(settings.accounts, settings=settings.pool, store=self.store, proxies=self.proxies,
+                             login=self.login)
+        # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py); per replica, so
+        # only with the in-process pool (a prewarmed turn must not outlive a shared lease)
         self.prewarmer = TurnPrewarmer(self.pool, self.client, self.proxies,
                                        delete_session=settings.upstream.delete_session) \
-            if settings.pool.prewarm else None
+            if settings.pool.prewarm and isinstance(self.pool, AccountPool) else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
         self.tracker = TurnTracker()
@@ -107,12 +111,20 @@ class Gateway:
     def status(self) -> dict[str, Any]:
         """What `/admin/status` shows."""
         return {
+            "mode": "cluster" if isinstance(self.pool, SharedPool) else "single",
             "inflight": self.tracker.inflight_count,
             "leases_out": self.pool.leases_out,
             "usable_accounts": self.pool.usable_count,
             "accounts": self.pool.status(),
-            "proxies": self.proxies.stats(),
+            "proxies": self.pool.proxy_status() if isinstance(self.pool, SharedPool) else self.proxies.stats(),
         }
+
+    async def pool_snapshot(self) -> dict[str, Any]:
+        """The pool for the console: mode "cluster" (replicas with heartbeat age, shared accounts) or "single"."""
+        if isinstance(self.pool, SharedPool):
+            return await self.pool.snapshot()
+        return {"mode": "single", "leases": self.pool.leases_out, "waiting": self.pool.waiting,
+                "accounts": self.pool.status(), "proxies": self.proxies.stats()}
 
     async def start(self) -> None:
         await self.pool.start()

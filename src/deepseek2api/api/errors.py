@@ -31,7 +31,7 @@ from ..chat.errors import (
     UpstreamError,
 )
 from ..chat.history_file import PromptTooLong
-from ..pool.errors import PassthroughExhausted, PoolExhausted
+from ..pool.errors import PassthroughExhausted, PoolExhausted, PoolUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,11 @@ def from_pool(exc: PoolExhausted) -> ApiError:
                     retry_after=exc.retry_after, headers=headers)
 
 
+def from_unavailable(exc: PoolUnavailable) -> ApiError:
+    """The 503 for a shared pool that cannot answer (Redis down or recovering): fail closed, retry later."""
+    return ApiError(503, exc.message, "server_error", None, f"pool_{exc.kind}", retry_after=exc.retry_after)
+
+
 def internal_error(request_id: str | None = None) -> ApiError:
     if request_id is None:
         return ApiError(500, "internal error in the gateway; see its log", "server_error", None, "internal_error")
@@ -242,6 +247,8 @@ def from_failure(exc: BaseException, *, attempts: int = 1, passthrough: bool = F
         return from_upstream(exc.error, attempts=attempts, passthrough=passthrough)
     if isinstance(exc, PoolExhausted):
         return from_pool(exc)
+    if isinstance(exc, PoolUnavailable):
+        return from_unavailable(exc)
     if isinstance(exc, AnswerRejected):
         return from_rejected(exc)
     if isinstance(exc, PassthroughExhausted):

@@ -4,7 +4,7 @@ The turn runs in its own task and puts ready-made SSE bytes on a queue; this res
 queue into the socket. Splitting the two gives three things a plain StreamingResponse does not:
 - the handler can wait for the first event and still answer an HTTP error if the turn fails before
   any byte was sent (CONFORMANCE.md §0 rule 2);
-- a `: keep-alive` comment (or the surface's own idle event) goes out whenever the producer is silent for `keepalive` seconds (slow
+- a `: keep-alive` comment goes out whenever the producer is silent for `keepalive` seconds (slow
   PoW, long reasoning pauses, a stalled upstream), so proxies and clients do not time out;
 - a client that goes away is noticed at once (we listen for `http.disconnect`) and the producer is
   cancelled, which closes the upstream stream and returns the lease.
@@ -141,7 +141,7 @@ class EventStreamResponse(Response):
     def __init__(self, channel: EventChannel, *, keepalive: float, headers: list[tuple[bytes, bytes]],
                  first: object | None = None, keepalive_bytes: bytes = KEEPALIVE) -> None:
         self.status_code = 200
-        self.keepalive_bytes = keepalive_bytes  # the surface's own idle event (Anthropic: `event: ping`)
+        self.keepalive_bytes = keepalive_bytes  # a surface's own idle event instead (Anthropic: `event: ping`)
         self.background = None
         self.channel = channel
         self.keepalive = keepalive

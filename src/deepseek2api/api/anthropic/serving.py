@@ -13,6 +13,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
@@ -59,7 +60,8 @@ SESSION_HEADER = "x-claude-code-session-id"
 
 
 class _PreferringSource(Protocol):
-    def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None) -> AbstractAsyncContextManager[Lease]: ...
+    def lease(self, *, exclude: Collection[str] = (),
+              prefer: str | None = None) -> AbstractAsyncContextManager[Lease]: ...
 
 
 class SessionAccounts:
@@ -292,13 +294,23 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise bad_request("The request body is empty; send a JSON object.", None, "invalid_json")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise bad_request("The request body is not valid UTF-8.", None, "invalid_json") from None
     except RecursionError:
         raise bad_request("The request body is not valid JSON: nested too deeply.", None, "invalid_json") from None
     except ValueError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}.", None, "invalid_json") from None
+    if _SURROGATE.search(raw):  # half a UTF-16 pair could never be encoded into the upstream prompt
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad_request("The request body contains a lone UTF-16 surrogate, which is not valid Unicode text.",
+                              None, "invalid_json") from None
+    return body
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def _reject_constant(name: str) -> Any:
