@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from gateway_support import Stack, running_stack
 from openai import OpenAI
+
+from gateway_support import Stack, running_stack
 
 
 def png_bytes(width: int = 8, height: int = 8) -> bytes:

@@ -12,6 +12,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+
 from anthropic_support import client as claude_client
 from files_support import (
     LIMITED_SIM,

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+
 from files_support import (
     LIMITED_SIM,
     SMALL_INLINE,

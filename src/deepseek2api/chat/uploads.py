@@ -162,8 +162,9 @@ class TurnUploads:
         `UpstreamFailure` (deepseek/files.py says which kinds another account could fix)."""
         if not staged.uploads:
             return []
+        policy = PollPolicy(timeout=self.options.parse_timeout)
         return await prepare_attachments(client, token, proxy, staged.uploads, model_type=staged.model_type,
-                                         thinking=staged.thinking, policy=PollPolicy(timeout=self.options.parse_timeout))
+                                         thinking=staged.thinking, policy=policy)
 
 
 __all__ = ["StagedTurn", "TurnUploads", "UploadOptions", "split_prompt"]
