@@ -277,3 +277,14 @@ def test_structured_output_that_stays_invalid_is_a_422_naming_text_format(stack:
     with pytest.raises(openai.UnprocessableEntityError) as caught:
         client(stack).responses.parse(model="deepseek-chat", text_format=Trip, input="plan [sim:reply=not json at all]")
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "text.format"
+
+
+def test_a_failing_response_store_is_a_retryable_503_not_a_crash(stack: ConformanceStack,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(response_id: str) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(stack.gateway.responses.store, "get", broken)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client(stack).responses.retrieve("resp_any")
+    assert caught.value.status_code == 503 and caught.value.response.headers.get("retry-after") == "5"
