@@ -22,8 +22,21 @@ import re
 import statistics
 import time
 
-from harness import (API_KEY, Connection, Gateway, HttpError, Sample, Simulator, failures, gateway_turn,
-                     machine_line, phase, run_workers, table, use_uvloop)
+from harness import (
+    API_KEY,
+    Connection,
+    Gateway,
+    HttpError,
+    Sample,
+    Simulator,
+    failures,
+    gateway_turn,
+    machine_line,
+    phase,
+    run_workers,
+    table,
+    use_uvloop,
+)
 from streaming import prompt_with_chars
 
 STREAMS = 32
@@ -97,6 +110,7 @@ async def cpu_per_piece(sim: Simulator, gw: Gateway, quick: bool) -> list[list[o
                                         stagger=0.5)
             meter.stop()
             count = sum(s.chunks for s in samples)
+            assert meter.gateway is not None
             per_piece[name].append(meter.gateway.cpu / max(1, count))
             streams_ok[name].append(len(samples) - len(failures(samples)))
             pieces[name] += count
@@ -117,9 +131,12 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     use_uvloop()
     started = time.perf_counter()
-    with Simulator(STREAMS + 8) as sim, Gateway(sim, log_level="warning") as gw:
-        firsts = asyncio.run(ttfb(gw, 10 if args.quick else 40))
-        cpu_rows = asyncio.run(cpu_per_piece(sim, gw, args.quick))
+    sim = Simulator(STREAMS + 8)
+    with sim:
+        gw = Gateway(sim, log_level="warning")
+        with gw:
+            firsts = asyncio.run(ttfb(gw, 10 if args.quick else 40))
+            cpu_rows = asyncio.run(cpu_per_piece(sim, gw, args.quick))
     chat, responses = (statistics.median(firsts[name]) * 1000 for name in TURNS)
     ttfb_rows = [[name, len(values), f"{statistics.median(values) * 1000:.2f} ms",
                   f"{statistics.quantiles(values, n=10)[-1] * 1000:.2f} ms" if len(values) >= 10 else "–"]
