@@ -47,6 +47,7 @@ _MARKUP = re.compile(r"<(?=\||/?think>|/?dsml:)")
 _IMAGE = re.compile(r"!\[([^\[\]\n]{0,1000})\]\(([^()\n]{0,4000})\)")
 
 _SYSTEM_ROLES = frozenset({"system", "developer"})
+_RESULT_ROLES = frozenset({"tool", "function"})  # with a tool_call_id: a result, rendered as one
 
 
 def neutralize(text: str) -> str:
@@ -101,7 +102,7 @@ def _tooled(turn: Turn) -> bool:
     """The turn declares tools, asks for JSON or carries tool history: render it the tool way."""
     if turn.tools or turn.response_format is not None:
         return True
-    return any(m.tool_calls or (m.role == "tool" and m.tool_call_id) for m in turn.messages)
+    return any(m.tool_calls or (m.role in _RESULT_ROLES and m.tool_call_id) for m in turn.messages)
 
 
 def _safe_blocks(turn: Turn) -> list[tuple[str, str]]:
@@ -112,7 +113,7 @@ def _safe_blocks(turn: Turn) -> list[tuple[str, str]]:
     for message in turn.messages:
         role = "system" if message.role in _SYSTEM_ROLES else message.role
         text = content_text(message.content)
-        if role == "tool" and message.tool_call_id:
+        if role in _RESULT_ROLES and message.tool_call_id:
             # A result goes back as the next user turn, tagged with its call; the name comes from the call
             # (a result whose call is missing or out of order still goes in, under the name it gave).
             role = "user"

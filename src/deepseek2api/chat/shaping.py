@@ -75,7 +75,14 @@ class AnswerShaper:
             if tools is None:
                 self._content.append(out.text)  # held: response_format checks the whole answer
                 return []
-            return self._visible(tools.content(out.text))
+            events = tools.content(out.text)
+            if len(events) == 1 and not self.hold and not self.buffered:  # the hot path: plain text
+                event = events[0]
+                if type(event) is tool_events.OutText:
+                    self._content.append(event.text)
+                    self.shown = True
+                    return [out] if event.text == out.text else [OutContent(event.text)]
+            return self._visible(events)
         if isinstance(out, OutReasoning):
             if tools is None:
                 return self._visible((tool_events.OutReasoning(out.text),))

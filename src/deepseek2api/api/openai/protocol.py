@@ -21,7 +21,7 @@ from ...chat.turn import Message, ModelRegistry, ModelSpec, Turn
 from ...jsontypes import json_type
 from ...chat.stops import MAX_STOP_CHARS, MAX_STOP_SEQUENCES
 from ..errors import RequestInvalid, error_body
-from .tool_params import history_calls, response_format, synthetic_call_id, tool_params
+from .tool_params import history_calls, response_format, tool_params
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
@@ -473,10 +473,10 @@ def _messages(messages: Iterable[ChatMessage]) -> Iterable[Message]:
             calls = history_calls({"tool_calls": m.tool_calls,
                                    "function_call": (m.model_extra or {}).get("function_call")}, f"messages[{i}]")
             legacy_ids.update((call.name, call.id) for call in calls)
-        role, call_id = m.role, m.tool_call_id
-        if role == "function" and m.name:
-            role, call_id = "tool", legacy_ids.get(m.name) or synthetic_call_id(f"messages[{i}]")
-        yield Message(role=role, content=content_text(m.content), reasoning_content=m.reasoning_content,
+        call_id = m.tool_call_id
+        if m.role == "function" and m.name:
+            call_id = legacy_ids.get(m.name)
+        yield Message(role=m.role, content=content_text(m.content), reasoning_content=m.reasoning_content,
                       name=m.name, tool_calls=calls, tool_call_id=call_id)
 
 

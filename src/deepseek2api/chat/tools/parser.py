@@ -22,10 +22,10 @@ from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
-import jsonschema.validators
 
 from .grammar import CDATA_CLOSE, CDATA_OPEN, Tag, TagKind, scan_tag
 from .jsonfix import loads_lenient, strip_fence
+from .schemas import validator as compiled_validator
 from .spec import ToolKind, ToolSpec
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -84,13 +84,7 @@ class ToolSet:
     def validator(self, tool: ToolSpec) -> Any:
         """A jsonschema validator for the tool's parameters, or None when the schema itself is invalid."""
         if tool.name not in self._validators:
-            schema = dict(tool.parameters)
-            try:
-                cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-                cls.check_schema(schema)
-                self._validators[tool.name] = cls(schema)
-            except jsonschema.exceptions.SchemaError:
-                self._validators[tool.name] = None
+            self._validators[tool.name] = compiled_validator(tool.parameters)  # made once per process
         return self._validators[tool.name]
 
 
