@@ -17,6 +17,7 @@ from conformance_support import (
     ConformanceStack,
     Exchange,
     OpenAISchemas,
+    _no_markup,
     conformance_stack,
     openai_schemas,
 )
@@ -35,6 +36,13 @@ def stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
         yield running
 
 
+def _no_markup_in(response: dict[str, Any], where: str) -> None:
+    """No tool markup ever reaches answer text or reasoning (conformance_support's rule for chat)."""
+    for item in response.get("output", ()):
+        for part in [*item.get("content", ()), *item.get("summary", ())]:
+            _no_markup(part.get("text"), where)
+
+
 def check_responses_wire(exchanges: list[Exchange], schemas: OpenAISchemas) -> None:
     for exchange in exchanges:
         if not exchange.route.startswith("/responses") or exchange.status is None:
@@ -45,11 +53,12 @@ def check_responses_wire(exchanges: list[Exchange], schemas: OpenAISchemas) -> N
             schemas.validate("ErrorResponse", exchange.json())
         elif exchange.headers.get("content-type", "").startswith("text/event-stream"):
             try:
-                check_events(parse_stream(body).events, schemas)
+                _no_markup_in(check_events(parse_stream(body).events, schemas), where)
             except AssertionError as failure:
                 raise AssertionError(f"{where}: {failure}") from None
         elif exchange.method == "POST" or (exchange.method == "GET" and not exchange.route.endswith("input_items")):
             schemas.validate("Response", exchange.json())
+            _no_markup_in(exchange.json(), where)
         elif exchange.method == "GET":
             schemas.validate("ResponseItemList", exchange.json())
 
