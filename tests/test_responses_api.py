@@ -300,3 +300,14 @@ def test_a_failing_response_store_is_a_retryable_503_not_a_crash(stack: Conforma
     with pytest.raises(openai.InternalServerError) as caught:
         client(stack).responses.retrieve("resp_any")
     assert caught.value.status_code == 503 and caught.value.response.headers.get("retry-after") == "5"
+
+
+def test_an_answer_cut_upstream_ends_as_response_incomplete(stack: ConformanceStack) -> None:
+    # More INCOMPLETE rounds than upstream.max_continue_rounds (8): the gateway gives up continuing.
+    status, body = raw_stream(stack, {"model": "deepseek-chat", "input": "long [sim:fault=incomplete] [sim:rounds=12]"})
+    assert status == 200
+    final = parse_stream(body).events[-1]
+    assert final["type"] == "response.incomplete"
+    assert final["response"]["status"] == "incomplete"
+    assert final["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert final["response"]["output"][0]["content"][0]["text"]
