@@ -149,7 +149,7 @@ class Responses:
             builder.content(finish.content_text)
         for call in calls:
             builder.tool_call(call.id, call.name, call.arguments)
-        _, body = builder.finish(finish, getattr(finish, "tool_calls", None) or ())
+        _, body = builder.finish(finish, finish.tool_calls)
         await self._save(req, context, body)
         self._log(turn, meta, trace, started, 200, None)
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
@@ -180,7 +180,7 @@ class Responses:
                             for data in builder.tool_call(out.id, out.name, out.arguments):
                                 channel.put(data)
                         elif isinstance(out, OutFinish):
-                            events, body = builder.finish(out, getattr(out, "tool_calls", None) or ())
+                            events, body = builder.finish(out, out.tool_calls)
                             await self._save(req, context, body)  # before the end: a follow-up may come at once
                             for data in events:
                                 channel.put(data)
