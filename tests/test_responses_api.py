@@ -120,6 +120,7 @@ def test_stream_helper_yields_deltas_and_the_final_response(stack: ConformanceSt
     assert len(deltas) > 5
     assert "".join(deltas) == expected == final.output_text
     assert final.status == "completed" and final.usage is not None
+    assert client(stack).responses.retrieve(final.id).output_text == expected  # stored before the stream ended
 
 
 def test_stream_events_are_ordered_and_match_openai_schemas(stack: ConformanceStack,
