@@ -79,7 +79,7 @@ def client(stack: ConformanceStack) -> Any:
 
 
 def sim_prompts(stack: ConformanceStack) -> list[str]:
-    prompts: list[str] = httpx.get(f"{stack.simulator.base_url}/_sim/prompts", timeout=10).json()["prompts"]
+    prompts: list[str] = httpx.get(f"{stack.simulator.base_url}/_sim/prompts", timeout=10).json()
     return prompts
 
 
