@@ -63,7 +63,7 @@ def test_claude_code_reads_one_file_and_writes_another_through_the_gateway(tmp_p
                                 stdin=subprocess.DEVNULL, check=False)
         assert result.returncode == 0, f"claude failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-        prompts: list[str] = httpx.get(f"{stack.simulator.base_url}/_sim/prompts", timeout=10).json()["prompts"]
+        prompts: list[str] = httpx.get(f"{stack.simulator.base_url}/_sim/prompts", timeout=10).json()
     assert report["is_error"] is False, report
     assert target.read_text() == written
     # The Read tool's result (the file's text) went back upstream inside a tool result.

@@ -57,10 +57,10 @@ def stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
         yield running
 
 
-def codex_home(tmp_path: Path, base_url: str) -> Path:
+def codex_home(tmp_path: Path, base_url: str, model: str) -> Path:
     home = tmp_path / "codex-home"
     home.mkdir()
-    (home / "config.toml").write_text(f'''model = "deepseek-chat"
+    (home / "config.toml").write_text(f'''model = "{model}"
 model_provider = "ds2"
 
 [model_providers.ds2]
@@ -74,8 +74,8 @@ stream_max_retries = 0
     return home
 
 
-def run_codex(tmp_path: Path, stack: ConformanceStack, task: str) -> list[dict[str, Any]]:
-    home = codex_home(tmp_path, stack.base_url)
+def run_codex(tmp_path: Path, stack: ConformanceStack, task: str, model: str) -> list[dict[str, Any]]:
+    home = codex_home(tmp_path, stack.base_url, model)
     work = tmp_path / "work"
     work.mkdir()
     (work / "hello.txt").write_text(FILE_TEXT)
@@ -88,12 +88,18 @@ def run_codex(tmp_path: Path, stack: ConformanceStack, task: str) -> list[dict[s
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.parametrize("model", ["deepseek-chat", "deepseek-reasoner"])
 def test_codex_runs_a_shell_command_through_the_gateway_and_answers_with_its_output(
-        tmp_path: Path, stack: ConformanceStack, response_schemas: OpenAISchemas) -> None:
+        tmp_path: Path, stack: ConformanceStack, response_schemas: OpenAISchemas, model: str) -> None:
     mark = stack.wire.mark()
     task = f'Show me hello.txt [sim:tool={SHELL_TOOL} args={{"cmd": "cat hello.txt"}}]'
-    events = run_codex(tmp_path, stack, task)
+    events = run_codex(tmp_path, stack, task, model)
     completed = [e["item"] for e in events if e.get("type") == "item.completed"]
+    reasoning = [item["text"] for item in completed if item["type"] == "reasoning"]
+    if model == "deepseek-reasoner":  # the thinking text reaches Codex as reasoning summaries
+        assert reasoning and all(reasoning), completed
+    else:
+        assert not reasoning
 
     [command] = [item for item in completed if item["type"] == "command_execution"]
     assert "cat hello.txt" in command["command"]

@@ -99,7 +99,11 @@ def test_text_format_json_schema_and_max_output_tokens() -> None:
     ({"input": [{"type": "function_call", "name": "f", "arguments": "{}"}]}, "input[0].call_id"),
     ({"input": 3}, "input"),
     ({"tool_choice": {"type": "function", "name": "missing"}}, "tool_choice.name"),
-    ({"tools": [{"type": "function", "name": "f"}, {"type": "function", "name": "f"}]}, "tools"),
+    ({"tools": [{"type": "function", "name": "f"}, {"type": "function", "name": "f"}]}, "tools[1].name"),
+    ({"tools": [{"type": "web_search"}, {"type": "namespace", "name": "ns", "description": "d", "tools": [
+        {"type": "function", "name": "g", "parameters": {"type": "array"}}]}]}, "tools[1].tools[0].parameters"),
+    ({"tools": [{"type": "function", "name": "has space"}]}, "tools[0].name"),
+    ({"tool_choice": "required"}, "tool_choice"),
     ({"text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": 3}}}}, "text.format.schema"),
     ({"background": True}, "background"),
     ({"max_output_tokens": 0}, "max_output_tokens"),

@@ -17,6 +17,7 @@ from conformance_support import (
     ConformanceStack,
     Exchange,
     OpenAISchemas,
+    _no_markup,
     conformance_stack,
     openai_schemas,
 )
@@ -35,6 +36,13 @@ def stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
         yield running
 
 
+def _no_markup_in(response: dict[str, Any], where: str) -> None:
+    """No tool markup ever reaches answer text or reasoning (conformance_support's rule for chat)."""
+    for item in response.get("output", ()):
+        for part in [*item.get("content", ()), *item.get("summary", ())]:
+            _no_markup(part.get("text"), where)
+
+
 def check_responses_wire(exchanges: list[Exchange], schemas: OpenAISchemas) -> None:
     for exchange in exchanges:
         if not exchange.route.startswith("/responses") or exchange.status is None:
@@ -45,11 +53,12 @@ def check_responses_wire(exchanges: list[Exchange], schemas: OpenAISchemas) -> N
             schemas.validate("ErrorResponse", exchange.json())
         elif exchange.headers.get("content-type", "").startswith("text/event-stream"):
             try:
-                check_events(parse_stream(body).events, schemas)
+                _no_markup_in(check_events(parse_stream(body).events, schemas), where)
             except AssertionError as failure:
                 raise AssertionError(f"{where}: {failure}") from None
         elif exchange.method == "POST" or (exchange.method == "GET" and not exchange.route.endswith("input_items")):
             schemas.validate("Response", exchange.json())
+            _no_markup_in(exchange.json(), where)
         elif exchange.method == "GET":
             schemas.validate("ResponseItemList", exchange.json())
 
@@ -63,12 +72,15 @@ def _wire_checked(stack: ConformanceStack, response_schemas: OpenAISchemas) -> I
     check_responses_wire(stack.wire.since(mark), response_schemas)
 
 
-def client(stack: ConformanceStack) -> openai.OpenAI:
+def client(stack: ConformanceStack) -> Any:
+    """The strict SDK client, typed loosely: the tests send shapes (tool dicts, item lists) its TypedDicts
+    would need casts for."""
     return stack.openai(_strict_response_validation=True)
 
 
 def sim_prompts(stack: ConformanceStack) -> list[str]:
-    return httpx.get(f"{stack.simulator.base_url}/_sim/prompts", timeout=10).json()["prompts"]  # type: ignore[no-any-return]
+    prompts: list[str] = httpx.get(f"{stack.simulator.base_url}/_sim/prompts", timeout=10).json()
+    return prompts
 
 
 def raw_stream(stack: ConformanceStack, body: dict[str, Any]) -> tuple[int, bytes]:
@@ -108,6 +120,7 @@ def test_stream_helper_yields_deltas_and_the_final_response(stack: ConformanceSt
     assert len(deltas) > 5
     assert "".join(deltas) == expected == final.output_text
     assert final.status == "completed" and final.usage is not None
+    assert client(stack).responses.retrieve(final.id).output_text == expected  # stored before the stream ended
 
 
 def test_stream_events_are_ordered_and_match_openai_schemas(stack: ConformanceStack,
@@ -204,7 +217,7 @@ def test_retrieve_input_items_and_delete_a_stored_response(stack: ConformanceSta
     fetched = api.responses.retrieve(created.id)
     assert fetched.id == created.id and fetched.output_text == "answer"
     items = api.responses.input_items.list(created.id, order="asc")
-    assert [(i.type, i.role) for i in items.data] == [("message", "developer"), ("message", "user")]  # type: ignore[union-attr]
+    assert [(i.type, i.role) for i in items.data] == [("message", "developer"), ("message", "user")]
     assert all(i.id for i in items.data)
     newest_first = api.responses.input_items.list(created.id)
     assert [i.id for i in newest_first.data] == [i.id for i in reversed(items.data)]
@@ -249,7 +262,7 @@ def test_unknown_model_and_bad_fields_are_answered_in_openais_envelope(stack: Co
     with pytest.raises(openai.NotFoundError):
         api.responses.create(model="gpt-nope", input="hi")
     with pytest.raises(openai.BadRequestError) as caught:
-        api.responses.create(model="deepseek-chat", input="hi", tool_choice="sometimes")  # type: ignore[arg-type]
+        api.responses.create(model="deepseek-chat", input="hi", tool_choice="sometimes")
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "tool_choice"
     with stack.http() as http:
         answer = http.post("/v1/responses", json={"model": "deepseek-chat", "input": "hi", "brand_new_field": {"x": 1},
@@ -277,3 +290,25 @@ def test_structured_output_that_stays_invalid_is_a_422_naming_text_format(stack:
     with pytest.raises(openai.UnprocessableEntityError) as caught:
         client(stack).responses.parse(model="deepseek-chat", text_format=Trip, input="plan [sim:reply=not json at all]")
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "text.format"
+
+
+def test_a_failing_response_store_is_a_retryable_503_not_a_crash(stack: ConformanceStack,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(response_id: str) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(stack.gateway.responses.store, "get", broken)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client(stack).responses.retrieve("resp_any")
+    assert caught.value.status_code == 503 and caught.value.response.headers.get("retry-after") == "5"
+
+
+def test_an_answer_cut_upstream_ends_as_response_incomplete(stack: ConformanceStack) -> None:
+    # More INCOMPLETE rounds than upstream.max_continue_rounds (8): the gateway gives up continuing.
+    status, body = raw_stream(stack, {"model": "deepseek-chat", "input": "long [sim:fault=incomplete] [sim:rounds=12]"})
+    assert status == 200
+    final = parse_stream(body).events[-1]
+    assert final["type"] == "response.incomplete"
+    assert final["response"]["status"] == "incomplete"
+    assert final["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert final["response"]["output"][0]["content"][0]["text"]

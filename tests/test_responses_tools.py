@@ -62,7 +62,7 @@ def calls_of(response: Any) -> list[Any]:
 
 def test_a_function_call_comes_back_as_a_function_call_item(stack: ConformanceStack) -> None:
     response = client(stack).responses.create(
-        model="deepseek-chat", tools=[WEATHER, TIME],  # type: ignore[list-item]
+        model="deepseek-chat", tools=[WEATHER, TIME],
         input='weather please [sim:tool=get_weather args={"city": "Paris"}]')
     [call] = calls_of(response)
     assert call.type == "function_call" and call.name == "get_weather"
@@ -74,7 +74,7 @@ def test_a_function_call_comes_back_as_a_function_call_item(stack: ConformanceSt
 
 def test_parallel_calls_are_separate_items_in_order(stack: ConformanceStack) -> None:
     response = client(stack).responses.create(
-        model="deepseek-chat", tools=[WEATHER, TIME],  # type: ignore[list-item]
+        model="deepseek-chat", tools=[WEATHER, TIME],
         input='both [sim:tool=get_weather,get_time args={"city": "Oslo"}]')
     calls = calls_of(response)
     assert [c.name for c in calls] == ["get_weather", "get_time"]
@@ -83,15 +83,15 @@ def test_parallel_calls_are_separate_items_in_order(stack: ConformanceStack) -> 
 
 def test_a_forced_tool_choice_calls_that_tool(stack: ConformanceStack) -> None:
     response = client(stack).responses.create(
-        model="deepseek-chat", tools=[WEATHER, TIME], input="what time is it in Rome?",  # type: ignore[list-item]
+        model="deepseek-chat", tools=[WEATHER, TIME], input="what time is it in Rome?",
         tool_choice={"type": "function", "name": "get_time"})
     assert [c.name for c in calls_of(response)] == ["get_time"]
-    assert response.tool_choice.type == "function"  # type: ignore[union-attr]
+    assert response.tool_choice.type == "function"
 
 
 def test_tool_choice_none_answers_in_text_without_offering_tools(stack: ConformanceStack) -> None:
     response = client(stack).responses.create(
-        model="deepseek-chat", tools=[WEATHER], input="get_weather for Paris please",  # type: ignore[list-item]
+        model="deepseek-chat", tools=[WEATHER], input="get_weather for Paris please",
         tool_choice="none")
     assert calls_of(response) == []
     assert response.output_text
@@ -100,13 +100,13 @@ def test_tool_choice_none_answers_in_text_without_offering_tools(stack: Conforma
 
 def test_the_function_call_output_round_trip_reaches_a_final_answer(stack: ConformanceStack) -> None:
     api = client(stack)
-    first = api.responses.create(model="deepseek-chat", tools=[WEATHER],  # type: ignore[list-item]
+    first = api.responses.create(model="deepseek-chat", tools=[WEATHER],
                                  input='weather [sim:tool=get_weather args={"city": "Lima"}]', store=False)
     [call] = calls_of(first)
     history: list[Any] = [{"role": "user", "content": 'weather [sim:tool=get_weather args={"city": "Lima"}]'},
                           *[item.model_dump(exclude_none=True) for item in first.output],
                           {"type": "function_call_output", "call_id": call.call_id, "output": "19 C and foggy"}]
-    final = api.responses.create(model="deepseek-chat", tools=[WEATHER], input=history)  # type: ignore[list-item]
+    final = api.responses.create(model="deepseek-chat", tools=[WEATHER], input=history)
     assert calls_of(final) == []
     assert "19 C and foggy" in final.output_text
     prompt = sim_prompts(stack)[-1]
@@ -115,10 +115,10 @@ def test_the_function_call_output_round_trip_reaches_a_final_answer(stack: Confo
 
 def test_previous_response_id_carries_the_call_to_its_output(stack: ConformanceStack) -> None:
     api = client(stack)
-    first = api.responses.create(model="deepseek-chat", tools=[WEATHER],  # type: ignore[list-item]
+    first = api.responses.create(model="deepseek-chat", tools=[WEATHER],
                                  input='weather [sim:tool=get_weather args={"city": "Kyiv"}]')
     [call] = calls_of(first)
-    final = api.responses.create(model="deepseek-chat", tools=[WEATHER], previous_response_id=first.id,  # type: ignore[list-item]
+    final = api.responses.create(model="deepseek-chat", tools=[WEATHER], previous_response_id=first.id,
                                  input=[{"type": "function_call_output", "call_id": call.call_id, "output": "snow"}])
     assert '"snow"' in final.output_text
     assert "Kyiv" in sim_prompts(stack)[-1]
@@ -126,7 +126,7 @@ def test_previous_response_id_carries_the_call_to_its_output(stack: ConformanceS
 
 def test_namespace_tools_are_flattened_upstream_and_restored_in_the_call(stack: ConformanceStack) -> None:
     response = client(stack).responses.create(
-        model="deepseek-chat", tools=[NAMESPACE, {"type": "web_search"}],  # type: ignore[list-item]
+        model="deepseek-chat", tools=[NAMESPACE, {"type": "web_search"}],
         input='find her [sim:tool=crm.lookup args={"email": "ada@example.com"}]')
     [call] = calls_of(response)
     assert call.type == "function_call" and call.name == "lookup" and call.namespace == "crm"
@@ -136,11 +136,11 @@ def test_namespace_tools_are_flattened_upstream_and_restored_in_the_call(stack: 
 
 def test_a_custom_tool_is_answered_as_a_custom_tool_call(stack: ConformanceStack) -> None:
     response = client(stack).responses.create(
-        model="deepseek-chat", tools=[PATCH], input="patch it [sim:tool=apply_patch]")  # type: ignore[list-item]
+        model="deepseek-chat", tools=[PATCH], input="patch it [sim:tool=apply_patch]")
     [call] = calls_of(response)
     assert call.type == "custom_tool_call" and call.name == "apply_patch"
     assert call.input == "simulated input"
-    followup = client(stack).responses.create(model="deepseek-chat", tools=[PATCH], previous_response_id=response.id,  # type: ignore[list-item]
+    followup = client(stack).responses.create(model="deepseek-chat", tools=[PATCH], previous_response_id=response.id,
                                               input=[{"type": "custom_tool_call_output", "call_id": call.call_id,
                                                       "output": "Done! patched 1 file"}])
     assert "patched 1 file" in followup.output_text
@@ -149,7 +149,7 @@ def test_a_custom_tool_is_answered_as_a_custom_tool_call(stack: ConformanceStack
 def test_streamed_calls_arrive_as_items_with_their_arguments(stack: ConformanceStack) -> None:
     api = client(stack)
     names: list[str] = []
-    with api.responses.stream(model="deepseek-chat", tools=[WEATHER, TIME],  # type: ignore[list-item]
+    with api.responses.stream(model="deepseek-chat", tools=[WEATHER, TIME],
                               input='both [sim:tool=get_weather,get_time args={"city": "Nice"}] [sim:split=5]') as stream:
         for event in stream:
             if event.type == "response.function_call_arguments.done":
@@ -170,6 +170,6 @@ def test_streamed_custom_and_namespace_calls_match_the_schemas(stack: Conformanc
 
 def test_a_required_call_that_never_comes_is_a_422(stack: ConformanceStack) -> None:
     with pytest.raises(openai.UnprocessableEntityError) as caught:
-        client(stack).responses.create(model="deepseek-chat", tools=[WEATHER],  # type: ignore[list-item]
+        client(stack).responses.create(model="deepseek-chat", tools=[WEATHER],
                                        input="just chat [sim:reply=no tools today]", tool_choice="required")
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "tool_choice"

@@ -77,3 +77,14 @@ def test_the_state_backend_picks_the_store(tmp_path: Path, backend: str) -> None
     store = open_response_store(backend, str(tmp_path / "s.db"), 5)
     assert store.ttl == 5
     assert isinstance(store, MemoryResponseStore if backend == "memory" else SqliteResponseStore)
+
+
+def test_responses_ttl_is_configurable_and_defaults_to_one_day() -> None:
+    from pydantic import ValidationError
+
+    from deepseek2api.settings import Settings
+
+    assert Settings.model_validate({}).responses.ttl == 86400
+    assert Settings.model_validate({"responses": {"ttl": 90}}).responses.ttl == 90
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"responses": {"ttl": 0}})

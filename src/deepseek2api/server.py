@@ -84,6 +84,10 @@ class Gateway:
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
         self.tracker = TurnTracker()
+        self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
+        self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
+                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker,
+                                   files=AttachmentPolicy.from_settings(settings))
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
                                     keepalive=settings.server.keepalive_interval, tracker=self.tracker,
@@ -93,10 +97,6 @@ class Gateway:
                                  self.leases_for, keepalive=settings.server.keepalive_interval,
                                  tracker=self.tracker, signer=ThinkingSigner(claude.signature_key),
                                  files=AttachmentPolicy.from_settings(settings))
-        self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
-        self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
-                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker,
-                                   files=AttachmentPolicy.from_settings(settings))
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
@@ -178,8 +178,8 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(health_router(lambda: gateway.pool.usable_count))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
-    app.include_router(responses_router(gateway.responses, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
+    app.include_router(responses_router(gateway.responses, gateway.authenticator))
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

@@ -325,12 +325,12 @@ class Settings(_Section):
     models: dict[str, ModelAlias] = Field(default_factory=dict)
     output: OutputSettings = Field(default_factory=OutputSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     proxy_quarantine: ProxyQuarantineSettings = Field(default_factory=ProxyQuarantineSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
-    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
 
     _config_path: str | None = PrivateAttr(default=None)
 

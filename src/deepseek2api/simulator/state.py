@@ -21,7 +21,6 @@ from .files import FileStore
 from .pow_check import PowVerifier
 
 MAX_SESSIONS = 50_000
-RECENT_PROMPTS = 32  # completion prompts kept for tests that check what reached upstream
 
 # Endpoint names (per-endpoint counters and the `on` field of queued faults).
 ENDPOINTS = (
@@ -139,11 +138,11 @@ class SimState:
         self.generations: dict[tuple[str, int], Generation] = {}
         self.active: dict[str, int] = {}
         self.max_active: dict[str, int] = {}
-        self.recent_prompts: deque[str] = deque(maxlen=RECENT_PROMPTS)  # GET /_sim/prompts, newest last
         self.fault_queues: dict[str, list[QueuedFault]] = {}
         self.runtime_banned: set[str] = set()
         self.violations = 0
         self.requests: Counter[str] = Counter()
+        self.recent_prompts: deque[str] = deque(maxlen=32)  # the last completion prompts (GET /_sim/prompts)
         self.counts: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()
         self.files = FileStore()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...chat.attachments import Attachment, AttachmentError, AttachmentPolicy, from_block
+from ...chat.tools.declared import check_declared
 from ...chat.tools.spec import (
     AUTO,
     ResponseFormat,
@@ -343,13 +344,15 @@ def _tool(entry: Mapping[str, Any], at: str, namespace: str | None) -> ToolSpec:
                     original_name=original)
 
 
-def parse_tools(raw: Any) -> tuple[ToolSpec, ...]:
-    """Function, custom and namespace tools; hosted tools are accepted and left out."""
+def parse_tools(raw: Any) -> tuple[tuple[ToolSpec, ...], tuple[str, ...]]:
+    """Function, custom and namespace tools (hosted tools are accepted and left out), with the wire
+    path of each (`tools[3].tools[0]`) for error messages."""
     if raw is None:
-        return ()
+        return (), ()
     if not isinstance(raw, list):
         raise _wrong_type("tools", "an array of tools", raw)
     specs: list[ToolSpec] = []
+    paths: list[str] = []
     for i, entry in enumerate(raw):
         at = f"tools[{i}]"
         if not isinstance(entry, dict):
@@ -357,6 +360,7 @@ def parse_tools(raw: Any) -> tuple[ToolSpec, ...]:
         kind = _string(entry, "type", at)
         if kind in ("function", "custom"):
             specs.append(_tool(entry, at, None))
+            paths.append(at)
         elif kind == "namespace":
             namespace = _string(entry, "name", at)
             inner = entry.get("tools")
@@ -367,14 +371,22 @@ def parse_tools(raw: Any) -> tuple[ToolSpec, ...]:
                     raise _wrong_type(f"{at}.tools[{j}]", "an object", sub)
                 if sub.get("type") in ("function", "custom"):
                     specs.append(_tool(sub, f"{at}.tools[{j}]", namespace))
+                    paths.append(f"{at}.tools[{j}]")
         # hosted tools (web_search, file_search, mcp, …): accepted, not offered to the model
-    seen: set[str] = set()
-    for spec in specs:
-        if spec.name in seen:
-            raise RequestInvalid(f"Invalid 'tools': the tool name '{spec.name}' is declared twice.", "tools",
-                                 "invalid_value")
-        seen.add(spec.name)
-    return tuple(specs)
+    return tuple(specs), tuple(paths)
+
+
+def check_tools(tools: tuple[ToolSpec, ...], paths: tuple[str, ...], choice: ToolChoice) -> None:
+    """The shared rules on declared tools (chat/tools/declared.py), as a 400 with the Responses path."""
+    problem = check_declared(tools, choice)
+    if problem is None:
+        return
+    if problem.about_choice:
+        param = "tool_choice"
+    else:
+        at = paths[problem.index] if problem.index is not None and problem.index < len(paths) else "tools"
+        param = f"{at}.parameters" if problem.about_schema else f"{at}.name"
+    raise RequestInvalid(f"Invalid '{param}': {problem.message}.", param, "invalid_value")
 
 
 def _echo_tool(tool: Any) -> Any:
@@ -532,8 +544,9 @@ def validate_request(body: Any) -> ResponsesRequest:
     if summary is not None and not isinstance(summary, str):
         raise _wrong_type("reasoning.summary", "a string", summary)
 
-    tools = parse_tools(body.get("tools"))
+    tools, paths = parse_tools(body.get("tools"))
     choice, offered = parse_tool_choice(body.get("tool_choice"), tools)
+    check_tools(tools, paths, choice)
     response_format = parse_text_format(body.get("text"))
     text_echo = body.get("text") if isinstance(body.get("text"), dict) else {"format": {"type": "text"}}
     echo: dict[str, Any] = {
@@ -578,6 +591,19 @@ def to_turn(req: ResponsesRequest, context: Sequence[Mapping[str, Any]], registr
     )
 
 
-__all__ = ["ModelNotFound", "ResponsesRequest", "attachments_of", "flat_name", "image_part", "items_to_messages", "new_item_id",
-           "normalise_items", "parse_text_format", "parse_tool_choice", "parse_tools", "to_turn",
-           "validate_request"]
+__all__ = [
+    "ModelNotFound",
+    "ResponsesRequest",
+    "attachments_of",
+    "check_tools",
+    "flat_name",
+    "image_part",
+    "items_to_messages",
+    "new_item_id",
+    "normalise_items",
+    "parse_text_format",
+    "parse_tool_choice",
+    "parse_tools",
+    "to_turn",
+    "validate_request",
+]

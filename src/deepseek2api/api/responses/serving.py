@@ -52,6 +52,12 @@ def missing_response(response_id: str, param: str | None = None) -> ApiError:
                      "store=false).", "previous_response_not_found" if param else "not_found", param)
 
 
+def store_unavailable() -> ApiError:
+    """The state store could not be read (a disk or database failure): a retryable 503."""
+    return ApiError(503, "The gateway's response store is unavailable; see its log.", "server_error", None,
+                    "response_store_unavailable", retry_after=5)
+
+
 @dataclass(frozen=True, slots=True)
 class _Failure:
     """A turn that failed after keep-alives went out but before any event: a complete failed stream."""
@@ -82,7 +88,7 @@ class Responses:
         req = validate_request(await read_json(request))
         context: list[dict[str, Any]] = []
         if req.previous_response_id is not None:
-            stored = await self.store.get(req.previous_response_id)
+            stored = await self._stored(req.previous_response_id)
             if stored is None:
                 raise missing_response(req.previous_response_id, "previous_response_id")
             context = [*stored.context, *stored.input_items, *stored.body.get("output", ())]
@@ -137,7 +143,7 @@ class Responses:
             raise client_closed()
         failure = finished.exception()
         if failure is not None:
-            error = self._api_error(failure, caller)
+            error = self._api_error(failure, caller, trace)
             self._log(turn, meta, trace, started, error.status, error.code)
             raise error from None
         finish, calls = finished.result()
@@ -148,7 +154,7 @@ class Responses:
             builder.content(finish.content_text)
         for call in calls:
             builder.tool_call(call.id, call.name, call.arguments)
-        _, body = builder.finish(finish, getattr(finish, "tool_calls", None) or ())
+        _, body = builder.finish(finish, finish.tool_calls)
         await self._save(req, context, body)
         self._log(turn, meta, trace, started, 200, None)
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
@@ -179,7 +185,7 @@ class Responses:
                             for data in builder.tool_call(out.id, out.name, out.arguments):
                                 channel.put(data)
                         elif isinstance(out, OutFinish):
-                            events, body = builder.finish(out, getattr(out, "tool_calls", None) or ())
+                            events, body = builder.finish(out, out.tool_calls)
                             await self._save(req, context, body)  # before the end: a follow-up may come at once
                             for data in events:
                                 channel.put(data)
@@ -213,18 +219,23 @@ class Responses:
     # ---- stored responses -----------------------------------------------------------------
 
     async def retrieve(self, response_id: str) -> dict[str, Any]:
-        stored = await self.store.get(response_id)
+        stored = await self._stored(response_id)
         if stored is None:
             raise missing_response(response_id)
         return stored.body
 
     async def delete(self, response_id: str) -> dict[str, Any]:
-        if not await self.store.delete(response_id):
+        try:
+            deleted = await self.store.delete(response_id)
+        except Exception:
+            log.warning("the response store failed", exc_info=True)
+            raise store_unavailable() from None
+        if not deleted:
             raise missing_response(response_id)
         return {"id": response_id, "object": "response", "deleted": True}
 
     async def input_items(self, response_id: str, *, limit: int, order: str, after: str | None) -> dict[str, Any]:
-        stored = await self.store.get(response_id)
+        stored = await self._stored(response_id)
         if stored is None:
             raise missing_response(response_id)
         items = list(stored.input_items)
@@ -237,6 +248,13 @@ class Responses:
         page = items[:limit]
         return {"object": "list", "data": page, "first_id": page[0].get("id") if page else None,
                 "last_id": page[-1].get("id") if page else None, "has_more": len(items) > limit}
+
+    async def _stored(self, response_id: str) -> StoredResponse | None:
+        try:
+            return await self.store.get(response_id)
+        except Exception:
+            log.warning("the response store failed", exc_info=True)
+            raise store_unavailable() from None
 
     async def _save(self, req: ResponsesRequest, context: list[dict[str, Any]], body: dict[str, Any]) -> None:
         """Keep the response for `previous_response_id` (never fails the response itself)."""
@@ -253,8 +271,9 @@ class Responses:
     def _run(self, turn: Turn, caller: Caller, trace: TurnTrace, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
         return self.runner.run(turn, self.leases_for(caller), trace, buffered=buffered)
 
-    def _api_error(self, exc: BaseException, caller: Caller) -> ApiError:
-        error = _on_this_surface(from_failure(exc, passthrough=caller.passthrough_token is not None))
+    def _api_error(self, exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError:
+        error = _on_this_surface(from_failure(exc, attempts=trace.attempts,
+                                              passthrough=caller.passthrough_token is not None))
         return error if error is not None else client_closed()
 
     @staticmethod
