@@ -84,19 +84,20 @@ class Gateway:
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
         self.tracker = TurnTracker()
+        files = AttachmentPolicy.from_settings(settings)  # attachment limits, the same on every surface
         self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
         self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker,
-                                   files=AttachmentPolicy.from_settings(settings))
+                                   files=files)
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
                                     keepalive=settings.server.keepalive_interval, tracker=self.tracker,
-                                    files=AttachmentPolicy.from_settings(settings))
+                                    files=files)
         claude = settings.anthropic
         self.messages = Messages(self.runner, ClaudeModels(self.registry, claude.model_map, claude.default_model),
                                  self.leases_for, keepalive=settings.server.keepalive_interval,
                                  tracker=self.tracker, signer=ThinkingSigner(claude.signature_key),
-                                 files=AttachmentPolicy.from_settings(settings))
+                                 files=files)
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
