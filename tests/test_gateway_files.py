@@ -141,11 +141,12 @@ def test_a_live_message_too_long_even_for_the_file_route_is_context_length_excee
         assert refused.value.param == "messages"
 
 
-def test_an_image_over_files_max_bytes_is_413_naming_the_part() -> None:
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_image_over_files_max_bytes_is_413_naming_the_part(stream: bool) -> None:
     image = png_bytes(64, 64) + bytes(4000)
     with files_stack(accounts=1, files={"max_bytes": 2000}) as stack:
-        with pytest.raises(openai.APIStatusError) as refused:
-            create(stack.openai(), model="deepseek-chat", messages=[
+        with pytest.raises(openai.APIStatusError) as refused:  # a stream too: refused before its first byte
+            create(stack.openai(), model="deepseek-chat", stream=stream, messages=[
                 {"role": "user", "content": "hi"}, image_message("Look", image)])
         assert refused.value.status_code == 413
         assert refused.value.body["param"] == "messages[1].content[1].image_url"  # type: ignore[index]
