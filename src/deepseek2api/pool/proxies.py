@@ -18,6 +18,7 @@ from ..settings import redact_proxy
 
 if TYPE_CHECKING:
     from ..settings import AccountSettings, Settings
+    from .observe import ProxyObserver
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class ProxyPool:
         quarantine_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        observer: "ProxyObserver | None" = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown proxy strategy {strategy!r} (expected least_used or sticky)")
@@ -46,6 +48,7 @@ class ProxyPool:
         self.quarantine_seconds = quarantine_seconds
         self._clock = clock
         self._rng = rng or random.Random()
+        self.observer = observer
         self._entries: list[str] = [e.strip() for e in entries] if enabled else []
         count = len(self._entries)
         self._picks = [0] * count  # total picks (stats)
@@ -85,6 +88,8 @@ class ProxyPool:
         index = self._choose(account_id, self._clock())
         self._picks[index] += 1
         self._load[index] += 1
+        if self.observer is not None:
+            self.observer.proxy_used(self._entries[index] or None)
         return self._entries[index] or None
 
     def exit_for(self, account: "AccountSettings") -> str | None:
@@ -110,6 +115,8 @@ class ProxyPool:
     def report_failure(self, proxy: str | None) -> None:
         """A connect/proxy error or WAF page through this exit; enough in a row quarantine it."""
         now = self._clock()
+        if self.observer is not None and self._entries:
+            self.observer.proxy_failed(proxy)
         for index in self._indices(proxy):
             self._failures[index] += 1
             if self._failures[index] >= self.quarantine_failures and not self._quarantined(index, now):
@@ -148,6 +155,17 @@ class ProxyPool:
                     "sticky_accounts": self._assigned[index],
                 }
             )
+        return out
+
+    def views(self) -> list[tuple[str, int, int, float | None]]:
+        """(URL — NOT redacted, the caller redacts —, picks, consecutive failures, seconds of quarantine
+        left or None) per entry, for the console."""
+        now = self._clock()
+        out: list[tuple[str, int, int, float | None]] = []
+        for index, entry in enumerate(self._entries):
+            until = self._until[index]
+            left = until - now if until is not None and self._quarantined(index, now) else None
+            out.append((entry, self._picks[index], self._failures[index], left))
         return out
 
     # ---- internals -------------------------------------------------------------------
