@@ -19,14 +19,20 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import errors
+from .api.admin.mount import mount_console
+from .api.admin.pool_backend import PoolBackend
+from .api.admin.requestlog import RequestLog
 from .api.auth import Authenticator, Caller
 from .api.docs import install_docs
 from .api.health import health_router
+from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
+from .api.observe import RequestRecorder
 from .api.openai.router import openai_router
 from .api.request_limits import request_limits
 from .api.openai.serving import ChatCompletions
 from .api.status import status_router
+from .chat.exit_probe import probe_exit
 from .chat.prewarm import TurnPrewarmer
 from .chat.runner import LeaseSource, RunnerOptions, TurnRunner
 from .chat.tracker import TurnTracker
@@ -39,6 +45,7 @@ from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
 from .settings import Settings
 from .store import open_store
+from .store.account_book import open_account_book
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
@@ -58,21 +65,33 @@ class Gateway:
         self.authenticator = Authenticator([(k.name, k.key) for k in settings.keys],
                                            token_passthrough=settings.token_passthrough)
         capacity = max(16, len(settings.accounts) * settings.pool.per_account_concurrency * 2 + 8)
+        # the console: metrics and the live tail every surface reports to (api/observe.py)
+        self.requests = RequestLog()
+        self.metrics = GatewayMetrics(known_models=[name for name, _ in self.registry.names()],
+                                      snapshot=lambda: self.console.gauges())
+        self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
+        self.client.on_pow_solved = self.metrics.pow_solved
         self.store = open_store(settings.state)
-        self.proxies = ProxyPool.from_settings(settings)
+        self.book = open_account_book(settings.state.backend, settings.state.path)  # accounts added at runtime
+        self.proxies = ProxyPool.from_settings(settings, observer=self.metrics)
         self.login = AccountLogin(self.client)
         self.pool = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
-                                proxies=self.proxies, login=self.login)
+                                proxies=self.proxies, login=self.login, observer=self.metrics)
         # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py)
         self.prewarmer = TurnPrewarmer(self.pool, self.client, self.proxies,
                                        delete_session=settings.upstream.delete_session) \
             if settings.pool.prewarm else None
-        self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer)
+        self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
+                                 observer=self.metrics)
         self.tracker = TurnTracker()
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
-                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker)
+                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker,
+                                    observer=self.recorder)
+        self.console = PoolBackend(self.pool, self.proxies, self.runner, self.registry, self.book,
+                                   observer=self.recorder, probe_exit=lambda proxy: probe_exit(self.client, proxy),
+                                   queue_limit=settings.pool.queue_size)
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
@@ -95,6 +114,7 @@ class Gateway:
         }
 
     async def start(self) -> None:
+        await self.console.load_runtime_accounts()  # before the pool restores states, so theirs come back too
         await self.pool.start()
         await asyncio.to_thread(warm_up_tokenizer)
         return_free_heap()  # parsing tokenizer.json left ~20 MB of freed heap behind
@@ -118,6 +138,7 @@ class Gateway:
             await self.prewarmer.stop()
         await self.pool.close()
         await self.store.close()
+        await self.book.close()
         await self.client.aclose()
 
 
@@ -145,6 +166,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(health_router(lambda: gateway.pool.usable_count))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
+    mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

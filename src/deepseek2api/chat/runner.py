@@ -56,6 +56,12 @@ class PreparedTurns(Protocol):
     def take(self, account_id: str, token: str, proxy: str | None) -> tuple[str, str] | None: ...
 
 
+class RunnerObserver(Protocol):
+    """Told about upstream failures as the runner meets them (api/metrics.py's GatewayMetrics fits)."""
+
+    def upstream_error(self, kind: str, *, failover: bool = False) -> None: ...
+
+
 class _Relogin(Exception):
     """The token was rejected before any output: log in again and retry on the same account."""
 
@@ -96,10 +102,11 @@ class TurnRunner:
     """Runs chat turns against DeepSeek through leased accounts."""
 
     def __init__(self, client: DeepSeekClient, options: RunnerOptions,
-                 prepared: PreparedTurns | None = None) -> None:
+                 prepared: PreparedTurns | None = None, observer: RunnerObserver | None = None) -> None:
         self.client = client
         self.options = options
         self.prepared = prepared
+        self.observer = observer
 
     async def run(self, request: Turn, leases: LeaseSource,
                   trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
@@ -141,10 +148,14 @@ class TurnRunner:
                 give_up = len(tried) >= max_accounts
                 log.info("request %s: account %s failed before output (%s)%s", request.request_id,
                          lease.account_id, retry.error.kind.value, "; giving up" if give_up else "")
+                if self.observer is not None:
+                    self.observer.upstream_error(retry.error.kind.value, failover=not give_up)
                 if give_up:
                     raise TurnFailed(retry.error, emitted=False, attempts=trace.attempts) from None
             except BaseException as exc:
                 exc_info = (type(exc), exc, exc.__traceback__)
+                if isinstance(exc, TurnFailed) and self.observer is not None:
+                    self.observer.upstream_error(exc.error.kind.value)
                 raise
             finally:
                 await lease_cm.__aexit__(*exc_info)  # type: ignore[arg-type]

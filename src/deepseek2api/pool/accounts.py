@@ -551,9 +551,9 @@ class AccountPool:
         logger.info("account %s: removed", account_id)
         self._dispatch()
 
-    async def relogin(self, account_id: str) -> None:
-        """Drop the token and log in again now (one login per account at a time); raises
-        `UpstreamFailure` with what the login said (its state change already applied)."""
+    async def relogin(self, account_id: str) -> UpstreamError | None:
+        """Drop the token and log in again now (one login per account at a time). Returns what a
+        failed login said (its state change already applied), None when it worked."""
         acc = self._get(account_id)
         lease = AccountLease(self, acc, self._proxies.exit_for(acc.settings))
         async with acc.login_lock:
@@ -561,7 +561,11 @@ class AccountPool:
                 self._set_state(acc, READY, "")  # the operator asks for a fresh try
             self._forget_token(acc)
             acc.suspect_token = None
-            await self._login(acc, lease)
+            try:
+                await self._login(acc, lease)
+            except UpstreamFailure as failure:
+                return failure.error
+        return None
 
     # ---- reporting -------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from ...chat.turn import ModelRegistry, Turn
 from ...chat.usage import TurnUsage
 from ..auth import Caller
 from ..errors import ApiError, bad_request, client_closed, from_failure
+from ..observe import FinishedRequest, RequestObserver, in_flight
 from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
 from .protocol import to_turn, validate_request
 from .render import (
@@ -45,6 +46,7 @@ from .render import (
 access_log = logging.getLogger("deepseek2api.access")  # a stable name: operators filter on it
 
 UsagePlacement = Literal["both", "openai", "deepseek"]
+SURFACE = "openai"  # the `surface` label of this surface's requests
 LeasesFor = Callable[[Caller], LeaseSource]
 
 
@@ -60,10 +62,25 @@ class AccessRecord:
     status: int = 200
     error_code: str | None = None
     usage: TurnUsage | None = None
+    first_output: float | None = None  # perf_counter when the first output (or whole answer) was ready
+    observer: RequestObserver | None = None
+
+    def output_started(self) -> None:
+        if self.first_output is None:
+            self.first_output = time.perf_counter()
 
     def write(self, trace: TurnTrace) -> None:
-        latency_ms = (time.perf_counter() - self.started) * 1000
+        """The access-log line, and the same facts to the observer (metrics, console tail)."""
+        elapsed = time.perf_counter() - self.started
+        latency_ms = elapsed * 1000
         usage = self.usage
+        if self.observer is not None:
+            self.observer.request_finished(FinishedRequest(
+                surface=SURFACE, model=self.model, stream=self.stream, status=self.status, duration=elapsed,
+                ttft=self.first_output - self.started if self.first_output is not None else None,
+                tokens_in=usage.prompt_tokens if usage else None,
+                tokens_out=usage.completion_tokens if usage else None,
+                account_id=trace.account_id, request_id=self.request_id))
         access_log.info(
             "request_id=%s key=%s account=%s model=%s stream=%s status=%s%s latency_ms=%.0f attempts=%d "
             "prompt_tokens=%s completion_tokens=%s upstream_tokens=%s",
@@ -79,7 +96,9 @@ class ChatCompletions:
     """`POST /v1/chat/completions`."""
 
     def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, *,
-                 usage_chunk: UsagePlacement, keepalive: float, tracker: TurnTracker) -> None:
+                 usage_chunk: UsagePlacement, keepalive: float, tracker: TurnTracker,
+                 observer: RequestObserver | None = None) -> None:
+        self.observer = observer
         self.runner = runner
         self.registry = registry
         self.leases_for = leases_for
@@ -90,7 +109,8 @@ class ChatCompletions:
     async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
         body = await _read_json(request)
         turn = to_turn(validate_request(body), self.registry, request_id)  # raises RequestInvalid (an ApiError)
-        record = AccessRecord(request_id, caller.key_name, turn.model_name, turn.stream, time.perf_counter())
+        record = AccessRecord(request_id, caller.key_name, turn.model_name, turn.stream, time.perf_counter(),
+                              observer=self.observer)
         if turn.stream:
             return await self._stream(turn, caller, record)
         return await self._complete(turn, caller, record, request.receive)
@@ -110,9 +130,10 @@ class ChatCompletions:
         async def run_turn() -> None:
             try:
                 outs = self._run(turn, caller, trace, buffered=True)
-                async with tracker.inflight(), aclosing(outs) as events:
+                async with tracker.inflight(), in_flight(self.observer, SURFACE), aclosing(outs) as events:
                     async for out in events:
                         if isinstance(out, OutFinish) and not finished.done():
+                            record.output_started()
                             finished.set_result(out)  # carries the whole text (the assembler kept it)
             except asyncio.CancelledError:
                 finished.cancel()
@@ -166,9 +187,11 @@ class ChatCompletions:
         async def produce(channel: EventChannel) -> None:
             started = False
             try:
-                async with tracker.inflight(), aclosing(self._run(turn, caller, trace)) as outs:
+                async with tracker.inflight(), in_flight(self.observer, SURFACE), \
+                        aclosing(self._run(turn, caller, trace)) as outs:
                     async for out in outs:
                         if not started:
+                            record.output_started()
                             channel.put(encoder.role(turn.model.thinking))
                             started = True
                         if isinstance(out, OutContent):
