@@ -4,6 +4,7 @@ accounts that survive a restart, proxies, the live tail, and no password or toke
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,17 @@ def test_the_summary_counts_what_the_pool_holds(model: str) -> None:
             ("single process", 0, 2, 64)
         assert summary["accounts_by_state"] == {"ready": 2} and summary["requests"] == 1
         assert admin.call("GET", "/models")["models"][:2] == ["deepseek-chat", "deepseek-reasoner"]
+
+
+def test_the_demo_prints_the_console_url_and_a_key_that_opens_it() -> None:
+    from deepseek2api.background import free_port
+    from deepseek2api.demo import build_demo_app
+
+    port = free_port()
+    app, _, banner = build_demo_app(port=port, accounts=1)
+    line = next(line for line in banner.splitlines() if line.startswith("Console: "))
+    url, key = re.match(r"Console: (\S+) \(key: (\S+)\)", line).groups()  # type: ignore[union-attr]
+    with BackgroundServer(app, port=port):
+        assert httpx.get(url, timeout=10).status_code == 200
+        whoami = httpx.get(f"{url}/api/whoami", headers={"authorization": f"Bearer {key}"}, timeout=10)
+        assert whoami.status_code == 200 and whoami.json()["key_name"] == "demo"

@@ -69,5 +69,6 @@ DeepSeek2API demo: the gateway at {base} talks to the built-in DeepSeek simulato
 print(c.chat.completions.create(model='deepseek-reasoner', messages=[{{'role': 'user', 'content': 'Hi'}}]).choices[0].message)"
 
 Models: deepseek-chat, deepseek-reasoner, deepseek-chat-search, deepseek-reasoner-search (+ expert variants).
+Console: {base}/admin (key: {DEMO_KEY}) · Prometheus metrics: {base}/metrics
 Press Ctrl+C to stop.
 """
