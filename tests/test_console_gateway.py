@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from gateway_support import API_KEY, Stack, running_stack
 
 from deepseek2api.background import BackgroundServer
 from deepseek2api.server import create_app
-from gateway_support import API_KEY, Stack, running_stack, sim_users
 
 ADMIN_KEY = "sk-admin-console-0123456789"
-ADMIN = {"admin_keys": [{"name": "ops", "key": ADMIN_KEY}]}
+ADMIN: dict[str, Any] = {"admin_keys": [{"name": "ops", "key": ADMIN_KEY}]}
 NEW_USERS = [("new1@sim.test", "pw-new-Secret-1"), ("new2@sim.test", "pw-new-Secret-2")]
 
 
@@ -35,7 +35,7 @@ class Admin:
 
     def account(self, account_id: str) -> dict[str, Any]:
         accounts = self.call("GET", "/accounts")["accounts"]
-        return next(a for a in accounts if a["id"] == account_id)  # type: ignore[no-any-return]
+        return next(a for a in accounts if a["id"] == account_id)
 
 
 def add_sim_users(stack: Stack, extra: list[tuple[str, str]]) -> None:
@@ -67,7 +67,7 @@ def test_without_admin_keys_any_api_key_opens_the_console() -> None:
 
 
 def test_every_account_action_works_on_the_real_pool(tmp_path: Path) -> None:
-    state = {"state": {"backend": "sqlite", "path": str(tmp_path / "state.db")}}
+    state: dict[str, Any] = {"state": {"backend": "sqlite", "path": str(tmp_path / "state.db")}}
     with running_stack(accounts=3, sim={"retry_after": 300}, **ADMIN, **state) as stack:
         admin = Admin(stack.base_url)
         add_sim_users(stack, NEW_USERS)
@@ -150,7 +150,7 @@ def test_every_account_action_works_on_the_real_pool(tmp_path: Path) -> None:
 
 
 def test_proxies_show_their_state_and_a_test_tells_a_working_exit_from_a_dead_one() -> None:
-    proxies = {"proxy_pool_enabled": True, "proxy_pool": ["", "http://user:proxy-Secret-9@127.0.0.1:9"]}
+    proxies: dict[str, Any] = {"proxy_pool_enabled": True, "proxy_pool": ["", "http://user:proxy-Secret-9@127.0.0.1:9"]}
     with running_stack(accounts=1, metrics={"require_key": True}, **ADMIN, **proxies) as stack:
         admin = Admin(stack.base_url)
         listed = admin.call("GET", "/proxies")["proxies"]
