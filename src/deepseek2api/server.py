@@ -122,7 +122,7 @@ class Gateway:
             self.prewarmer.start()
         if not self.authenticator.has_keys and not self.settings.token_passthrough:
             log.warning("no API keys configured: every request will be refused with 401 (add `keys` to the config)")
-        log.info("gateway ready: %d account(s), %d usable, upstream %s", len(self.settings.accounts),
+        log.info("gateway ready: %d account(s), %d usable, upstream %s", len(self.pool.records()),
                  self.pool.usable_count, self.settings.upstream.base_url)
 
     async def stop(self) -> None:

@@ -28,6 +28,7 @@ from ...pool.proxies import ProxyPool
 from ...pool.record import AccountRecord
 from ...settings import AccountSettings, redact_proxy
 from ...store.account_book import AccountBook, AccountBookError
+from ..errors import from_failure
 from ..metrics import PoolGauges
 from ..observe import FinishedRequest, RequestObserver
 from .backend import (
@@ -278,10 +279,11 @@ class PoolBackend:
                 async for event in events:
                     if isinstance(event, OutFinish):
                         finish = event
-        except TurnFailed as failed:
-            error, status = f"{failed.error.kind.value}: {failed.error.message}", 502
+        except TurnFailed as failed:  # the status a client would have got, for the tail and the metrics
+            error = f"{failed.error.kind.value}: {failed.error.message}"
+            status = _status_of(failed, trace.attempts)
         except PoolExhausted as refused:
-            error, status = f"pool_{refused.reason.value}: {refused.message}", 429
+            error, status = f"pool_{refused.reason.value}: {refused.message}", _status_of(refused, trace.attempts)
         except PoolEditRefused as exc:
             raise _refused(exc) from None
         duration = time.perf_counter() - started
@@ -298,6 +300,11 @@ class PoolBackend:
                                error=error or "error: the turn ended without an answer")
         return TesterReply(True, finish.content_text, account_id=trace.account_id, model=model, duration=duration,
                            ttft=duration, tokens_in=tokens_in, tokens_out=tokens_out)
+
+
+def _status_of(failure: BaseException, attempts: int) -> int:
+    answer = from_failure(failure, attempts=max(1, attempts))
+    return answer.status if answer is not None else 499
 
 
 def _register(account: AccountSettings) -> None:
