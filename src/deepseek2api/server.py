@@ -29,6 +29,8 @@ from .api.anthropic.serving import Messages
 from .api.anthropic.signature import ThinkingSigner
 from .api.openai.router import openai_router
 from .api.request_limits import request_limits
+from .api.responses.router import responses_router
+from .api.responses.serving import Responses
 from .api.openai.serving import ChatCompletions
 from .api.status import status_router
 from .chat.prewarm import TurnPrewarmer
@@ -44,6 +46,7 @@ from .pool.proxies import ProxyPool
 from .pool.shared import SharedPool
 from .settings import Settings
 from .store import open_store
+from .store.responses import open_response_store
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,9 @@ class Gateway:
             if settings.pool.prewarm and isinstance(self.pool, AccountPool) else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer)
         self.tracker = TurnTracker()
+        self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
+        self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
+                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker)
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
                                     keepalive=settings.server.keepalive_interval, tracker=self.tracker)
@@ -138,6 +144,7 @@ class Gateway:
             await self.prewarmer.stop()
         await self.pool.close()
         await self.store.close()
+        await self.response_store.close()
         await self.client.aclose()
 
 
@@ -166,6 +173,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
+    app.include_router(responses_router(gateway.responses, gateway.authenticator))
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

@@ -303,6 +303,12 @@ class MetricsSettings(_Section):
     require_key: bool = False
 
 
+class ResponsesSettings(_Section):
+    """The Responses API (`/v1/responses`): how long stored responses stay for `previous_response_id`."""
+
+    ttl: float = Field(default=86400.0, gt=0)  # seconds; stored in the `state` store
+
+
 class Settings(_Section):
     """The whole configuration (frozen). Build it with `load_settings()` or `Settings.from_dict()`."""
 
@@ -319,6 +325,7 @@ class Settings(_Section):
     models: dict[str, ModelAlias] = Field(default_factory=dict)
     output: OutputSettings = Field(default_factory=OutputSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     proxy_quarantine: ProxyQuarantineSettings = Field(default_factory=ProxyQuarantineSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
