@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import threading
+from typing import TextIO
 
 _BEARER = re.compile(r"(?i)(bearer\s+|x-ds-pow-response['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9._~+/=\-]{8,}")
 MASK = "***"
@@ -100,15 +101,18 @@ class SecretRedactor(logging.Filter):
 redactor = SecretRedactor()
 
 
+class _GatewayHandler(logging.StreamHandler[TextIO]):
+    """The stderr handler `configure_logging` installs, known by its class so it is installed once."""
+
+
 def configure_logging(level: str = "info") -> None:
     """One stderr handler with the redactor, for the gateway and the libraries it uses."""
     root = logging.getLogger()
     numeric = logging.getLevelName(level.upper()) if level.lower() != "trace" else 5
     root.setLevel(numeric if isinstance(numeric, int) else logging.INFO)
-    if not any(getattr(h, "_deepseek2api", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _GatewayHandler) for h in root.handlers):
+        handler = _GatewayHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._deepseek2api = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     install_redactor()
 

@@ -25,11 +25,17 @@ from .api.admin.requestlog import RequestLog
 from .api.auth import Authenticator, Caller
 from .api.docs import install_docs
 from .api.health import health_router
-from .api.metrics import GatewayMetrics
+from .api.metrics import GatewayMetrics, PoolGauges
 from .api.middleware import GatewayMiddleware
+from .api.anthropic.protocol import ClaudeModels
+from .api.anthropic.router import anthropic_router
+from .api.anthropic.serving import Messages
+from .api.anthropic.signature import ThinkingSigner
 from .api.observe import RequestRecorder
 from .api.openai.router import openai_router
 from .api.request_limits import request_limits
+from .api.responses.router import responses_router
+from .api.responses.serving import Responses
 from .api.openai.serving import ChatCompletions
 from .api.status import status_router
 from .chat.exit_probe import probe_exit
@@ -43,9 +49,11 @@ from .pool.accounts import AccountPool
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
+from .pool.shared import SharedPool
 from .settings import Settings
 from .store import open_store
 from .store.account_book import open_account_book
+from .store.responses import open_response_store
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
@@ -68,7 +76,7 @@ class Gateway:
         # the console: metrics and the live tail every surface reports to (api/observe.py)
         self.requests = RequestLog()
         self.metrics = GatewayMetrics(known_models=[name for name, _ in self.registry.names()],
-                                      snapshot=lambda: self.console.gauges())
+                                      snapshot=lambda: self.console.gauges() if self.console else PoolGauges())
         self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
         self.client.on_pow_solved = self.metrics.pow_solved
@@ -76,22 +84,33 @@ class Gateway:
         self.book = open_account_book(settings.state.backend, settings.state.path)  # accounts added at runtime
         self.proxies = ProxyPool.from_settings(settings, observer=self.metrics)
         self.login = AccountLogin(self.client)
-        self.pool = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
-                                proxies=self.proxies, login=self.login, observer=self.metrics)
-        # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py)
+        # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md)
+        self.pool: AccountPool | SharedPool = SharedPool(settings, self.login) if settings.cluster.redis_url \
+            else AccountPool(settings.accounts, settings=settings.pool, store=self.store, proxies=self.proxies,
+                             login=self.login, observer=self.metrics)
+        # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py); per replica, so
+        # only with the in-process pool (a prewarmed turn must not outlive a shared lease)
         self.prewarmer = TurnPrewarmer(self.pool, self.client, self.proxies,
                                        delete_session=settings.upstream.delete_session) \
-            if settings.pool.prewarm else None
+            if settings.pool.prewarm and isinstance(self.pool, AccountPool) else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  observer=self.metrics)
         self.tracker = TurnTracker()
+        self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
+        self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
+                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker)
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
                                     keepalive=settings.server.keepalive_interval, tracker=self.tracker,
                                     observer=self.recorder)
+        claude = settings.anthropic
+        self.messages = Messages(self.runner, ClaudeModels(self.registry, claude.model_map, claude.default_model),
+                                 self.leases_for, keepalive=settings.server.keepalive_interval,
+                                 tracker=self.tracker, signer=ThinkingSigner(claude.signature_key))
+        # the console acts on the in-process pool (cluster mode: /metrics only, for now)
         self.console = PoolBackend(self.pool, self.proxies, self.runner, self.registry, self.book,
                                    observer=self.recorder, probe_exit=lambda proxy: probe_exit(self.client, proxy),
-                                   queue_limit=settings.pool.queue_size)
+                                   queue_limit=settings.pool.queue_size) if isinstance(self.pool, AccountPool) else None
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
@@ -106,15 +125,24 @@ class Gateway:
     def status(self) -> dict[str, Any]:
         """What `/admin/status` shows."""
         return {
+            "mode": "cluster" if isinstance(self.pool, SharedPool) else "single",
             "inflight": self.tracker.inflight_count,
             "leases_out": self.pool.leases_out,
             "usable_accounts": self.pool.usable_count,
             "accounts": self.pool.status(),
-            "proxies": self.proxies.stats(),
+            "proxies": self.pool.proxy_status() if isinstance(self.pool, SharedPool) else self.proxies.stats(),
         }
 
+    async def pool_snapshot(self) -> dict[str, Any]:
+        """The pool for the console: mode "cluster" (replicas with heartbeat age, shared accounts) or "single"."""
+        if isinstance(self.pool, SharedPool):
+            return await self.pool.snapshot()
+        return {"mode": "single", "leases": self.pool.leases_out, "waiting": self.pool.waiting,
+                "accounts": self.pool.status(), "proxies": self.proxies.stats()}
+
     async def start(self) -> None:
-        await self.console.load_runtime_accounts()  # before the pool restores states, so theirs come back too
+        if self.console is not None:  # accounts added from the console, before the pool restores states
+            await self.console.load_runtime_accounts()
         await self.pool.start()
         await asyncio.to_thread(warm_up_tokenizer)
         return_free_heap()  # parsing tokenizer.json left ~20 MB of freed heap behind
@@ -122,7 +150,7 @@ class Gateway:
             self.prewarmer.start()
         if not self.authenticator.has_keys and not self.settings.token_passthrough:
             log.warning("no API keys configured: every request will be refused with 401 (add `keys` to the config)")
-        log.info("gateway ready: %d account(s), %d usable, upstream %s", len(self.pool.records()),
+        log.info("gateway ready: %d account(s), %d usable, upstream %s", len(self.pool.status()),
                  self.pool.usable_count, self.settings.upstream.base_url)
 
     async def stop(self) -> None:
@@ -139,6 +167,7 @@ class Gateway:
         await self.pool.close()
         await self.store.close()
         await self.book.close()
+        await self.response_store.close()
         await self.client.aclose()
 
 
@@ -165,7 +194,9 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
+    app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
+    app.include_router(responses_router(gateway.responses, gateway.authenticator))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN

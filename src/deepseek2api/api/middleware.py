@@ -15,7 +15,15 @@ from typing import Iterable
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ApiError, internal_error, shutting_down, too_large
+from .errors import (
+    ApiError,
+    anthropic_sse_bytes,
+    internal_error,
+    is_anthropic_path,
+    rendered,
+    shutting_down,
+    too_large,
+)
 from .request_limits import (
     RequestLimits,
     allowed_request_headers,
@@ -55,6 +63,9 @@ class GatewayMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         origin = self._allowed_origin(headers.get("origin"))
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        path = scope.get("path", "")
+        if is_anthropic_path(path):
+            extra.append((b"request-id", request_id.encode()))  # the anthropic SDKs read this one
         if origin is not None:
             extra += [(b"access-control-allow-origin", origin), (b"access-control-expose-headers", _EXPOSE_HEADERS)]
             if origin != b"*":
@@ -62,7 +73,7 @@ class GatewayMiddleware:
 
         too_big = head_error(scope["headers"], self.limits)
         if too_big is not None:
-            await self._error(send, extra, too_big)
+            await self._error(send, extra, too_big, path)
             return
 
         if scope["method"] == "OPTIONS":  # CORS preflight (or a plain OPTIONS): always 204
@@ -77,7 +88,7 @@ class GatewayMiddleware:
 
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._error(send, extra, self._too_large())
+            await self._error(send, extra, self._too_large(), path)
             return
 
         received = 0
@@ -124,7 +135,7 @@ class GatewayMiddleware:
             await self.app(scope, limited_receive, send_with_headers)
         except ApiError as error:
             if not started:
-                await self._error(send, extra, error)
+                await self._error(send, extra, error, path)
         except ClientDisconnect:  # the client left while sending its request: nobody to answer
             log.debug("request %s: client disconnected before its body was read", request_id)
         except asyncio.CancelledError:
@@ -133,20 +144,21 @@ class GatewayMiddleware:
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            await self._shutting_down(send, extra, started, streaming and not ended)
+            await self._shutting_down(send, extra, started, streaming and not ended, path)
         except Exception:
             log.exception("unhandled error in request %s", request_id)
             if not started:
-                await self._error(send, extra, internal_error(request_id))
+                await self._error(send, extra, internal_error(request_id), path)
 
     async def _shutting_down(self, send: Send, extra: list[tuple[bytes, bytes]], started: bool,
-                             open_stream: bool) -> None:
+                             open_stream: bool, path: str = "") -> None:
         error = shutting_down()
         try:
             if not started:
-                await self._error(send, extra, error)
+                await self._error(send, extra, error, path)
             elif open_stream:
-                await send({"type": "http.response.body", "body": error.sse_bytes(), "more_body": False})
+                last = anthropic_sse_bytes(error) if is_anthropic_path(path) else error.sse_bytes()
+                await send({"type": "http.response.body", "body": last, "more_body": False})
         except (OSError, RuntimeError):
             pass  # the connection is already gone
 
@@ -154,9 +166,11 @@ class GatewayMiddleware:
         return too_large(self.max_body_bytes)
 
     @staticmethod
-    async def _error(send: Send, extra: list[tuple[bytes, bytes]], error: ApiError) -> None:
-        body = error.body_bytes()
+    async def _error(send: Send, extra: list[tuple[bytes, bytes]], error: ApiError, path: str = "") -> None:
+        status, error_headers, body = rendered(error, path, dict(extra)[b"x-request-id"].decode())
+        present = {k for k, _ in extra}
+        error_headers = {k: v for k, v in error_headers.items() if k.encode() not in present}
         headers = extra + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        headers += [(k.encode(), v.encode()) for k, v in error.all_headers().items()]
-        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        headers += [(k.encode(), v.encode()) for k, v in error_headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

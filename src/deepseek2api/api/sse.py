@@ -139,8 +139,9 @@ class EventStreamResponse(Response):
     """ASGI response that streams an `EventChannel` (see the module docstring)."""
 
     def __init__(self, channel: EventChannel, *, keepalive: float, headers: list[tuple[bytes, bytes]],
-                 first: object | None = None) -> None:
+                 first: object | None = None, keepalive_bytes: bytes = KEEPALIVE) -> None:
         self.status_code = 200
+        self.keepalive_bytes = keepalive_bytes  # a surface's own idle event instead (Anthropic: `event: ping`)
         self.background = None
         self.channel = channel
         self.keepalive = keepalive
@@ -202,7 +203,7 @@ class EventStreamResponse(Response):
         while not gone.is_set():
             await asyncio.sleep(self.keepalive)
             if channel.puts == last:
-                channel.queue.put_nowait(KEEPALIVE)
+                channel.queue.put_nowait(self.keepalive_bytes)
             last = channel.puts
 
 

@@ -176,13 +176,15 @@ class AccountPool:
 
     # ---- leasing ---------------------------------------------------------------------
 
-    def lease(self, *, exclude: Collection[str] = (), only: str | None = None) -> LeaseContext:
+    def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None,
+              only: str | None = None) -> LeaseContext:
         """`async with pool.lease(exclude=tried) as lease:` — raises `PoolExhausted` when none is free.
 
+        `prefer`: an account to take when it has a free slot right now (one client session kept on one
+        account); only a hint — when it is busy, any other free account is taken, never waited for.
         `only`: this account and no other (the console's "test now" and pinned tester); it waits in
-        the same FIFO queue as everybody, so the one-stream-per-account rule holds.
-        """
-        return LeaseContext(self, frozenset(exclude), only)
+        the same FIFO queue as everybody, so the one-stream-per-account rule holds."""
+        return LeaseContext(self, frozenset(exclude), prefer, only)
 
     @property
     def leases_out(self) -> int:
@@ -210,23 +212,25 @@ class AccountPool:
                 f"pool not idle: leases_out={self._leases_out}, in_use={busy}, waiting={len(self._waiters)}"
             )
 
-    async def _acquire(self, exclude: frozenset[str], only: str | None = None) -> AccountRecord:
+    async def _acquire(self, exclude: frozenset[str], prefer: str | None = None,
+                       only: str | None = None) -> AccountRecord:
         if only is not None:
             if only not in self._accounts:
                 raise PoolEditRefused(EditRefusal.NOT_FOUND, f"no account {only!r}")
             exclude = exclude | frozenset(i for i in self._accounts if i != only)
-            return await self._acquire_observed(exclude, count_rejection=False)
-        return await self._acquire_observed(exclude, count_rejection=not exclude)
+            return await self._acquire_observed(exclude, None, count_rejection=False)
+        return await self._acquire_observed(exclude, prefer, count_rejection=not exclude)
 
-    async def _acquire_observed(self, exclude: frozenset[str], *, count_rejection: bool) -> AccountRecord:
+    async def _acquire_observed(self, exclude: frozenset[str], prefer: str | None, *,
+                                count_rejection: bool) -> AccountRecord:
         """`_wait_for_account` with the queue wait and rejections told to the observer (a retry on
         another account, `exclude` non-empty, is a failover, not a rejection)."""
         observer = self.observer
         if observer is None:
-            return await self._wait_for_account(exclude)
+            return await self._wait_for_account(exclude, prefer)
         started = time.monotonic()
         try:
-            account = await self._wait_for_account(exclude)
+            account = await self._wait_for_account(exclude, prefer)
         except PoolExhausted as refused:
             if count_rejection:
                 observer.queue_rejected(refused.reason.value)
@@ -234,12 +238,12 @@ class AccountPool:
         observer.queue_waited(time.monotonic() - started)
         return account
 
-    async def _wait_for_account(self, exclude: frozenset[str]) -> AccountRecord:
+    async def _wait_for_account(self, exclude: frozenset[str], prefer: str | None) -> AccountRecord:
         if self._closed:
             raise PoolExhausted(PoolReason.NONE_USABLE, "the gateway is shutting down", 5.0)
         self._dispatch()  # earlier waiters first
         now = self._clock()
-        account = self._choose(exclude, now)
+        account = self._preferred(prefer, exclude, now) or self._choose(exclude, now)
         if account is not None:
             self._take(account)
             return account
@@ -294,6 +298,15 @@ class AccountPool:
         if verdict is None:
             verdict = self._exhausted(PoolReason.ALL_BUSY, waiter.exclude, now)
         waiter.future.set_result(verdict)
+
+    def _preferred(self, prefer: str | None, exclude: frozenset[str], now: float) -> AccountRecord | None:
+        """The preferred account when it can take a lease now and nobody is queued before us."""
+        if prefer is None or prefer in exclude or self._waiters:
+            return None
+        acc = self._accounts.get(prefer)
+        if acc is None or acc.in_use >= self._settings.per_account_concurrency or not acc.usable(now):
+            return None
+        return acc
 
     def _choose(self, exclude: frozenset[str], now: float) -> AccountRecord | None:
         return choose(self._accounts.values(), exclude, now, self._settings.per_account_concurrency, self._rng)

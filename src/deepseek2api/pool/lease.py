@@ -100,14 +100,16 @@ class AccountLease:
 class LeaseContext:
     """`async with pool.lease() as lease:` — acquire on enter, release exactly once on exit."""
 
-    def __init__(self, pool: AccountPool, exclude: frozenset[str], only: str | None = None) -> None:
+    def __init__(self, pool: AccountPool, exclude: frozenset[str], prefer: str | None = None,
+                 only: str | None = None) -> None:
         self._pool = pool
         self._exclude = exclude
+        self._prefer = prefer
         self._only = only
         self._lease: AccountLease | None = None
 
     async def __aenter__(self) -> AccountLease:
-        account = await self._pool._acquire(self._exclude, self._only)
+        account = await self._pool._acquire(self._exclude, self._prefer, self._only)
         try:
             self._lease = self._pool._open_lease(account)
         except BaseException:

@@ -17,15 +17,17 @@ from .requestlog import RequestLog
 from .router import console_routes
 
 
-def mount_console(app: Starlette, settings: Settings, *, backend: AdminBackend, requests: RequestLog,
+def mount_console(app: Starlette, settings: Settings, *, backend: AdminBackend | None, requests: RequestLog,
                   metrics: GatewayMetrics) -> None:
     """`/metrics` (open unless `metrics.require_key`: then any API or admin key), the console page at
-    `/admin` and its API under `/admin/api/` (`admin_keys`, or any of `keys` when none are set)."""
+    `/admin` and its API under `/admin/api/` (`admin_keys`, or any of `keys` when none are set);
+    without a backend (cluster mode, for now) only `/metrics`."""
     keys = [(k.name, k.key) for k in settings.keys]
     admin_keys = [(k.name, k.key) for k in settings.admin_keys]
     check = Authenticator(keys + admin_keys).authenticate if settings.metrics.require_key else None
     app.router.routes.append(metrics_route(metrics, check=check))
-    app.router.routes.extend(console_routes(backend, AdminAuth(admin_keys, keys), requests))
+    if backend is not None:
+        app.router.routes.extend(console_routes(backend, AdminAuth(admin_keys, keys), requests))
 
 
 __all__ = ["mount_console"]
