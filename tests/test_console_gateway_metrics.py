@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import openai
-from gateway_support import Stack, running_stack
+from gateway_support import API_KEY, Stack, running_stack
 from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -121,3 +121,31 @@ def test_scraped_metrics_are_exactly_what_the_gateway_did() -> None:
         # no label carries an account or a key
         text = httpx.get(f"{stack.base_url}/metrics", timeout=10).text
         assert "sim.test" not in text and "sk-test" not in text
+
+
+def test_the_anthropic_and_responses_surfaces_report_to_the_same_metrics_and_tail() -> None:
+    import anthropic
+
+    with running_stack(accounts=2) as stack:
+        claude = anthropic.Anthropic(base_url=stack.base_url, api_key=API_KEY, max_retries=0)
+        message = claude.messages.create(model="claude-sonnet-4-6", max_tokens=1024,
+                                         messages=[{"role": "user", "content": "hi"}])
+        with claude.messages.stream(model="claude-sonnet-4-6", max_tokens=1024,
+                                    messages=[{"role": "user", "content": "hi"}]) as stream:
+            streamed = stream.get_final_message()
+        response = stack.openai().responses.create(model="deepseek-chat", input="hello")
+        assert response.usage is not None
+        stack.wait_idle()
+
+        m = scrape(stack)
+        assert total(m, "deepseek2api_requests_total", surface="anthropic", stream="false", outcome="ok") == 1
+        assert total(m, "deepseek2api_requests_total", surface="anthropic", stream="true", outcome="ok") == 1
+        assert total(m, "deepseek2api_requests_total", surface="responses", stream="false", outcome="ok") == 1
+        assert total(m, "gen_ai_server_time_to_first_token_seconds_count", surface="anthropic") == 2
+        assert total(m, "deepseek2api_tokens_total", gen_ai_token_type="output") == \
+            message.usage.output_tokens + streamed.usage.output_tokens + response.usage.output_tokens
+        assert value(m, "deepseek2api_streams_in_flight", surface="anthropic") == 0
+        entries = stack.gateway.requests.recent()
+        assert [(e.surface, e.stream, e.status) for e in entries] == [
+            ("anthropic", False, 200), ("anthropic", True, 200), ("responses", False, 200)]
+        assert all(e.account_id in ("user1@sim.test", "user2@sim.test") and e.tokens_in for e in entries)

@@ -16,6 +16,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..chat.runner import TurnTrace
+from ..chat.turn import Turn
 from .admin.requestlog import RequestEntry, RequestLog
 from .metrics import GatewayMetrics, Outcome
 
@@ -81,4 +83,20 @@ async def in_flight(observer: RequestObserver | None, surface: str) -> AsyncIter
         yield
 
 
-__all__ = ["FinishedRequest", "RequestObserver", "RequestRecorder", "in_flight"]
+def report(observer: RequestObserver | None, surface: str, turn: Turn, trace: TurnTrace, started: float,
+           status: int) -> None:
+    """What a surface calls beside its access-log line: the request as the runner's trace saw it
+    (first output, usage, account). `started` is the surface's `time.perf_counter()` at arrival."""
+    if observer is None:
+        return
+    usage = trace.usage
+    observer.request_finished(FinishedRequest(
+        surface=surface, model=turn.model_name, stream=turn.stream, status=status,
+        duration=time.perf_counter() - started,
+        ttft=trace.first_output - started if trace.first_output is not None else None,
+        tokens_in=usage.prompt_tokens if usage is not None else None,
+        tokens_out=usage.completion_tokens if usage is not None else None,
+        account_id=trace.account_id, request_id=turn.request_id))
+
+
+__all__ = ["FinishedRequest", "RequestObserver", "RequestRecorder", "in_flight", "report"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
 from .shaping import AnswerShaper, needs_shaping
 from .tools.prompt import guard
 from .turn import Turn
-from .usage import count_usage
+from .usage import TurnUsage, count_usage
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class TurnTrace:
     attempts: int = 0
     continue_rounds: int = 0
     upstream_tokens: int | None = None  # DeepSeek's own `accumulated_token_usage`, for comparison
+    first_output: float | None = None  # perf_counter of the first event yielded (buffered: the finish)
+    usage: TurnUsage | None = None  # the finish's counted usage (the metrics and the console read it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,10 @@ class TurnRunner:
                 shaper = AnswerShaper(request, buffered=buffered, retried=retried) if shaping else None
                 async with aclosing(self._attempt(request, prompt, lease, trace, buffered, shaper)) as events:
                     async for event in events:  # aclosing: the attempt's cleanup runs before the lease goes back
+                        if trace.first_output is None:
+                            trace.first_output = time.perf_counter()
+                        if isinstance(event, OutFinish):
+                            trace.usage = event.usage
                         yield event
                 return
             except _Repair as repair:

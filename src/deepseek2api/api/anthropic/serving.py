@@ -30,6 +30,7 @@ from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
 from ...chat.usage import count_tokens
 from ..auth import Caller
+from ..observe import RequestObserver, in_flight, report
 from ..errors import (
     AnthropicStreamError,
     ApiError,
@@ -55,6 +56,7 @@ access_log = logging.getLogger("deepseek2api.access")
 
 LeasesFor = Callable[[Caller], LeaseSource]
 SESSION_HEADER = "x-claude-code-session-id"
+SURFACE = "anthropic"  # the `surface` label of this surface's requests
 
 
 class _PreferringSource(Protocol):
@@ -114,7 +116,8 @@ class Messages:
     """`POST /v1/messages` and `POST /v1/messages/count_tokens`."""
 
     def __init__(self, runner: TurnRunner, models: ClaudeModels, leases_for: LeasesFor, *, keepalive: float,
-                 tracker: TurnTracker, signer: ThinkingSigner) -> None:
+                 tracker: TurnTracker, signer: ThinkingSigner, observer: RequestObserver | None = None) -> None:
+        self.observer = observer  # metrics and the console's tail (api/observe.py)
         self.runner = runner
         self.models = models
         self.leases_for = leases_for
@@ -153,7 +156,7 @@ class Messages:
         async def run_turn() -> None:
             try:
                 outs = self.runner.run(turn, leases, trace, buffered=True)
-                async with tracker.inflight(), aclosing(outs) as events:
+                async with tracker.inflight(), in_flight(self.observer, SURFACE), aclosing(outs) as events:
                     async for out in events:
                         if isinstance(out, OutFinish) and not finished.done():
                             finished.set_result(out)
@@ -174,13 +177,13 @@ class Messages:
                 task.cancel()
                 await asyncio.wait((task,))
         if finished.cancelled():
-            _log(turn, caller, trace, started, 499, "client_closed")
+            _log(self.observer, turn, caller, trace, started, 499, "client_closed")
             raise client_closed()
         failure = finished.exception()
         if failure is not None:
             error = self._api_error(failure, caller, trace)
             assert error is not None
-            _log(turn, caller, trace, started, error.status, error.code)
+            _log(self.observer, turn, caller, trace, started, error.status, error.code)
             raise error from None
         finish = finished.result()
         calls = _finish_calls(finish)
@@ -191,7 +194,7 @@ class Messages:
         body = message_body(new_message_id(), turn.model_name, content,
                             stop_reason(finish.finish_reason, finish.stop_sequence, bool(calls)),
                             finish.stop_sequence, usage_body(finish.usage))
-        _log(turn, caller, trace, started, 200, None)
+        _log(self.observer, turn, caller, trace, started, 200, None)
         return _json(body, turn.request_id)
 
     # ---- streaming -----------------------------------------------------------------------
@@ -209,7 +212,7 @@ class Messages:
             status, code = 200, None
             try:
                 outs = self.runner.run(turn, leases, trace)
-                async with tracker.inflight(), aclosing(outs) as events:
+                async with tracker.inflight(), in_flight(self.observer, SURFACE), aclosing(outs) as events:
                     async for out in events:
                         if not started:
                             channel.put(writer.start())
@@ -241,7 +244,7 @@ class Messages:
                 # Before the first byte the handler answers it as an HTTP error; after it, `event: error`.
                 channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
             finally:
-                _log(turn, caller, trace, started_at, status, code)
+                _log(self.observer, turn, caller, trace, started_at, status, code)
 
         channel = EventChannel()
         channel.start(produce)
@@ -271,7 +274,9 @@ def _json(body: dict[str, Any], request_id: str) -> Response:
                     media_type="application/json", headers={"request-id": request_id})
 
 
-def _log(turn: Turn, caller: Caller, trace: TurnTrace, started: float, status: int, code: str | None) -> None:
+def _log(observer: RequestObserver | None, turn: Turn, caller: Caller, trace: TurnTrace, started: float,
+         status: int, code: str | None) -> None:
+    report(observer, SURFACE, turn, trace, started, status)
     access_log.info("request_id=%s key=%s account=%s model=%s surface=anthropic stream=%s status=%s%s "
                     "latency_ms=%.0f attempts=%d", turn.request_id, caller.key_name, trace.account_id or "-",
                     turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",

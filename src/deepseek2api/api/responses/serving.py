@@ -30,6 +30,7 @@ from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
 from ...store.responses import ResponseStore, StoredResponse
 from ..auth import Caller
+from ..observe import RequestObserver, in_flight, report
 from ..errors import ApiError, client_closed, from_failure, not_found
 from ..request_body import read_json
 from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
@@ -37,6 +38,7 @@ from .protocol import ResponsesRequest, to_turn, validate_request
 from .render import OutputBuilder, ResponseMeta, new_response_id
 
 access_log = logging.getLogger("deepseek2api.access")
+SURFACE = "responses"  # the `surface` label of this surface's requests
 log = logging.getLogger(__name__)
 
 LeasesFor = Callable[[Caller], LeaseSource]
@@ -72,7 +74,8 @@ class Responses:
     """`POST /v1/responses` and the stored responses behind `GET`/`DELETE /v1/responses/{id}`."""
 
     def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, store: ResponseStore, *,
-                 keepalive: float, tracker: TurnTracker) -> None:
+                 keepalive: float, tracker: TurnTracker, observer: RequestObserver | None = None) -> None:
+        self.observer = observer  # metrics and the console's tail (api/observe.py)
         self.runner = runner
         self.registry = registry
         self.leases_for = leases_for
@@ -111,7 +114,8 @@ class Responses:
         async def run_turn() -> None:
             calls: list[OutToolCall] = []
             try:
-                async with self.tracker.inflight(), aclosing(self._run(turn, caller, trace, True)) as outs:
+                async with self.tracker.inflight(), in_flight(self.observer, SURFACE), \
+                        aclosing(self._run(turn, caller, trace, True)) as outs:
                     async for out in outs:
                         if isinstance(out, OutToolCall):
                             calls.append(out)
@@ -164,7 +168,8 @@ class Responses:
             started = False
             status, code = 200, None
             try:
-                async with self.tracker.inflight(), aclosing(self._run(turn, caller, trace)) as outs:
+                async with self.tracker.inflight(), in_flight(self.observer, SURFACE), \
+                        aclosing(self._run(turn, caller, trace)) as outs:
                     async for out in outs:
                         if not started:
                             for data in builder.start():
@@ -271,8 +276,9 @@ class Responses:
                                               passthrough=caller.passthrough_token is not None))
         return error if error is not None else client_closed()
 
-    @staticmethod
-    def _log(turn: Turn, meta: ResponseMeta, trace: TurnTrace, started: float, status: int, code: str | None) -> None:
+    def _log(self, turn: Turn, meta: ResponseMeta, trace: TurnTrace, started: float, status: int,
+             code: str | None) -> None:
+        report(self.observer, SURFACE, turn, trace, started, status)
         access_log.info("request_id=%s surface=responses response=%s account=%s model=%s stream=%s status=%s%s "
                         "latency_ms=%.0f attempts=%d", turn.request_id, meta.id, trace.account_id or "-",
                         turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",
