@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import openai
-from gateway_support import API_KEY, Stack, running_stack
 from prometheus_client.parser import text_string_to_metric_families
+
+from gateway_support import API_KEY, Stack, running_stack
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
