@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gateway_support import Stack, running_stack
 from test_console_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_support import API_KEY, Stack, running_stack
 
 from deepseek2api.background import BackgroundServer
 from deepseek2api.server import create_app
+from gateway_support import API_KEY, Stack, running_stack
 
 ADMIN_KEY = "sk-admin-console-0123456789"
 ADMIN: dict[str, Any] = {"admin_keys": [{"name": "ops", "key": ADMIN_KEY}]}

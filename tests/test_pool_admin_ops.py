@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pool_support import FakeClock, accounts, error, make_pool
 
 from deepseek2api.deepseek.errors import ErrorKind
 from deepseek2api.pool.errors import (
@@ -18,6 +17,7 @@ from deepseek2api.pool.errors import (
 from deepseek2api.pool.proxies import ProxyPool
 from deepseek2api.settings import AccountSettings
 from deepseek2api.store import MemoryStateStore
+from pool_support import FakeClock, accounts, error, make_pool
 
 
 class Recorder:

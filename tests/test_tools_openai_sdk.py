@@ -13,6 +13,10 @@ import httpx
 import jsonschema
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
 from conformance_support import (
     ConformanceStack,
     OpenAISchemas,
@@ -21,12 +25,8 @@ from conformance_support import (
     parse_sse,
     user,
 )
-from gateway_support import API_KEY
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from pydantic import BaseModel
-
 from deepseek2api.simulator.toolcalls import MARKUPS
+from gateway_support import API_KEY
 
 __all__ = ["openai_schemas"]
 

@@ -22,21 +22,21 @@ from .api import errors
 from .api.admin.mount import mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
+from .api.anthropic.protocol import ClaudeModels
+from .api.anthropic.router import anthropic_router
+from .api.anthropic.serving import Messages
+from .api.anthropic.signature import ThinkingSigner
 from .api.auth import Authenticator, Caller
 from .api.docs import install_docs
 from .api.health import health_router
 from .api.metrics import GatewayMetrics, PoolGauges
 from .api.middleware import GatewayMiddleware
-from .api.anthropic.protocol import ClaudeModels
-from .api.anthropic.router import anthropic_router
-from .api.anthropic.serving import Messages
-from .api.anthropic.signature import ThinkingSigner
 from .api.observe import RequestRecorder
 from .api.openai.router import openai_router
+from .api.openai.serving import ChatCompletions
 from .api.request_limits import request_limits
 from .api.responses.router import responses_router
 from .api.responses.serving import Responses
-from .api.openai.serving import ChatCompletions
 from .api.status import status_router
 from .chat.exit_probe import probe_exit
 from .chat.prewarm import TurnPrewarmer

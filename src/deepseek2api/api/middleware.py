@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 import uuid
-from typing import Iterable
+from collections.abc import Iterable
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send

@@ -16,7 +16,8 @@ task switch and one queue round trip less per chunk, ~9 µs of ~60 (bench/README
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Final, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Protocol
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -102,7 +103,7 @@ class EventChannel:
         output, and a keep-alive may still be due before it."""
         self.queue.put_nowait(error)
 
-    def start(self, produce: Callable[["EventChannel"], Awaitable[None]]) -> None:
+    def start(self, produce: Callable[[EventChannel], Awaitable[None]]) -> None:
         async def run() -> None:
             try:
                 await produce(self)

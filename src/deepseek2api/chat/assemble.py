@@ -18,8 +18,9 @@ sequences apply to content only (as in DeepSeek's API, reasoning is not the "com
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence, Union
+from typing import Literal
 
 from ..deepseek.errors import ErrorKind
 from ..deepseek.events import (
@@ -56,7 +57,8 @@ class OutFinish:
     """The end of the turn: always the last output event, emitted exactly once.
 
     `citations` is the latest full search-result list; the full texts are for usage counting and
-    non-streaming bodies (for a tool turn: the visible text, markup removed). `stop_sequence` is the client's stop string that ended the turn, if any.
+    non-streaming bodies (for a tool turn: the visible text, markup removed). `stop_sequence` is the client's
+    stop string that ended the turn, if any.
     """
 
     finish_reason: str  # "stop" | "length" | "content_filter" | "tool_calls"
@@ -69,7 +71,7 @@ class OutFinish:
     tool_calls: tuple[OutToolCall, ...] = ()  # the calls of a tool turn (chat/shaping.py), in order
 
 
-OutEvent = Union[OutReasoning, OutContent, OutToolCall, OutFinish]
+OutEvent = OutReasoning | OutContent | OutToolCall | OutFinish
 
 _FINISH_REASONS = {
     "FINISHED": "stop",

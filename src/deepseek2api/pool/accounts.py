@@ -17,8 +17,8 @@ import collections
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Collection, Iterable, Sequence
 
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
@@ -44,7 +44,7 @@ LoginFn = Callable[[AccountSettings, "str | None"], Awaitable[str]]
 
 @dataclass(eq=False)
 class _Waiter:
-    future: "asyncio.Future[AccountRecord | PoolExhausted]"
+    future: asyncio.Future[AccountRecord | PoolExhausted]
     exclude: frozenset[str]
     deadline: float  # pool clock
     timer: asyncio.TimerHandle | None = None
@@ -97,16 +97,16 @@ class AccountPool:
         """Load persisted tokens and health states (the store's token wins over the config's)."""
         try:
             stored = await self._store.load()
-        except Exception as exc:  # a broken store must not stop the gateway
+        except Exception as exc:  # noqa: BLE001 - a broken store must not stop the gateway
             logger.warning("could not load account state (%s): starting from the config alone", exc)
             stored = {}
         accounts = list(self._accounts.values())
         settled = await asyncio.gather(*(
             asyncio.to_thread(settle_fingerprint, acc.settings, getattr(stored.get(acc.id), "credentials", ""))
             for acc in accounts))
-        for acc, (fingerprint, _) in zip(accounts, settled):
+        for acc, (fingerprint, _) in zip(accounts, settled, strict=True):
             acc.credentials = fingerprint
-        for acc, (_, unchanged) in zip(accounts, settled):
+        for acc, (_, unchanged) in zip(accounts, settled, strict=True):
             state = stored.get(acc.id)
             if state is None:
                 continue
@@ -497,7 +497,7 @@ class AccountPool:
             state = self._dirty.pop(account_id)
             try:
                 await self._store.save(account_id, state)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a failed write is retried with the next change
                 logger.warning("account %s: could not save its state (%s)", account_id, exc)
 
     # ---- console operations ----------------------------------------------------------
@@ -624,10 +624,10 @@ class AccountPool:
 
 
 __all__ = [
+    "STATES",
     "AccountLease",
     "AccountPool",
     "AccountStatus",
     "PoolExhausted",
     "PoolReason",
-    "STATES",
 ]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..settings import redact_proxy
 
@@ -38,7 +39,7 @@ class ProxyPool:
         quarantine_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        observer: "ProxyObserver | None" = None,
+        observer: ProxyObserver | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown proxy strategy {strategy!r} (expected least_used or sticky)")
@@ -61,7 +62,7 @@ class ProxyPool:
         self._assigned = [0] * count
 
     @classmethod
-    def from_settings(cls, settings: "Settings", **kwargs: object) -> "ProxyPool":
+    def from_settings(cls, settings: Settings, **kwargs: object) -> ProxyPool:
         """The pool the config describes (`proxy_pool*` keys and `proxy_quarantine`)."""
         return cls(
             settings.proxy_pool,
@@ -92,11 +93,11 @@ class ProxyPool:
             self.observer.proxy_used(self._entries[index] or None)
         return self._entries[index] or None
 
-    def exit_for(self, account: "AccountSettings") -> str | None:
+    def exit_for(self, account: AccountSettings) -> str | None:
         """The exit one lease of `account` uses (counted): its own `proxy`, else one from the pool."""
         return account.proxy or self.pick(account.id)
 
-    def next_exit(self, account: "AccountSettings") -> tuple[bool, str | None]:
+    def next_exit(self, account: AccountSettings) -> tuple[bool, str | None]:
         """(known, proxy): the exit the account's next lease will use, when that can be known in advance
         (its own proxy, no pool, or a sticky pool); `least_used` decides per lease, so it cannot."""
         if account.proxy:
@@ -210,4 +211,4 @@ class ProxyPool:
                 self._load[index] = max(self._load[index], min(others))
 
 
-__all__ = ["ProxyPool", "STRATEGIES", "redact_proxy"]
+__all__ = ["STRATEGIES", "ProxyPool", "redact_proxy"]

@@ -30,7 +30,6 @@ from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
 from ...chat.usage import count_tokens
 from ..auth import Caller
-from ..observe import RequestObserver, in_flight, report
 from ..errors import (
     AnthropicStreamError,
     ApiError,
@@ -38,6 +37,7 @@ from ..errors import (
     client_closed,
     from_failure,
 )
+from ..observe import RequestObserver, in_flight, report
 from ..sse import EventChannel, EventStreamResponse
 from .protocol import ClaudeModels, session_key, to_turn
 from .render import (

@@ -30,8 +30,8 @@ from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
 from ...store.responses import ResponseStore, StoredResponse
 from ..auth import Caller
-from ..observe import RequestObserver, in_flight, report
 from ..errors import ApiError, client_closed, from_failure, not_found
+from ..observe import RequestObserver, in_flight, report
 from ..request_body import read_json
 from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
 from .protocol import ResponsesRequest, to_turn, validate_request
@@ -268,7 +268,8 @@ class Responses:
 
     # ---- plumbing -------------------------------------------------------------------------
 
-    def _run(self, turn: Turn, caller: Caller, trace: TurnTrace, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
+    def _run(self, turn: Turn, caller: Caller, trace: TurnTrace,
+             buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
         return self.runner.run(turn, self.leases_for(caller), trace, buffered=buffered)
 
     def _api_error(self, exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError:
