@@ -72,7 +72,8 @@ class Gateway:
         self.tracker = TurnTracker()
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
-                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker)
+                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker,
+                                    write_timeout=settings.server.write_timeout)
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""

@@ -24,8 +24,7 @@ from starlette.responses import Response
 
 from ..chat.errors import ErrorKind, TurnFailed, UpstreamError
 from ..pool.errors import PassthroughExhausted, PoolExhausted
-
-log = logging.getLogger(__name__)
+from .access import note_error
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +202,7 @@ def error_response(error: ApiError, request_id: str | None = None) -> Response:
 
 async def _api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    note_error(request, exc.code)  # for the access line (api/access.py)
     return error_response(exc)
 
 
@@ -215,6 +215,7 @@ async def _http_error_handler(request: Request, exc: Exception) -> Response:
                          "invalid_request_error", None, "method_not_allowed")
     else:
         error = ApiError(exc.status_code, str(exc.detail), "invalid_request_error", None, None)
+    note_error(request, error.code)
     return error_response(error)
 
 
@@ -222,7 +223,9 @@ async def _validation_error_handler(request: Request, exc: Exception) -> Respons
     assert isinstance(exc, RequestValidationError)
     first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
-    return error_response(bad_request(f"Invalid request: {first.get('msg', 'bad input')}", where))
+    error = bad_request(f"Invalid request: {first.get('msg', 'bad input')}", where)
+    note_error(request, error.code)
+    return error_response(error)
 
 
 def install(app: FastAPI) -> None:

@@ -1,4 +1,6 @@
-"""One pure-ASGI middleware for what every route needs: request id, CORS, body limit, last-resort errors.
+"""One pure-ASGI middleware for what every route needs: request id, CORS, body limit, last-resort errors,
+the access line of requests no serving object logs (api/access.py), and dropping the connection of a
+client that stopped reading a stream (api/sse.py `ClientStalled`).
 
 Pure ASGI (not BaseHTTPMiddleware) so streaming responses pass straight through with no buffering
 and no extra task per request.
@@ -9,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
-from typing import Iterable
+from typing import Any, Iterable
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .access import RequestEntry, write_line
 from .errors import ApiError, internal_error, shutting_down, too_large
 from .request_limits import (
     RequestLimits,
@@ -22,10 +26,12 @@ from .request_limits import (
     body_timeout_error,
     head_error,
 )
+from .sse import ClientStalled
 
 log = logging.getLogger(__name__)
 
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # echoed back as a header only when it looks like this
+_CLIENT_ID_LIMIT = 128
 _EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms, x-should-retry"
 
 
@@ -50,23 +56,42 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        incoming = headers.get("x-request-id", "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
-        scope.setdefault("state", {})["request_id"] = request_id
+        # Always our own id (a client must not pick one, or repeat another request's); the client's own
+        # goes beside it into the access line, and back as x-client-request-id when it is well-formed.
+        request_id = f"req_{uuid.uuid4().hex}"
+        client_id = headers.get("x-client-request-id") or headers.get("x-request-id") or None
+        entry = RequestEntry(request_id, client_id[:_CLIENT_ID_LIMIT] if client_id else None, scope["method"],
+                             scope.get("path", ""), time.perf_counter())
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["access"] = entry
         origin = self._allowed_origin(headers.get("origin"))
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        if client_id and _SAFE_REQUEST_ID.match(client_id):
+            extra.append((b"x-client-request-id", client_id.encode()))
         if origin is not None:
             extra += [(b"access-control-allow-origin", origin), (b"access-control-expose-headers", _EXPOSE_HEADERS)]
             if origin != b"*":
                 extra.append((b"vary", b"Origin"))
 
+        try:
+            await self._serve(scope, receive, send, headers, extra, entry)
+        finally:
+            if not entry.claimed:  # nobody else writes this request's line
+                write_line(entry, status=entry.status or 499)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str],
+                     extra: list[tuple[bytes, bytes]], entry: RequestEntry) -> None:
+        request_id = entry.request_id
         too_big = head_error(scope["headers"], self.limits)
         if too_big is not None:
-            await self._error(send, extra, too_big)
+            entry.error_code = too_big.code
+            await _error(entry, send, extra, too_big)
             return
 
         if scope["method"] == "OPTIONS":  # CORS preflight (or a plain OPTIONS): always 204
             allow = allowed_request_headers(headers.get("access-control-request-headers", ""))
+            entry.status = 204
             await send({"type": "http.response.start", "status": 204, "headers": extra + [
                 (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
                 (b"access-control-allow-headers", allow.encode("latin-1")),
@@ -77,7 +102,8 @@ class GatewayMiddleware:
 
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._error(send, extra, self._too_large())
+            entry.error_code = "request_too_large"
+            await _error(entry, send, extra, self._too_large())
             return
 
         received = 0
@@ -111,6 +137,7 @@ class GatewayMiddleware:
             nonlocal started, streaming, ended
             if message["type"] == "http.response.start":
                 started = True
+                entry.status = message["status"]
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 streaming = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
                                 for k, v in message.get("headers", []))
@@ -123,9 +150,14 @@ class GatewayMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except ApiError as error:
+            entry.error_code = error.code
             if not started:
-                await self._error(send, extra, error)
+                await _error(entry, send, extra, error)
+        except ClientStalled:  # the stream's turn is already ended (api/sse.py); drop the connection too
+            entry.error_code = "write_timeout"
+            _abort_connection(receive)
         except ClientDisconnect:  # the client left while sending its request: nobody to answer
+            entry.error_code = "client_closed"
             log.debug("request %s: client disconnected before its body was read", request_id)
         except asyncio.CancelledError:
             # The server cancels what still runs when its shutdown grace (server.shutdown_grace) is
@@ -133,18 +165,19 @@ class GatewayMiddleware:
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            await self._shutting_down(send, extra, started, streaming and not ended)
+            await self._shutting_down(entry, send, extra, started, streaming and not ended)
         except Exception:
+            entry.error_code = "internal_error"
             log.exception("unhandled error in request %s", request_id)
             if not started:
-                await self._error(send, extra, internal_error(request_id))
+                await _error(entry, send, extra, internal_error(request_id))
 
-    async def _shutting_down(self, send: Send, extra: list[tuple[bytes, bytes]], started: bool,
-                             open_stream: bool) -> None:
+    async def _shutting_down(self, entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]],
+                             started: bool, open_stream: bool) -> None:
         error = shutting_down()
         try:
             if not started:
-                await self._error(send, extra, error)
+                await _error(entry, send, extra, error)
             elif open_stream:
                 await send({"type": "http.response.body", "body": error.sse_bytes(), "more_body": False})
         except (OSError, RuntimeError):
@@ -153,10 +186,24 @@ class GatewayMiddleware:
     def _too_large(self) -> ApiError:
         return too_large(self.max_body_bytes)
 
-    @staticmethod
-    async def _error(send: Send, extra: list[tuple[bytes, bytes]], error: ApiError) -> None:
-        body = error.body_bytes()
-        headers = extra + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        headers += [(k.encode(), v.encode()) for k, v in error.all_headers().items()]
-        await send({"type": "http.response.start", "status": error.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+async def _error(entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]], error: ApiError) -> None:
+    entry.status, entry.error_code = error.status, error.code
+    body = error.body_bytes()
+    headers = extra + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in error.all_headers().items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _abort_connection(receive: Receive) -> None:
+    """Close the client's connection at once, dropping what its socket buffers still hold.
+
+    ASGI has no message for that, so this reaches uvicorn's transport through its `receive` (a bound
+    method of the connection's request cycle). With another server nothing is done here: the server
+    closes the connection itself when the app returns with the response unfinished."""
+    cycle: Any = getattr(receive, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        abort()

@@ -21,6 +21,7 @@ from ..deepseek.decode import StreamDecoder
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import Finished, Ready, UpstreamError
 from ..settings import Settings
+from .admission import admitted
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
@@ -125,6 +126,7 @@ class TurnRunner:
                 if last_error is not None:  # accounts were tried: their error says more than "pool empty"
                     raise TurnFailed(last_error, emitted=False, attempts=trace.attempts) from None
                 raise
+            admitted()  # a stream may start sending now (chat/admission.py)
             if last_error is not None:  # logged here, not at the failure: a single-token source has no other
                 log.info("request %s: retrying on account %s", request.request_id, lease.account_id)
             exc_info: tuple[type[BaseException] | None, BaseException | None, object] = (None, None, None)

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ...chat.turn import ModelRegistry
-from ..auth import Authenticator
+from ..access import note_key
+from ..auth import Authenticator, Caller
 from .protocol import ModelNotFound
 from .render import model_body, model_list_body
 from .serving import ChatCompletions
@@ -21,22 +22,27 @@ from .serving import ChatCompletions
 def openai_router(chat: ChatCompletions, registry: ModelRegistry, authenticator: Authenticator) -> APIRouter:
     router = APIRouter()
 
+    def authenticate(request: Request) -> Caller:
+        caller = authenticator.authenticate(request.headers)
+        note_key(request, caller.key_name)  # the access line names the key (never the key itself)
+        return caller
+
     @router.post("/v1/chat/completions", summary="Create a chat completion (OpenAI-compatible)")
     @router.post("/chat/completions", include_in_schema=False)
     async def chat_completions(request: Request) -> Response:
-        caller = authenticator.authenticate(request.headers)
+        caller = authenticate(request)
         return await chat.handle(request, caller, request.scope["state"]["request_id"])
 
     @router.get("/v1/models", summary="List models")
     @router.get("/models", include_in_schema=False)
     async def list_models(request: Request) -> JSONResponse:
-        authenticator.authenticate(request.headers)
+        authenticate(request)
         return JSONResponse(model_list_body(registry))
 
     @router.get("/v1/models/{model_id:path}", summary="Retrieve a model")
     @router.get("/models/{model_id:path}", include_in_schema=False)
     async def retrieve_model(model_id: str, request: Request) -> JSONResponse:
-        authenticator.authenticate(request.headers)
+        authenticate(request)
         spec = registry.resolve(model_id)
         if spec is None:
             raise ModelNotFound(model_id)  # the same 404 as an unknown model in a chat request

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
-import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from starlette.requests import Request
@@ -27,10 +24,10 @@ from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ...chat.runner import LeaseSource, TurnRunner, TurnTrace
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
-from ...chat.usage import TurnUsage
+from ..access import AccessRecord
 from ..auth import Caller
 from ..errors import ApiError, bad_request, client_closed, from_failure
-from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
+from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import to_turn, validate_request
 from .render import (
     DONE,
@@ -42,57 +39,30 @@ from .render import (
     turn_usage_body,
 )
 
-access_log = logging.getLogger("deepseek2api.access")  # a stable name: operators filter on it
-
 UsagePlacement = Literal["both", "openai", "deepseek"]
 LeasesFor = Callable[[Caller], LeaseSource]
-
-
-@dataclass(slots=True)
-class AccessRecord:
-    """One access-log line; holds names and numbers only, never keys, tokens or emails' passwords."""
-
-    request_id: str
-    key_name: str
-    model: str
-    stream: bool
-    started: float
-    status: int = 200
-    error_code: str | None = None
-    usage: TurnUsage | None = None
-
-    def write(self, trace: TurnTrace) -> None:
-        latency_ms = (time.perf_counter() - self.started) * 1000
-        usage = self.usage
-        access_log.info(
-            "request_id=%s key=%s account=%s model=%s stream=%s status=%s%s latency_ms=%.0f attempts=%d "
-            "prompt_tokens=%s completion_tokens=%s upstream_tokens=%s",
-            self.request_id, self.key_name, trace.account_id or "-", self.model, str(self.stream).lower(),
-            self.status, f" error={self.error_code}" if self.error_code else "", latency_ms, trace.attempts,
-            usage.prompt_tokens if usage else "-",
-            usage.completion_tokens if usage else "-",
-            trace.upstream_tokens if trace.upstream_tokens is not None else "-",
-        )
 
 
 class ChatCompletions:
     """`POST /v1/chat/completions`."""
 
     def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, *,
-                 usage_chunk: UsagePlacement, keepalive: float, tracker: TurnTracker) -> None:
+                 usage_chunk: UsagePlacement, keepalive: float, tracker: TurnTracker,
+                 write_timeout: float = WRITE_TIMEOUT) -> None:
         self.runner = runner
         self.registry = registry
         self.leases_for = leases_for
         self.usage_chunk = usage_chunk
         self.keepalive = keepalive
+        self.write_timeout = write_timeout
         self.tracker = tracker
 
     async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
         body = await _read_json(request)
         turn = to_turn(validate_request(body), self.registry, request_id)  # raises RequestInvalid (an ApiError)
-        record = AccessRecord(request_id, caller.key_name, turn.model_name, turn.stream, time.perf_counter())
+        record = AccessRecord.claim(request, request_id, caller.key_name, turn.model_name, turn.stream)
         if turn.stream:
-            return await self._stream(turn, caller, record)
+            return await self._stream(turn, caller, record, request.receive)
         return await self._complete(turn, caller, record, request.receive)
 
     async def _complete(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive) -> Response:
@@ -153,7 +123,7 @@ class ChatCompletions:
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
                         media_type="application/json")
 
-    async def _stream(self, turn: Turn, caller: Caller, record: AccessRecord) -> Response:
+    async def _stream(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive) -> Response:
         tracker = self.tracker
         encoder = ChunkEncoder(new_completion_id(), now(), turn.model_name)
         trace = TurnTrace()
@@ -187,23 +157,24 @@ class ChatCompletions:
             except BaseException as exc:
                 error = self._api_error(exc, caller, trace)
                 if error is None:
-                    record.status, record.error_code = 499, "client_closed"
+                    record.stream_cancelled(channel.stalled)
                     raise
-                record.status, record.error_code = error.status, error.code
-                channel.fail(error)  # an HTTP error before the first byte, the last event after it
+                # an HTTP error while nothing was sent (a 429 from the pool's queue), the last event after
+                record.stream_failed(error, channel.fail(error))
             finally:
                 record.write(trace)
 
         channel = EventChannel()
         channel.start(produce)
         tracker.track(channel.producer)
-        first = await channel.first(self.keepalive)
+        first = await channel.first(self.keepalive, receive)  # nothing is sent while the turn waits for an account
         if isinstance(first, ApiError):
             raise first
         if first is None:
             first = KEEPALIVE
         headers = [(b"x-request-id", record.request_id.encode())]
-        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first)
+        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first,
+                                   write_timeout=self.write_timeout)
 
     def _run(self, turn: Turn, caller: Caller, trace: TurnTrace,
              buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
