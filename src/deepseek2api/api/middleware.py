@@ -155,7 +155,7 @@ class GatewayMiddleware:
                 await _error(entry, send, extra, error)
         except ClientStalled:  # the stream's turn is already ended (api/sse.py); drop the connection too
             entry.error_code = "write_timeout"
-            _abort_connection(receive)
+            await _abort_connection(receive)
         except ClientDisconnect:  # the client left while sending its request: nobody to answer
             entry.error_code = "client_closed"
             log.debug("request %s: client disconnected before its body was read", request_id)
@@ -196,14 +196,19 @@ async def _error(entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes
     await send({"type": "http.response.body", "body": body})
 
 
-def _abort_connection(receive: Receive) -> None:
+async def _abort_connection(receive: Receive) -> None:
     """Close the client's connection at once, dropping what its socket buffers still hold.
 
     ASGI has no message for that, so this reaches uvicorn's transport through its `receive` (a bound
     method of the connection's request cycle). With another server nothing is done here: the server
-    closes the connection itself when the app returns with the response unfinished."""
+    closes the connection itself when the app returns with the response unfinished (and logs that)."""
     cycle: Any = getattr(receive, "__self__", None)
     transport = getattr(cycle, "transport", None)
     abort = getattr(transport, "abort", None)
-    if callable(abort):
-        abort()
+    if not callable(abort):
+        return
+    abort()
+    for _ in range(3):  # the transport reports the loss on the next loop turns; then uvicorn knows it is gone
+        if getattr(cycle, "disconnected", True):
+            return
+        await asyncio.sleep(0)

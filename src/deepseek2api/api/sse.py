@@ -39,6 +39,8 @@ KEEPALIVE: Final = b": keep-alive\n\n"
 END: Final = object()  # put by the producer's `finally`: nothing more will come
 ADMITTED: Final = object()  # put once when the turn got its account; never sent
 WRITE_TIMEOUT: Final = 30.0  # `server.write_timeout`'s default
+MAX_WRITE: Final = 65_536  # bytes per socket write: a write that waits, waits for at most this much to drain
+MAX_QUEUED: Final = 256  # events waiting for the response before the producer waits (stops reading upstream)
 
 SSE_HEADERS: Final = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -66,7 +68,7 @@ class EventChannel:
     """A queue of SSE byte strings from one producer task to one response."""
 
     __slots__ = ("queue", "producer", "puts", "settled", "sink", "parked", "sending", "admitted", "opened",
-                 "send_since", "stalled", "_sent", "_hot", "_loop")
+                 "send_since", "stalled", "_sent", "_room", "_hot", "_loop")
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[object] = asyncio.Queue()
@@ -81,6 +83,7 @@ class EventChannel:
         self.send_since: float | None = None  # loop time when the write in progress began
         self.stalled = False  # ended because the client stopped reading (write timeout)
         self._sent: asyncio.Future[None] | None = None
+        self._room: asyncio.Future[None] | None = None  # the producer waits for the response to take events
         self._hot = False  # a direct write happened in this loop iteration: queue the rest, to coalesce
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -93,6 +96,8 @@ class EventChannel:
         the response is started and parked on an empty queue, and no other direct write is running."""
         sink = self.sink
         if sink is None or not self.parked or self.sending or self._hot or not self.queue.empty():
+            if self.queue.qsize() >= MAX_QUEUED:  # the client reads slower than upstream writes
+                await self._wait_for_room()
             self.put(data)
             return
         self.puts += 1
@@ -116,6 +121,22 @@ class EventChannel:
 
     def _cool(self) -> None:
         self._hot = False
+
+    async def _wait_for_room(self) -> None:
+        """Backpressure: a slow reader slows the producer (and so the upstream read) instead of piling
+        the reply up in memory; a reader that stops altogether is ended by the write timeout."""
+        while self.queue.qsize() >= MAX_QUEUED:
+            room = self._room = asyncio.get_running_loop().create_future()
+            try:
+                await room
+            finally:
+                self._room = None
+
+    def taken(self) -> None:
+        """The response took the queued events: wake a producer waiting for room."""
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
 
     async def until_sent(self) -> None:
         """Wait for a direct write in progress (the response must not overtake it)."""
@@ -259,6 +280,7 @@ class EventStreamResponse(Response):
                     await channel.until_sent()
                     while not queue.empty():
                         batch.append(queue.get_nowait())
+                channel.taken()
                 ended = await self._write(batch, send)
             channel.sink = None
             if not gone.is_set():
@@ -292,15 +314,22 @@ class EventStreamResponse(Response):
             channel.send_since = None
 
     async def _write(self, batch: list[Any], send: Send) -> bool:
+        """Send the batch in writes of at most `MAX_WRITE` bytes; True when it holds the end."""
         ended = False
         parts: list[bytes] = []
+        size = 0
         for item in batch:
             if item is END:
                 ended = True
                 break
             if item is ADMITTED:
                 continue
-            parts.append(item if isinstance(item, bytes) else item.sse_bytes())  # a StreamError
+            data = item if isinstance(item, bytes) else item.sse_bytes()  # a StreamError
+            if size and size + len(data) > MAX_WRITE:
+                await self._send(send, {"type": "http.response.body", "body": b"".join(parts), "more_body": True})
+                parts, size = [], 0
+            parts.append(data)
+            size += len(data)
         if parts:
             await self._send(send, {"type": "http.response.body", "body": b"".join(parts), "more_body": True})
         return ended
