@@ -13,12 +13,13 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
+from gateway_support import Stack, running_stack
 
 from deepseek2api.simulator.replies import reply_for
-from gateway_support import Stack, running_stack
 
 HOLD = "hold the only account [sim:fault=slow] [sim:words=60]"
 
@@ -68,6 +69,12 @@ def account_held(stack: Stack) -> Iterator[dict[str, str]]:
         thread.join(60)
 
 
+def _stream_text(stack: Stack, prompt: str, **options: Any) -> str:
+    with stack.openai(**options).chat.completions.create(
+            model="deepseek-chat", stream=True, messages=[{"role": "user", "content": prompt}]) as stream:
+        return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
 def _stack(**pool: float) -> contextlib.AbstractContextManager[Stack]:
     return running_stack(accounts=1, sim={"slow_tokens_per_second": 40.0},
                          server={"keepalive_interval": 0.1}, pool={"queue_timeout": 0.8, **pool})
@@ -76,9 +83,7 @@ def _stack(**pool: float) -> contextlib.AbstractContextManager[Stack]:
 def test_a_stream_waiting_for_a_busy_pool_gets_a_real_429_with_retry_after() -> None:
     with _stack() as stack, access_lines() as lines, account_held(stack) as held:
         with pytest.raises(openai.RateLimitError) as limited:
-            with stack.openai().chat.completions.create(
-                    model="deepseek-chat", stream=True, messages=[{"role": "user", "content": "second"}]) as stream:
-                list(stream)
+            _stream_text(stack, "second")
         response = limited.value.response
         assert response.status_code == 429
         assert int(response.headers["retry-after"]) >= 1
@@ -91,18 +96,13 @@ def test_a_stream_waiting_for_a_busy_pool_gets_a_real_429_with_retry_after() -> 
 
 def test_the_sdk_retries_that_429_and_the_stream_then_succeeds() -> None:
     with _stack() as stack, account_held(stack):
-        client = stack.openai(max_retries=4)
-        with client.chat.completions.create(
-                model="deepseek-chat", stream=True, messages=[{"role": "user", "content": "second"}]) as stream:
-            text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        text = _stream_text(stack, "second", max_retries=4)
     assert text == reply_for("second", thinking=False, search=False).content
 
 
 def test_a_stream_that_gets_an_account_while_waiting_is_served_normally() -> None:
     with _stack(queue_timeout=30.0) as stack, account_held(stack) as held:
-        with stack.openai().chat.completions.create(
-                model="deepseek-chat", stream=True, messages=[{"role": "user", "content": "patient"}]) as stream:
-            text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        text = _stream_text(stack, "patient")
     assert held["text"] and text == reply_for("patient", thinking=False, search=False).content
 
 

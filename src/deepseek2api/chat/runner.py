@@ -26,6 +26,7 @@ from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembl
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
 from .prompt import build_prompt
+from .token_cap import TokenCap
 from .turn import Turn
 from .usage import count_usage
 
@@ -171,6 +172,7 @@ class TurnRunner:
         proxy = lease.proxy
         spec = request.model
         assembler = TurnAssembler(request.stop, citations=self.options.citations)
+        cap = TokenCap(request.max_tokens) if request.max_tokens is not None else None
         emitted = False  # output went to the caller (never, while buffered)
         session_id: str | None = None
         response_id: int | None = None
@@ -211,7 +213,10 @@ class TurnRunner:
                             and rounds < self.options.max_continue_rounds:
                         incomplete = True
                         continue
-                    for out in assembler.push(event):
+                    outs = assembler.push(event)
+                    if cap is not None and outs:
+                        outs = await _capped(outs, cap, assembler)
+                    for out in outs:
                         if isinstance(out, (OutContent, OutReasoning)):
                             if buffered:
                                 continue
@@ -219,9 +224,9 @@ class TurnRunner:
                         elif isinstance(out, OutFinish):
                             out = await _with_usage(out, prompt)
                         yield out
-                    if assembler.stopped:
+                    if assembler.ended_early:
                         break
-                if assembler.stopped or not incomplete or response_id is None:
+                if assembler.ended_early or not incomplete or response_id is None:
                     break
                 rounds += 1
                 trace.continue_rounds = rounds
@@ -233,8 +238,11 @@ class TurnRunner:
                     raise TurnFailed(failure.error, emitted=emitted, attempts=trace.attempts) from None
                 stream = client.continue_stream(token, session_id=session_id, message_id=response_id,
                                                 pow_header=pow_header, proxy=proxy, decoder=decoder)
-            finished = not assembler.stopped
-            for out in assembler.finish():
+            finished = not assembler.ended_early
+            tail = assembler.finish()
+            if cap is not None and tail:
+                tail = await _capped(tail, cap, assembler)
+            for out in tail:
                 if isinstance(out, OutFinish):
                     out = await _with_usage(out, prompt)
                 if not (buffered and isinstance(out, (OutContent, OutReasoning))):
@@ -270,6 +278,25 @@ class TurnRunner:
     async def _delete_session(self, token: str, session_id: str, proxy: str | None) -> None:
         if self.options.delete_session:
             await delete_session(self.client, token, session_id, proxy)
+
+
+async def _capped(outs: list[OutEvent], cap: TokenCap, assembler: TurnAssembler) -> list[OutEvent]:
+    """`outs` with `max_tokens` applied: text past the cap is cut and the turn ends with "length"."""
+    kept: list[OutEvent] = []
+    for out in outs:
+        if not isinstance(out, (OutContent, OutReasoning)):
+            kept.append(out)
+            continue
+        reasoning = isinstance(out, OutReasoning)
+        keep = await cap.admit(out.text, reasoning=reasoning)
+        if keep is None:
+            kept.append(out)
+            continue
+        if keep:
+            kept.append(OutReasoning(keep) if reasoning else OutContent(keep))
+        kept.append(assembler.end_at(cap.chars(False), cap.chars(True)))
+        break
+    return kept
 
 
 async def _with_usage(finish: OutFinish, prompt: str) -> OutFinish:
