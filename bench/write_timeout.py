@@ -19,12 +19,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (  # noqa: E402
+from harness import (
     API_KEY,
     HOST,
     ROOT,
@@ -75,25 +76,30 @@ def run_row(name: str, src: str | None, overrides: dict[str, Any], hold: float, 
             started = time.monotonic()
             freed_at: float | None = None
             peak = idle
-            served = refused = 0
-            next_probe = started + 1.0
+            statuses: list[int] = []
+            done = threading.Event()
+
+            def probe_every_2s() -> None:  # a normal user next to the stalled ones
+                while not done.wait(2.0):
+                    statuses.append(_probe(gateway))
+
+            prober = threading.Thread(target=probe_every_2s)
+            prober.start()
             try:
                 while time.monotonic() - started < hold:
                     peak = max(peak, gateway.stats.rss_mb())
                     leased = _leases(gateway)
                     if freed_at is None and leased == 0 and time.monotonic() - started > 0.5:
                         freed_at = time.monotonic() - started
-                    if time.monotonic() >= next_probe:
-                        status = _probe(gateway)
-                        served += status == 200
-                        refused += status == 429
-                        next_probe = time.monotonic() + 2.0
-                    time.sleep(0.25)
+                    time.sleep(0.1)
                 held_rss = gateway.stats.rss_mb()
                 still = _leases(gateway)
             finally:
+                done.set()
+                prober.join()
                 for sock in sockets:
                     sock.close()
+            served, refused = statuses.count(200), statuses.count(429)
             time.sleep(1.0)
             after = gateway.stats.rss_mb()
     freed = f"{freed_at:.1f} s" if freed_at is not None else f"> {hold:g} s ({still} still leased)"

@@ -12,8 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ...chat.turn import ModelRegistry
-from ..access import note_key
-from ..auth import Authenticator, Caller
+from ..auth import Authenticator
 from .protocol import ModelNotFound
 from .render import model_body, model_list_body
 from .serving import ChatCompletions
@@ -21,11 +20,7 @@ from .serving import ChatCompletions
 
 def openai_router(chat: ChatCompletions, registry: ModelRegistry, authenticator: Authenticator) -> APIRouter:
     router = APIRouter()
-
-    def authenticate(request: Request) -> Caller:
-        caller = authenticator.authenticate(request.headers)
-        note_key(request, caller.key_name)  # the access line names the key (never the key itself)
-        return caller
+    authenticate = authenticator.authenticate_request  # also names the key in the access line
 
     @router.post("/v1/chat/completions", summary="Create a chat completion (OpenAI-compatible)")
     @router.post("/chat/completions", include_in_schema=False)
