@@ -16,7 +16,7 @@ import sys
 if importlib.util.find_spec("deepseek2api") is None:
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
 
-from deepseek2api.entry import app_from_environment  # noqa: E402
+from deepseek2api.entry import app_from_environment
 
 app, settings = app_from_environment()
 

@@ -16,6 +16,6 @@ if importlib.util.find_spec("deepseek2api") is None:  # the usual case there: th
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 os.environ.setdefault("DS2API_STATE_BACKEND", "memory")
 
-from deepseek2api.entry import app_from_environment  # noqa: E402
+from deepseek2api.entry import app_from_environment
 
 app, _settings = app_from_environment(demo_fallback=False)

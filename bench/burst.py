@@ -20,8 +20,23 @@ import os
 import sys
 import time
 
-from harness import (REAL_DIFFICULTY, Connection, DirectClient, Gateway, Simulator, failures, gateway_turn,
-                     machine_line, ms, percentile, phase, run_workers, table, ttfbs, use_uvloop)
+from harness import (
+    REAL_DIFFICULTY,
+    Connection,
+    DirectClient,
+    Gateway,
+    Simulator,
+    failures,
+    gateway_turn,
+    machine_line,
+    ms,
+    percentile,
+    phase,
+    run_workers,
+    table,
+    ttfbs,
+    use_uvloop,
+)
 
 ACCOUNTS = 100
 PROMPT = "Hello! [sim:reply=A short reply to a burst of requests.]"
@@ -106,7 +121,7 @@ def main(argv: list[str] | None = None) -> str:
             rows.append(row("direct from the simulator (floor)", samples, per_burst))
         for prewarm in [p for p, name in ((False, "off"), (True, "on")) if name in wanted]:
             with Gateway(sim, prewarm=prewarm) as gw:
-                samples, per_burst, meter = asyncio.run(gateway_bursts(sim, gw, args.bursts, prewarm))
+                samples, per_burst, _meter = asyncio.run(gateway_bursts(sim, gw, args.bursts, prewarm))
             rows.append(row(f"gateway, prewarm {'on' if prewarm else 'off'}", samples, per_burst))
     header = ["path", "requests ok", "first byte p50", "p90", "max", "p50 of each burst"]
     from harness import pow_module

@@ -8,9 +8,13 @@ loopback port (no persistence):
 2. round trips per request (script calls, counted by the coordinator; the periodic tick is shown
    apart because it is per replica, not per request);
 3. contention: 3 replicas × 64 concurrent requests on 20 accounts, each holding its lease ~2 ms,
-   vs one in-process pool with the same load: requests per second and the wait p50/p99.
+   vs one in-process pool with the same load: requests per second and the wait p50/p99;
+4. end to end through real gateway processes (`--gateway`, on by default): time to first byte p50/p99
+   of a gateway on the Redis pool vs one on the in-process pool (same simulator, requests interleaved),
+   Redis script calls per request (from Redis's own `INFO commandstats`, the idle replicas' periodic
+   ticks subtracted), and requests per second through 3 replicas vs 1 on the shared pool (fast simulator).
 
-    python bench/cluster.py [--requests 2000] [--seconds 5]
+    python bench/cluster.py [--requests 2000] [--seconds 5] [--turns 300] [--no-gateway]
 """
 
 from __future__ import annotations
@@ -206,10 +210,129 @@ async def contention(url: str, seconds: float) -> None:
           f"{pct(shared_waits, .99) * 1000:.2f} ms |")
 
 
+def redis_script_calls(port: int) -> int:
+    """EVALSHA/EVAL calls Redis has served so far (its own count, so every replica is included)."""
+    import redis as redis_client
+
+    client = redis_client.Redis(host="127.0.0.1", port=port)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return sum(int(v["calls"]) for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+def wait_ready(base_url: str, timeout: float = 60.0) -> None:
+    """A new namespace opens the recovery window once: wait until /ready says yes."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base_url + "/ready", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{base_url} not ready")
+
+
+async def gateway_side_by_side(redis: Redis, turns: int, seconds: float) -> None:
+    """Time to first byte, script calls per request and throughput through real gateway processes."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from harness import Connection, Gateway, Simulator, gateway_turn, percentile
+
+    cluster_cfg = {"redis_url": redis.url, "name": "bench-e2e", "lease_ttl": 3.0, "grace": 1.0}
+    with Simulator(20, tokens_per_second=0.0) as sim:
+        assert isinstance(sim, Simulator)
+        local = Gateway(sim, log_level="warning", pool={"queue_size": 256})
+        shared = [Gateway(sim, log_level="warning", pool={"queue_size": 256}, cluster=cluster_cfg)
+                  for _ in range(3)]
+        gateways = [local, *shared]
+        try:
+            for gw in gateways:
+                gw.start()
+            for gw in gateways:
+                wait_ready(gw.base_url)
+
+            # 1. TTFB, one request at a time, the two gateways interleaved (same load on the machine)
+            conns = {"local": Connection(local.port), "shared": Connection(shared[0].port)}
+            for conn in conns.values():  # warm up: logins, connections, tokenizer
+                for _ in range(40):
+                    await gateway_turn(conn, "warm up")
+            ttfb: dict[str, list[float]] = {"local": [], "shared": []}
+            idle_start, idle_t0 = redis_script_calls(redis.port), time.perf_counter()
+            await asyncio.sleep(2.0)
+            idle_rate = (redis_script_calls(redis.port) - idle_start) / (time.perf_counter() - idle_t0)
+            calls_before, t0 = redis_script_calls(redis.port), time.perf_counter()
+            shared_turns = 0
+            for i in range(turns):
+                for name in (("local", "shared") if i % 2 else ("shared", "local")):
+                    sample = await gateway_turn(conns[name], f"question {i}")
+                    if sample.ok and sample.ttfb is not None:
+                        ttfb[name].append(sample.ttfb)
+                    if name == "shared":
+                        shared_turns += 1
+            elapsed = time.perf_counter() - t0
+            calls = redis_script_calls(redis.port) - calls_before - idle_rate * elapsed
+            for conn in conns.values():
+                conn.close()
+            print(f"\n### End to end through the gateway: {turns} sequential streamed turns each, interleaved\n")
+            print("| gateway | ttfb p50 | ttfb p99 | ok |")
+            print("| --- | ---: | ---: | ---: |")
+            for name, label in (("local", "in-process pool"), ("shared", "Redis pool")):
+                values = ttfb[name]
+                print(f"| {label} | {percentile(values, 50) * 1000:.2f} ms | {percentile(values, 99) * 1000:.2f} ms "
+                      f"| {len(values)}/{turns} |")
+            added50 = (percentile(ttfb["shared"], 50) - percentile(ttfb["local"], 50)) * 1000
+            added99 = (percentile(ttfb["shared"], 99) - percentile(ttfb["local"], 99)) * 1000
+            print(f"| **added by Redis** | **{added50:.2f} ms** | {added99:.2f} ms | |")
+            print(f"\nRedis script calls per request: **{calls / max(1, shared_turns):.2f}** "
+                  f"(periodic ticks/snapshots of the 3 idle replicas, {idle_rate:.1f}/s, subtracted)")
+
+            # 2. throughput: 1 replica vs 3 replicas on the shared pool, same total concurrency
+            concurrency = 24
+
+            async def rate(targets: list[Gateway]) -> tuple[float, int]:
+                conns_: list[Connection] = [Connection(targets[i % len(targets)].port) for i in range(concurrency)]
+                stop_at = time.perf_counter() + seconds
+                done = [0, 0]
+
+                async def worker(conn: Connection) -> None:
+                    while time.perf_counter() < stop_at:
+                        sample = await gateway_turn(conn, "throughput")
+                        done[0 if sample.ok else 1] += 1
+
+                started = time.perf_counter()
+                await asyncio.gather(*(worker(c) for c in conns_))
+                for c in conns_:
+                    c.close()
+                return done[0] / (time.perf_counter() - started), done[1]
+
+            one, one_failed = await rate(shared[:1])
+            three, three_failed = await rate(shared)
+            local_rate, local_failed = await rate([local])
+            print(f"\n### Throughput, {concurrency} concurrent streaming clients, 20 accounts, fast simulator, "
+                  f"{seconds:g} s each\n")
+            print("| gateways | requests/s | not ok |")
+            print("| --- | ---: | ---: |")
+            print(f"| 1 replica, in-process pool | {local_rate:.0f} | {local_failed} |")
+            print(f"| 1 replica, Redis pool | {one:.0f} | {one_failed} |")
+            print(f"| 3 replicas, Redis pool | {three:.0f} | {three_failed} |")
+            print(f"\nsimulator violations (two streams on one account): {sim.sim_stats()['violations']}")
+        finally:
+            for gw in gateways:
+                gw.stop()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--turns", type=int, default=300, help="sequential turns per gateway for the TTFB table")
+    parser.add_argument("--no-gateway", action="store_true", help="skip the end-to-end gateway section")
     args = parser.parse_args()
     redis = Redis()
     try:
@@ -217,6 +340,8 @@ async def main() -> None:
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
         await sequential(redis.url, args.requests)
         await contention(redis.url, args.seconds)
+        if not args.no_gateway:
+            await gateway_side_by_side(redis, args.turns, args.seconds)
     finally:
         redis.stop()
 

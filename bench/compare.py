@@ -17,8 +17,20 @@ import statistics
 import sys
 import time
 
-from harness import (CLK_TCK, Connection, Gateway, Simulator, failures, gateway_turn, ms, percentile,
-                     run_workers, table, ttfbs, use_uvloop)
+from harness import (
+    CLK_TCK,
+    Connection,
+    Gateway,
+    Simulator,
+    failures,
+    gateway_turn,
+    ms,
+    percentile,
+    run_workers,
+    table,
+    ttfbs,
+    use_uvloop,
+)
 from latency import prompt_for
 from streaming import prompt_with_chars
 
@@ -76,9 +88,9 @@ def main() -> int:
             async def run() -> None:
                 conns = {label: [Connection(gw.port) for _ in range(max(16, streams))]
                          for label, gw in gateways.items()}
-                for label, gw in gateways.items():
+                for label in gateways:
                     await run_workers(16, len(sim.accounts) // 16 + 1,
-                                      lambda i: lambda: gateway_turn(conns[label][i], "warm up"))
+                                      lambda i, own=conns[label]: lambda: gateway_turn(own[i], "warm up"))
                 for _ in range(args.rounds):
                     for label, gw in gateways.items():
                         results[label].append(await one_round(gw, conns[label], args.load))

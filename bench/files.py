@@ -20,6 +20,14 @@ import asyncio
 import os
 import time
 
+from deepseek2api.chat.attachments import prepare_attachments
+from deepseek2api.chat.history_file import PromptParts, plan_prompt
+from deepseek2api.chat.prompt import USER, build_prompt
+from deepseek2api.chat.turn import Message
+from deepseek2api.chat.usage import warm_up
+from deepseek2api.deepseek.client import DeepSeekClient
+from deepseek2api.deepseek.events import ContentDelta
+from deepseek2api.deepseek.profile import ClientProfile
 from harness import (
     REAL_DIFFICULTY,
     CpuMeter,
@@ -30,15 +38,6 @@ from harness import (
     percentile,
     table,
 )
-
-from deepseek2api.chat.attachments import prepare_attachments
-from deepseek2api.chat.history_file import PromptParts, plan_prompt
-from deepseek2api.chat.prompt import USER, build_prompt
-from deepseek2api.chat.turn import Message
-from deepseek2api.chat.usage import warm_up
-from deepseek2api.deepseek.client import DeepSeekClient
-from deepseek2api.deepseek.events import ContentDelta
-from deepseek2api.deepseek.profile import ClientProfile
 
 
 def conversation() -> PromptParts:

@@ -105,11 +105,11 @@ class CpuMeter:
         self.cpu = self.wall = 0.0
         self._cpu0 = self._wall0 = 0.0
 
-    def start(self) -> "CpuMeter":
+    def start(self) -> CpuMeter:
         self._cpu0, self._wall0 = self.stats.cpu_seconds(), time.perf_counter()
         return self
 
-    def stop(self) -> "CpuMeter":
+    def stop(self) -> CpuMeter:
         self.cpu = self.stats.cpu_seconds() - self._cpu0
         self.wall = time.perf_counter() - self._wall0
         return self
@@ -133,7 +133,7 @@ class RssSampler:
             self.peak = max(self.peak, self.stats.rss_mb())
             await asyncio.sleep(self.interval)
 
-    def start(self) -> "RssSampler":
+    def start(self) -> RssSampler:
         self.peak = self.stats.rss_mb()
         self._task = asyncio.get_running_loop().create_task(self._run())
         return self
@@ -227,7 +227,7 @@ class _Child:
                 self.proc.wait(5)
         self.dir.cleanup()
 
-    def __enter__(self) -> "_Child":
+    def __enter__(self) -> _Child:
         try:
             self.start()
         except BaseException:
@@ -629,13 +629,13 @@ class Phase:
     simulator: CpuMeter | None = None
     loadgen: CpuMeter = field(default_factory=lambda: CpuMeter(ProcessStats(os.getpid())))
 
-    def start(self) -> "Phase":
+    def start(self) -> Phase:
         for meter in (self.gateway, self.simulator, self.loadgen):
             if meter is not None:
                 meter.start()
         return self
 
-    def stop(self) -> "Phase":
+    def stop(self) -> Phase:
         for meter in (self.gateway, self.simulator, self.loadgen):
             if meter is not None:
                 meter.stop()

@@ -16,8 +16,24 @@ import asyncio
 import sys
 import time
 
-from harness import (REAL_DIFFICULTY, TINY_DIFFICULTY, Connection, DirectClient, Gateway, Simulator, failures,
-                     gateway_turn, machine_line, ms, percentile, phase, run_workers, table, ttfbs, use_uvloop)
+from harness import (
+    REAL_DIFFICULTY,
+    TINY_DIFFICULTY,
+    Connection,
+    DirectClient,
+    Gateway,
+    Simulator,
+    failures,
+    gateway_turn,
+    machine_line,
+    ms,
+    percentile,
+    phase,
+    run_workers,
+    table,
+    ttfbs,
+    use_uvloop,
+)
 
 CONCURRENCY = (1, 16, 64)
 RATE = 40.0  # pieces per second per stream: DeepSeek's pace, so 64 concurrent users are 64 live streams
@@ -56,10 +72,10 @@ async def measure(sim: Simulator, gw: Gateway, quick: bool, unpaced: bool) -> li
             span = 0.0 if unpaced else chars / 2.5 / RATE
             spread = {"stagger": span if concurrency > 1 else 0.0, "think": span / 5 if concurrency > 1 else 0.0}
             cpu_direct = phase(None, sim).start()
-            direct = await run_workers(concurrency, each, lambda i: lambda: directs[i].turn(prompt), **spread)
+            direct = await run_workers(concurrency, each, lambda i, p=prompt: lambda: directs[i].turn(p), **spread)
             cpu_direct.stop()
             cpu_gw = phase(gw, sim).start()
-            via = await run_workers(concurrency, each, lambda i: lambda: gateway_turn(gateway_conns[i], prompt),
+            via = await run_workers(concurrency, each, lambda i, p=prompt: lambda: gateway_turn(gateway_conns[i], p),
                                     **spread)
             cpu_gw.stop()
             bad = failures(direct) + failures(via)

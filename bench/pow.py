@@ -66,7 +66,8 @@ def main() -> int:
             for kernel in native.kernels():
                 native.set_kernel(kernel)
                 for threads in (1, 2):
-                    label = f"native `{kernel}`{' (default)' if kernel == default_kernel else ''}, {threads} thread{'s' if threads > 1 else ''}"
+                    default = " (default)" if kernel == default_kernel else ""
+                    label = f"native `{kernel}`{default}, {threads} thread{'s' if threads > 1 else ''}"
                     rows.append((label, {case: median_ms(case, args.reps, backend="native", threads=threads)
                                          for case in CASES}))
         finally:

@@ -32,7 +32,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer requests, shorter streams (~2 min)")
     parser.add_argument("--out", help="also write the report to this file")
     parser.add_argument("--gateway-src", help="run the gateway from this source tree")
-    parser.add_argument("--skip", action="append", default=[], choices=["pow", "latency", "streaming", "scale", "burst"])
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["pow", "latency", "streaming", "scale", "burst"])
     args = parser.parse_args()
     if args.gateway_src:
         os.environ["BENCH_GATEWAY_SRC"] = os.path.abspath(args.gateway_src)

@@ -16,14 +16,30 @@ import asyncio
 import sys
 import time
 
-from harness import (Connection, Gateway, RssSampler, Simulator, TINY_DIFFICULTY, failures, gateway_turn,
-                     machine_line, ms, percentile, phase, run_workers, table, ttfbs, use_uvloop)
+from harness import (
+    TINY_DIFFICULTY,
+    Connection,
+    Gateway,
+    RssSampler,
+    Simulator,
+    failures,
+    gateway_turn,
+    machine_line,
+    ms,
+    percentile,
+    phase,
+    run_workers,
+    table,
+    ttfbs,
+    use_uvloop,
+)
 from streaming import prompt_with_chars
 
 RATE = 40.0
 
 
-async def run(sim: Simulator, gw: Gateway, clients: int, seconds: float) -> tuple[list[list[object]], list[list[object]]]:
+async def run(sim: Simulator, gw: Gateway, clients: int,
+              seconds: float) -> tuple[list[list[object]], list[list[object]]]:
     stats = gw.stats
     await asyncio.sleep(1.0)
     rss_idle = stats.rss_mb()

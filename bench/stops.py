@@ -18,11 +18,12 @@ import types
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from deepseek2api.chat import assemble as current
 from deepseek2api.deepseek.events import ContentDelta, Finished
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _old_module(revision: str) -> Any:
@@ -31,7 +32,7 @@ def _old_module(revision: str) -> Any:
     module = types.ModuleType("deepseek2api.chat._assemble_before")
     module.__package__ = "deepseek2api.chat"
     sys.modules[module.__name__] = module
-    exec(compile(source, "assemble_before.py", "exec"), module.__dict__)  # noqa: S102 - our own file at a revision
+    exec(compile(source, "assemble_before.py", "exec"), module.__dict__)  # our own file at a revision
     return module
 
 

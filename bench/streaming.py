@@ -20,9 +20,20 @@ import asyncio
 import sys
 import time
 
-from harness import (Connection, DirectClient, Gateway, Simulator, failures, gateway_turn, machine_line,
-                     phase, run_workers, table, use_uvloop)
 from deepseek2api.simulator.replies import reply_for
+from harness import (
+    Connection,
+    DirectClient,
+    Gateway,
+    Simulator,
+    failures,
+    gateway_turn,
+    machine_line,
+    phase,
+    run_workers,
+    table,
+    use_uvloop,
+)
 
 STREAMS = 64
 PACED_RATE = 40.0

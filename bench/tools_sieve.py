@@ -79,7 +79,8 @@ def cpu_per_piece(fn: object, pieces: list[str], repeat: int) -> float:
 
 
 def call_latency(pieces: list[str], samples: int) -> list[float]:
-    """CPU µs (this thread, so other processes on a shared machine do not count) spent in the content() call that turns the closing piece into the validated call."""
+    """CPU µs (this thread, so other processes on a shared machine do not count) spent in the content()
+    call that turns the closing piece into the validated call."""
     out = []
     for _ in range(samples):
         stream = ToolStream(TOOLS)

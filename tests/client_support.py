@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
 
 import httpx
 import pytest
@@ -217,7 +218,7 @@ class RawServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> "RawServer":
+    async def __aenter__(self) -> RawServer:
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
             assert task is not None
@@ -273,7 +274,7 @@ class Socks5Proxy:
     def url(self, scheme: str = "socks5h", password: str | None = None) -> str:
         return f"{scheme}://{self.username}:{password or self.password}@127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> "Socks5Proxy":
+    async def __aenter__(self) -> Socks5Proxy:
         await self._raw.__aenter__()
         return self
 

@@ -318,6 +318,7 @@ def check_stream(exchange: Exchange, schemas: OpenAISchemas) -> int:
     payloads = data_events(bytes(exchange.body))
     assert payloads, "an event stream with no data event"
     ids, finishes, chunks, with_usage = set(), 0, 0, 0
+    tool_calls = ToolCallDeltas()
     for position, payload in enumerate(payloads):
         last = position == len(payloads) - 1
         if payload == "[DONE]":
@@ -329,6 +330,7 @@ def check_stream(exchange: Exchange, schemas: OpenAISchemas) -> int:
             schemas.validate("ErrorResponse", chunk)
             continue
         schemas.validate("CreateChatCompletionStreamResponse", chunk)
+        tool_calls.see(chunk)
         chunks += 1
         ids.add((chunk["id"], chunk["created"], chunk["model"]))
         if not chunk["choices"]:
@@ -343,7 +345,90 @@ def check_stream(exchange: Exchange, schemas: OpenAISchemas) -> int:
         assert json.loads(payloads[-1]).get("error"), "stream neither ends with [DONE] nor with an error event"
     # Clients that add usage up over the chunks (LangChain) would count a second copy twice.
     assert with_usage <= 1, f"usage on {with_usage} chunks of one stream"
+    if ended:
+        tool_calls.check(markup=declares_tools(exchange.request_json()))
     return chunks
+
+
+MARKUP_FRAGMENTS = ("DSML", "tool▁", "<｜", "|tool_calls", "tool_result")
+
+
+def _no_markup(text: str | None, where: str) -> None:
+    """Outside code fences (a fenced example is text), no tool markup."""
+    outside = "".join((text or "").split("```")[::2])
+    for fragment in MARKUP_FRAGMENTS:
+        assert fragment not in outside, f"tool markup {fragment!r} reached the client in {where}: {text!r}"
+
+
+def _arguments_ok(name: str, arguments: str) -> None:
+    value = json.loads(arguments)
+    assert isinstance(value, dict), f"arguments of {name} are not a JSON object: {arguments!r}"
+
+
+class ToolCallDeltas:
+    """The rules for `delta.tool_calls` that the SDKs' accumulators rely on (AGENTS.md §4): indices
+    0..n-1 in order; `id`, `type` and `function.name` exactly once, in the first delta of an index;
+    arguments that join into a JSON object; finish_reason "tool_calls" when (and only when) calls came."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.finish: str | None = None
+        self.content: list[str] = []
+
+    def see(self, chunk: dict[str, Any]) -> None:
+        for choice in chunk["choices"]:
+            delta = choice.get("delta") or {}
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+            for key in ("content", "reasoning_content"):
+                if isinstance(delta.get(key), str):
+                    self.content.append(delta[key])
+            for item in delta.get("tool_calls") or ():
+                index = item["index"]
+                function = item.get("function") or {}
+                if index not in self.calls:
+                    assert index == len(self.calls), f"tool call index {index} after {len(self.calls)} calls"
+                    assert item.get("id") and item.get("type") == "function" and function.get("name"), item
+                    self.calls[index] = {"id": item["id"], "name": function["name"], "arguments": ""}
+                else:
+                    assert "id" not in item and "type" not in item and "name" not in function, \
+                        f"id/type/name repeated for index {index}: {item}"
+                self.calls[index]["arguments"] += function.get("arguments") or ""
+
+    def check(self, *, markup: bool = True) -> None:
+        if markup:
+            _no_markup("".join(self.content), "a streamed delta")
+        if self.calls:
+            assert self.finish == "tool_calls", f"finish_reason {self.finish!r} after tool calls"
+            assert len({c["id"] for c in self.calls.values()}) == len(self.calls), "duplicate call ids"
+            for call in self.calls.values():
+                _arguments_ok(call["name"], call["arguments"])
+        else:
+            assert self.finish != "tool_calls", "finish_reason tool_calls without a call"
+
+
+def declares_tools(request: Any) -> bool:
+    return isinstance(request, dict) and bool(request.get("tools") or request.get("functions"))
+
+
+def check_tool_body(body: dict[str, Any], *, markup: bool = True) -> None:
+    """A non-stream body: calls with unique ids and JSON-object arguments, finish_reason to match, no markup."""
+    for choice in body["choices"]:
+        message = choice["message"]
+        if markup:
+            _no_markup(message.get("content"), "message.content")
+            _no_markup(message.get("reasoning_content"), "message.reasoning_content")
+        calls = message.get("tool_calls") or []
+        if calls:
+            assert choice["finish_reason"] == "tool_calls", choice
+            assert len({c["id"] for c in calls}) == len(calls), "duplicate call ids"
+            for call in calls:
+                assert call["id"].startswith("call_") and call["type"] == "function", call
+                _arguments_ok(call["function"]["name"], call["function"]["arguments"])
+        elif message.get("function_call"):
+            assert choice["finish_reason"] == "function_call", choice
+        else:
+            assert choice["finish_reason"] != "tool_calls", choice
 
 
 def check_exchange(exchange: Exchange, schemas: OpenAISchemas) -> None:
@@ -369,7 +454,9 @@ def check_exchange(exchange: Exchange, schemas: OpenAISchemas) -> None:
             check_stream(exchange, schemas)
         else:
             assert exchange.headers.get("content-type", "").startswith("application/json"), exchange.headers
-            schemas.validate("CreateChatCompletionResponse", exchange.json())
+            body = exchange.json()
+            schemas.validate("CreateChatCompletionResponse", body)
+            check_tool_body(body, markup=declares_tools(request))
     elif route == "/models":
         schemas.validate("ListModelsResponse", exchange.json())
     elif route.startswith("/models/"):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from deepseek2api.deepseek.decode import INTERNAL_ERROR_PREFIX, StreamDecoder
 from deepseek2api.deepseek.events import ContentDelta, ReasoningDelta, UpstreamError, UpstreamEvent

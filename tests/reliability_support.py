@@ -162,7 +162,7 @@ class GatewayProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "GatewayProcess":
+    def start(self, timeout: float = 30.0) -> GatewayProcess:
         args = [sys.executable, "-m", "deepseek2api", "serve", "--config", str(self.config_path),
                 "--host", "127.0.0.1", "--port", str(self.port)]
         if self.log_level:
@@ -202,7 +202,7 @@ class GatewayProcess:
         assert self.proc is not None
         return self.proc.wait(timeout)
 
-    def __enter__(self) -> "GatewayProcess":
+    def __enter__(self) -> GatewayProcess:
         try:
             return self.start()
         except BaseException:
@@ -219,7 +219,7 @@ def port_refuses(port: int) -> bool:
         sock.settimeout(1.0)
         try:
             sock.connect(("127.0.0.1", port))
-        except (ConnectionRefusedError, socket.timeout, OSError):
+        except (TimeoutError, ConnectionRefusedError, OSError):
             return True
     return False
 

@@ -13,8 +13,8 @@ from deepseek2api.deepseek.errors import ErrorKind
 from deepseek2api.deepseek.events import (
     ContentDelta,
     Finished,
-    ReasoningDelta,
     Ready,
+    ReasoningDelta,
     SearchResult,
     SearchResults,
     Title,
@@ -58,7 +58,7 @@ def run(chunks, *, stop=(), citations="link", results=RESULTS, status="FINISHED"
 def splits(text: str, parts: int):
     for cuts in itertools.combinations(range(1, len(text)), parts - 1):
         bounds = (0, *cuts, len(text))
-        yield [text[a:b] for a, b in zip(bounds, bounds[1:])]
+        yield [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def test_whole_answer_renders_links() -> None:
@@ -145,7 +145,7 @@ def test_any_split_renders_like_the_whole(pieces, data) -> None:
     whole = run([text])[0]
     cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(text) - 1)), max_size=6)))
     bounds = [0, *[c for c in cuts if 0 < c < len(text)], len(text)]
-    chunks = [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    chunks = [text[a:b] for a, b in itertools.pairwise(bounds)]
     assert run(chunks)[0] == whole
 
 
@@ -221,7 +221,7 @@ def test_stop_inside_a_held_citation_marker() -> None:
 
 
 def test_reasoning_is_never_mixed_into_content() -> None:
-    content, thought, finish, events = run(["It is 42."], reasoning=["The user wants", " a short answer."])
+    content, thought, _finish, events = run(["It is 42."], reasoning=["The user wants", " a short answer."])
     assert thought == "The user wants a short answer."
     assert content == "It is 42."
     kinds = [type(e).__name__ for e in events]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from client_support import client, collect, content_of, fresh_sim, login, sim
 
+from client_support import client, collect, content_of, fresh_sim, login, sim
 from deepseek2api.chat.attachments import (
     AttachmentError,
     AttachmentKind,

@@ -4,6 +4,7 @@ system prompt) is attached as text files and the prompt keeps the live turn and 
 from __future__ import annotations
 
 import pytest
+
 from client_support import (
     client,
     collect,
@@ -14,7 +15,6 @@ from client_support import (
     reset_sim,
     sim,
 )
-
 from deepseek2api.chat.attachments import prepare_attachments
 from deepseek2api.chat.history_file import (
     HISTORY_FILE,

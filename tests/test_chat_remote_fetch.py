@@ -9,8 +9,8 @@ import base64
 import ipaddress
 
 import pytest
-from client_support import RawServer, read_http_request
 
+from client_support import RawServer, read_http_request
 from deepseek2api.chat.attachments import (
     AttachmentError,
     AttachmentKind,

@@ -10,8 +10,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from client_support import collect, errors_of
 
+from client_support import collect, errors_of
 from deepseek2api.deepseek.client import DeepSeekClient
 from deepseek2api.deepseek.errors import ErrorKind
 from deepseek2api.deepseek.events import ContentDelta, Ready

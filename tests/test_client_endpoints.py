@@ -8,6 +8,7 @@ import logging
 import re
 
 import pytest
+
 from client_support import (
     ALICE,
     BOB,
@@ -25,7 +26,6 @@ from client_support import (
     reset_sim,
     sim_stats,
 )
-
 from deepseek2api.deepseek.client import PATH_COMPLETION, PATH_CONTINUE
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import Finished, Ready

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from client_support import (
     ALICE,
     BOB,
@@ -23,7 +24,6 @@ from client_support import (
     reset_sim,
     wait_for_idle_streams,
 )
-
 from deepseek2api.deepseek.client import PATH_CONTINUE, DeepSeekClient
 from deepseek2api.deepseek.decode import StreamDecoder
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from client_support import (
     ALICE,
     client,
@@ -17,7 +18,6 @@ from client_support import (
     reset_sim,
     sim,
 )
-
 from deepseek2api.deepseek.client import DeepSeekClient
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.files import (

@@ -10,6 +10,7 @@ import contextlib
 import gc
 
 import pytest
+
 from client_support import (
     ALICE,
     client,
@@ -26,7 +27,6 @@ from client_support import (
     reset_sim,
     wait_for_idle_streams,
 )
-
 from deepseek2api.deepseek.client import PATH_COMPLETION, PATH_CONTINUE, DeepSeekClient
 from deepseek2api.deepseek.decode import StreamDecoder
 from deepseek2api.deepseek.errors import ErrorKind

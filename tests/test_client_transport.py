@@ -8,6 +8,11 @@ import json
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from client_support import (
     ALICE,
     DEVICE_ID,
@@ -25,11 +30,6 @@ from client_support import (
     profile_for,
     read_http_request,
 )
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
 from deepseek2api.background import BackgroundServer
 from deepseek2api.deepseek.client import DeepSeekClient
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
 from cluster_support import (
     NOTHING_LEFT,
     REDIS_SERVER,
@@ -26,7 +27,6 @@ from cluster_support import (
     coordinator,
     leftover_keys,
 )
-
 from deepseek2api.pool.cluster import (
     ClusterConfig,
     ClusterCoordinator,

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
-from cluster_support import REDIS_SERVER, RedisServer, accounts, coordinator
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
+from cluster_support import REDIS_SERVER, RedisServer, accounts, coordinator
 from deepseek2api.pool.cluster import (
     ClusterConfig,
     ClusterCoordinator,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from console_support import (
     ADMIN_KEY,
     CLIENT_KEY,
@@ -16,7 +17,6 @@ from console_support import (
     FakeBackend,
     console_app,
 )
-
 from deepseek2api.api.admin import RequestEntry, RequestLog
 
 SECRETS = (*SECRET_PASSWORDS, *SECRET_TOKENS, ADMIN_KEY, CLIENT_KEY, "proxy-Secret9", "tok-fresh-Secret",

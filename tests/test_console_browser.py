@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import pytest
 import uvicorn
-from console_support import ADMIN_KEY, FakeBackend, console_app
 
+from console_support import ADMIN_KEY, FakeBackend, console_app
 from deepseek2api.api.admin import RequestEntry, RequestLog
 
 CHROMIUM = os.environ.get("DS2API_CHROMIUM", "/usr/bin/chromium")

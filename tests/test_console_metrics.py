@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 import httpx
 import pytest
-from console_support import ADMIN_KEY, CLIENT_KEY, FakeBackend, console_app, gauges_from
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from console_support import ADMIN_KEY, CLIENT_KEY, FakeBackend, console_app, gauges_from
 from deepseek2api.api.admin import RequestLog
 from deepseek2api.api.metrics import GatewayMetrics, Outcome
 

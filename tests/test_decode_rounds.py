@@ -121,7 +121,7 @@ def test_content_filter_batch_rewrite_emits_no_canned_text():
     )
     events = decode_body(body)
     assert_well_formed(events)
-    reasoning, content, others = summarize(events)
+    _reasoning, content, _others = summarize(events)
     assert content == "It and then"
     assert _finishes(events) == [Finished("CONTENT_FILTER")]
     assert not any(isinstance(e, UpstreamError) for e in events)
@@ -193,7 +193,7 @@ def test_continue_round_does_not_duplicate_text():
     assert_well_formed(second)
     assert summarize(first)[:2] == ("Let me think.", "Part one")
     assert _finishes(first) == [Finished("INCOMPLETE")]
-    reasoning, content, others = summarize(second)
+    reasoning, content, _others = summarize(second)
     assert reasoning == ""
     assert content == ", part two and the end."
     assert _finishes(second) == [Finished("FINISHED")]

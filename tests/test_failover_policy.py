@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
-from gateway_support import running_stack
 
 from deepseek2api.deepseek.errors import ErrorKind
 from deepseek2api.simulator.replies import reply_for
+from gateway_support import running_stack
 
 
 def states(stack) -> dict[str, str]:

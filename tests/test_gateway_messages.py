@@ -31,10 +31,10 @@ def test_a_failed_passthrough_token_does_not_claim_to_try_another_account(caplog
     with running_stack(accounts=1, token_passthrough=True) as stack:
         user = stack.sim_config.users[0]
         token = _login_token(stack.simulator.base_url, user.email or "", user.password)
-        with caplog.at_level(logging.INFO, logger="deepseek2api.runner"), pytest.raises(openai.APIStatusError):
+        with caplog.at_level(logging.INFO, logger="deepseek2api.chat.runner"), pytest.raises(openai.APIStatusError):
             stack.openai(api_key=token).chat.completions.create(
                 model="deepseek-chat", messages=[{"role": "user", "content": "[sim:fault=busy] hello"}])
-    runner_lines = [r.getMessage() for r in caplog.records if r.name == "deepseek2api.runner"]
+    runner_lines = [r.getMessage() for r in caplog.records if r.name == "deepseek2api.chat.runner"]
     assert any("account passthrough failed before output (busy)" in line for line in runner_lines), runner_lines
     assert not any("another account" in line or "retrying on" in line for line in runner_lines), runner_lines
 
@@ -42,11 +42,11 @@ def test_a_failed_passthrough_token_does_not_claim_to_try_another_account(caplog
 def test_a_failover_in_the_pool_names_the_account_it_retries_on(caplog: pytest.LogCaptureFixture) -> None:
     with running_stack(accounts=2) as stack:
         stack.sim_fault(stack.sim_config.users[0].email or "", "busy")
-        with caplog.at_level(logging.INFO, logger="deepseek2api.runner"):
+        with caplog.at_level(logging.INFO, logger="deepseek2api.chat.runner"):
             for _ in range(3):  # the least recently used account goes first: the faulty one within two
                 reply = stack.openai().chat.completions.create(
                     model="deepseek-chat", messages=[{"role": "user", "content": "hello"}])
                 assert reply.choices[0].message.content
-    runner_lines = [r.getMessage() for r in caplog.records if r.name == "deepseek2api.runner"]
+    runner_lines = [r.getMessage() for r in caplog.records if r.name == "deepseek2api.chat.runner"]
     assert any("failed before output (busy)" in line for line in runner_lines), runner_lines
     assert any("retrying on account" in line for line in runner_lines), runner_lines

@@ -11,14 +11,6 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from gateway_support import (
-    API_KEY,
-    TEST_DIFFICULTY,
-    Stack,
-    gateway_settings,
-    running_stack,
-    sim_users,
-)
 
 from deepseek2api.background import BackgroundServer
 from deepseek2api.logs import MASK, SecretRedactor
@@ -31,6 +23,14 @@ from deepseek2api.server import create_app
 from deepseek2api.settings import AccountSettings
 from deepseek2api.simulator import SimulatorConfig
 from deepseek2api.simulator import create_app as create_simulator
+from gateway_support import (
+    API_KEY,
+    TEST_DIFFICULTY,
+    Stack,
+    gateway_settings,
+    running_stack,
+    sim_users,
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ import pytest
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from openai_wire import chunk_bytes, usage_chunk_bytes
-
 from deepseek2api.api.openai.protocol import ModelNotFound, RequestInvalid, error_body, to_turn, validate_request
 from deepseek2api.api.openai.render import (
     DONE,
@@ -23,6 +21,7 @@ from deepseek2api.api.openai.render import (
     usage_body,
 )
 from deepseek2api.chat.turn import ModelRegistry
+from openai_wire import chunk_bytes, usage_chunk_bytes
 
 USER = {"role": "user", "content": "Hi"}
 

@@ -14,8 +14,8 @@ import random
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,8 +23,14 @@ import pytest
 
 from deepseek2api.simulator import SimulatorConfig, SimulatorServer
 from gateway_support import API_KEY, TEST_DIFFICULTY, running_stack, sim_users
-from reliability_support import (GatewayProcess, config_dict, expected_reply, integrity_check, stored_states,
-                                 write_config)
+from reliability_support import (
+    GatewayProcess,
+    config_dict,
+    expected_reply,
+    integrity_check,
+    stored_states,
+    write_config,
+)
 
 ACCOUNTS = 5
 KILLS = 5
@@ -36,11 +42,14 @@ def _ask(base_url: str, prompt: str, timeout: float = 30.0) -> httpx.Response:
                       json={"model": "deepseek-chat", "messages": [{"role": "user", "content": prompt}]})
 
 
-def _load_until(base_url: str, stop: threading.Event, worker: int) -> int:
-    """Requests in a loop until `stop`; failures are expected (the process gets killed under us)."""
+def _load_until(base_url: str, stop: threading.Event, worker: int, started: list[int]) -> int:
+    """Requests in a loop until `stop`; failures are expected (the process gets killed under us).
+
+    `started` counts requests begun by every worker (list.append is atomic under the GIL)."""
     sent = 0
     while not stop.is_set():
         sent += 1
+        started.append(worker)
         try:
             _ask(base_url, f"load {worker}-{sent}", timeout=5)
         except httpx.HTTPError:
@@ -79,7 +88,7 @@ def test_kill_9_during_logins_keeps_the_store_intact_and_tokens_reused(tmp_path:
                     prompts = [f"after restart {cycle}.{i} [sim:words=20]" for i in range(len(alive))]
                     with ThreadPoolExecutor(len(prompts)) as pool:
                         answers = list(pool.map(lambda p: _ask(gateway.base_url, p), prompts))
-                    for prompt, answer in zip(prompts, answers):
+                    for prompt, answer in zip(prompts, answers, strict=True):
                         assert answer.status_code == 200, answer.text
                         assert answer.json()["choices"][0]["message"]["content"] == \
                             expected_reply(prompt, thinking=False)[0]
@@ -97,9 +106,14 @@ def test_kill_9_during_logins_keeps_the_store_intact_and_tokens_reused(tmp_path:
                 _on_sim_loop(sim, lambda: sim.state.config.update(
                     {"token_ttl": 0.5, "tokens_per_second": None, "fault_rates": {"busy": 0.05, "rate_limit": 0.05}}))
                 stop = threading.Event()
+                started: list[int] = []
                 with ThreadPoolExecutor(8) as pool:
-                    workers = [pool.submit(_load_until, gateway.base_url, stop, w) for w in range(8)]
+                    workers = [pool.submit(_load_until, gateway.base_url, stop, w, started) for w in range(8)]
                     time.sleep(rng.uniform(0.5, 1.2))
+                    # On a loaded machine the first requests take longer: kill only once the load runs.
+                    deadline = time.monotonic() + 30
+                    while len(started) <= 8 and time.monotonic() < deadline:
+                        time.sleep(0.05)
                     gateway.signal(signal.SIGKILL)
                     assert gateway.wait(10) == -signal.SIGKILL
                     stop.set()

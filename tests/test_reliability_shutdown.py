@@ -19,8 +19,15 @@ import pytest
 
 from deepseek2api.simulator import SimulatorConfig, SimulatorServer
 from gateway_support import API_KEY, TEST_DIFFICULTY, sim_users
-from reliability_support import (GatewayProcess, config_dict, expected_reply, integrity_check, port_refuses,
-                                 stored_states, write_config)
+from reliability_support import (
+    GatewayProcess,
+    config_dict,
+    expected_reply,
+    integrity_check,
+    port_refuses,
+    stored_states,
+    write_config,
+)
 
 
 @pytest.fixture

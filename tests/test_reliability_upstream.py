@@ -19,8 +19,14 @@ import pytest
 
 from deepseek2api.background import free_port
 from gateway_support import Stack, running_stack
-from reliability_support import (EvilUpstream, counting_access_log, error_log, evil_stack, expected_reply,
-                                 is_error_envelope)
+from reliability_support import (
+    EvilUpstream,
+    counting_access_log,
+    error_log,
+    evil_stack,
+    expected_reply,
+    is_error_envelope,
+)
 
 IDLE = 0.5  # upstream.idle_timeout of these stacks
 
@@ -72,7 +78,7 @@ def test_broken_reply_non_stream_is_a_clear_502(evil: tuple[Stack, EvilUpstream]
 
 @pytest.mark.parametrize("mode", sorted(BROKEN))
 def test_broken_reply_stream_ends_with_an_error(evil: tuple[Stack, EvilUpstream], mode: str) -> None:
-    stack, upstream = evil
+    stack, _upstream = evil
     with stack.http() as http:
         with http.stream("POST", "/v1/chat/completions", json={
                 "model": "deepseek-chat", "stream": True,
@@ -85,7 +91,8 @@ def test_broken_reply_stream_ends_with_an_error(evil: tuple[Stack, EvilUpstream]
         events = [e[len("data: "):] for e in body.split("\n\n") if e.startswith("data: ")]
         assert events and events[-1] != "[DONE]", body[-300:]
         error = json.loads(events[-1])
-        assert any('"content"' in e for e in events[:-1])  # it did start
+        # It did start: content went out, or (on a slow machine) a keep-alive comment committed the 200 first.
+        assert any('"content"' in e for e in events[:-1]) or body.startswith(":"), body[:300]
     assert is_error_envelope(error) and error["error"]["code"] in BROKEN[mode], error
     # The SDK turns both shapes into an exception.
     with pytest.raises(openai.APIError):

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from gateway_support import API_KEY, gateway_settings, running_stack, sim_users
 
 from deepseek2api.api.request_limits import (
     ALLOWED_REQUEST_HEADERS,
@@ -18,6 +17,7 @@ from deepseek2api.api.request_limits import (
 from deepseek2api.background import BackgroundServer
 from deepseek2api.cli import uvicorn_limits
 from deepseek2api.server import create_app
+from gateway_support import API_KEY, gateway_settings, running_stack, sim_users
 
 LIMITS = {"max_header_bytes": 8192, "max_headers": 40, "header_timeout": 1.0, "body_timeout": 1.0}
 

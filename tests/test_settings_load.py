@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from deepseek2api.deepseek.profile import DEFAULT_HEADERS
 from deepseek2api.pool.proxies import ProxyPool
@@ -189,7 +190,7 @@ def test_unknown_nested_keys_warn_but_load(caplog: pytest.LogCaptureFixture) -> 
 
 def test_settings_are_frozen() -> None:
     settings = Settings()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.token_passthrough = True  # type: ignore[misc]
 
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from simulator_support import (EMAIL, MOBILE, MOBILE_PASSWORD, PASSWORD, asgi_client, auth, envelope_ok, login,
-                               small_config, state_of)
+from simulator_support import (
+    EMAIL,
+    MOBILE,
+    MOBILE_PASSWORD,
+    PASSWORD,
+    asgi_client,
+    auth,
+    envelope_ok,
+    login,
+    small_config,
+    state_of,
+)
 
 
 async def test_login_with_email_returns_token_at_biz_data_user_token() -> None:

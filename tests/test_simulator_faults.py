@@ -6,8 +6,21 @@ import pytest
 
 from deepseek2api.simulator import reply_for
 from deepseek2api.simulator.turns import REFUSAL
-from simulator_support import (CONTINUE, EMAIL, PASSWORD, asgi_client, auth, complete, decode, login,
-                               new_session, pow_header, small_config, sse_events, state_of)
+from simulator_support import (
+    CONTINUE,
+    EMAIL,
+    PASSWORD,
+    asgi_client,
+    auth,
+    complete,
+    decode,
+    login,
+    new_session,
+    pow_header,
+    small_config,
+    sse_events,
+    state_of,
+)
 
 
 async def _setup(client):

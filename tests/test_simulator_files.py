@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import httpx
+
 from simulator_support import (
     COMPLETION,
     asgi_client,

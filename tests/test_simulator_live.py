@@ -9,8 +9,18 @@ import httpx
 import pytest
 
 from deepseek2api.simulator import SimulatorServer, SimUser, reply_for
-from simulator_support import (COMPLETION, EMAIL, auth, complete, completion_body, decode, login, new_session,
-                               pow_header, small_config)
+from simulator_support import (
+    COMPLETION,
+    EMAIL,
+    auth,
+    complete,
+    completion_body,
+    decode,
+    login,
+    new_session,
+    pow_header,
+    small_config,
+)
 
 
 class _Stream:

@@ -9,8 +9,20 @@ import re
 import pytest
 
 from deepseek2api.deepseek.pow_reference import hash_hex
-from simulator_support import (COMPLETION, CONTINUE, asgi_client, auth, challenge, completion_body, encode_answer,
-                               login, new_session, small_config, solve, state_of)
+from simulator_support import (
+    COMPLETION,
+    CONTINUE,
+    asgi_client,
+    auth,
+    challenge,
+    completion_body,
+    encode_answer,
+    login,
+    new_session,
+    small_config,
+    solve,
+    state_of,
+)
 
 INVALID = {"code": 40301, "msg": "INVALID_POW_RESPONSE", "data": None}
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import re
 
-from simulator_support import (asgi_client, auth, complete, completion_body, decode, envelope_ok, login, new_session,
-                               pow_header, state_of)
+from simulator_support import (
+    asgi_client,
+    auth,
+    complete,
+    completion_body,
+    decode,
+    envelope_ok,
+    login,
+    new_session,
+    pow_header,
+    state_of,
+)
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 

@@ -10,8 +10,7 @@ import pytest
 
 from deepseek2api.simulator import reply_for
 from deepseek2api.simulator.streams import TIP_TEXT
-from simulator_support import (asgi_client, complete, decode, login, new_session, small_config, sse_events,
-                               state_of)
+from simulator_support import asgi_client, complete, decode, login, new_session, small_config, sse_events, state_of
 
 FLAGS = [(False, False), (True, False), (False, True), (True, True)]
 FORMATS = ["C", "C'", "B", "A"]

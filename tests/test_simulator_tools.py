@@ -7,8 +7,6 @@ import json
 
 import jsonschema
 import pytest
-from simulator_support import asgi_client, complete, login, new_session, sse_events
-from tools_support import NESTED, TOOLS
 
 from deepseek2api.chat.tools.events import OutReasoning, OutText, OutToolCall
 from deepseek2api.chat.tools.parser import parse_answer
@@ -27,6 +25,8 @@ from deepseek2api.chat.tools.spec import (
 )
 from deepseek2api.simulator import reply_for
 from deepseek2api.simulator.toolcalls import MARKUPS, arguments_for, read_catalog
+from simulator_support import asgi_client, complete, login, new_session, sse_events
+from tools_support import NESTED, TOOLS
 
 ALL = (*TOOLS, NESTED)
 SYSTEM = tools_prompt(ALL) or ""
@@ -122,3 +122,17 @@ async def test_streamed_in_small_pieces_the_sieve_recovers_the_call(markup: str,
     assert [(c.name, json.loads(c.arguments)) for c in calls] == [("write_file", {"path": "a.py", "content": "x < 1\n"})]
     text = "".join(e.text for e in events if isinstance(e, OutText))
     assert "DSML" not in text and "tool▁" not in text and "invented" not in text
+
+
+def test_an_after_directive_scripts_a_second_call_once_the_first_result_is_in() -> None:
+    task = 'Weather, then search. [sim:tool=get_weather args={"city": "Oslo"}] [sim:after1=search args={"query": "umbrella"}]'
+    first = parse_answer(reply_for(prompt_for(task), thinking=False, search=False).content, ALL).calls
+    assert [(c.name, json.loads(c.arguments)["city"]) for c in first] == [("get_weather", "Oslo")]
+    history = (prompt_for(task) + "<｜Assistant｜>" + render_calls([ToolCallRecord("call_1", "get_weather", '{"city": "Oslo"}')], ALL)
+               + "<｜end▁of▁sentence｜>" + render_result("call_1", "get_weather", "Rain"))
+    (second,) = parse_answer(reply_for(history, thinking=False, search=False).content, ALL).calls
+    assert (second.name, json.loads(second.arguments)["query"]) == ("search", "umbrella")
+    history += ("<｜Assistant｜>" + render_calls([ToolCallRecord("call_2", "search", '{"query": "umbrella"}')], ALL)
+                + "<｜end▁of▁sentence｜>" + render_result("call_2", "search", "Buy one"))
+    final = reply_for(history, thinking=False, search=False).content
+    assert "Buy one" in final and parse_answer(final, ALL).calls == ()

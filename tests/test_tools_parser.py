@@ -6,7 +6,6 @@ import json
 
 import jsonschema
 import pytest
-from tools_support import CASES, CODE, TOOLS, Case, arguments_of
 
 from deepseek2api.chat.tools.jsonfix import loads_lenient, strip_fence
 from deepseek2api.chat.tools.parser import (
@@ -17,6 +16,7 @@ from deepseek2api.chat.tools.parser import (
     type_value,
 )
 from deepseek2api.chat.tools.spec import ToolKind, ToolSpec
+from tools_support import CASES, CODE, TOOLS, Case, arguments_of
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -7,7 +7,6 @@ import json
 import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tools_support import CODE, NESTED, TOOLS
 
 from deepseek2api.chat.prompt import neutralize
 from deepseek2api.chat.tools.parser import parse_answer
@@ -29,6 +28,7 @@ from deepseek2api.chat.tools.spec import (
     ToolKind,
     ToolSpec,
 )
+from tools_support import CODE, NESTED, TOOLS
 
 
 def test_nothing_is_injected_without_tools_or_with_tool_choice_none() -> None:

@@ -9,13 +9,13 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tools_support import CASES, MARKER_FRAGMENTS, TOOLS, Case, arguments_of
 
 from deepseek2api.chat.tools.events import OutReasoning, OutText, OutToolCall
 from deepseek2api.chat.tools.grammar import MAX_TAG
 from deepseek2api.chat.tools.parser import ToolSet, parse_answer
 from deepseek2api.chat.tools.sieve import Sieve, ToolStream
 from deepseek2api.chat.tools.spec import ToolKind
+from tools_support import CASES, MARKER_FRAGMENTS, TOOLS, Case, arguments_of
 
 CALL_ID = re.compile(r"^call_[A-Za-z0-9]{24}$")
 

@@ -132,10 +132,9 @@ def test_the_retry_correction_leads_to_a_parsable_answer_in_the_simulated_loop()
 
 
 def test_malformed_declarations_are_named_with_the_tool_index() -> None:
-    from tools_support import TOOLS
-
     from deepseek2api.chat.tools.declared import DeclaredProblem, check_declared
     from deepseek2api.chat.tools.spec import ToolKind, ToolSpec
+    from tools_support import TOOLS
 
     ok = ToolSpec("a", parameters={"type": "object", "properties": {}})
     assert check_declared(TOOLS, AUTO) is None

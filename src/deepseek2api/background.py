@@ -51,8 +51,7 @@ class BackgroundServer:
             uvicorn_options.update(log_config=None, access_log=False)
         self.config = uvicorn.Config(app, host=host, port=self.port, log_level=None if quiet else log_level,
                                      lifespan="on", **uvicorn_options)
-        self.server = uvicorn.Server(self.config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
+        self.server = uvicorn.Server(self.config)  # off the main thread it installs no signal handlers
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
         self._quiet = _OnlyWarningsFrom(self._thread.name) if quiet else None
@@ -69,7 +68,7 @@ class BackgroundServer:
         finally:
             self.loop.close()
 
-    def start(self, timeout: float = 20.0) -> "BackgroundServer":
+    def start(self, timeout: float = 20.0) -> BackgroundServer:
         if self._quiet is not None:
             logging.getLogger("uvicorn.error").addFilter(self._quiet)
         self._thread.start()
@@ -93,7 +92,7 @@ class BackgroundServer:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

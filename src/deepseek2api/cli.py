@@ -14,7 +14,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
 from .entry import report_start
@@ -254,7 +255,8 @@ def _random_challenge(difficulty: int, pow_module: Any) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepseek2api", description="OpenAI-compatible gateway for DeepSeek's web chat.")
+    parser = argparse.ArgumentParser(prog="deepseek2api",
+                                     description="OpenAI-compatible gateway for DeepSeek's web chat.")
     parser.add_argument("--version", action="version", version=f"deepseek2api {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -92,5 +92,6 @@ def run(app: Any, settings: Settings) -> None:
 
     run_server(uvicorn.Server(uvicorn.Config(app, host=settings.server.host, port=settings.server.port,
                                              log_config=None, access_log=False,
-                                             timeout_graceful_shutdown=settings.server.shutdown_grace,
+                                             # uvicorn annotates int but uses it as an asyncio timeout:
+                                             timeout_graceful_shutdown=settings.server.shutdown_grace,  # type: ignore[arg-type]
                                              **uvicorn_limits(settings.server))))

@@ -52,7 +52,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     max_headers = DEFAULT_MAX_HEADERS
     header_timeout = DEFAULT_HEADER_TIMEOUT
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
         super().connection_made(transport)
         self._head_bytes = 0
         self._head_lines = 0

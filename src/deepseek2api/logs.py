@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import threading
+from typing import TextIO
 
 _UNSAFE = re.compile(r"[^\x21-\x5b\x5d-\x7e]")  # anything but printable ASCII other than backslash
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", " ": "\\x20"}
@@ -136,15 +137,18 @@ class SecretRedactor(logging.Filter):
 redactor = SecretRedactor()
 
 
+class _GatewayHandler(logging.StreamHandler[TextIO]):
+    """The stderr handler `configure_logging` installs, known by its class so it is installed once."""
+
+
 def configure_logging(level: str = "info") -> None:
     """One stderr handler with the redactor, for the gateway and the libraries it uses."""
     root = logging.getLogger()
     numeric = logging.getLevelName(level.upper()) if level.lower() != "trace" else 5
     root.setLevel(numeric if isinstance(numeric, int) else logging.INFO)
-    if not any(getattr(h, "_deepseek2api", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _GatewayHandler) for h in root.handlers):
+        handler = _GatewayHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._deepseek2api = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     install_redactor()
 

@@ -23,8 +23,14 @@ from .api.auth import Authenticator, Caller
 from .api.docs import install_docs
 from .api.health import health_router
 from .api.middleware import GatewayMiddleware
+from .api.anthropic.protocol import ClaudeModels
+from .api.anthropic.router import anthropic_router
+from .api.anthropic.serving import Messages
+from .api.anthropic.signature import ThinkingSigner
 from .api.openai.router import openai_router
 from .api.request_limits import request_limits
+from .api.responses.router import responses_router
+from .api.responses.serving import Responses
 from .api.openai.serving import ChatCompletions
 from .api.status import status_router
 from .chat.prewarm import TurnPrewarmer
@@ -37,8 +43,10 @@ from .pool.accounts import AccountPool
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
+from .pool.shared import SharedPool
 from .settings import Settings
 from .store import open_store
+from .store.responses import open_response_store
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
@@ -62,18 +70,28 @@ class Gateway:
         self.store = open_store(settings.state)
         self.proxies = ProxyPool.from_settings(settings)
         self.login = AccountLogin(self.client)
-        self.pool = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
-                                proxies=self.proxies, login=self.login)
-        # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py)
+        # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md)
+        self.pool: AccountPool | SharedPool = SharedPool(settings, self.login) if settings.cluster.redis_url \
+            else AccountPool(settings.accounts, settings=settings.pool, store=self.store, proxies=self.proxies,
+                             login=self.login)
+        # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py); per replica, so
+        # only with the in-process pool (a prewarmed turn must not outlive a shared lease)
         self.prewarmer = TurnPrewarmer(self.pool, self.client, self.proxies,
                                        delete_session=settings.upstream.delete_session) \
-            if settings.pool.prewarm else None
+            if settings.pool.prewarm and isinstance(self.pool, AccountPool) else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer)
         self.tracker = TurnTracker()
+        self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
+        self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
+                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker)
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
                                     keepalive=settings.server.keepalive_interval, tracker=self.tracker,
                                     write_timeout=settings.server.write_timeout)
+        claude = settings.anthropic
+        self.messages = Messages(self.runner, ClaudeModels(self.registry, claude.model_map, claude.default_model),
+                                 self.leases_for, keepalive=settings.server.keepalive_interval,
+                                 tracker=self.tracker, signer=ThinkingSigner(claude.signature_key))
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
@@ -88,12 +106,20 @@ class Gateway:
     def status(self) -> dict[str, Any]:
         """What `/admin/status` shows."""
         return {
+            "mode": "cluster" if isinstance(self.pool, SharedPool) else "single",
             "inflight": self.tracker.inflight_count,
             "leases_out": self.pool.leases_out,
             "usable_accounts": self.pool.usable_count,
             "accounts": self.pool.status(),
-            "proxies": self.proxies.stats(),
+            "proxies": self.pool.proxy_status() if isinstance(self.pool, SharedPool) else self.proxies.stats(),
         }
+
+    async def pool_snapshot(self) -> dict[str, Any]:
+        """The pool for the console: mode "cluster" (replicas with heartbeat age, shared accounts) or "single"."""
+        if isinstance(self.pool, SharedPool):
+            return await self.pool.snapshot()
+        return {"mode": "single", "leases": self.pool.leases_out, "waiting": self.pool.waiting,
+                "accounts": self.pool.status(), "proxies": self.proxies.stats()}
 
     async def start(self) -> None:
         await self.pool.start()
@@ -119,6 +145,7 @@ class Gateway:
             await self.prewarmer.stop()
         await self.pool.close()
         await self.store.close()
+        await self.response_store.close()
         await self.client.aclose()
 
 
@@ -145,7 +172,9 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
+    app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
+    app.include_router(responses_router(gateway.responses, gateway.authenticator))
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

@@ -218,6 +218,7 @@ class ModelAlias(_Section):
     thinking: bool = False
     search: bool = False
     aliases: tuple[str, ...] = ()  # more names for the same model (a single string is accepted too)
+    tool_prompt: bool = True  # false: never inject the tool prompt for this model (calls are still parsed)
 
     @field_validator("aliases", mode="before")
     @classmethod
@@ -228,6 +229,22 @@ class ModelAlias(_Section):
 class OutputSettings(_Section):
     citations: Literal["link", "strip"] = "link"
     usage_chunk: Literal["both", "openai", "deepseek"] = "both"
+
+
+def _default_claude_map() -> dict[str, str]:
+    return {"opus": "deepseek-reasoner", "sonnet": "deepseek-reasoner", "haiku": "deepseek-chat"}
+
+
+class AnthropicSettings(_Section):
+    """The Anthropic Messages surface (`anthropic` section): which DeepSeek model a `claude-*` name means.
+
+    `model_map` keys match a lower-cased Claude model name exactly or as a part of it (the longest key
+    wins), so `"sonnet"` covers every Sonnet version; any other `claude-*` name gets `default_model`.
+    `signature_key`: the key that signs thinking blocks (empty: a random key per process)."""
+
+    model_map: dict[str, str] = Field(default_factory=_default_claude_map)
+    default_model: str = "deepseek-reasoner"
+    signature_key: str | None = Field(default=None, repr=False)
 
 
 class StateSettings(_Section):
@@ -287,6 +304,12 @@ class MetricsSettings(_Section):
     require_key: bool = False
 
 
+class ResponsesSettings(_Section):
+    """The Responses API (`/v1/responses`): how long stored responses stay for `previous_response_id`."""
+
+    ttl: float = Field(default=86400.0, gt=0)  # seconds; stored in the `state` store
+
+
 class Settings(_Section):
     """The whole configuration (frozen). Build it with `load_settings()` or `Settings.from_dict()`."""
 
@@ -303,10 +326,12 @@ class Settings(_Section):
     models: dict[str, ModelAlias] = Field(default_factory=dict)
     output: OutputSettings = Field(default_factory=OutputSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     proxy_quarantine: ProxyQuarantineSettings = Field(default_factory=ProxyQuarantineSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
 
     _config_path: str | None = PrivateAttr(default=None)
 

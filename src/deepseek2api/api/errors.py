@@ -22,8 +22,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..chat.errors import ErrorKind, TurnFailed, UpstreamError
-from ..pool.errors import PassthroughExhausted, PoolExhausted
+from ..chat.errors import (
+    AnswerRejected,
+    ErrorKind,
+    RejectKind,
+    TurnFailed,
+    UpstreamError,
+)
+from ..pool.errors import PassthroughExhausted, PoolExhausted, PoolUnavailable
 from .access import note_error
 
 log = logging.getLogger(__name__)
@@ -146,12 +152,29 @@ def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool 
     return ApiError(status, f"{text}{tried}: {client_detail(error)}", type_, param, code, retry_after, headers)
 
 
+# A complete answer that missed the shape the request demanded: the request was valid and the model did
+# not comply (even after the one repair round). 422, and no retry advice: the same request may well work.
+_REJECTED_PARAM = {RejectKind.TOOL_CALL_REQUIRED: "tool_choice",
+                   RejectKind.INVALID_STRUCTURED_OUTPUT: "response_format"}
+
+
+def from_rejected(exc: AnswerRejected) -> ApiError:
+    """The 422 for an answer without the call `tool_choice` required, or without valid JSON."""
+    return ApiError(422, f"The model's answer was rejected: {exc.message}.", "invalid_request_error",
+                    _REJECTED_PARAM.get(exc.kind), exc.kind.value)
+
+
 def from_pool(exc: PoolExhausted) -> ApiError:
     """The 429 for a pool that cannot serve now, with a Retry-After estimate and the reason."""
     # No usable account at all (banned, bad credentials, none configured): retrying cannot help.
     headers = {} if exc.reason.retry_can_help else dict(NO_RETRY)
     return ApiError(429, exc.message, "rate_limit_error", None, f"pool_{exc.reason.value}",
                     retry_after=exc.retry_after, headers=headers)
+
+
+def from_unavailable(exc: PoolUnavailable) -> ApiError:
+    """The 503 for a shared pool that cannot answer (Redis down or recovering): fail closed, retry later."""
+    return ApiError(503, exc.message, "server_error", None, f"pool_{exc.kind}", retry_after=exc.retry_after)
 
 
 def internal_error(request_id: str | None = None) -> ApiError:
@@ -185,6 +208,10 @@ def from_failure(exc: BaseException, *, attempts: int = 1, passthrough: bool = F
         return from_upstream(exc.error, attempts=attempts, passthrough=passthrough)
     if isinstance(exc, PoolExhausted):
         return from_pool(exc)
+    if isinstance(exc, PoolUnavailable):
+        return from_unavailable(exc)
+    if isinstance(exc, AnswerRejected):
+        return from_rejected(exc)
     if isinstance(exc, PassthroughExhausted):
         return unauthorized(str(exc))
     if isinstance(exc, Exception):
@@ -193,17 +220,92 @@ def from_failure(exc: BaseException, *, attempts: int = 1, passthrough: bool = F
     return None
 
 
-def error_response(error: ApiError, request_id: str | None = None) -> Response:
+# --------------------------------------------------------------------------------------------
+# The Anthropic rendering: the same error values, in Anthropic's envelope, types and statuses
+# --------------------------------------------------------------------------------------------
+
+ANTHROPIC_PREFIXES = ("/v1/messages", "/anthropic/")
+
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+                    500: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
+TOO_LONG_WORDING = "prompt is too long"  # Claude Code matches these words and compacts the conversation
+
+
+def is_anthropic_path(path: str) -> bool:
+    """Requests on these paths come from Anthropic clients: every error they get is in Anthropic's shape."""
+    return path.startswith(ANTHROPIC_PREFIXES)
+
+
+def anthropic_status(error: ApiError) -> int:
+    """503 ("no account can serve now", upstream busy) is Anthropic's 529: the SDKs and Claude Code
+    treat that as "overloaded, try again"."""
+    return 529 if error.status == 503 else error.status
+
+
+def anthropic_type(status: int) -> str:
+    if status in _ANTHROPIC_TYPES:
+        return _ANTHROPIC_TYPES[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def anthropic_message(error: ApiError) -> str:
+    if error.code == "context_length_exceeded" and TOO_LONG_WORDING not in error.message:
+        return f"{TOO_LONG_WORDING}: {error.message}"
+    return error.message
+
+
+def anthropic_body(error: ApiError, request_id: str | None = None) -> dict[str, Any]:
+    """`{"type": "error", "error": {"type", "message"}, "request_id"}`."""
+    return {"type": "error",
+            "error": {"type": anthropic_type(anthropic_status(error)), "message": anthropic_message(error)},
+            "request_id": request_id}
+
+
+def anthropic_sse_bytes(error: ApiError, request_id: str | None = None) -> bytes:
+    """The `event: error` that ends an Anthropic stream which already started."""
+    data = json.dumps(anthropic_body(error, request_id), ensure_ascii=False, separators=(",", ":"))
+    return b"event: error\ndata: " + data.encode() + b"\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class AnthropicStreamError:
+    """An `ApiError` as the last event of an Anthropic stream (api/sse.py's StreamError)."""
+
+    error: ApiError
+    request_id: str | None = None
+
+    def sse_bytes(self) -> bytes:
+        return anthropic_sse_bytes(self.error, self.request_id)
+
+
+def rendered(error: ApiError, path: str, request_id: str | None) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of `error` for a request on `path` (OpenAI or Anthropic shape)."""
     headers = error.all_headers()
     if request_id:
         headers["x-request-id"] = request_id
-    return Response(error.body_bytes(), status_code=error.status, headers=headers, media_type="application/json")
+    if is_anthropic_path(path):
+        if request_id:
+            headers["request-id"] = request_id
+        body = json.dumps(anthropic_body(error, request_id), ensure_ascii=False, separators=(",", ":")).encode()
+        return anthropic_status(error), headers, body
+    return error.status, headers, error.body_bytes()
+
+
+def error_response(error: ApiError, request_id: str | None = None, path: str = "") -> Response:
+    status, headers, body = rendered(error, path, request_id)
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def _request_error_response(request: Request, error: ApiError) -> Response:
+    note_error(request, error.code)  # for the access line (api/access.py)
+    state = request.scope.get("state") or {}
+    return error_response(error, state.get("request_id"), request.url.path)
 
 
 async def _api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    note_error(request, exc.code)  # for the access line (api/access.py)
-    return error_response(exc)
+    return _request_error_response(request, exc)
 
 
 async def _http_error_handler(request: Request, exc: Exception) -> Response:
@@ -215,17 +317,14 @@ async def _http_error_handler(request: Request, exc: Exception) -> Response:
                          "invalid_request_error", None, "method_not_allowed")
     else:
         error = ApiError(exc.status_code, str(exc.detail), "invalid_request_error", None, None)
-    note_error(request, error.code)
-    return error_response(error)
+    return _request_error_response(request, error)
 
 
 async def _validation_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
-    error = bad_request(f"Invalid request: {first.get('msg', 'bad input')}", where)
-    note_error(request, error.code)
-    return error_response(error)
+    return _request_error_response(request, bad_request(f"Invalid request: {first.get('msg', 'bad input')}", where))
 
 
 def install(app: FastAPI) -> None:

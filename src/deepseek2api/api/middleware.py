@@ -13,13 +13,22 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .access import RequestEntry, write_line
-from .errors import ApiError, internal_error, shutting_down, too_large
+from .errors import (
+    ApiError,
+    anthropic_sse_bytes,
+    internal_error,
+    is_anthropic_path,
+    rendered,
+    shutting_down,
+    too_large,
+)
 from .request_limits import (
     RequestLimits,
     allowed_request_headers,
@@ -60,8 +69,9 @@ class GatewayMiddleware:
         # goes beside it into the access line, and back as x-client-request-id when it is well-formed.
         request_id = f"req_{uuid.uuid4().hex}"
         client_id = headers.get("x-client-request-id") or headers.get("x-request-id") or None
-        entry = RequestEntry(request_id, client_id[:_CLIENT_ID_LIMIT] if client_id else None, scope["method"],
-                             scope.get("path", ""), time.perf_counter())
+        path = scope.get("path", "")
+        entry = RequestEntry(request_id, client_id[:_CLIENT_ID_LIMIT] if client_id else None, scope["method"], path,
+                             time.perf_counter())
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["access"] = entry
@@ -69,6 +79,8 @@ class GatewayMiddleware:
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
         if client_id and _SAFE_REQUEST_ID.match(client_id):
             extra.append((b"x-client-request-id", client_id.encode()))
+        if is_anthropic_path(path):
+            extra.append((b"request-id", request_id.encode()))  # the anthropic SDKs read this one
         if origin is not None:
             extra += [(b"access-control-allow-origin", origin), (b"access-control-expose-headers", _EXPOSE_HEADERS)]
             if origin != b"*":
@@ -83,10 +95,10 @@ class GatewayMiddleware:
     async def _serve(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str],
                      extra: list[tuple[bytes, bytes]], entry: RequestEntry) -> None:
         request_id = entry.request_id
+
         too_big = head_error(scope["headers"], self.limits)
         if too_big is not None:
-            entry.error_code = too_big.code
-            await _error(entry, send, extra, too_big)
+            await self._error(entry, send, extra, too_big)
             return
 
         if scope["method"] == "OPTIONS":  # CORS preflight (or a plain OPTIONS): always 204
@@ -102,8 +114,7 @@ class GatewayMiddleware:
 
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            entry.error_code = "request_too_large"
-            await _error(entry, send, extra, self._too_large())
+            await self._error(entry, send, extra, self._too_large())
             return
 
         received = 0
@@ -152,7 +163,7 @@ class GatewayMiddleware:
         except ApiError as error:
             entry.error_code = error.code
             if not started:
-                await _error(entry, send, extra, error)
+                await self._error(entry, send, extra, error)
         except ClientStalled:  # the stream's turn is already ended (api/sse.py); drop the connection too
             entry.error_code = "write_timeout"
             await _abort_connection(receive)
@@ -170,30 +181,33 @@ class GatewayMiddleware:
             entry.error_code = "internal_error"
             log.exception("unhandled error in request %s", request_id)
             if not started:
-                await _error(entry, send, extra, internal_error(request_id))
+                await self._error(entry, send, extra, internal_error(request_id))
 
     async def _shutting_down(self, entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]],
                              started: bool, open_stream: bool) -> None:
         error = shutting_down()
         try:
             if not started:
-                await _error(entry, send, extra, error)
+                await self._error(entry, send, extra, error)
             elif open_stream:
-                await send({"type": "http.response.body", "body": error.sse_bytes(), "more_body": False})
+                last = anthropic_sse_bytes(error) if is_anthropic_path(entry.path) else error.sse_bytes()
+                await send({"type": "http.response.body", "body": last, "more_body": False})
         except (OSError, RuntimeError):
             pass  # the connection is already gone
 
     def _too_large(self) -> ApiError:
         return too_large(self.max_body_bytes)
 
-
-async def _error(entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]], error: ApiError) -> None:
-    entry.status, entry.error_code = error.status, error.code
-    body = error.body_bytes()
-    headers = extra + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.encode(), v.encode()) for k, v in error.all_headers().items()]
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    @staticmethod
+    async def _error(entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]], error: ApiError) -> None:
+        status, error_headers, body = rendered(error, entry.path, entry.request_id)
+        entry.status, entry.error_code = status, error.code
+        present = {k for k, _ in extra}
+        error_headers = {k: v for k, v in error_headers.items() if k.encode() not in present}
+        headers = extra + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.encode(), v.encode()) for k, v in error_headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 async def _abort_connection(receive: Receive) -> None:

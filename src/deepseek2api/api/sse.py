@@ -244,8 +244,10 @@ class EventStreamResponse(Response):
     """ASGI response that streams an `EventChannel` (see the module docstring)."""
 
     def __init__(self, channel: EventChannel, *, keepalive: float, headers: list[tuple[bytes, bytes]],
-                 first: object | None = None, write_timeout: float = WRITE_TIMEOUT) -> None:
+                 first: object | None = None, write_timeout: float = WRITE_TIMEOUT,
+                 keepalive_bytes: bytes = KEEPALIVE) -> None:
         self.status_code = 200
+        self.keepalive_bytes = keepalive_bytes  # a surface's own idle event instead (Anthropic: `event: ping`)
         self.background = None
         self.channel = channel
         self.keepalive = keepalive
@@ -351,7 +353,7 @@ class EventStreamResponse(Response):
                 return
             if now + step / 2 >= next_keepalive:  # timers may fire a hair early
                 if channel.puts == last:
-                    channel.queue.put_nowait(KEEPALIVE)
+                    channel.queue.put_nowait(self.keepalive_bytes)
                 last = channel.puts
                 next_keepalive = now + self.keepalive
 

@@ -32,8 +32,9 @@ from ..deepseek.events import (
     UpstreamEvent,
     Usage,
 )
-from .usage import TurnUsage
 from .stops import HeldText, StopMatcher
+from .tools.events import OutToolCall
+from .usage import TurnUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +56,20 @@ class OutFinish:
     """The end of the turn: always the last output event, emitted exactly once.
 
     `citations` is the latest full search-result list; the full texts are for usage counting and
-    non-streaming bodies. `stop_sequence` is the client's stop string that ended the turn, if any.
+    non-streaming bodies (for a tool turn: the visible text, markup removed). `stop_sequence` is the client's stop string that ended the turn, if any.
     """
 
-    finish_reason: str  # "stop" | "length" | "content_filter"
+    finish_reason: str  # "stop" | "length" | "content_filter" | "tool_calls"
     upstream_status: str | None
     citations: tuple[SearchResult, ...]
     reasoning_text: str
     content_text: str
     stop_sequence: str | None = None
     usage: TurnUsage | None = None  # filled in by the runner (chat/usage.py), the same for every surface
+    tool_calls: tuple[OutToolCall, ...] = ()  # the calls of a tool turn (chat/shaping.py), in order
 
 
-OutEvent = Union[OutReasoning, OutContent, OutFinish]
+OutEvent = Union[OutReasoning, OutContent, OutToolCall, OutFinish]
 
 _FINISH_REASONS = {
     "FINISHED": "stop",

@@ -152,8 +152,10 @@ def from_bytes(data: bytes, media_type: str | None, *, part: str, filename: str 
     sniffed = sniff_media_type(data)
     if declared in IMAGE_TYPES or (sniffed in IMAGE_TYPES and declared in ("", "application/octet-stream")):
         if sniffed is None or sniffed not in IMAGE_TYPES:
-            raise AttachmentError(AttachmentProblem.UNSUPPORTED, part,
-                                  f"declared {declared or 'an image'} but the data is not a PNG, JPEG, GIF or WEBP image")
+            raise AttachmentError(
+                AttachmentProblem.UNSUPPORTED, part,
+                f"declared {declared or 'an image'} but the data is not a PNG, JPEG, GIF or WEBP image",
+            )
         name = safe_filename(filename, default_stem=f"image-{index}", extension=IMAGE_TYPES[sniffed])
         return Attachment(AttachmentKind.IMAGE, name, sniffed, data)
     if declared in DOCUMENT_TYPES or (sniffed in DOCUMENT_TYPES and declared in ("", "application/octet-stream")):

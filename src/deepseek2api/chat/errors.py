@@ -6,6 +6,8 @@ turn that could not be completed is one value, `TurnFailed(error, emitted, attem
 
 from __future__ import annotations
 
+import enum
+
 from ..deepseek.errors import ErrorKind
 from ..deepseek.events import UpstreamError
 
@@ -20,4 +22,22 @@ class TurnFailed(Exception):
         self.attempts = attempts
 
 
-__all__ = ["ErrorKind", "TurnFailed", "UpstreamError"]
+class RejectKind(enum.StrEnum):
+    """Why a complete answer could not be returned in the shape the request demanded (a 4xx)."""
+
+    TOOL_CALL_REQUIRED = "tool_call_required"  # tool_choice required/named, and no (matching) call came
+    INVALID_STRUCTURED_OUTPUT = "invalid_structured_output"  # response_format unmet after the repair round
+
+
+class AnswerRejected(Exception):
+    """The model answered, but not as `tool_choice` / `response_format` require, even after one repair
+    round. The request was valid; the answer is not returned. `emitted`: output already went out."""
+
+    def __init__(self, kind: RejectKind, message: str, *, emitted: bool) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.emitted = emitted
+
+
+__all__ = ["AnswerRejected", "ErrorKind", "RejectKind", "TurnFailed", "UpstreamError"]

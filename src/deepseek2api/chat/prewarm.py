@@ -29,7 +29,7 @@ from typing import Protocol
 
 from ..deepseek.client import DeepSeekClient
 from ..deepseek.errors import UpstreamFailure
-from ..deepseek.pow import PowError, encode_pow_response, solve_async
+from ..deepseek.pow import PowChallenge, PowError, encode_pow_response, solve_async
 from ..pool.proxies import ProxyPool
 from ..settings import AccountSettings
 from .housekeeping import delete_session
@@ -136,14 +136,14 @@ class TurnPrewarmer:
             logged_in = await self._pool.prewarm()  # accounts without a token: log in once, one by one
             if logged_in:
                 log.info("prewarm: logged in %d account(s)", logged_in)
-        except Exception:  # noqa: BLE001 - the prewarmer must never take the gateway down
+        except Exception:  # the prewarmer must never take the gateway down
             log.warning("prewarm: logging accounts in failed", exc_info=True)
         while True:
             try:
                 await self.refresh()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.warning("prewarm: a pass failed", exc_info=True)
             await asyncio.sleep(self.interval)
 
@@ -236,11 +236,9 @@ class TurnPrewarmer:
         task.add_done_callback(self._background.discard)
 
 
-def _lifetime(challenge: object) -> float:
+def _lifetime(challenge: PowChallenge) -> float:
     """Seconds the PoW stays valid, by upstream's relative `expire_after` (immune to clock skew),
     else by its absolute `expire_at` against our wall clock."""
-    expire_after = getattr(challenge, "expire_after", None)
-    if expire_after:
-        return expire_after / 1000.0
-    expire_at = getattr(challenge, "expire_at", 0) or 0
-    return max(0.0, expire_at / 1000.0 - time.time())
+    if challenge.expire_after:
+        return challenge.expire_after / 1000.0
+    return max(0.0, (challenge.expire_at or 0) / 1000.0 - time.time())

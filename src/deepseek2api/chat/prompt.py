@@ -25,6 +25,14 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Sequence
 
+from .tools.prompt import (
+    guard,
+    reminder,
+    render_calls,
+    render_result,
+    response_format_prompt,
+    tools_prompt,
+)
 from .turn import Message, Turn
 
 USER = "<｜User｜>"
@@ -39,6 +47,7 @@ _MARKUP = re.compile(r"<(?=\||/?think>|/?dsml:)")
 _IMAGE = re.compile(r"!\[([^\[\]\n]{0,1000})\]\(([^()\n]{0,4000})\)")
 
 _SYSTEM_ROLES = frozenset({"system", "developer"})
+_RESULT_ROLES = frozenset({"tool", "function"})  # with a tool_call_id: a result, rendered as one
 
 
 def neutralize(text: str) -> str:
@@ -89,17 +98,77 @@ def _blocks(messages: Iterable[Message]) -> list[tuple[str, str]]:
     return [(role, "\n\n".join(texts)) for role, texts in blocks]
 
 
-def build_prompt(turn: Turn | Sequence[Message]) -> str:
-    """The web prompt for a turn (a pure function of it): the seed's flattening, no marker on the
-    first block, no trailing assistant cue.
+def _tooled(turn: Turn) -> bool:
+    """The turn declares tools, asks for JSON or carries tool history: render it the tool way."""
+    if turn.tools or turn.response_format is not None:
+        return True
+    return any(m.tool_calls or (m.role in _RESULT_ROLES and m.tool_call_id) for m in turn.messages)
 
-    assistant → `<｜Assistant｜>text<｜end▁of▁sentence｜>`; user/system/developer → `<｜User｜>text`;
-    tool/function (and anything else) → bare text. A lone user message is just its text.
-    """
-    messages = turn.messages if isinstance(turn, Turn) else turn
+
+def _safe_blocks(turn: Turn) -> list[tuple[str, str]]:
+    """Like `_blocks`, but the texts are final prompt text: client text cleaned and guarded, past calls
+    and tool results rendered in the tool markup (trusted, not neutralised again: docs/tools.md)."""
+    names = {call.id: call.name for m in turn.messages for call in m.tool_calls}
+    blocks: list[tuple[str, list[str]]] = []
+    for message in turn.messages:
+        role = "system" if message.role in _SYSTEM_ROLES else message.role
+        text = content_text(message.content)
+        if role in _RESULT_ROLES and message.tool_call_id:
+            # A result goes back as the next user turn, tagged with its call; the name comes from the call
+            # (a result whose call is missing or out of order still goes in, under the name it gave).
+            role = "user"
+            name = names.get(message.tool_call_id) or message.name or "tool"
+            safe = render_result(message.tool_call_id, name, text)
+        else:
+            safe = guard(_clean(text)) if text else ""
+            if message.tool_calls:
+                calls = render_calls(message.tool_calls, turn.tools)
+                safe = f"{safe}\n\n{calls}" if safe else calls
+        if blocks and blocks[-1][0] == role:
+            blocks[-1][1].append(safe)
+        else:
+            blocks.append((role, [safe]))
+    return [(role, "\n\n".join(t for t in texts if t)) for role, texts in blocks]
+
+
+def _instructions(turn: Turn) -> tuple[str | None, str | None]:
+    """(system-side text, reminder for the last user turn) the gateway adds; trusted prompt text."""
     parts: list[str] = []
-    for index, (role, text) in enumerate(_blocks(messages)):
-        text = _clean(text)
+    remind: str | None = None
+    if turn.tools and turn.model.tool_prompt:
+        catalog = tools_prompt(turn.tools, turn.tool_choice, parallel=turn.parallel_tool_calls)
+        if catalog is not None:
+            parts.append(catalog)
+            remind = reminder(turn.tools, turn.tool_choice)
+    fmt = response_format_prompt(turn.response_format)
+    if fmt is not None:
+        parts.append(fmt)
+    return ("\n\n".join(parts) or None), remind
+
+
+def _tool_prompt(turn: Turn) -> str:
+    blocks = _safe_blocks(turn)
+    system_extra, remind = _instructions(turn)
+    if system_extra is not None:
+        if blocks and blocks[0][0] == "system":  # the client's system text first, then ours
+            first = blocks[0][1]
+            blocks[0] = ("system", f"{first}\n\n{system_extra}" if first else system_extra)
+        else:
+            blocks.insert(0, ("system", system_extra))
+    if remind is not None:
+        for at in range(len(blocks) - 1, -1, -1):
+            if blocks[at][0] == "user":
+                role, text = blocks[at]
+                blocks[at] = (role, f"{text}\n\n{remind}" if text else remind)
+                break
+    return _join(blocks, clean=False)
+
+
+def _join(blocks: Sequence[tuple[str, str]], *, clean: bool) -> str:
+    parts: list[str] = []
+    for index, (role, text) in enumerate(blocks):
+        if clean:
+            text = _clean(text)
         if role == "assistant":
             parts.append(ASSISTANT + text + END_OF_SENTENCE)
         elif role in ("user", "system") and index > 0:
@@ -107,3 +176,24 @@ def build_prompt(turn: Turn | Sequence[Message]) -> str:
         else:
             parts.append(text)
     return "".join(parts)
+
+
+def build_prompt(turn: Turn | Sequence[Message]) -> str:
+    """The web prompt for a turn (a pure function of it): the seed's flattening, no marker on the
+    first block, no trailing assistant cue.
+
+    assistant → `<｜Assistant｜>text<｜end▁of▁sentence｜>`; user/system/developer → `<｜User｜>text`;
+    tool/function (and anything else) → bare text. A lone user message is just its text.
+
+    A turn with tools, `response_format` or tool history also gets (docs/tools.md): the tool prompt
+    and the JSON instruction after the client's system text (or as the first block), past calls
+    re-rendered in the tool markup, each tool result as a user turn tagged with its call, and a
+    reminder at the end of the last user turn. Plain turns take the path above, unchanged.
+    """
+    if isinstance(turn, Turn):
+        if _tooled(turn):
+            return _tool_prompt(turn)
+        messages: Sequence[Message] = turn.messages
+    else:
+        messages = turn
+    return _join(_blocks(messages), clean=True)

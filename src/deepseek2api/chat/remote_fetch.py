@@ -121,7 +121,7 @@ async def _get(url: str, host: str, port: int, addresses: list[IPAddress], pin: 
             if response.status_code != 200:
                 raise _failed(part, f"the URL answered HTTP {response.status_code}")
             body = bytearray()
-            async for chunk in response.aiter_content():  # type: ignore[no-untyped-call]
+            async for chunk in response.aiter_content():
                 body += chunk
                 if len(body) > max_bytes:
                     raise AttachmentError(AttachmentProblem.TOO_LARGE, part,
@@ -129,7 +129,7 @@ async def _get(url: str, host: str, port: int, addresses: list[IPAddress], pin: 
             media_type = str(response.headers.get("content-type") or "")
             return bytes(body), media_type
         finally:
-            await response.aclose()  # type: ignore[no-untyped-call]
+            await response.aclose()
     except CurlError as exc:
         if getattr(exc, "code", None) == CurlECode.FILESIZE_EXCEEDED:
             raise AttachmentError(AttachmentProblem.TOO_LARGE, part,

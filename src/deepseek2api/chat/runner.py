@@ -25,8 +25,10 @@ from .admission import admitted
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
-from .prompt import build_prompt
+from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
+from .shaping import AnswerShaper, needs_shaping
 from .token_cap import TokenCap
+from .tools.prompt import guard
 from .turn import Turn
 from .usage import count_usage
 
@@ -60,6 +62,22 @@ class PreparedTurns(Protocol):
 
 class _Relogin(Exception):
     """The token was rejected before any output: log in again and retry on the same account."""
+
+
+class _Repair(Exception):
+    """The answer missed its required shape (tool call, JSON) and nothing reached the client: ask once more."""
+
+    def __init__(self, correction: str, answer: str) -> None:
+        super().__init__(correction)
+        self.correction = correction
+        self.answer = answer
+
+
+def repair_prompt(prompt: str, answer: str, correction: str) -> str:
+    """The prompt for the one repair round: the failed (visible) answer as an assistant turn, then the
+    correction as the user's next turn. The answer is model text and is neutralised like client text;
+    the correction is the gateway's own trusted text."""
+    return f"{prompt}{ASSISTANT}{guard(neutralize(answer))}{END_OF_SENTENCE}{USER}{correction}"
 
 
 class _TryNextAccount(Exception):
@@ -113,12 +131,18 @@ class TurnRunner:
         `buffered`: the caller sends nothing before the turn is complete (a non-stream response) and
         reads the whole answer from `OutFinish`, so text deltas are not yielded and a failure in the
         middle of an answer is still retried on another account.
+
+        A turn with tools or `response_format` goes through `AnswerShaper` (chat/shaping.py): calls come
+        out as `OutToolCall`s and on `OutFinish.tool_calls`; a missed shape gets one repair round while
+        nothing reached the client, then `AnswerRejected`.
         """
         trace = trace if trace is not None else TurnTrace()
         prompt = build_prompt(request)
         tried: list[str] = []
         last_error: UpstreamError | None = None
         max_accounts = max(1, self.options.max_failover)
+        shaping = needs_shaping(request)
+        retried = False
         while True:
             try:
                 lease_cm = leases.lease(exclude=tried)
@@ -135,10 +159,16 @@ class TurnRunner:
                 tried.append(lease.account_id)
                 trace.account_id = lease.account_id
                 trace.attempts += 1
-                async with aclosing(self._attempt(request, prompt, lease, trace, buffered)) as events:
+                shaper = AnswerShaper(request, buffered=buffered, retried=retried) if shaping else None
+                async with aclosing(self._attempt(request, prompt, lease, trace, buffered, shaper)) as events:
                     async for event in events:  # aclosing: the attempt's cleanup runs before the lease goes back
                         yield event
                 return
+            except _Repair as repair:
+                retried = True
+                prompt = repair_prompt(prompt, repair.answer, repair.correction)
+                tried.remove(lease.account_id)  # the repair round may use the same account
+                log.info("request %s: the answer missed its required shape; one repair round", request.request_id)
             except _TryNextAccount as retry:
                 last_error = retry.error
                 give_up = len(tried) >= max_accounts
@@ -152,13 +182,13 @@ class TurnRunner:
             finally:
                 await lease_cm.__aexit__(*exc_info)  # type: ignore[arg-type]
 
-    async def _attempt(self, request: Turn, prompt: str, lease: Lease,
-                       trace: TurnTrace, buffered: bool) -> AsyncGenerator[OutEvent, None]:
+    async def _attempt(self, request: Turn, prompt: str, lease: Lease, trace: TurnTrace, buffered: bool,
+                       shaper: AnswerShaper | None = None) -> AsyncGenerator[OutEvent, None]:
         """One account's try. Raises `_TryNextAccount` only while nothing has been emitted."""
         relogged = False
         while True:  # runs twice only when the token is rejected and one re-login is due
             try:
-                attempt = self._attempt_with_token(request, prompt, lease, trace, relogged, buffered)
+                attempt = self._attempt_with_token(request, prompt, lease, trace, relogged, buffered, shaper)
                 async with aclosing(attempt) as outs:
                     async for out in outs:
                         yield out
@@ -167,7 +197,8 @@ class TurnRunner:
                 relogged = True
 
     async def _attempt_with_token(self, request: Turn, prompt: str, lease: Lease, trace: TurnTrace,
-                                  relogin: bool, buffered: bool) -> AsyncGenerator[OutEvent, None]:
+                                  relogin: bool, buffered: bool,
+                                  shaper: AnswerShaper | None = None) -> AsyncGenerator[OutEvent, None]:
         client = self.client
         proxy = lease.proxy
         spec = request.model
@@ -217,6 +248,13 @@ class TurnRunner:
                     if cap is not None and outs:
                         outs = await _capped(outs, cap, assembler)
                     for out in outs:
+                        if shaper is not None:
+                            if isinstance(out, OutFinish):
+                                out = await _with_usage(out, prompt)
+                            for shaped in shaper.push(out):  # nothing but OutFinish while buffered
+                                emitted = emitted or not isinstance(shaped, OutFinish)
+                                yield shaped
+                            continue
                         if isinstance(out, (OutContent, OutReasoning)):
                             if buffered:
                                 continue
@@ -224,9 +262,10 @@ class TurnRunner:
                         elif isinstance(out, OutFinish):
                             out = await _with_usage(out, prompt)
                         yield out
-                    if assembler.ended_early:
+                    if assembler.ended_early or (shaper is not None and shaper.stopped):
                         break
-                if assembler.ended_early or not incomplete or response_id is None:
+                halted = assembler.ended_early or (shaper is not None and shaper.stopped)
+                if halted or not incomplete or response_id is None:
                     break
                 rounds += 1
                 trace.continue_rounds = rounds
@@ -238,14 +277,18 @@ class TurnRunner:
                     raise TurnFailed(failure.error, emitted=emitted, attempts=trace.attempts) from None
                 stream = client.continue_stream(token, session_id=session_id, message_id=response_id,
                                                 pow_header=pow_header, proxy=proxy, decoder=decoder)
-            finished = not assembler.ended_early
+            finished = not (assembler.ended_early or (shaper is not None and shaper.stopped))
             tail = assembler.finish()
             if cap is not None and tail:
                 tail = await _capped(tail, cap, assembler)
             for out in tail:
                 if isinstance(out, OutFinish):
                     out = await _with_usage(out, prompt)
-                if not (buffered and isinstance(out, (OutContent, OutReasoning))):
+                if shaper is not None:
+                    for shaped in shaper.push(out):
+                        emitted = emitted or not isinstance(shaped, OutFinish)
+                        yield shaped
+                elif not (buffered and isinstance(out, (OutContent, OutReasoning))):
                     yield out
             trace.upstream_tokens = assembler.upstream_tokens
             lease.report_success()
@@ -254,6 +297,8 @@ class TurnRunner:
                 await _close(stream)
             if session_id is not None:
                 await self._cleanup(token, session_id, None if finished else response_id, proxy)
+        if shaper is not None and shaper.retry is not None:  # after the cleanup: the account is free again
+            raise _Repair(shaper.retry, shaper.answer)
 
     def _before_output(self, lease: Lease, error: UpstreamError, relogged: bool, prompt_sent: bool = True) -> NoReturn:
         """A failure while nothing was sent: re-login, another account, or give up. Always raises.

@@ -23,6 +23,7 @@ class ModelSpec:
     thinking: bool = False
     search: bool = False
     aliases: tuple[str, ...] = ()
+    tool_prompt: bool = True  # inject the tool catalog and format rules when tools are declared
 
 
 def _spec(id: str, model_type: str, thinking: bool, search: bool, *aliases: str) -> ModelSpec:
@@ -71,6 +72,7 @@ class ModelRegistry:
                 thinking=bool(_field(entry, "thinking", False)),
                 search=bool(_field(entry, "search", False)),
                 aliases=tuple(str(a) for a in aliases),
+                tool_prompt=bool(_field(entry, "tool_prompt", True)),
             )
         self._specs = specs
         by_name: dict[str, ModelSpec] = {}

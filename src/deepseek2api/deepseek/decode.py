@@ -36,14 +36,9 @@ Choices worth knowing (the protocol leaves them open):
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import ErrorKind, classify_envelope, classify_hint, looks_like_html
-from .patch import PathCache, walk
-from .patch import Text as _Text
-from .patch import list_index as _list_index
-from .patch import text_len as _text_len
-from .patch import text_str as _text_str
 from .events import (
     ContentDelta,
     Finished,
@@ -56,8 +51,13 @@ from .events import (
     UpstreamEvent,
     Usage,
 )
+from .patch import PathCache, walk
+from .patch import Text as _Text
+from .patch import list_index as _list_index
+from .patch import text_len as _text_len
+from .patch import text_str as _text_str
 
-__all__ = ["StreamDecoder", "decode_body", "INTERNAL_ERROR_PREFIX"]
+__all__ = ["INTERNAL_ERROR_PREFIX", "StreamDecoder", "decode_body"]
 
 INTERNAL_ERROR_PREFIX = "internal decoder error"
 
@@ -80,8 +80,12 @@ _MISSING: Any = object()
 _loads = json.loads
 _JSON_ERRORS = (ValueError, RecursionError)
 
+_Json = dict[str, Any]  # a decoded upstream JSON object; each value's type is checked where it is read
+_SlotKey = tuple[str | int, ...]  # ("B", "content"), (list name, fragment id) or (list name, "#", index)
+_Observed = list[Any]  # [characters counted, the value they were counted on]
 
-def _fragment_kind(fragment: dict) -> int | None:
+
+def _fragment_kind(fragment: _Json) -> int | None:
     kind = fragment.get("type")
     if type(kind) is str:
         kind = kind.upper()
@@ -92,14 +96,14 @@ def _fragment_kind(fragment: dict) -> int | None:
     return None
 
 
-def _fragment_key(list_name: str, fragment: dict, index: int) -> tuple:
+def _fragment_key(list_name: str, fragment: _Json, index: int) -> _SlotKey:
     fid = fragment.get("id")
     if type(fid) is int or type(fid) is str:
         return (list_name, fid)
     return (list_name, "#", index)
 
 
-def _is_terminal(status: Any) -> bool:
+def _is_terminal(status: Any) -> TypeGuard[str]:
     return type(status) is str and status.upper() not in _NOT_TERMINAL
 
 
@@ -131,11 +135,11 @@ class _Round:
         self.event: str | None = None
         self.event_data = False
         # Patch state (Gen B/C/C′).
-        self.root: dict = {}
+        self.root: _Json = {}
         self.last_tokens: tuple[str, ...] | None = None
         self.last_op: str | None = None
-        self.fast: tuple[_Text, list | None, int] | None = None
-        self.observed: dict[tuple, list] = {}
+        self.fast: tuple[_Text, _Observed | None, int] | None = None
+        self.observed: dict[_SlotKey, _Observed] = {}
         self.dirty = False
         self.snapshot = False
         self.silent = False
@@ -150,7 +154,7 @@ class _Round:
         # Gen A.
         self.gen_a = False
         self.a_usage = 0
-        self.a_results: list[dict] = []
+        self.a_results: list[_Json] = []
         self.a_index: dict[str, int] = {}
 
 
@@ -471,7 +475,7 @@ class StreamDecoder:
 
     # ------------------------------------------------------------------ default events
 
-    def _message(self, obj: dict) -> None:
+    def _message(self, obj: _Json) -> None:
         if "v" in obj or "p" in obj:
             self._r.valid = True
             self._patch(obj)
@@ -492,7 +496,7 @@ class StreamDecoder:
             # A success envelope (another endpoint's answer before the stream) is not a stream event.
 
     @staticmethod
-    def _error_object(error: Any, obj: dict) -> UpstreamError:
+    def _error_object(error: Any, obj: _Json) -> UpstreamError:
         """`{"error": ...}` chunk → an error classified by its message (PROTOCOL when unknown)."""
         code: Any = obj.get("code")
         if isinstance(error, dict):
@@ -507,7 +511,7 @@ class StreamDecoder:
 
     # ------------------------------------------------------------------ Gen A
 
-    def _gen_a_chunk(self, obj: dict) -> None:
+    def _gen_a_chunk(self, obj: _Json) -> None:
         self._r.gen_a = True
         usage = obj.get("chunk_token_usage")
         if type(usage) is int and usage > 0:
@@ -529,7 +533,7 @@ class StreamDecoder:
                 self._flush_gen_a_usage()
                 self._finish(_GEN_A_FINISH.get(reason, reason))
 
-    def _gen_a_delta(self, delta: dict) -> None:
+    def _gen_a_delta(self, delta: _Json) -> None:
         changed = False
         results = delta.get("search_results")
         if type(results) is list:
@@ -558,7 +562,7 @@ class StreamDecoder:
 
     # ------------------------------------------------------------------ patches (Gen B/C/C′)
 
-    def _patch(self, obj: dict) -> None:
+    def _patch(self, obj: _Json) -> None:
         self._r.fast = None
         if "v" not in obj:
             return
@@ -651,7 +655,7 @@ class StreamDecoder:
         elif len(tokens) == 1 and last == "response" and type(value) is dict:
             self._r.snapshot = True
 
-    def _batch(self, base: tuple[str, ...], items: list, depth: int) -> None:
+    def _batch(self, base: tuple[str, ...], items: list[Any], depth: int) -> None:
         if depth >= _MAX_BATCH_DEPTH:
             return
         for item in items:
@@ -682,36 +686,38 @@ class StreamDecoder:
                 previous_op = op
         self._r.dirty = True
 
-    def _slot_of(self, tokens: tuple[str, ...], parent: Any, key: Any) -> tuple[int | None, tuple | None]:
+    def _slot_of(self, tokens: tuple[str, ...], parent: Any, key: Any) -> tuple[int, _SlotKey] | None:
         """Which text kind and tracking key a content path writes to (None for non-answer text)."""
         if type(parent) is not dict or tokens[0] != "response":
-            return None, None
+            return None
         count = len(tokens)
         if count == 2:
             if key == "content":
                 return _CONTENT, ("B", "content")
             if key == "thinking_content":
                 return _REASONING, ("B", "thinking_content")
-            return None, None
+            return None
         if count == 4 and key == "content" and tokens[1] in _FRAGMENT_LISTS:
             kind = _fragment_kind(parent)
             if kind is None:
-                return None, None
+                return None
             fragments = self._r.root["response"][tokens[1]]
             index = _list_index(fragments, tokens[2])
             return kind, _fragment_key(tokens[1], parent, -1 if index is None else index)
-        return None, None
+        return None
 
     def _append_text(
         self, tokens: tuple[str, ...], parent: Any, key: Any, current: Any, value: str, depth: int
     ) -> None:
-        kind, slot = self._slot_of(tokens, parent, key)
-        observed = None
-        if kind is not None:
-            observed = self._r.observed.get(slot)
+        kind = 0
+        observed: _Observed | None = None
+        slot = self._slot_of(tokens, parent, key)
+        if slot is not None:
+            kind, slot_key = slot
+            observed = self._r.observed.get(slot_key)
             if observed is None:
-                self._sync_slot(slot, kind, current)  # text already there that nobody counted yet
-                observed = self._r.observed[slot]
+                self._sync_slot(slot_key, kind, current)  # text already there that nobody counted yet
+                observed = self._r.observed[slot_key]
         if type(current) is _Text:
             text = current
         else:
@@ -725,11 +731,11 @@ class StreamDecoder:
             text.settle()
         if observed is not None:
             observed[0] += len(value)
-            self._emit_text(kind, value)  # type: ignore[arg-type]
+            self._emit_text(kind, value)
         if depth == 0:
-            self._r.fast = (text, observed, kind if kind is not None else 0)
+            self._r.fast = (text, observed, kind)
 
-    def _sync_slot(self, slot: tuple, kind: int, value: Any) -> None:
+    def _sync_slot(self, slot: _SlotKey, kind: int, value: Any) -> None:
         """Emit what a text slot holds beyond what was counted; rewrites are counted, not emitted."""
         length = _text_len(value)
         observed = self._r.observed.get(slot)
@@ -799,7 +805,7 @@ class StreamDecoder:
     # ------------------------------------------------------------------ search results
 
     def _check_results(self) -> None:
-        items: list = []
+        items: list[Any] = []
         response = self._r.root.get("response")
         if type(response) is dict:
             for name in _FRAGMENT_LISTS:
@@ -822,7 +828,7 @@ class StreamDecoder:
             self._last_results = current
             self._push(SearchResults(current))
 
-    def _build_results(self, items: list) -> tuple[SearchResult, ...]:
+    def _build_results(self, items: list[Any]) -> tuple[SearchResult, ...]:
         by_cite: dict[int, SearchResult] = {}
         by_url: dict[str, SearchResult] = {}
         for item in items:

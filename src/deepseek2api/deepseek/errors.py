@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 import json
 import time
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .events import UpstreamError
@@ -88,7 +89,7 @@ _ACCOUNT_STATES = frozenset(
 class UpstreamFailure(Exception):
     """Raised by the non-streaming client calls; carries the classified `UpstreamError`."""
 
-    def __init__(self, error: "UpstreamError") -> None:
+    def __init__(self, error: UpstreamError) -> None:
         super().__init__(f"{error.kind.value}: {error.message}")
         self.error = error
 
@@ -97,7 +98,7 @@ class UpstreamFailure(Exception):
         return self.error.kind
 
 
-def _make(kind: ErrorKind, message: str, **extra: Any) -> "UpstreamError":
+def _make(kind: ErrorKind, message: str, **extra: Any) -> UpstreamError:
     from .events import UpstreamError  # events imports this module; import late
 
     return UpstreamError(kind=kind, message=message, **extra)
@@ -142,7 +143,7 @@ def _kind_from_text(text: str) -> ErrorKind | None:
     return None
 
 
-def classify_envelope(envelope: Any, *, login: bool = False) -> "UpstreamError | None":
+def classify_envelope(envelope: Any, *, login: bool = False) -> UpstreamError | None:
     """Classify a §1.2 JSON envelope; None when it reports success.
 
     `login` selects the login endpoint's meanings (biz_code 10 = banned there, "too many ref
@@ -165,7 +166,8 @@ def classify_envelope(envelope: Any, *, login: bool = False) -> "UpstreamError |
     if biz_code in (0, None):
         return None
     biz_msg = str(data.get("biz_msg") or "")
-    biz_data = data.get("biz_data") if isinstance(data.get("biz_data"), Mapping) else {}
+    raw_biz_data = data.get("biz_data")
+    biz_data: Mapping[str, Any] = raw_biz_data if isinstance(raw_biz_data, Mapping) else {}
     text = f"biz_code {biz_code}: {biz_msg or 'no message'}"
     if biz_code in (5, 14) or biz_data.get("is_muted"):
         until = biz_data.get("mute_until")
@@ -206,7 +208,7 @@ def looks_like_html(body: bytes) -> bool:
 
 def classify_http(
     status: int, headers: Mapping[str, str], body: bytes, *, login: bool = False
-) -> "UpstreamError | None":
+) -> UpstreamError | None:
     """Classify a whole non-stream answer; None when it is a successful envelope."""
     if looks_like_html(body):
         return _make(ErrorKind.WAF_BLOCKED, f"HTTP {status}: upstream answered with an HTML page (WAF or captcha)")
@@ -243,7 +245,7 @@ def classify_http(
     return classify_envelope(envelope, login=login)
 
 
-def classify_hint(hint: Mapping[str, Any]) -> "UpstreamError":
+def classify_hint(hint: Mapping[str, Any]) -> UpstreamError:
     """Classify an SSE `event: hint` payload of type error (PROTOCOL.md §6.7)."""
     reason = str(hint.get("finish_reason") or "")
     content = str(hint.get("content") or "")

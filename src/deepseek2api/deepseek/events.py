@@ -6,7 +6,6 @@ Renderers never see DeepSeek's JSON; they see these. The set is closed on purpos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from .errors import ErrorKind
 
@@ -83,6 +82,6 @@ class UpstreamError:
     until: float | None = field(default=None)  # unix seconds, for mutes
 
 
-UpstreamEvent = Union[
-    Ready, ReasoningDelta, ContentDelta, SearchResults, Usage, Finished, Title, UpstreamError
-]
+UpstreamEvent = (
+    Ready | ReasoningDelta | ContentDelta | SearchResults | Usage | Finished | Title | UpstreamError
+)

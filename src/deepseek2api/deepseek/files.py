@@ -239,7 +239,7 @@ async def upload_and_wait(client: DeepSeekClient, token: str, uploads: Sequence[
         log.debug("uploaded %d bytes as %s (%s)", len(upload.data), status.id, status.status)
         statuses.append(status)
     ids = [status.id for status in statuses]
-    empty_ok = [status.id for status, upload in zip(statuses, uploads) if upload.vision]
+    empty_ok = [status.id for status, upload in zip(statuses, uploads, strict=True) if upload.vision]
     await wait_until_parsed(client, token, ids, proxy=proxy, policy=policy, accept_empty=empty_ok)
     return ids
 

@@ -25,16 +25,36 @@ from array import array
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from . import pow_reference
 
+
+class _NativeModule(Protocol):
+    """What pow.py uses of the C extension (`_pow.pyi` types the module itself)."""
+
+    def hash_hex(self, data: bytes, /) -> str: ...
+
+    def solve(
+        self, prefix: bytes, target: bytes, difficulty: int, start: int = ..., step: int = ...,
+        best: array[int] | None = ...,
+    ) -> int: ...
+
+    def kernels(self) -> list[str]: ...
+
+    def kernel(self) -> str: ...
+
+    def set_kernel(self, name: str, /) -> None: ...
+
+
+_native: _NativeModule | None
 try:
-    from . import _pow as _native
+    from . import _pow
 except ImportError as _error:  # built without a compiler, or a foreign platform: numpy takes over
     _native = None
     _NATIVE_IMPORT_ERROR: str | None = str(_error)
 else:
+    _native = _pow
     _NATIVE_IMPORT_ERROR = None
 
 ALGORITHM = "DeepSeekHashV1"

@@ -7,8 +7,8 @@ can follow a change by editing config.json instead of waiting for a release.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 DEFAULT_BASE_URL = "https://chat.deepseek.com"
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Mapping
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
+
+# The methods DeepSeek's API takes (curl_cffi accepts exactly a set of literals like these).
+Method = Literal["GET", "POST"]
 
 
 class Timeouts(NamedTuple):
@@ -75,12 +78,12 @@ class ResponseStream(Protocol):
 class Transport(Protocol):
     """Carries requests for `DeepSeekClient`. `proxy` is the exit for this call (None = direct)."""
 
-    async def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None,
+    async def request(self, method: Method, url: str, *, headers: Mapping[str, str], body: bytes | None,
                       proxy: str | None, timeouts: Timeouts) -> Response:
         """Send one request and read its whole answer; `TransportError` when it cannot be carried."""
         ...
 
-    async def open_stream(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None,
+    async def open_stream(self, method: Method, url: str, *, headers: Mapping[str, str], body: bytes | None,
                           proxy: str | None, timeouts: Timeouts) -> ResponseStream:
         """Send one request and return once its answer has begun; `TransportError` as for `request()`.
 

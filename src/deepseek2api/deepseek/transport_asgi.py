@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .transport import Response, Timeouts, TransportError, TransportErrorKind
+from .transport import Method, Response, Timeouts, TransportError, TransportErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class AsgiTransport:
             "server": (parts.hostname or "localhost", port),
         }
 
-    async def open_stream(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None,
+    async def open_stream(self, method: Method, url: str, *, headers: Mapping[str, str], body: bytes | None,
                           proxy: str | None, timeouts: Timeouts) -> AsgiStream:
         if self._closed:
             raise RuntimeError("the ASGI transport is closed")
@@ -172,7 +172,7 @@ class AsgiTransport:
         await stream.started()
         return stream
 
-    async def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None,
+    async def request(self, method: Method, url: str, *, headers: Mapping[str, str], body: bytes | None,
                       proxy: str | None, timeouts: Timeouts) -> Response:
         limit = timeouts.connect + timeouts.read
         try:

@@ -20,7 +20,7 @@ from curl_cffi.requests.exceptions import ImpersonateError
 from curl_cffi.requests.streams import STREAM_END
 
 from .profile import ClientProfile
-from .transport import Response, Timeouts, TransportError, TransportErrorKind
+from .transport import Method, Response, Timeouts, TransportError, TransportErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _transport_error(exc: CurlError, impersonate: str | None) -> TransportError:
 _CURL_HANDLES: contextvars.ContextVar[list[Curl] | None] = contextvars.ContextVar("curl_handles", default=None)
 
 
-class _TrackedSession(AsyncSession):  # type: ignore[type-arg]
+class _TrackedSession(AsyncSession[CurlResponse]):
     """An AsyncSession that tells the caller which curl handle its request got.
 
     curl_cffi offers no way to cancel a streaming request that is still waiting for its response
@@ -65,7 +65,7 @@ class _TrackedSession(AsyncSession):  # type: ignore[type-arg]
         return curl
 
 
-def _abort_pending(session: AsyncSession, request: asyncio.Future[CurlResponse],  # type: ignore[type-arg]
+def _abort_pending(session: AsyncSession[CurlResponse], request: asyncio.Future[CurlResponse],
                    handles: list[Curl]) -> None:
     """Stop a stream request we no longer wait for, before or after its headers arrived."""
     if not request.done():
@@ -133,10 +133,10 @@ class CurlStream:
             if chunk.__class__ is bytes:
                 yield chunk
             elif chunk is STREAM_END:
-                await response.aclose()  # type: ignore[no-untyped-call]  # the transfer ends by itself: keep the connection
+                await response.aclose()  # the transfer ends by itself: keep the connection
                 return
             elif isinstance(chunk, CurlError):
-                await response.aclose()  # type: ignore[no-untyped-call]
+                await response.aclose()
                 raise _transport_error(chunk, self._impersonate)
             else:  # a memoryview or bytearray, should curl_cffi ever hand one over
                 yield bytes(chunk)
@@ -158,7 +158,7 @@ class CurlTransport:
         self.impersonate = impersonate or None
         self.max_clients = max(1, int(max_clients))
         self.accept_encoding = accept_encoding
-        self._sessions: dict[str | None, AsyncSession] = {}  # type: ignore[type-arg]
+        self._sessions: dict[str | None, AsyncSession[CurlResponse]] = {}
         self._closed = False
 
     @classmethod
@@ -168,7 +168,7 @@ class CurlTransport:
         return cls(impersonate=profile.impersonate, max_clients=max_clients,
                    accept_encoding=encoding or DEFAULT_ACCEPT_ENCODING)
 
-    def _session(self, proxy: str | None) -> AsyncSession:  # type: ignore[type-arg]
+    def _session(self, proxy: str | None) -> AsyncSession[CurlResponse]:
         """The session for this exit; created lazily (no await between lookup and insert: no race)."""
         if self._closed:
             raise RuntimeError("the curl transport is closed")
@@ -191,12 +191,12 @@ class CurlTransport:
             self._sessions[key] = session
         return session
 
-    async def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None,
+    async def request(self, method: Method, url: str, *, headers: Mapping[str, str], body: bytes | None,
                       proxy: str | None, timeouts: Timeouts) -> Response:
         session = self._session(proxy)
         try:
             response = await session.request(
-                method, url, headers=dict(headers), data=body, timeout=tuple(timeouts),  # type: ignore[arg-type]
+                method, url, headers=dict(headers), data=body, timeout=(timeouts.connect, timeouts.read),
                 accept_encoding=self.accept_encoding,
             )
         except CurlError as exc:
@@ -204,7 +204,7 @@ class CurlTransport:
         return Response(int(response.status_code), cast("Mapping[str, str]", response.headers),
                         response.content or b"")
 
-    async def open_stream(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None,
+    async def open_stream(self, method: Method, url: str, *, headers: Mapping[str, str], body: bytes | None,
                           proxy: str | None, timeouts: Timeouts) -> CurlStream:
         """Send and wait for the first body bytes; cancelling the wait really ends the transfer.
 
@@ -218,7 +218,8 @@ class CurlTransport:
         context = _CURL_HANDLES.set(handles)
         try:  # the request task copies the context now, so its pop_curl reports into `handles`
             request: asyncio.Future[CurlResponse] = asyncio.ensure_future(session.request(
-                method, url, headers=dict(headers), data=body, stream=True, timeout=tuple(timeouts),  # type: ignore[arg-type]
+                method, url, headers=dict(headers), data=body, stream=True,
+                timeout=(timeouts.connect, timeouts.read),
                 accept_encoding=self.accept_encoding,
             ))
         finally:

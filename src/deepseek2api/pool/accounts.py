@@ -164,9 +164,12 @@ class AccountPool:
 
     # ---- leasing ---------------------------------------------------------------------
 
-    def lease(self, *, exclude: Collection[str] = ()) -> LeaseContext:
-        """`async with pool.lease(exclude=tried) as lease:` — raises `PoolExhausted` when none is free."""
-        return LeaseContext(self, frozenset(exclude))
+    def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None) -> LeaseContext:
+        """`async with pool.lease(exclude=tried) as lease:` — raises `PoolExhausted` when none is free.
+
+        `prefer`: an account to take when it has a free slot right now (one client session kept on one
+        account); only a hint — when it is busy, any other free account is taken, never waited for."""
+        return LeaseContext(self, frozenset(exclude), prefer)
 
     @property
     def leases_out(self) -> int:
@@ -194,12 +197,12 @@ class AccountPool:
                 f"pool not idle: leases_out={self._leases_out}, in_use={busy}, waiting={len(self._waiters)}"
             )
 
-    async def _acquire(self, exclude: frozenset[str]) -> AccountRecord:
+    async def _acquire(self, exclude: frozenset[str], prefer: str | None = None) -> AccountRecord:
         if self._closed:
             raise PoolExhausted(PoolReason.NONE_USABLE, "the gateway is shutting down", 5.0)
         self._dispatch()  # earlier waiters first
         now = self._clock()
-        account = self._choose(exclude, now)
+        account = self._preferred(prefer, exclude, now) or self._choose(exclude, now)
         if account is not None:
             self._take(account)
             return account
@@ -254,6 +257,15 @@ class AccountPool:
         if verdict is None:
             verdict = self._exhausted(PoolReason.ALL_BUSY, waiter.exclude, now)
         waiter.future.set_result(verdict)
+
+    def _preferred(self, prefer: str | None, exclude: frozenset[str], now: float) -> AccountRecord | None:
+        """The preferred account when it can take a lease now and nobody is queued before us."""
+        if prefer is None or prefer in exclude or self._waiters:
+            return None
+        acc = self._accounts.get(prefer)
+        if acc is None or acc.in_use >= self._settings.per_account_concurrency or not acc.usable(now):
+            return None
+        return acc
 
     def _choose(self, exclude: frozenset[str], now: float) -> AccountRecord | None:
         return choose(self._accounts.values(), exclude, now, self._settings.per_account_concurrency, self._rng)

@@ -31,3 +31,16 @@ class PoolExhausted(Exception):
 
 class PassthroughExhausted(Exception):
     """The caller's own token (token passthrough) was already tried in this request."""
+
+
+class PoolUnavailable(Exception):
+    """The shared pool (Redis) cannot answer: fail closed with 503 + Retry-After, never fall back.
+
+    `kind` is a short word for the error code (`pool_<kind>`): redis_down, recovering, lease_lost, closed.
+    """
+
+    def __init__(self, kind: str, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after

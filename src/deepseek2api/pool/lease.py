@@ -98,13 +98,14 @@ class AccountLease:
 class LeaseContext:
     """`async with pool.lease() as lease:` — acquire on enter, release exactly once on exit."""
 
-    def __init__(self, pool: AccountPool, exclude: frozenset[str]) -> None:
+    def __init__(self, pool: AccountPool, exclude: frozenset[str], prefer: str | None = None) -> None:
         self._pool = pool
         self._exclude = exclude
+        self._prefer = prefer
         self._lease: AccountLease | None = None
 
     async def __aenter__(self) -> AccountLease:
-        account = await self._pool._acquire(self._exclude)
+        account = await self._pool._acquire(self._exclude, self._prefer)
         try:
             self._lease = self._pool._open_lease(account)
         except BaseException:

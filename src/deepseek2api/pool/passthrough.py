@@ -41,7 +41,8 @@ class PassthroughLeases:
         self._proxies = proxies
 
     @asynccontextmanager
-    async def lease(self, *, exclude: Collection[str] = ()) -> AsyncIterator[PassthroughLease]:
+    async def lease(self, *, exclude: Collection[str] = (),
+                    prefer: str | None = None) -> AsyncIterator[PassthroughLease]:
         if PassthroughLease.account_id in exclude:
             raise PassthroughExhausted("the passthrough token was already tried")
         yield PassthroughLease(self._token, self._proxies.pick(None))

@@ -12,6 +12,7 @@ import hmac
 import json
 import random
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -213,7 +214,10 @@ class SimulatorApi:
     async def completion(self, request: Request) -> Response | EventStream:
         return await self._with_stream_slot(request, "completion", self._completion)
 
-    async def _with_stream_slot(self, request: Request, endpoint: str, handler: Any) -> Response | EventStream:
+    async def _with_stream_slot(
+        self, request: Request, endpoint: str,
+        handler: Callable[[Request, str, str, StreamSlot], Awaitable[Response | EventStream]],
+    ) -> Response | EventStream:
         """Authenticate, take the account's stream slot, run `handler`; the slot goes with the stream
         it returns, or back at once when the answer is not a stream."""
         checked = self._auth(request, endpoint, fault_check=False)
@@ -249,6 +253,7 @@ class SimulatorApi:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
             return bad_request("prompt must be a string")
+        state.recent_prompts.append(prompt)
         directives = parse_directives(prompt)
         fmt = _pick_format(request.headers.get("x-sim-format"), directives.format, config.stream_format)
         faults = pick_faults(state, "completion", account, request.headers.get("x-sim-fault"), directives.faults)

@@ -6,8 +6,9 @@ server runs (the running server reads the config on every request).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 # Every fault the simulator can inject (names shared with the gateway's tests; see faults.py).
 FAULT_NAMES: frozenset[str] = frozenset(
@@ -54,7 +55,7 @@ class SimUser:
         return self.email or self.mobile or ""
 
     @classmethod
-    def parse(cls, spec: str) -> "SimUser":
+    def parse(cls, spec: str) -> SimUser:
         """`"alice@x:pw"` → email user, `"13800000000:pw"` → mobile user (CLI form)."""
         name, sep, password = spec.strip().partition(":")
         if not sep or not name or not password:
@@ -62,7 +63,7 @@ class SimUser:
         return cls(password=password, email=name) if "@" in name else cls(password=password, mobile=name)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SimUser":
+    def from_dict(cls, data: Mapping[str, Any]) -> SimUser:
         return cls(password=str(data["password"]), email=data.get("email") or None,
                    mobile=data.get("mobile") or None, banned=bool(data.get("banned", False)))
 

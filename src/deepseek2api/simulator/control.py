@@ -2,6 +2,7 @@
 
 `GET /_sim/stats` · `GET|POST /_sim/faults` (`{"account","fault","count"=1,"on"="completion"}`, or
 `{"account"?, "clear": true}`) · `GET|POST /_sim/config` (any SimulatorConfig field) ·
+`GET /_sim/prompts` (the last 32 completion prompts, oldest first) ·
 `POST /_sim/reset` (`{"all": true}` also forgets tokens, sessions and PoW challenges).
 Bad input answers HTTP 400 `{"error": "…"}`.
 """
@@ -77,8 +78,12 @@ def routes(state: SimState) -> list[Route]:
         state.reset(everything=bool(body.get("all")))
         return json_response(state.stats())
 
+    async def prompts(request: Request) -> Response:
+        return json_response(list(state.recent_prompts))
+
     return [
         Route("/_sim/stats", stats, methods=["GET"]),
+        Route("/_sim/prompts", prompts, methods=["GET"]),
         Route("/_sim/faults", faults, methods=["GET", "POST"]),
         Route("/_sim/config", config, methods=["GET", "POST"]),
         Route("/_sim/reset", reset, methods=["POST"]),

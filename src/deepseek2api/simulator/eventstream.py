@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from starlette.types import Receive, Scope, Send
 
@@ -22,9 +22,9 @@ _SSE_HEADERS = [
 
 
 class EventStream:
-    """`text/event-stream` response over an async iterator of bytes."""
+    """`text/event-stream` response over an async generator of bytes (closed when the stream ends)."""
 
-    def __init__(self, body: AsyncIterator[bytes], *, status: int = 200) -> None:
+    def __init__(self, body: AsyncGenerator[bytes, None], *, status: int = 200) -> None:
         self.body = body
         self.status = status
 
@@ -49,7 +49,7 @@ class EventStream:
         except OSError:  # the client went away mid-write
             pass
         finally:
-            await self.body.aclose()  # type: ignore[attr-defined]
+            await self.body.aclose()
 
     @staticmethod
     async def _watch(receive: Receive) -> None:

@@ -17,7 +17,7 @@ Stream faults shape the reply: `stall`, `slow`, `cut`, `content_filter`, `incomp
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from starlette.responses import HTMLResponse, Response
 

@@ -16,8 +16,9 @@ import json
 import os
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 ALGORITHM = "DeepSeekHashV1"
 MISSING_HEADER = (40300, "MISSING_HEADER")
@@ -29,7 +30,7 @@ _MAX_ISSUED = 200_000  # hard cap; the oldest are dropped first
 def _load_hash() -> Callable[[bytes], str]:
     """The PoW helper's fast hash when it imports, else the pure-Python reference (one hash per call)."""
     try:
-        from ..deepseek.pow import hash_hex  # type: ignore[attr-defined]
+        from ..deepseek.pow import hash_hex
 
         if hash_hex(b"abc") == "f841106c601ce9be9bc38525e90d4178d47f21dd8eb9f238fc55ffaa4ca94506":
             return hash_hex

@@ -12,7 +12,7 @@ import os
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -142,6 +142,7 @@ class SimState:
         self.runtime_banned: set[str] = set()
         self.violations = 0
         self.requests: Counter[str] = Counter()
+        self.recent_prompts: deque[str] = deque(maxlen=32)  # the last completion prompts (GET /_sim/prompts)
         self.counts: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()
         self.files = FileStore()
@@ -296,6 +297,7 @@ class SimState:
         forgets tokens, sessions and PoW challenges (running streams keep their slots)."""
         self.violations = 0
         self.requests.clear()
+        self.recent_prompts.clear()
         self.counts.clear()
         self.faults_injected.clear()
         self.files.reset_counters()

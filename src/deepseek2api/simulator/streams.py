@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -339,7 +339,7 @@ class FlatWriter(_Patches):
 class ChoicesWriter:
     """Gen A (until mid-2025): OpenAI-like `choices[].delta` chunks, ending with `data: [DONE]`."""
 
-    _FINISH_REASONS = {"FINISHED": "stop", "STOPPED": "stop", "INCOMPLETE": "length"}
+    _FINISH_REASONS: ClassVar[dict[str, str]] = {"FINISHED": "stop", "STOPPED": "stop", "INCOMPLETE": "length"}
 
     def __init__(self, meta: MessageMeta, created: int) -> None:
         self.meta = meta

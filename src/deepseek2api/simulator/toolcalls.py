@@ -9,7 +9,8 @@ When it answers with a call:
 - a `[sim:tool=NAME[,NAME2] args={…} markup=M]` directive (after the last tool result, if any), or
 - the last user message names a catalogued tool.
 After a tool result (`|DSML|tool_result` in the prompt's last turn) it answers in prose that quotes
-the result, so a client's tool loop reaches a final answer. Markups M: v4 (full-width DSML, default
+the result, so a client's tool loop reaches a final answer — unless `[sim:afterN=NAME args={…}]` asks
+for another call once the prompt holds N tool results. Markups M: v4 (full-width DSML, default
 of the real model), v32 (`function_calls` wrapper), ascii (the gateway prompt's own format, default),
 cdata, legacy (V3 `tool▁calls▁begin`), json (the seed's whole-message JSON), unclosed (no closers),
 fenced (a fenced example first, then the real call), trailing (an invented result after the block).
@@ -213,6 +214,14 @@ def tool_directive(text: str) -> ToolDirective | None:
     return ToolDirective(names, args, markup) if names else None
 
 
+def after_directive(prompt: str, results: int) -> ToolDirective | None:
+    """`[sim:afterN=NAME args={…}]`: the call to make once the prompt holds N tool results (a scripted
+    multi-step task: read a file, then write another)."""
+    head = f"[sim:after{results}="
+    at = prompt.rfind(head)
+    return tool_directive("[sim:tool=" + prompt[at + len(head):]) if at >= 0 else None
+
+
 def _option(text: str, key: str) -> str | None:
     match = None
     for match in re.finditer(r"\[sim:" + key + r"=([^\]\s]*)\]", text):
@@ -295,6 +304,8 @@ def plan_tools(prompt: str, *, thinking: bool) -> ToolPlan | None:
     result = last_result(prompt)
     after_result = prompt[result[2]:] if result else prompt
     directive = tool_directive(after_result)
+    if result is not None and directive is None:
+        directive = after_directive(prompt, len(_RESULT.findall(prompt)))
     if result is not None and directive is None:
         attrs, content, _ = result
         name = attrs.get("name", "the tool")

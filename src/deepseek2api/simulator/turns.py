@@ -17,8 +17,9 @@ import asyncio
 import random
 import re
 import time
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any
 
 from .replies import Reply
 from .state import Generation, SimMessage, SimSession, SimState, StreamSlot
@@ -71,7 +72,7 @@ def split_pieces(text: str, rng: random.Random, chunk: tuple[int, int]) -> list[
     """Cut `text` into pieces of `chunk` characters, always splitting `[citation:N]` markers (as upstream)."""
     if not text:
         return [""]
-    forced = set()
+    forced: set[int] = set()
     for match in _CITATION.finditer(text):
         forced.update((match.start() + 2, match.start() + 8))
     lo, hi = chunk
@@ -210,7 +211,7 @@ class _Pacer:
 
 
 async def stream_round(turn: Turn, state: SimState, slot: StreamSlot, *, resume: bool, rate: float | None,
-                       rng: random.Random) -> AsyncIterator[bytes]:
+                       rng: random.Random) -> AsyncGenerator[bytes, None]:
     """The body of one completion or continue round (see the module doc)."""
     config = state.config
     per_write = config.events_per_write

@@ -119,7 +119,8 @@ def _parse_json(text: str) -> list[ImportLine]:
     out: list[ImportLine] = []
     for number, item in enumerate(items, start=1):
         if not isinstance(item, Mapping):
-            out.append(ImportLine(number, LineStatus.INVALID, None, "expected an object with email/mobile and password"))
+            out.append(ImportLine(number, LineStatus.INVALID, None,
+                                  "expected an object with email/mobile and password"))
             continue
         out.append(_validated(number, dict(item)))
     return out

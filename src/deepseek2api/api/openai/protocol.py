@@ -16,10 +16,12 @@ from typing import Any, Iterable, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ...chat.prompt import content_text
+from ...chat.tools.spec import ToolCallRecord
 from ...chat.turn import Message, ModelRegistry, ModelSpec, Turn
 from ...jsontypes import json_type
 from ...chat.stops import MAX_STOP_CHARS, MAX_STOP_SEQUENCES
 from ..errors import RequestInvalid, error_body
+from .tool_params import history_calls, response_format, tool_params
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
@@ -106,6 +108,12 @@ class ChatCompletionRequest(BaseModel):
     web_search_options: dict[str, Any] | None = None
     modalities: list[str] | None = None
     audio: dict[str, Any] | None = None
+    tools: Any = None  # tool fields are read by tool_params.py (param paths in its 400s)
+    tool_choice: Any = None
+    parallel_tool_calls: Any = None
+    functions: Any = None
+    function_call: Any = None
+    response_format: Any = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,15 +434,10 @@ def to_turn(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str
             "web_search_options": req.web_search_options,
         },
     )
-    messages = tuple(
-        Message(
-            role=m.role,
-            content=content_text(m.content),
-            reasoning_content=m.reasoning_content,
-            name=m.name,
-        )
-        for m in req.messages
-    )
+    declared = tool_params(req.model_dump(include={"tools", "tool_choice", "parallel_tool_calls", "functions",
+                                                   "function_call"}))
+    fmt = response_format(req.response_format)
+    messages = tuple(_messages(req.messages))
     max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
     return Turn(
         request_id=request_id,
@@ -445,8 +448,37 @@ def to_turn(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str
         stop=stop_sequences(req.stop),
         include_usage=bool(req.stream_options and req.stream_options.include_usage),
         max_tokens=max_tokens,
+        tools=declared.tools,
+        tool_choice=declared.choice,
+        parallel_tool_calls=declared.parallel,
+        response_format=fmt,
     )
 
 
+def uses_legacy_functions(req: ChatCompletionRequest) -> bool:
+    """The request declared `functions` (not `tools`): answer with `function_call` as that API did."""
+    return req.tools is None and req.functions is not None
+
+
+def _messages(messages: Iterable[ChatMessage]) -> Iterable[Message]:
+    """Wire messages → `Message`s, with tool calls and results linked by call id.
+
+    Legacy `function` results answer the latest earlier call of that name; results whose call is
+    missing or out of order are kept as they are (the prompt tags each with its id and name).
+    """
+    legacy_ids: dict[str, str] = {}
+    for i, m in enumerate(messages):
+        calls: tuple[ToolCallRecord, ...] = ()
+        if m.role == "assistant" and (m.tool_calls or (m.model_extra or {}).get("function_call")):
+            calls = history_calls({"tool_calls": m.tool_calls,
+                                   "function_call": (m.model_extra or {}).get("function_call")}, f"messages[{i}]")
+            legacy_ids.update((call.name, call.id) for call in calls)
+        call_id = m.tool_call_id
+        if m.role == "function" and m.name:
+            call_id = legacy_ids.get(m.name)
+        yield Message(role=m.role, content=content_text(m.content), reasoning_content=m.reasoning_content,
+                      name=m.name, tool_calls=calls, tool_call_id=call_id)
+
+
 __all__ = ["ChatCompletionRequest", "ModelNotFound", "RequestInvalid", "apply_overrides", "error_body",
-           "stop_sequences", "to_turn", "validate_request"]
+           "stop_sequences", "to_turn", "uses_legacy_functions", "validate_request"]

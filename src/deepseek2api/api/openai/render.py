@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...chat.assemble import OutFinish
+from ...chat.tools.events import OutToolCall
 from ...chat.turn import ModelRegistry, ModelSpec
 from ...chat.usage import TurnUsage
 
@@ -113,6 +114,18 @@ class ChunkEncoder:
     def reasoning(self, text: str) -> bytes:
         return self._head + ('{"reasoning_content":' + _encode_str(text) + _DELTA_TAIL).encode()
 
+    def tool_call(self, call: OutToolCall, legacy: bool = False) -> bytes:
+        """Two chunks for one complete call: id, type and name once (the SDKs concatenate repeats), then
+        the arguments. `legacy`: the `functions` API's `function_call` delta (one call per answer)."""
+        if legacy:
+            head: dict[str, Any] = {"function_call": {"name": call.name, "arguments": ""}}
+            rest: dict[str, Any] = {"function_call": {"arguments": call.arguments}}
+        else:
+            head = {"tool_calls": [{"index": call.index, "id": call.id, "type": "function",
+                                    "function": {"name": call.name, "arguments": ""}}]}
+            rest = {"tool_calls": [{"index": call.index, "function": {"arguments": call.arguments}}]}
+        return self.chunk(head) + self.chunk(rest)
+
     def usage(self, usage: Mapping[str, Any]) -> bytes:
         """OpenAI's usage-only chunk (`choices: []`), sent before [DONE] when include_usage is on."""
         return ("data: " + _dumps({
@@ -129,12 +142,25 @@ def completion_body(
     finish_reason: str,
     usage: Mapping[str, Any] | None,
     reasoning_content: str | None = None,
+    tool_calls: Sequence[OutToolCall] = (),
+    legacy: bool = False,
 ) -> dict[str, Any]:
-    """A non-streaming `chat.completion` (`reasoning_content` only when thinking produced any)."""
+    """A non-streaming `chat.completion` (`reasoning_content` only when thinking produced any).
+
+    With calls, `content` is the text before them or null; `legacy` answers the `functions` API with
+    `function_call` (its one call) instead of `tool_calls`.
+    """
+    if tool_calls and not content:
+        content = None
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if reasoning_content is not None:
         message["reasoning_content"] = reasoning_content
     message["refusal"] = None
+    if tool_calls and legacy:
+        message["function_call"] = {"name": tool_calls[0].name, "arguments": tool_calls[0].arguments}
+        finish_reason = "function_call"
+    elif tool_calls:
+        message["tool_calls"] = [tool_call_body(call) for call in tool_calls]
     body: dict[str, Any] = {
         "id": id,
         "object": "chat.completion",
@@ -146,6 +172,17 @@ def completion_body(
     if usage is not None:
         body["usage"] = usage
     return body
+
+
+def tool_call_body(call: OutToolCall) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+
+
+def finish_reason_for(finish: OutFinish, legacy: bool) -> str:
+    """The wire finish reason (`function_call` for a legacy `functions` request that got its call)."""
+    if legacy and finish.tool_calls:
+        return "function_call"
+    return finish.finish_reason
 
 
 _WORDS = {"deepseek": "DeepSeek", "v3": "V3", "v4": "V4", "r1": "R1"}

@@ -22,18 +22,20 @@ from starlette.types import Receive
 
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ...chat.runner import LeaseSource, TurnRunner, TurnTrace
+from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
 from ..access import AccessRecord
 from ..auth import Caller
 from ..errors import ApiError, bad_request, client_closed, from_failure
 from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
-from .protocol import to_turn, validate_request
+from .protocol import to_turn, uses_legacy_functions, validate_request
 from .render import (
     DONE,
     ChunkEncoder,
     citation_fields,
     completion_body,
+    finish_reason_for,
     new_completion_id,
     now,
     turn_usage_body,
@@ -59,13 +61,16 @@ class ChatCompletions:
 
     async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
         body = await _read_json(request)
-        turn = to_turn(validate_request(body), self.registry, request_id)  # raises RequestInvalid (an ApiError)
+        req = validate_request(body)
+        turn = to_turn(req, self.registry, request_id)  # raises RequestInvalid (an ApiError)
+        legacy = uses_legacy_functions(req)
         record = AccessRecord.claim(request, request_id, caller.key_name, turn.model_name, turn.stream)
         if turn.stream:
-            return await self._stream(turn, caller, record, request.receive)
-        return await self._complete(turn, caller, record, request.receive)
+            return await self._stream(turn, caller, record, request.receive, legacy)
+        return await self._complete(turn, caller, record, request.receive, legacy)
 
-    async def _complete(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive) -> Response:
+    async def _complete(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive,
+                        legacy: bool = False) -> Response:
         """The whole answer as one JSON body, sent as soon as the reply is complete.
 
         The turn runs in its own task: the response goes out when `OutFinish` arrives, while the turn
@@ -116,14 +121,16 @@ class ChatCompletions:
         usage = finish.usage
         body = completion_body(new_completion_id(), now(), turn.model_name, content_text, finish.finish_reason,
                                turn_usage_body(usage) if usage is not None else None,
-                               reasoning_text if (turn.model.thinking or reasoning_text) else None)
+                               reasoning_text if (turn.model.thinking or reasoning_text) else None,
+                               finish.tool_calls, legacy)
         body.update(citation_fields(finish))
         record.usage = usage
         record.write(trace)
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
                         media_type="application/json")
 
-    async def _stream(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive) -> Response:
+    async def _stream(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive,
+                      legacy: bool = False) -> Response:
         tracker = self.tracker
         encoder = ChunkEncoder(new_completion_id(), now(), turn.model_name)
         trace = TurnTrace()
@@ -145,11 +152,15 @@ class ChatCompletions:
                             await channel.write(encoder.content(out.text))  # the hot path
                         elif isinstance(out, OutReasoning):
                             await channel.write(encoder.reasoning(out.text))
+                        elif isinstance(out, OutToolCall):
+                            if not (legacy and out.index > 0):  # the functions API had one call per answer
+                                await channel.write(encoder.tool_call(out, legacy))
                         elif isinstance(out, OutFinish):  # the whole text is on it: no copy kept here
                             record.usage = out.usage
                             usage_dict = turn_usage_body(out.usage) if out.usage is not None else None
                             on_finish = usage_dict if usage_on_finish else None
-                            channel.put(encoder.chunk({}, out.finish_reason, on_finish, citation_fields(out)))
+                            channel.put(encoder.chunk({}, finish_reason_for(out, legacy), on_finish,
+                                                      citation_fields(out)))
                             if usage_chunk and usage_dict is not None:
                                 channel.put(encoder.usage(usage_dict))
                             channel.put(DONE)

@@ -12,10 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
-
+from .schemas import schema_problem
 from .spec import ToolChoice, ToolChoiceMode, ToolKind, ToolSpec
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -65,18 +62,18 @@ def check_declared(tools: Sequence[ToolSpec], choice: ToolChoice) -> DeclaredErr
         if schema is None or (kind != "object" and not (isinstance(kind, list) and "object" in kind)):
             return DeclaredError(DeclaredProblem.SCHEMA_NOT_OBJECT, index,
                                  f"the parameters of {tool.name!r} must be a JSON Schema of type object")
-        try:
-            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-            cls.check_schema(schema)
-        except jsonschema.exceptions.SchemaError as exc:
+        problem = schema_problem(schema)
+        if problem is not None:
             return DeclaredError(DeclaredProblem.INVALID_SCHEMA, index,
-                                 f"the parameters of {tool.name!r} are not a valid JSON Schema: {exc.message}"[:300])
+                                 f"the parameters of {tool.name!r} are not a valid JSON Schema: {problem}"[:300])
     if choice.mode is ToolChoiceMode.NAMED:
         if not tools:
-            return DeclaredError(DeclaredProblem.CHOICE_WITHOUT_TOOLS, None, "tool_choice names a tool but no tools are declared")
+            return DeclaredError(DeclaredProblem.CHOICE_WITHOUT_TOOLS, None,
+                                 "tool_choice names a tool but no tools are declared")
         if choice.name not in seen:
             return DeclaredError(DeclaredProblem.UNKNOWN_CHOICE, None,
                                  f"tool_choice names {str(choice.name)[:80]!r}, which is not a declared tool")
     elif choice.mode is ToolChoiceMode.REQUIRED and not tools:
-        return DeclaredError(DeclaredProblem.CHOICE_WITHOUT_TOOLS, None, "tool_choice requires a tool but no tools are declared")
+        return DeclaredError(DeclaredProblem.CHOICE_WITHOUT_TOOLS, None,
+                             "tool_choice requires a tool but no tools are declared")
     return None

@@ -14,12 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
-
 from .jsonfix import loads_lenient, strip_fence
 from .prompt import guard
+from .schemas import compiled, first_error, schema_problem
 from .spec import ResponseFormat
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -49,12 +46,7 @@ class StructuredResult:
 
 def schema_error(schema: Mapping[str, Any]) -> str | None:
     """Why `schema` is not a usable JSON Schema (for a 400 naming `response_format`), or None."""
-    try:
-        cls = jsonschema.validators.validator_for(dict(schema), default=jsonschema.Draft202012Validator)
-        cls.check_schema(dict(schema))
-    except jsonschema.exceptions.SchemaError as exc:
-        return str(exc.message)
-    return None
+    return schema_problem(schema)
 
 
 def check_structured(answer: str, fmt: ResponseFormat) -> StructuredResult:
@@ -74,15 +66,12 @@ def check_structured(answer: str, fmt: ResponseFormat) -> StructuredResult:
         if not isinstance(value, dict):
             return StructuredResult(text, value, StructuredError.NOT_OBJECT, "the answer is not a JSON object")
         return StructuredResult(text, value)
-    problem = schema_error(fmt.schema)
+    checker, problem = compiled(fmt.schema)
     if problem is not None:
         return StructuredResult(text, value, StructuredError.BAD_SCHEMA, problem[:300])
-    schema = dict(fmt.schema)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    error = jsonschema.exceptions.best_match(cls(schema).iter_errors(value))
+    error = first_error(checker, value)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        return StructuredResult(text, value, StructuredError.SCHEMA_MISMATCH, f"{where}: {error.message}"[:300])
+        return StructuredResult(text, value, StructuredError.SCHEMA_MISMATCH, f"{error[0]}: {error[1]}"[:300])
     return StructuredResult(text, value)
 
 

@@ -534,7 +534,7 @@ class ClusterCoordinator:
                 await asyncio.sleep(self._jitter(0.5))
             finally:
                 with contextlib.suppress(*_DOWN, ResponseError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     # ---- Redis calls -----------------------------------------------------------------
 

@@ -1,0 +1,185 @@
+"""Anthropic Messages wire format, response side: the message body and the stream's events.
+
+Stream order (AGENTS.md §2): `message_start` → per content block `content_block_start`, deltas,
+`content_block_stop` (indices contiguous from 0: thinking, text, tool_use in output order) →
+`message_delta` (stop reason, usage) → `message_stop`. Every event carries an `event:` line: the
+Python SDK silently skips events without one. A thinking block ends with a `signature_delta` whose
+signature the gateway can check when the client sends the block back (signature.py).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
+
+from ...chat.usage import TurnUsage
+from .signature import ThinkingSigner
+
+_ALPHABET = string.ascii_letters + string.digits
+_RANDOM = random.SystemRandom()
+_encode_str = json.encoder.encode_basestring  # == json.dumps(a str), in C
+
+PING: Final = b'event: ping\ndata: {"type":"ping"}\n\n'
+MESSAGE_STOP: Final = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+
+
+class ToolCall(Protocol):
+    """A finished call (chat/tools/events.py OutToolCall, or a record on OutFinish)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def arguments(self) -> str: ...
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _random(prefix: str) -> str:
+    return prefix + "".join(_RANDOM.choices(_ALPHABET, k=24))
+
+
+def new_message_id() -> str:
+    return _random("msg_")
+
+
+def tool_use_id(call_id: str) -> str:
+    """The core's `call_…` ids in Anthropic's `toolu_…` shape (the id stays the same call's)."""
+    if call_id.startswith("toolu_"):
+        return call_id
+    return "toolu_" + (call_id.removeprefix("call_"))
+
+
+def tool_input(arguments: str) -> dict[str, Any]:
+    """The call's arguments as the `input` object (function tools always carry a JSON object)."""
+    try:
+        value = json.loads(arguments) if arguments else {}
+    except ValueError:
+        return {"input": arguments}  # a freeform tool's raw text
+    return value if isinstance(value, dict) else {"input": value}
+
+
+def stop_reason(finish_reason: str, stop_sequence: str | None, has_calls: bool) -> str:
+    if has_calls:
+        return "tool_use"
+    if stop_sequence is not None:
+        return "stop_sequence"
+    if finish_reason == "length":
+        return "max_tokens"
+    if finish_reason == "content_filter":
+        return "refusal"
+    return "end_turn"
+
+
+def usage_body(usage: TurnUsage | None) -> dict[str, Any]:
+    return {"input_tokens": usage.prompt_tokens if usage else 0,
+            "output_tokens": usage.completion_tokens if usage else 0,
+            "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+
+
+def message_body(message_id: str, model: str, content: list[dict[str, Any]], reason: str | None,
+                 stop_sequence: str | None, usage: dict[str, Any]) -> dict[str, Any]:
+    return {"id": message_id, "type": "message", "role": "assistant", "model": model, "content": content,
+            "stop_reason": reason, "stop_sequence": stop_sequence, "usage": usage}
+
+
+def content_blocks(signer: ThinkingSigner, reasoning: str, text: str,
+                   calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    """A non-streamed answer's blocks, in the order a stream sends them."""
+    blocks: list[dict[str, Any]] = []
+    if reasoning:
+        blocks.append({"type": "thinking", "thinking": reasoning, "signature": signer.sign(reasoning)})
+    if text:
+        blocks.append({"type": "text", "text": text})
+    for call in calls:
+        blocks.append({"type": "tool_use", "id": tool_use_id(call.id), "name": call.name,
+                       "input": tool_input(call.arguments)})
+    return blocks
+
+
+def event(kind: str, data: dict[str, Any]) -> bytes:
+    return ("event: " + kind + "\ndata: " + _dumps(data) + "\n\n").encode()
+
+
+class StreamWriter:
+    """One stream's events: opens and closes content blocks as the output changes kind.
+
+    The per-token deltas are built from pre-encoded pieces (one string encode per token)."""
+
+    __slots__ = ("_reason_head", "_text_head", "_thinking", "index", "message_id", "model", "open", "signer")
+
+    def __init__(self, message_id: str, model: str, signer: ThinkingSigner) -> None:
+        self.message_id, self.model, self.signer = message_id, model, signer
+        self.index = -1  # the current block's index
+        self.open: str | None = None  # "thinking" | "text" | None
+        self._thinking: list[str] = []
+        self._text_head = b""
+        self._reason_head = b""
+
+    def start(self) -> bytes:
+        """`message_start`; usage is counted at the end and sent on `message_delta`."""
+        message = message_body(self.message_id, self.model, [], None, None, usage_body(None))
+        return event("message_start", {"type": "message_start", "message": message})
+
+    def _begin(self, kind: str, block: dict[str, Any]) -> bytes:
+        out = self._close()
+        self.index += 1
+        self.open = kind if kind in ("thinking", "text") else None
+        head = ('event: content_block_delta\ndata: {"type":"content_block_delta","index":' + str(self.index)
+                + ',"delta":{"type":')
+        if kind == "text":
+            self._text_head = (head + '"text_delta","text":').encode()
+        elif kind == "thinking":
+            self._reason_head = (head + '"thinking_delta","thinking":').encode()
+        return out + event("content_block_start", {"type": "content_block_start", "index": self.index,
+                                                   "content_block": block})
+
+    def _close(self) -> bytes:
+        if self.open is None:  # nothing open (a tool_use block closes itself)
+            return b""
+        out = b""
+        if self.open == "thinking":
+            signature = self.signer.sign("".join(self._thinking))
+            self._thinking.clear()
+            out = event("content_block_delta", {"type": "content_block_delta", "index": self.index,
+                                                "delta": {"type": "signature_delta", "signature": signature}})
+        self.open = None
+        stop = event("content_block_stop", {"type": "content_block_stop", "index": self.index})
+        return out + stop
+
+    def reasoning(self, text: str) -> bytes:
+        out = b"" if self.open == "thinking" else self._begin("thinking", {"type": "thinking", "thinking": "",
+                                                                           "signature": ""})
+        self._thinking.append(text)
+        return out + self._reason_head + (_encode_str(text) + "}}\n\n").encode()
+
+    def text(self, text: str) -> bytes:
+        out = b"" if self.open == "text" else self._begin("text", {"type": "text", "text": ""})
+        return out + self._text_head + (_encode_str(text) + "}}\n\n").encode()
+
+    def tool_call(self, call: ToolCall) -> bytes:
+        """A whole call: start (id, name, empty input), its arguments as one `input_json_delta`, stop."""
+        out = self._begin("tool_use", {"type": "tool_use", "id": tool_use_id(call.id), "name": call.name,
+                                       "input": {}})
+        partial = _dumps(tool_input(call.arguments))
+        out += event("content_block_delta", {"type": "content_block_delta", "index": self.index,
+                                             "delta": {"type": "input_json_delta", "partial_json": partial}})
+        return out + event("content_block_stop", {"type": "content_block_stop", "index": self.index})
+
+    def finish(self, reason: str, stop_sequence: str | None, usage: TurnUsage | None) -> bytes:
+        """Close the open block, then `message_delta` with the final usage, then `message_stop`."""
+        out = self._close()
+        counts = usage_body(usage)
+        delta = {"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": stop_sequence},
+                 "usage": {"input_tokens": counts["input_tokens"], "output_tokens": counts["output_tokens"]}}
+        return out + event("message_delta", delta) + MESSAGE_STOP
+
+
+def count_body(tokens: int) -> dict[str, Any]:
+    return {"input_tokens": tokens}

@@ -1,0 +1,311 @@
+"""Anthropic Messages: request → Turn → runner → Anthropic JSON or SSE events.
+
+The same runner, prompt, tool parser and sieve as the OpenAI surface; only the wire shapes differ.
+A failure before the first byte is an HTTP error in Anthropic's envelope (api/errors.py renders it
+for these paths); after it, an `event: error`. Keep-alives are `ping` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
+from typing import Any, Protocol, cast
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive
+
+from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
+from ...chat.prompt import build_prompt
+from ...chat.runner import Lease, LeaseSource, TurnRunner, TurnTrace
+from ...chat.tools.events import OutToolCall
+from ...chat.tracker import TurnTracker
+from ...chat.turn import Turn
+from ...chat.usage import count_tokens
+from ..auth import Caller
+from ..errors import (
+    AnthropicStreamError,
+    ApiError,
+    bad_request,
+    client_closed,
+    from_failure,
+)
+from ..sse import EventChannel, EventStreamResponse
+from .protocol import ClaudeModels, session_key, to_turn
+from .render import (
+    PING,
+    StreamWriter,
+    content_blocks,
+    count_body,
+    message_body,
+    new_message_id,
+    stop_reason,
+    usage_body,
+)
+from .signature import ThinkingSigner
+
+access_log = logging.getLogger("deepseek2api.access")
+
+LeasesFor = Callable[[Caller], LeaseSource]
+SESSION_HEADER = "x-claude-code-session-id"
+
+
+class _PreferringSource(Protocol):
+    def lease(self, *, exclude: Collection[str] = (),
+              prefer: str | None = None) -> AbstractAsyncContextManager[Lease]: ...
+
+
+class SessionAccounts:
+    """Which account served a client session last (bounded, least recently used forgotten first)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._last: collections.OrderedDict[str, str] = collections.OrderedDict()
+
+    def get(self, session: str) -> str | None:
+        return self._last.get(session)
+
+    def remember(self, session: str, account_id: str) -> None:
+        self._last[session] = account_id
+        self._last.move_to_end(session)
+        while len(self._last) > self._size:
+            self._last.popitem(last=False)
+
+
+_ACCEPTS_PREFER: dict[type, bool] = {}
+
+
+def _accepts_prefer(source: object) -> bool:
+    kind = type(source)
+    if kind not in _ACCEPTS_PREFER:
+        try:
+            _ACCEPTS_PREFER[kind] = "prefer" in inspect.signature(source.lease).parameters  # type: ignore[attr-defined]
+        except (TypeError, ValueError, AttributeError):
+            _ACCEPTS_PREFER[kind] = False
+    return _ACCEPTS_PREFER[kind]
+
+
+class SessionLeases:
+    """A lease source that asks for the session's last account first — only if it is free now."""
+
+    def __init__(self, source: LeaseSource, sessions: SessionAccounts, session: str) -> None:
+        self.source, self.sessions, self.session = source, sessions, session
+
+    @asynccontextmanager
+    async def lease(self, *, exclude: Collection[str] = ()) -> AsyncIterator[Lease]:
+        prefer = self.sessions.get(self.session)
+        if prefer is not None and _accepts_prefer(self.source):
+            context = cast(_PreferringSource, self.source).lease(exclude=exclude, prefer=prefer)
+        else:
+            context = self.source.lease(exclude=exclude)
+        async with context as lease:
+            self.sessions.remember(self.session, lease.account_id)
+            yield lease
+
+
+class Messages:
+    """`POST /v1/messages` and `POST /v1/messages/count_tokens`."""
+
+    def __init__(self, runner: TurnRunner, models: ClaudeModels, leases_for: LeasesFor, *, keepalive: float,
+                 tracker: TurnTracker, signer: ThinkingSigner) -> None:
+        self.runner = runner
+        self.models = models
+        self.leases_for = leases_for
+        self.keepalive = keepalive
+        self.tracker = tracker
+        self.signer = signer
+        self.sessions = SessionAccounts()
+
+    async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
+        body = await read_json(request)
+        turn = to_turn(body, self.models, self.signer, request_id)
+        session = request.headers.get(SESSION_HEADER) or session_key(body)
+        leases = self.leases_for(caller)
+        if session:
+            leases = SessionLeases(leases, self.sessions, session)
+        started = time.perf_counter()
+        if turn.stream:
+            return await self._stream(turn, caller, leases, started)
+        return await self._complete(turn, caller, leases, request.receive, started)
+
+    async def count_tokens(self, request: Request, request_id: str) -> Response:
+        """What the prompt of this request would count in DeepSeek's tokenizer (tools included)."""
+        turn = to_turn(await read_json(request), self.models, self.signer, request_id, count_only=True)
+        tokens = await asyncio.to_thread(lambda: count_tokens(build_prompt(turn)))
+        return _json(count_body(tokens), request_id)
+
+    # ---- non-streaming -------------------------------------------------------------------
+
+    async def _complete(self, turn: Turn, caller: Caller, leases: LeaseSource, receive: Receive,
+                        started: float) -> Response:
+        """The whole answer as one body; a client that hangs up first cancels the turn (lease back)."""
+        tracker = self.tracker
+        trace = TurnTrace()
+        finished: asyncio.Future[OutFinish] = asyncio.get_running_loop().create_future()
+
+        async def run_turn() -> None:
+            try:
+                outs = self.runner.run(turn, leases, trace, buffered=True)
+                async with tracker.inflight(), aclosing(outs) as events:
+                    async for out in events:
+                        if isinstance(out, OutFinish) and not finished.done():
+                            finished.set_result(out)
+            except asyncio.CancelledError:
+                finished.cancel()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - handed to the request through the future
+                if not finished.done():
+                    finished.set_exception(exc)
+
+        task = tracker.spawn(run_turn())
+        watcher = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not finished.done():
+                task.cancel()
+                await asyncio.wait((task,))
+        if finished.cancelled():
+            _log(turn, caller, trace, started, 499, "client_closed")
+            raise client_closed()
+        failure = finished.exception()
+        if failure is not None:
+            error = self._api_error(failure, caller, trace)
+            assert error is not None
+            _log(turn, caller, trace, started, error.status, error.code)
+            raise error from None
+        finish = finished.result()
+        calls = _finish_calls(finish)
+        text = finish.content_text
+        if calls and turn.tool_choice.forces_call:
+            text = ""  # a forced call has no text before it (the stream holds it back the same way)
+        content = content_blocks(self.signer, finish.reasoning_text, text, calls)
+        body = message_body(new_message_id(), turn.model_name, content,
+                            stop_reason(finish.finish_reason, finish.stop_sequence, bool(calls)),
+                            finish.stop_sequence, usage_body(finish.usage))
+        _log(turn, caller, trace, started, 200, None)
+        return _json(body, turn.request_id)
+
+    # ---- streaming -----------------------------------------------------------------------
+
+    async def _stream(self, turn: Turn, caller: Caller, leases: LeaseSource, started_at: float) -> Response:
+        tracker = self.tracker
+        trace = TurnTrace()
+        writer = StreamWriter(new_message_id(), turn.model_name, self.signer)
+        hold_text = turn.tool_choice.forces_call  # no text before a forced call: held until we know
+
+        async def produce(channel: EventChannel) -> None:
+            started = False
+            held: list[str] = []
+            called = False
+            status, code = 200, None
+            try:
+                outs = self.runner.run(turn, leases, trace)
+                async with tracker.inflight(), aclosing(outs) as events:
+                    async for out in events:
+                        if not started:
+                            channel.put(writer.start())
+                            started = True
+                        if isinstance(out, OutContent):
+                            if hold_text and not called:
+                                held.append(out.text)
+                            else:
+                                await channel.write(writer.text(out.text))  # the hot path
+                        elif isinstance(out, OutReasoning):
+                            await channel.write(writer.reasoning(out.text))
+                        elif isinstance(out, OutToolCall):
+                            called = True
+                            held.clear()
+                            channel.put(writer.tool_call(out))
+                        elif isinstance(out, OutFinish):
+                            calls = bool(_finish_calls(out)) or called
+                            if held and not calls:
+                                channel.put(writer.text("".join(held)))
+                            reason = stop_reason(out.finish_reason, out.stop_sequence, calls)
+                            channel.put(writer.finish(reason, out.stop_sequence, out.usage))
+                            channel.settle()
+            except BaseException as exc:
+                error = self._api_error(exc, caller, trace)
+                if error is None:
+                    status, code = 499, "client_closed"
+                    raise
+                status, code = error.status, error.code
+                # Before the first byte the handler answers it as an HTTP error; after it, `event: error`.
+                channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
+            finally:
+                _log(turn, caller, trace, started_at, status, code)
+
+        channel = EventChannel()
+        channel.start(produce)
+        tracker.track(channel.producer)
+        first = await channel.first(self.keepalive)
+        if isinstance(first, ApiError):
+            raise first
+        headers = [(b"request-id", turn.request_id.encode())]
+        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers,
+                                   first=PING if first is None else first, keepalive_bytes=PING)
+
+    def _run(self, turn: Turn, leases: LeaseSource, trace: TurnTrace) -> AsyncGenerator[OutEvent, None]:
+        return self.runner.run(turn, leases, trace)
+
+    @staticmethod
+    def _api_error(exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
+        return from_failure(exc, attempts=trace.attempts, passthrough=caller.passthrough_token is not None)
+
+
+def _finish_calls(finish: OutFinish) -> tuple[Any, ...]:
+    """The turn's tool calls, in order."""
+    return finish.tool_calls
+
+
+def _json(body: dict[str, Any], request_id: str) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+                    media_type="application/json", headers={"request-id": request_id})
+
+
+def _log(turn: Turn, caller: Caller, trace: TurnTrace, started: float, status: int, code: str | None) -> None:
+    access_log.info("request_id=%s key=%s account=%s model=%s surface=anthropic stream=%s status=%s%s "
+                    "latency_ms=%.0f attempts=%d", turn.request_id, caller.key_name, trace.account_id or "-",
+                    turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",
+                    (time.perf_counter() - started) * 1000, trace.attempts)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise bad_request("The request body is empty; send a JSON object.", None, "invalid_json")
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise bad_request("The request body is not valid UTF-8.", None, "invalid_json") from None
+    except RecursionError:
+        raise bad_request("The request body is not valid JSON: nested too deeply.", None, "invalid_json") from None
+    except ValueError as exc:
+        raise bad_request(f"The request body is not valid JSON: {exc}.", None, "invalid_json") from None
+    if _SURROGATE.search(raw):  # half a UTF-16 pair could never be encoded into the upstream prompt
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad_request("The request body contains a lone UTF-16 surrogate, which is not valid Unicode text.",
+                              None, "invalid_json") from None
+    return body
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")

@@ -1,0 +1,295 @@
+"""OpenAI Responses: request → Turn → runner → Response object or its event stream; stored responses.
+
+The turn core is the chat surface's (runner, failover before the first byte, usage on `OutFinish`);
+this module only adds what Responses needs: `previous_response_id` (the stored chain is prepended),
+storing the finished response (unless `store: false`), and the event stream of render.py. Nothing
+is sent before the runner's first event, so a turn that fails before its first byte is still an HTTP
+error; after it, a failure is a `response.failed` event, never text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive
+
+from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
+from ...chat.runner import LeaseSource, TurnRunner, TurnTrace
+from ...chat.tools.events import OutReasoning as ToolReasoning
+from ...chat.tools.events import OutText, OutToolCall
+from ...chat.tracker import TurnTracker
+from ...chat.turn import ModelRegistry, Turn
+from ...store.responses import ResponseStore, StoredResponse
+from ..auth import Caller
+from ..errors import ApiError, client_closed, from_failure, not_found
+from ..request_body import read_json
+from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
+from .protocol import ResponsesRequest, to_turn, validate_request
+from .render import OutputBuilder, ResponseMeta, new_response_id
+
+access_log = logging.getLogger("deepseek2api.access")
+log = logging.getLogger(__name__)
+
+LeasesFor = Callable[[Caller], LeaseSource]
+_TEXT = (OutContent, OutText)
+_REASONING = (OutReasoning, ToolReasoning)
+
+
+def missing_response(response_id: str, param: str | None = None) -> ApiError:
+    """The 404 for an unknown, expired, deleted or never-stored response id."""
+    what = "Previous response" if param else "Response"
+    return not_found(f"{what} with id '{response_id}' not found (unknown, expired, deleted, or sent with "
+                     "store=false).", "previous_response_not_found" if param else "not_found", param)
+
+
+def store_unavailable() -> ApiError:
+    """The state store could not be read (a disk or database failure): a retryable 503."""
+    return ApiError(503, "The gateway's response store is unavailable; see its log.", "server_error", None,
+                    "response_store_unavailable", retry_after=5)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A turn that failed after keep-alives went out but before any event: a complete failed stream."""
+
+    error: ApiError
+    builder: OutputBuilder
+
+    def sse_bytes(self) -> bytes:
+        return b"".join(self.builder.start()) + self.builder.failed(self.error)
+
+
+class Responses:
+    """`POST /v1/responses` and the stored responses behind `GET`/`DELETE /v1/responses/{id}`."""
+
+    def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, store: ResponseStore, *,
+                 keepalive: float, tracker: TurnTracker) -> None:
+        self.runner = runner
+        self.registry = registry
+        self.leases_for = leases_for
+        self.store = store
+        self.keepalive = keepalive
+        self.tracker = tracker
+
+    # ---- POST /v1/responses -------------------------------------------------------------
+
+    async def create(self, request: Request, caller: Caller, request_id: str) -> Response:
+        req = validate_request(await read_json(request))
+        context: list[dict[str, Any]] = []
+        if req.previous_response_id is not None:
+            stored = await self._stored(req.previous_response_id)
+            if stored is None:
+                raise missing_response(req.previous_response_id, "previous_response_id")
+            context = [*stored.context, *stored.input_items, *stored.body.get("output", ())]
+        turn = to_turn(req, context, self.registry, request_id)
+        meta = ResponseMeta(id=new_response_id(), created_at=int(time.time()), model=req.model, echo=req.echo,
+                            parallel_tool_calls=req.parallel_tool_calls,
+                            previous_response_id=req.previous_response_id, store=req.store, effort=req.effort,
+                            summary=req.summary, max_output_tokens=req.max_output_tokens)
+        started = time.perf_counter()
+        if req.stream:
+            return await self._stream(turn, req, context, meta, caller, started)
+        return await self._complete(turn, req, context, meta, caller, request.receive, started)
+
+    async def _complete(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
+                        caller: Caller, receive: Receive, started: float) -> Response:
+        """The whole Response as one body. The turn runs in its own task, as on the chat surface: the
+        answer goes out at `OutFinish` while the turn cleans up upstream, and a client that hangs up
+        first cancels it."""
+        trace = TurnTrace()
+        finished: asyncio.Future[tuple[OutFinish, list[OutToolCall]]] = asyncio.get_running_loop().create_future()
+
+        async def run_turn() -> None:
+            calls: list[OutToolCall] = []
+            try:
+                async with self.tracker.inflight(), aclosing(self._run(turn, caller, trace, True)) as outs:
+                    async for out in outs:
+                        if isinstance(out, OutToolCall):
+                            calls.append(out)
+                        elif isinstance(out, OutFinish) and not finished.done():
+                            finished.set_result((out, calls))
+            except asyncio.CancelledError:
+                finished.cancel()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - handed to the request through the future
+                if not finished.done():
+                    finished.set_exception(exc)
+
+        task = self.tracker.spawn(run_turn())
+        watcher = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not finished.done():
+                task.cancel()
+                await asyncio.wait((task,))
+        if finished.cancelled():
+            self._log(turn, meta, trace, started, 499, "client_closed")
+            raise client_closed()
+        failure = finished.exception()
+        if failure is not None:
+            error = self._api_error(failure, caller, trace)
+            self._log(turn, meta, trace, started, error.status, error.code)
+            raise error from None
+        finish, calls = finished.result()
+        builder = OutputBuilder(meta, turn.tools, streaming=False)
+        if finish.reasoning_text:
+            builder.reasoning(finish.reasoning_text)
+        if finish.content_text:
+            builder.content(finish.content_text)
+        for call in calls:
+            builder.tool_call(call.id, call.name, call.arguments)
+        _, body = builder.finish(finish, finish.tool_calls)
+        await self._save(req, context, body)
+        self._log(turn, meta, trace, started, 200, None)
+        return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+                        media_type="application/json")
+
+    async def _stream(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
+                      caller: Caller, started_at: float) -> Response:
+        trace = TurnTrace()
+        builder = OutputBuilder(meta, turn.tools, streaming=True)
+
+        async def produce(channel: EventChannel) -> None:
+            started = False
+            status, code = 200, None
+            try:
+                async with self.tracker.inflight(), aclosing(self._run(turn, caller, trace)) as outs:
+                    async for out in outs:
+                        if not started:
+                            for data in builder.start():
+                                channel.put(data)
+                            started = True
+                        if isinstance(out, _TEXT):
+                            for data in builder.content(out.text):
+                                await channel.write(data)  # the hot path
+                        elif isinstance(out, _REASONING):
+                            for data in builder.reasoning(out.text):
+                                await channel.write(data)
+                        elif isinstance(out, OutToolCall):
+                            for data in builder.tool_call(out.id, out.name, out.arguments):
+                                channel.put(data)
+                        elif isinstance(out, OutFinish):
+                            events, body = builder.finish(out, out.tool_calls)
+                            await self._save(req, context, body)  # before the end: a follow-up may come at once
+                            for data in events:
+                                channel.put(data)
+                            channel.settle()
+            except BaseException as exc:
+                error = _on_this_surface(from_failure(exc, attempts=trace.attempts,
+                                                      passthrough=caller.passthrough_token is not None))
+                if error is None:
+                    status, code = 499, "client_closed"
+                    raise
+                status, code = error.status, error.code
+                if started:
+                    channel.put(builder.failed(error))
+                    channel.settle()
+                else:
+                    channel.fail(_Failure(error, builder))
+            finally:
+                self._log(turn, meta, trace, started_at, status, code)
+
+        channel = EventChannel()
+        channel.start(produce)
+        self.tracker.track(channel.producer)
+        first = await channel.first(self.keepalive)
+        if isinstance(first, _Failure):
+            raise first.error
+        if first is None:
+            first = KEEPALIVE
+        headers = [(b"x-request-id", turn.request_id.encode())]
+        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first)
+
+    # ---- stored responses -----------------------------------------------------------------
+
+    async def retrieve(self, response_id: str) -> dict[str, Any]:
+        stored = await self._stored(response_id)
+        if stored is None:
+            raise missing_response(response_id)
+        return stored.body
+
+    async def delete(self, response_id: str) -> dict[str, Any]:
+        try:
+            deleted = await self.store.delete(response_id)
+        except Exception:
+            log.warning("the response store failed", exc_info=True)
+            raise store_unavailable() from None
+        if not deleted:
+            raise missing_response(response_id)
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    async def input_items(self, response_id: str, *, limit: int, order: str, after: str | None) -> dict[str, Any]:
+        stored = await self._stored(response_id)
+        if stored is None:
+            raise missing_response(response_id)
+        items = list(stored.input_items)
+        if order == "desc":
+            items.reverse()
+        if after is not None:
+            ids = [item.get("id") for item in items]
+            if after in ids:
+                items = items[ids.index(after) + 1:]
+        page = items[:limit]
+        return {"object": "list", "data": page, "first_id": page[0].get("id") if page else None,
+                "last_id": page[-1].get("id") if page else None, "has_more": len(items) > limit}
+
+    async def _stored(self, response_id: str) -> StoredResponse | None:
+        try:
+            return await self.store.get(response_id)
+        except Exception:
+            log.warning("the response store failed", exc_info=True)
+            raise store_unavailable() from None
+
+    async def _save(self, req: ResponsesRequest, context: list[dict[str, Any]], body: dict[str, Any]) -> None:
+        """Keep the response for `previous_response_id` (never fails the response itself)."""
+        if not req.store:
+            return
+        record = StoredResponse(body["id"], body, list(req.items), context, time.time() + self.store.ttl)
+        try:
+            await self.store.put(record)
+        except Exception:
+            log.warning("could not store response %s", body["id"], exc_info=True)
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    def _run(self, turn: Turn, caller: Caller, trace: TurnTrace, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
+        return self.runner.run(turn, self.leases_for(caller), trace, buffered=buffered)
+
+    def _api_error(self, exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError:
+        error = _on_this_surface(from_failure(exc, attempts=trace.attempts,
+                                              passthrough=caller.passthrough_token is not None))
+        return error if error is not None else client_closed()
+
+    @staticmethod
+    def _log(turn: Turn, meta: ResponseMeta, trace: TurnTrace, started: float, status: int, code: str | None) -> None:
+        access_log.info("request_id=%s surface=responses response=%s account=%s model=%s stream=%s status=%s%s "
+                        "latency_ms=%.0f attempts=%d", turn.request_id, meta.id, trace.account_id or "-",
+                        turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",
+                        (time.perf_counter() - started) * 1000, trace.attempts)
+
+
+_PARAMS = {"response_format": "text.format", "messages": "input"}  # the chat names of shared errors
+
+
+def _on_this_surface(error: ApiError | None) -> ApiError | None:
+    """Shared turn errors name chat-completions params; say the Responses name instead."""
+    if error is not None and error.param in _PARAMS:
+        return ApiError(error.status, error.message, error.type, _PARAMS[error.param], error.code,
+                        error.retry_after, dict(error.headers))
+    return error
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

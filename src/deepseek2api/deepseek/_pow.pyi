@@ -1,0 +1,16 @@
+"""Types of the C extension built from `_pow.c` (mypy cannot read a compiled module)."""
+
+from _typeshed import ReadableBuffer, WriteableBuffer
+
+def hash_hex(data: ReadableBuffer, /) -> str: ...
+def solve(
+    prefix: ReadableBuffer,
+    target: ReadableBuffer,
+    difficulty: int,
+    start: int = 0,
+    step: int = 1,
+    best: WriteableBuffer | None = None,
+) -> int: ...
+def kernels() -> list[str]: ...
+def kernel() -> str: ...
+def set_kernel(name: str, /) -> None: ...
