@@ -125,8 +125,8 @@ def main() -> None:
                             {"server": {"write_timeout": args.timeout}}, args.hold, args.words))
     print(machine_line())
     print(f"2 accounts, 2 stalled streams (SO_RCVBUF 1 KiB, {args.words} words each), held {args.hold:g} s\n")
-    print(table(["row", "accounts back after", "probe requests 200 / 429", "gateway RSS MB idle / peak / held / closed"],
-                rows))
+    header = ["row", "accounts back after", "probe requests 200 / 429", "gateway RSS MB idle / peak / held / closed"]
+    print(table(header, rows))
 
 
 if __name__ == "__main__":

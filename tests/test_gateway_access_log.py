@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from gateway_support import API_KEY, Stack, running_stack
-from test_gateway_stream_admission import access_lines
 
 from deepseek2api.logs import log_value
+from gateway_support import API_KEY, Stack, running_stack
+from test_gateway_stream_admission import access_lines
 
 AUTH = {"authorization": f"Bearer {API_KEY}"}
 

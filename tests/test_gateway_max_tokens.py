@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gateway_support import Stack, running_stack
 
 from deepseek2api.chat.usage import count_tokens
 from deepseek2api.simulator.replies import reply_for
+from gateway_support import Stack, running_stack
 
 PROMPT = "tell me a story [sim:words=80]"
 FULL = reply_for(PROMPT, thinking=False, search=False).content

@@ -17,9 +17,9 @@ from typing import Any
 
 import openai
 import pytest
-from gateway_support import Stack, running_stack
 
 from deepseek2api.simulator.replies import reply_for
+from gateway_support import Stack, running_stack
 
 HOLD = "hold the only account [sim:fault=slow] [sim:words=60]"
 

@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from deepseek2api.simulator.replies import reply_for
 from gateway_support import API_KEY, running_stack
 from reliability_support import error_log
 from test_gateway_stream_admission import access_lines
-
-from deepseek2api.simulator.replies import reply_for
 
 LONG = "write a long answer [sim:words=8000]"
 

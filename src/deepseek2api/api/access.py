@@ -66,6 +66,13 @@ def note_key(scope: Any, key_name: str) -> None:
         entry.key_name = key_name
 
 
+def claim(scope: Any) -> None:
+    """A surface that writes its own access line says so (the middleware then writes none)."""
+    entry = entry_of(scope)
+    if entry is not None:
+        entry.claimed = True
+
+
 def note_error(scope: Any, code: str | None) -> None:
     entry = entry_of(scope)
     if entry is not None and code:

@@ -29,6 +29,8 @@ from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
 from ...chat.usage import count_tokens
+from ...logs import log_value
+from ..access import claim
 from ..auth import Caller
 from ..errors import (
     AnthropicStreamError,
@@ -126,6 +128,7 @@ class Messages:
     async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
         body = await read_json(request)
         turn = to_turn(body, self.models, self.signer, request_id)
+        claim(request)  # this surface writes the request's access line (`_log`)
         session = request.headers.get(SESSION_HEADER) or session_key(body)
         leases = self.leases_for(caller)
         if session:
@@ -237,9 +240,10 @@ class Messages:
                 if error is None:
                     status, code = 499, "client_closed"
                     raise
-                status, code = error.status, error.code
+                code = error.code
                 # Before the first byte the handler answers it as an HTTP error; after it, `event: error`.
-                channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
+                as_http = channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
+                status = error.status if as_http else 200  # what the client got (api/sse.py)
             finally:
                 _log(turn, caller, trace, started_at, status, code)
 
@@ -274,7 +278,7 @@ def _json(body: dict[str, Any], request_id: str) -> Response:
 def _log(turn: Turn, caller: Caller, trace: TurnTrace, started: float, status: int, code: str | None) -> None:
     access_log.info("request_id=%s key=%s account=%s model=%s surface=anthropic stream=%s status=%s%s "
                     "latency_ms=%.0f attempts=%d", turn.request_id, caller.key_name, trace.account_id or "-",
-                    turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",
+                    log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
                     (time.perf_counter() - started) * 1000, trace.attempts)
 
 

@@ -28,7 +28,9 @@ from ...chat.tools.events import OutReasoning as ToolReasoning
 from ...chat.tools.events import OutText, OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
+from ...logs import log_value
 from ...store.responses import ResponseStore, StoredResponse
+from ..access import claim
 from ..auth import Caller
 from ..errors import ApiError, client_closed, from_failure, not_found
 from ..request_body import read_json
@@ -84,6 +86,7 @@ class Responses:
 
     async def create(self, request: Request, caller: Caller, request_id: str) -> Response:
         req = validate_request(await read_json(request))
+        claim(request)  # this surface writes the request's access line (`_log`)
         context: list[dict[str, Any]] = []
         if req.previous_response_id is not None:
             stored = await self._stored(req.previous_response_id)
@@ -195,8 +198,9 @@ class Responses:
                 if started:
                     channel.put(builder.failed(error))
                     channel.settle()
-                else:
-                    channel.fail(_Failure(error, builder))
+                    status = 200
+                elif not channel.fail(_Failure(error, builder)):
+                    status = 200  # it ends a stream that already answered 200 (api/sse.py)
             finally:
                 self._log(turn, meta, trace, started_at, status, code)
 
@@ -275,7 +279,7 @@ class Responses:
     def _log(turn: Turn, meta: ResponseMeta, trace: TurnTrace, started: float, status: int, code: str | None) -> None:
         access_log.info("request_id=%s surface=responses response=%s account=%s model=%s stream=%s status=%s%s "
                         "latency_ms=%.0f attempts=%d", turn.request_id, meta.id, trace.account_id or "-",
-                        turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",
+                        log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
                         (time.perf_counter() - started) * 1000, trace.attempts)
 
 
