@@ -14,7 +14,7 @@ import pytest
 
 from deepseek2api.chat.usage import count_tokens
 from deepseek2api.simulator.replies import reply_for
-from gateway_support import Stack, running_stack
+from gateway_support import API_KEY, Stack, running_stack
 
 PROMPT = "tell me a story [sim:words=80]"
 FULL = reply_for(PROMPT, thinking=False, search=False).content
@@ -100,3 +100,21 @@ def test_the_upstream_reply_is_stopped_at_the_cap(stack: Stack) -> None:
     stack.wait_idle()
     stats = stack.sim_stats()
     assert stats["stop_streams"] == before + 1 and stats["sessions"] == 0
+
+
+def test_anthropic_max_tokens_is_the_same_cap_with_stop_reason_max_tokens(stack: Stack) -> None:
+    import anthropic
+
+    sdk = anthropic.Anthropic(base_url=stack.base_url, api_key=API_KEY, max_retries=0, timeout=60)
+    message = sdk.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=_messages())
+    text = "".join(block.text for block in message.content if block.type == "text")
+    assert message.stop_reason == "max_tokens"
+    assert message.usage.output_tokens == 5 == count_tokens(text) and FULL.startswith(text)
+
+
+def test_responses_max_output_tokens_is_the_same_cap(stack: Stack) -> None:
+    response = stack.openai().responses.create(model="deepseek-chat", input=PROMPT, max_output_tokens=5)
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None and response.incomplete_details.reason == "max_output_tokens"
+    assert response.usage is not None and response.usage.output_tokens == 5
+    assert count_tokens(response.output_text) == 5 and FULL.startswith(response.output_text)
