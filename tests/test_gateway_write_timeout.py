@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import pytest
+
 from deepseek2api.simulator.replies import reply_for
 from gateway_support import API_KEY, running_stack
 from reliability_support import error_log
@@ -22,17 +24,18 @@ from test_gateway_stream_admission import access_lines
 LONG = "write a long answer [sim:words=8000]"
 
 
-def _stalled_stream(base_url: str, receive_buffer: int | None = 1024) -> socket.socket:
+def _stalled_stream(base_url: str, receive_buffer: int | None = 1024, path: str = "/v1/chat/completions",
+                    body: dict[str, object] | None = None) -> socket.socket:
     """A streaming request on a socket with a tiny receive buffer, which is then never read."""
     parts = urlsplit(base_url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if receive_buffer is not None:  # before connect: it caps the TCP window
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.connect((parts.hostname or "127.0.0.1", parts.port or 80))
-    body = json.dumps({"model": "deepseek-chat", "stream": True,
-                       "messages": [{"role": "user", "content": LONG}]}).encode()
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n"
-                 + f"authorization: Bearer {API_KEY}\r\ncontent-length: {len(body)}\r\n\r\n".encode() + body)
+    raw = json.dumps(body or {"model": "deepseek-chat", "stream": True,
+                              "messages": [{"role": "user", "content": LONG}]}).encode()
+    sock.sendall(f"POST {path} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n".encode()
+                 + f"authorization: Bearer {API_KEY}\r\ncontent-length: {len(raw)}\r\n\r\n".encode() + raw)
     return sock
 
 
@@ -105,3 +108,21 @@ def test_a_slow_but_reading_client_is_not_cut() -> None:
             sock.close()
         assert received.startswith(b"HTTP/1.1 200")
         assert b"data: [DONE]" in received
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/messages", {"model": "claude-haiku-4-5", "max_tokens": 64000, "stream": True,
+                      "messages": [{"role": "user", "content": LONG}]}),
+    ("/v1/responses", {"model": "deepseek-chat", "stream": True, "input": LONG}),
+])
+def test_every_surface_drops_a_client_that_stops_reading(path: str, body: dict[str, object]) -> None:
+    with running_stack(accounts=1, server={"write_timeout": 1.0}) as stack:
+        pool = stack.gateway.pool
+        sock = _stalled_stream(stack.base_url, path=path, body=body)
+        try:
+            assert _until(lambda: pool.leases_out == 1, 10)
+            assert _until(lambda: pool.leases_out == 0), f"leases still out: {pool.leases_out}"
+            assert _until(lambda: stack.sim_stats()["sessions"] == 0), stack.sim_stats()
+            assert _until(lambda: _peer_closed(sock), 10)
+        finally:
+            sock.close()

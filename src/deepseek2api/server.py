@@ -83,7 +83,8 @@ class Gateway:
         self.tracker = TurnTracker()
         self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
         self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
-                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker)
+                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker,
+                                   write_timeout=settings.server.write_timeout)
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
                                     keepalive=settings.server.keepalive_interval, tracker=self.tracker,
@@ -91,7 +92,8 @@ class Gateway:
         claude = settings.anthropic
         self.messages = Messages(self.runner, ClaudeModels(self.registry, claude.model_map, claude.default_model),
                                  self.leases_for, keepalive=settings.server.keepalive_interval,
-                                 tracker=self.tracker, signer=ThinkingSigner(claude.signature_key))
+                                 tracker=self.tracker, signer=ThinkingSigner(claude.signature_key),
+                                 write_timeout=settings.server.write_timeout)
 
     def leases_for(self, caller: Caller) -> LeaseSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""

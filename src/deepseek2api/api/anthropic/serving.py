@@ -39,7 +39,7 @@ from ..errors import (
     client_closed,
     from_failure,
 )
-from ..sse import EventChannel, EventStreamResponse
+from ..sse import WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ClaudeModels, session_key, to_turn
 from .render import (
     PING,
@@ -116,8 +116,9 @@ class Messages:
     """`POST /v1/messages` and `POST /v1/messages/count_tokens`."""
 
     def __init__(self, runner: TurnRunner, models: ClaudeModels, leases_for: LeasesFor, *, keepalive: float,
-                 tracker: TurnTracker, signer: ThinkingSigner) -> None:
+                 tracker: TurnTracker, signer: ThinkingSigner, write_timeout: float = WRITE_TIMEOUT) -> None:
         self.runner = runner
+        self.write_timeout = write_timeout
         self.models = models
         self.leases_for = leases_for
         self.keepalive = keepalive
@@ -255,7 +256,8 @@ class Messages:
             raise first
         headers = [(b"request-id", turn.request_id.encode())]
         return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers,
-                                   first=PING if first is None else first, keepalive_bytes=PING)
+                                   first=PING if first is None else first, keepalive_bytes=PING,
+                                   write_timeout=self.write_timeout)
 
     def _run(self, turn: Turn, leases: LeaseSource, trace: TurnTrace) -> AsyncGenerator[OutEvent, None]:
         return self.runner.run(turn, leases, trace)

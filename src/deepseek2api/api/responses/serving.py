@@ -34,7 +34,7 @@ from ..access import claim
 from ..auth import Caller
 from ..errors import ApiError, client_closed, from_failure, not_found
 from ..request_body import read_json
-from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
+from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ResponsesRequest, to_turn, validate_request
 from .render import OutputBuilder, ResponseMeta, new_response_id
 
@@ -74,7 +74,8 @@ class Responses:
     """`POST /v1/responses` and the stored responses behind `GET`/`DELETE /v1/responses/{id}`."""
 
     def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, store: ResponseStore, *,
-                 keepalive: float, tracker: TurnTracker) -> None:
+                 keepalive: float, tracker: TurnTracker, write_timeout: float = WRITE_TIMEOUT) -> None:
+        self.write_timeout = write_timeout
         self.runner = runner
         self.registry = registry
         self.leases_for = leases_for
@@ -213,7 +214,8 @@ class Responses:
         if first is None:
             first = KEEPALIVE
         headers = [(b"x-request-id", turn.request_id.encode())]
-        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first)
+        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first,
+                                   write_timeout=self.write_timeout)
 
     # ---- stored responses -----------------------------------------------------------------
 
