@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from deepseek2api.simulator.replies import reply_for
-from gateway_support import Stack, running_stack
+from gateway_support import API_KEY, Stack, running_stack
 
 HOLD = "hold the only account [sim:fault=slow] [sim:words=60]"
 
@@ -116,3 +116,17 @@ def test_keep_alives_start_once_the_turn_runs() -> None:
             body = b"".join(response.iter_bytes())
         assert body.startswith(b": keep-alive\n\n")
         assert body.rstrip().endswith(b"data: [DONE]")
+
+
+def test_the_anthropic_and_responses_streams_get_the_same_real_429() -> None:
+    import anthropic
+
+    with _stack() as stack, account_held(stack):
+        sdk = anthropic.Anthropic(base_url=stack.base_url, api_key=API_KEY, max_retries=0, timeout=60)
+        with pytest.raises(anthropic.RateLimitError) as limited, sdk.messages.stream(
+                model="claude-haiku-4-5", max_tokens=1024, messages=[{"role": "user", "content": "second"}]) as stream:
+            stream.get_final_message()
+        assert int(limited.value.response.headers["retry-after"]) >= 1
+        with pytest.raises(openai.RateLimitError) as refused:
+            list(stack.openai().responses.create(model="deepseek-chat", input="second", stream=True))
+        assert int(refused.value.response.headers["retry-after"]) >= 1
