@@ -99,16 +99,16 @@ class Gateway:
         self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
         self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker,
-                                   observer=self.recorder)
+                                   write_timeout=settings.server.write_timeout, observer=self.recorder)
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
                                     keepalive=settings.server.keepalive_interval, tracker=self.tracker,
-                                    observer=self.recorder)
+                                    write_timeout=settings.server.write_timeout, observer=self.recorder)
         claude = settings.anthropic
         self.messages = Messages(self.runner, ClaudeModels(self.registry, claude.model_map, claude.default_model),
                                  self.leases_for, keepalive=settings.server.keepalive_interval,
                                  tracker=self.tracker, signer=ThinkingSigner(claude.signature_key),
-                                 observer=self.recorder)
+                                 write_timeout=settings.server.write_timeout, observer=self.recorder)
         # the console acts on the in-process pool (cluster mode: /metrics only, for now)
         self.console = PoolBackend(self.pool, self.proxies, self.runner, self.registry, self.book,
                                    observer=self.recorder, probe_exit=lambda proxy: probe_exit(self.client, proxy),

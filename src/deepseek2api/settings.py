@@ -152,6 +152,7 @@ class ServerSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(default=5001, ge=0, le=65535)
     keepalive_interval: float = Field(default=5.0, gt=0)
+    write_timeout: float = Field(default=30.0, gt=0)  # a stream's client that reads nothing this long is dropped
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     cors_origins: tuple[str, ...] = ("*",)
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"

@@ -30,6 +30,7 @@ from ..chat.errors import (
     UpstreamError,
 )
 from ..pool.errors import PassthroughExhausted, PoolExhausted, PoolUnavailable
+from .access import note_error
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +299,7 @@ def error_response(error: ApiError, request_id: str | None = None, path: str = "
 
 
 def _request_error_response(request: Request, error: ApiError) -> Response:
+    note_error(request, error.code)  # for the access line (api/access.py)
     state = request.scope.get("state") or {}
     return error_response(error, state.get("request_id"), request.url.path)
 

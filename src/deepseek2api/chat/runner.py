@@ -22,11 +22,13 @@ from ..deepseek.decode import StreamDecoder
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import Finished, Ready, UpstreamError
 from ..settings import Settings
+from .admission import admitted
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
 from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
 from .shaping import AnswerShaper, needs_shaping
+from .token_cap import TokenCap
 from .tools.prompt import guard
 from .turn import Turn
 from .usage import TurnUsage, count_usage
@@ -159,6 +161,7 @@ class TurnRunner:
                 if last_error is not None:  # accounts were tried: their error says more than "pool empty"
                     raise TurnFailed(last_error, emitted=False, attempts=trace.attempts) from None
                 raise
+            admitted()  # a stream may start sending now (chat/admission.py)
             if last_error is not None:  # logged here, not at the failure: a single-token source has no other
                 log.info("request %s: retrying on account %s", request.request_id, lease.account_id)
             exc_info: tuple[type[BaseException] | None, BaseException | None, object] = (None, None, None)
@@ -218,6 +221,7 @@ class TurnRunner:
         proxy = lease.proxy
         spec = request.model
         assembler = TurnAssembler(request.stop, citations=self.options.citations)
+        cap = TokenCap(request.max_tokens) if request.max_tokens is not None else None
         emitted = False  # output went to the caller (never, while buffered)
         session_id: str | None = None
         response_id: int | None = None
@@ -258,7 +262,10 @@ class TurnRunner:
                             and rounds < self.options.max_continue_rounds:
                         incomplete = True
                         continue
-                    for out in assembler.push(event):
+                    outs = assembler.push(event)
+                    if cap is not None and outs:
+                        outs = await _capped(outs, cap, assembler)
+                    for out in outs:
                         if shaper is not None:
                             if isinstance(out, OutFinish):
                                 out = await _with_usage(out, prompt)
@@ -273,9 +280,9 @@ class TurnRunner:
                         elif isinstance(out, OutFinish):
                             out = await _with_usage(out, prompt)
                         yield out
-                    if assembler.stopped or (shaper is not None and shaper.stopped):
+                    if assembler.ended_early or (shaper is not None and shaper.stopped):
                         break
-                halted = assembler.stopped or (shaper is not None and shaper.stopped)
+                halted = assembler.ended_early or (shaper is not None and shaper.stopped)
                 if halted or not incomplete or response_id is None:
                     break
                 rounds += 1
@@ -288,8 +295,11 @@ class TurnRunner:
                     raise TurnFailed(failure.error, emitted=emitted, attempts=trace.attempts) from None
                 stream = client.continue_stream(token, session_id=session_id, message_id=response_id,
                                                 pow_header=pow_header, proxy=proxy, decoder=decoder)
-            finished = not (assembler.stopped or (shaper is not None and shaper.stopped))
-            for out in assembler.finish():
+            finished = not (assembler.ended_early or (shaper is not None and shaper.stopped))
+            tail = assembler.finish()
+            if cap is not None and tail:
+                tail = await _capped(tail, cap, assembler)
+            for out in tail:
                 if isinstance(out, OutFinish):
                     out = await _with_usage(out, prompt)
                 if shaper is not None:
@@ -331,6 +341,25 @@ class TurnRunner:
     async def _delete_session(self, token: str, session_id: str, proxy: str | None) -> None:
         if self.options.delete_session:
             await delete_session(self.client, token, session_id, proxy)
+
+
+async def _capped(outs: list[OutEvent], cap: TokenCap, assembler: TurnAssembler) -> list[OutEvent]:
+    """`outs` with `max_tokens` applied: text past the cap is cut and the turn ends with "length"."""
+    kept: list[OutEvent] = []
+    for out in outs:
+        if not isinstance(out, (OutContent, OutReasoning)):
+            kept.append(out)
+            continue
+        reasoning = isinstance(out, OutReasoning)
+        keep = await cap.admit(out.text, reasoning=reasoning)
+        if keep is None:
+            kept.append(out)
+            continue
+        if keep:
+            kept.append(OutReasoning(keep) if reasoning else OutContent(keep))
+        kept.append(assembler.end_at(cap.chars(False), cap.chars(True)))
+        break
+    return kept
 
 
 async def _with_usage(finish: OutFinish, prompt: str) -> OutFinish:

@@ -29,6 +29,8 @@ from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
 from ...chat.usage import count_tokens
+from ...logs import log_value
+from ..access import claim
 from ..auth import Caller
 from ..errors import (
     AnthropicStreamError,
@@ -38,7 +40,7 @@ from ..errors import (
     from_failure,
 )
 from ..observe import RequestObserver, in_flight, report
-from ..sse import EventChannel, EventStreamResponse
+from ..sse import WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ClaudeModels, session_key, to_turn
 from .render import (
     PING,
@@ -116,9 +118,11 @@ class Messages:
     """`POST /v1/messages` and `POST /v1/messages/count_tokens`."""
 
     def __init__(self, runner: TurnRunner, models: ClaudeModels, leases_for: LeasesFor, *, keepalive: float,
-                 tracker: TurnTracker, signer: ThinkingSigner, observer: RequestObserver | None = None) -> None:
+                 tracker: TurnTracker, signer: ThinkingSigner, write_timeout: float = WRITE_TIMEOUT,
+                 observer: RequestObserver | None = None) -> None:
         self.observer = observer  # metrics and the console's tail (api/observe.py)
         self.runner = runner
+        self.write_timeout = write_timeout
         self.models = models
         self.leases_for = leases_for
         self.keepalive = keepalive
@@ -129,6 +133,7 @@ class Messages:
     async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
         body = await read_json(request)
         turn = to_turn(body, self.models, self.signer, request_id)
+        claim(request)  # this surface writes the request's access line (`_log`)
         session = request.headers.get(SESSION_HEADER) or session_key(body)
         leases = self.leases_for(caller)
         if session:
@@ -240,9 +245,10 @@ class Messages:
                 if error is None:
                     status, code = 499, "client_closed"
                     raise
-                status, code = error.status, error.code
+                code = error.code
                 # Before the first byte the handler answers it as an HTTP error; after it, `event: error`.
-                channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
+                as_http = channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
+                status = error.status if as_http else 200  # what the client got (api/sse.py)
             finally:
                 _log(self.observer, turn, caller, trace, started_at, status, code)
 
@@ -254,7 +260,8 @@ class Messages:
             raise first
         headers = [(b"request-id", turn.request_id.encode())]
         return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers,
-                                   first=PING if first is None else first, keepalive_bytes=PING)
+                                   first=PING if first is None else first, keepalive_bytes=PING,
+                                   write_timeout=self.write_timeout)
 
     def _run(self, turn: Turn, leases: LeaseSource, trace: TurnTrace) -> AsyncGenerator[OutEvent, None]:
         return self.runner.run(turn, leases, trace)
@@ -279,7 +286,7 @@ def _log(observer: RequestObserver | None, turn: Turn, caller: Caller, trace: Tu
     report(observer, SURFACE, turn, trace, started, status)
     access_log.info("request_id=%s key=%s account=%s model=%s surface=anthropic stream=%s status=%s%s "
                     "latency_ms=%.0f attempts=%d", turn.request_id, caller.key_name, trace.account_id or "-",
-                    turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",
+                    log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
                     (time.perf_counter() - started) * 1000, trace.attempts)
 
 

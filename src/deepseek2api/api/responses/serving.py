@@ -28,12 +28,14 @@ from ...chat.tools.events import OutReasoning as ToolReasoning
 from ...chat.tools.events import OutText, OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
+from ...logs import log_value
 from ...store.responses import ResponseStore, StoredResponse
+from ..access import claim
 from ..auth import Caller
 from ..errors import ApiError, client_closed, from_failure, not_found
 from ..observe import RequestObserver, in_flight, report
 from ..request_body import read_json
-from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
+from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ResponsesRequest, to_turn, validate_request
 from .render import OutputBuilder, ResponseMeta, new_response_id
 
@@ -74,8 +76,10 @@ class Responses:
     """`POST /v1/responses` and the stored responses behind `GET`/`DELETE /v1/responses/{id}`."""
 
     def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, store: ResponseStore, *,
-                 keepalive: float, tracker: TurnTracker, observer: RequestObserver | None = None) -> None:
+                 keepalive: float, tracker: TurnTracker, write_timeout: float = WRITE_TIMEOUT,
+                 observer: RequestObserver | None = None) -> None:
         self.observer = observer  # metrics and the console's tail (api/observe.py)
+        self.write_timeout = write_timeout
         self.runner = runner
         self.registry = registry
         self.leases_for = leases_for
@@ -87,6 +91,7 @@ class Responses:
 
     async def create(self, request: Request, caller: Caller, request_id: str) -> Response:
         req = validate_request(await read_json(request))
+        claim(request)  # this surface writes the request's access line (`_log`)
         context: list[dict[str, Any]] = []
         if req.previous_response_id is not None:
             stored = await self._stored(req.previous_response_id)
@@ -200,8 +205,9 @@ class Responses:
                 if started:
                     channel.put(builder.failed(error))
                     channel.settle()
-                else:
-                    channel.fail(_Failure(error, builder))
+                    status = 200
+                elif not channel.fail(_Failure(error, builder)):
+                    status = 200  # it ends a stream that already answered 200 (api/sse.py)
             finally:
                 self._log(turn, meta, trace, started_at, status, code)
 
@@ -214,7 +220,8 @@ class Responses:
         if first is None:
             first = KEEPALIVE
         headers = [(b"x-request-id", turn.request_id.encode())]
-        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first)
+        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first,
+                                   write_timeout=self.write_timeout)
 
     # ---- stored responses -----------------------------------------------------------------
 
@@ -282,7 +289,7 @@ class Responses:
         report(self.observer, SURFACE, turn, trace, started, status)
         access_log.info("request_id=%s surface=responses response=%s account=%s model=%s stream=%s status=%s%s "
                         "latency_ms=%.0f attempts=%d", turn.request_id, meta.id, trace.account_id or "-",
-                        turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",
+                        log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
                         (time.perf_counter() - started) * 1000, trace.attempts)
 
 
