@@ -232,13 +232,13 @@ class SharedLeaseContext:
     async def _acquire(self, coordinator: ClusterCoordinator) -> ClusterLease:
         """`only`: that account and no other (waits in the shared queue); `prefer`: that account if it has
         a free slot now (one extra round trip, no waiting), else any, like the in-process pool."""
-        exclude, pinned = self._exclude, self._only or self._prefer
-        if pinned is not None and pinned not in exclude:
-            others = exclude | self._pool.other_ids(pinned)
-            if self._only is not None:
-                return await coordinator.acquire(others, on_lost=self._on_lost)
+        exclude, only, prefer = self._exclude, self._only, self._prefer
+        if only is not None:  # already tried (a failover): everything is excluded, the pool says why
+            return await coordinator.acquire(exclude | self._pool.other_ids(only), on_lost=self._on_lost)
+        if prefer is not None and prefer not in exclude:
             with contextlib.suppress(ClusterExhausted):
-                return await coordinator.acquire(others, on_lost=self._on_lost, wait=False)
+                return await coordinator.acquire(exclude | self._pool.other_ids(prefer), on_lost=self._on_lost,
+                                                 wait=False)
         return await coordinator.acquire(exclude, on_lost=self._on_lost)
 
     def _on_lost(self, lost: LeaseLost) -> None:
