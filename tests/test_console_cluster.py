@@ -18,7 +18,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cluster_gateway_support import client, cluster_stack, stream
-from cluster_support import REDIS_SERVER
+from cluster_support import REDIS_SERVER, RedisServer
+from deepseek2api.pool.errors import PoolEditRefused, PoolExhausted, PoolUnavailable
+from deepseek2api.pool.shared import SharedPool
+from deepseek2api.settings import AccountSettings, Settings
 from gateway_support import API_KEY, sim_users
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
@@ -165,3 +168,80 @@ def screenshot_cluster_panel(base_url: str) -> None:
             page.screenshot(path=str(ARTIFACTS / "cluster-panel.png"), full_page=True)
         finally:
             browser.close()
+
+
+class Counts:
+    """A `PoolObserver` that keeps what the shared pool told it."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.rejections: list[str] = []
+        self.transitions: list[tuple[str, str]] = []
+        self.logins: list[str] = []
+
+    def queue_waited(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+    def queue_rejected(self, reason: str) -> None:
+        self.rejections.append(reason)
+
+    def account_transition(self, from_state: str, to_state: str) -> None:
+        self.transitions.append((from_state, to_state))
+
+    def login(self, result: str) -> None:
+        self.logins.append(result)
+
+
+def test_the_shared_pool_takes_the_same_lease_keywords_as_the_in_process_pool() -> None:
+    server = RedisServer()
+    server.start()
+    try:
+        asyncio.run(lease_keywords(server.url))
+    finally:
+        server.cleanup()
+
+
+async def lease_keywords(url: str) -> None:
+    settings = Settings.model_validate({
+        "keys": ["k"], "state": {"backend": "memory"}, "pool": {"queue_timeout": 0.5},
+        "accounts": [{"name": f"acc{i}", "email": f"acc{i}@x.test", "token": f"tok-{i}"} for i in (1, 2, 3)],
+        "cluster": {"redis_url": url, "name": "keywords", "lease_ttl": 1.5, "grace": 0.0}})
+
+    async def no_login(account: AccountSettings, proxy: str | None) -> str:
+        raise AssertionError("token accounts never log in")
+
+    counts = Counts()
+    pool = SharedPool(settings, no_login, observer=counts)
+    await pool.start()
+    try:
+        for _ in range(100):  # a new namespace opens a recovery window (lease_ttl + grace) first
+            try:
+                async with pool.lease():
+                    break
+            except PoolUnavailable:
+                await asyncio.sleep(0.1)
+        for _ in range(3):  # the least recently used account would change every time; the preferred one stays
+            async with pool.lease(prefer="acc2") as again:
+                assert again.account_id == "acc2"
+        counts.waits.clear()
+        async with pool.lease(prefer="acc2") as first:
+            assert first.account_id == "acc2"
+            async with pool.lease(prefer="acc2") as second:  # busy: another account at once, no wait
+                assert second.account_id != "acc2"
+                with pytest.raises(PoolExhausted):  # pinned: waits for that account only, then gives up
+                    async with pool.lease(only="acc2"):
+                        pass
+                rest = ({"acc1", "acc3"} - {second.account_id}).pop()
+                async with pool.lease(only=rest) as third:
+                    assert third.account_id == rest
+                    with pytest.raises(PoolExhausted) as refused:
+                        async with pool.lease():
+                            pass
+                    assert refused.value.reason.value == "all_busy"
+        with pytest.raises(PoolEditRefused):
+            pool.lease(only="nobody")
+        # the observer saw what the in-process pool reports: a wait per lease, the one rejection of a
+        # normal request (a pinned probe that gives up is not a rejection)
+        assert len(counts.waits) == 3 and counts.rejections == ["all_busy"]
+    finally:
+        await pool.close()
