@@ -208,7 +208,7 @@ class ClusterBackend:
 
     async def relogin(self, account_id: str) -> ProbeResult:
         """Forget the shared token (compare-and-delete: a newer one stays) and log in once for all replicas."""
-        await self._current(account_id)
+        state = str((await self._current(account_id)).get("status"))
         account = self.pool.account(account_id)
         if account is None:
             raise AdminError(AdminErrorKind.INVALID, "this account is configured on another replica only")
@@ -224,8 +224,8 @@ class ClusterBackend:
             except UpstreamFailure as exc:
                 self.pool.observe_login(exc.error.kind.value)
                 health = self.pool.health_after(exc.error)
-                if health is not None:
-                    await coordinator.report(account_id, health)
+                if health is not None and await coordinator.report(account_id, health) == "applied":
+                    self.pool.observe_transition(state, health.status)
                 raise
             self.pool.observe_login("ok")
             logged_in = True
