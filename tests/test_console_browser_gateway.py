@@ -67,7 +67,7 @@ def test_an_operator_runs_the_real_gateway_from_the_console(stack: Stack, browse
     expect(rows).to_have_count(3, timeout=WAIT_MS)
     for user in ("user1", "user2", "user3"):
         expect(page.locator(f'tr[data-account="{user}@sim.test"] .chip')).to_have_text("ready")
-    expect(page.locator("#s-mode")).to_have_text("single process")
+    expect(page.locator("#s-mode")).to_have_text("single")
     shot(page, "1-accounts")
 
     # the simulator rate-limits user2; "Test" runs a turn pinned to it: the chip turns to cooling with a countdown

@@ -179,7 +179,7 @@ def test_the_summary_counts_what_the_pool_holds(model: str) -> None:
         stack.openai().chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
         summary = admin.call("GET", "/summary")
         assert (summary["mode"], summary["in_flight"], summary["capacity"], summary["queue_limit"]) == \
-            ("single process", 0, 2, 64)
+            ("single", 0, 2, 64)
         assert summary["accounts_by_state"] == {"ready": 2} and summary["requests"] == 1
         assert admin.call("GET", "/models")["models"][:2] == ["deepseek-chat", "deepseek-reasoner"]
 

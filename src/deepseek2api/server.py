@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import errors
+from .api.admin.cluster_backend import ClusterBackend
 from .api.admin.mount import mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
@@ -29,7 +31,7 @@ from .api.anthropic.signature import ThinkingSigner
 from .api.auth import Authenticator, Caller
 from .api.docs import install_docs
 from .api.health import health_router
-from .api.metrics import GatewayMetrics, PoolGauges
+from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
 from .api.observe import RequestRecorder
 from .api.openai.router import openai_router
@@ -40,7 +42,7 @@ from .api.responses.serving import Responses
 from .api.status import status_router
 from .chat.exit_probe import probe_exit
 from .chat.prewarm import TurnPrewarmer
-from .chat.runner import LeaseSource, RunnerOptions, TurnRunner
+from .chat.runner import AccountSource, RunnerOptions, TurnRunner
 from .chat.tracker import TurnTracker
 from .chat.turn import ModelRegistry
 from .chat.usage import warm_up as warm_up_tokenizer
@@ -76,7 +78,7 @@ class Gateway:
         # the console: metrics and the live tail every surface reports to (api/observe.py)
         self.requests = RequestLog()
         self.metrics = GatewayMetrics(known_models=[name for name, _ in self.registry.names()],
-                                      snapshot=lambda: self.console.gauges() if self.console else PoolGauges())
+                                      snapshot=lambda: self.console.gauges())
         self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
         self.client.on_pow_solved = self.metrics.pow_solved
@@ -85,7 +87,8 @@ class Gateway:
         self.proxies = ProxyPool.from_settings(settings, observer=self.metrics)
         self.login = AccountLogin(self.client)
         # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md)
-        self.pool: AccountPool | SharedPool = SharedPool(settings, self.login) if settings.cluster.redis_url \
+        self.pool: AccountPool | SharedPool = SharedPool(settings, self.login, observer=self.metrics) \
+            if settings.cluster.redis_url \
             else AccountPool(settings.accounts, settings=settings.pool, store=self.store, proxies=self.proxies,
                              login=self.login, observer=self.metrics)
         # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py); per replica, so
@@ -109,12 +112,15 @@ class Gateway:
                                  self.leases_for, keepalive=settings.server.keepalive_interval,
                                  tracker=self.tracker, signer=ThinkingSigner(claude.signature_key),
                                  write_timeout=settings.server.write_timeout, observer=self.recorder)
-        # the console acts on the in-process pool (cluster mode: /metrics only, for now)
-        self.console = PoolBackend(self.pool, self.proxies, self.runner, self.registry, self.book,
-                                   observer=self.recorder, probe_exit=lambda proxy: probe_exit(self.client, proxy),
-                                   queue_limit=settings.pool.queue_size) if isinstance(self.pool, AccountPool) else None
+        # the console acts on the in-process pool, or on the shared one through Redis (cluster mode)
+        exit_probe = functools.partial(probe_exit, self.client)
+        self.console: PoolBackend | ClusterBackend = PoolBackend(
+            self.pool, self.proxies, self.runner, self.registry, self.book, observer=self.recorder,
+            probe_exit=exit_probe, queue_limit=settings.pool.queue_size) if isinstance(self.pool, AccountPool) \
+            else ClusterBackend(self.pool, settings, self.runner, self.registry, observer=self.recorder,
+                                probe_exit=exit_probe)
 
-    def leases_for(self, caller: Caller) -> LeaseSource:
+    def leases_for(self, caller: Caller) -> AccountSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
         if caller.passthrough_token is not None:
             return PassthroughLeases(caller.passthrough_token, self.proxies)
@@ -143,7 +149,7 @@ class Gateway:
                 "accounts": self.pool.status(), "proxies": self.proxies.stats()}
 
     async def start(self) -> None:
-        if self.console is not None:  # accounts added from the console, before the pool restores states
+        if isinstance(self.console, PoolBackend):  # accounts added from the console, before the pool starts
             await self.console.load_runtime_accounts()
         await self.pool.start()
         await asyncio.to_thread(warm_up_tokenizer)

@@ -55,6 +55,14 @@ class LeaseSource(Protocol):
     def lease(self, *, exclude: Collection[str] = ()) -> AbstractAsyncContextManager[Lease]: ...
 
 
+class AccountSource(Protocol):
+    """A `LeaseSource` that can be steered: the in-process pool, the shared pool and passthrough all take
+    these keywords (`prefer`: that account if free now, a hint; `only`: that account and no other)."""
+
+    def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None,
+              only: str | None = None) -> AbstractAsyncContextManager[Lease]: ...
+
+
 class PreparedTurns(Protocol):
     """Sessions + completion PoWs made ahead of time (chat/prewarm.py); each handed out once."""
 

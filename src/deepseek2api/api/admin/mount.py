@@ -21,7 +21,7 @@ def mount_console(app: Starlette, settings: Settings, *, backend: AdminBackend |
                   metrics: GatewayMetrics) -> None:
     """`/metrics` (open unless `metrics.require_key`: then any API or admin key), the console page at
     `/admin` and its API under `/admin/api/` (`admin_keys`, or any of `keys` when none are set);
-    without a backend (cluster mode, for now) only `/metrics`."""
+    the backend is the in-process pool's or the shared pool's (cluster mode); without one only `/metrics`."""
     keys = [(k.name, k.key) for k in settings.keys]
     admin_keys = [(k.name, k.key) for k in settings.admin_keys]
     check = Authenticator(keys + admin_keys).authenticate if settings.metrics.require_key else None

@@ -11,58 +11,37 @@ request, and are reported to the request observer (surface "tester") like any re
 from __future__ import annotations
 
 import logging
-import secrets
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from contextlib import AbstractAsyncContextManager, aclosing
+from collections.abc import Awaitable, Callable, Sequence
 
-from ...chat.assemble import OutFinish
-from ...chat.errors import TurnFailed, UpstreamError
-from ...chat.runner import Lease, LeaseSource, TurnRunner, TurnTrace
-from ...chat.turn import Message, ModelRegistry, Turn
+from ...chat.errors import UpstreamError
+from ...chat.runner import TurnRunner
+from ...chat.turn import ModelRegistry
 from ...logs import redactor
 from ...pool.accounts import AccountPool
-from ...pool.errors import EditRefusal, PoolEditRefused, PoolExhausted
+from ...pool.errors import PoolEditRefused
 from ...pool.health import STATES
 from ...pool.proxies import ProxyPool
 from ...pool.record import AccountRecord
 from ...settings import AccountSettings, redact_proxy
 from ...store.account_book import AccountBook, AccountBookError
-from ..errors import from_failure
 from ..metrics import PoolGauges
-from ..observe import FinishedRequest, RequestObserver
+from ..observe import RequestObserver
 from .backend import (
     AccountView,
     AdminError,
     AdminErrorKind,
+    ClusterView,
     PoolSummary,
     ProbeResult,
     ProxyView,
     TesterReply,
 )
+from .turns import ConsoleTurns, PinnedLeases, refused
 
 logger = logging.getLogger(__name__)
 
-TEST_MODEL = "deepseek-chat"
-TEST_PROMPT = "Reply with the single word: ok"
 ProbeExit = Callable[[str | None], Awaitable[UpstreamError | None]]
-_REFUSAL = {EditRefusal.NOT_FOUND: AdminErrorKind.NOT_FOUND, EditRefusal.EXISTS: AdminErrorKind.CONFLICT,
-            EditRefusal.IN_USE: AdminErrorKind.CONFLICT}
-
-
-class PinnedLeases:
-    """A `LeaseSource` that leases one account only (it waits in the pool's queue for it)."""
-
-    def __init__(self, pool: AccountPool, account_id: str) -> None:
-        self._pool = pool
-        self._account_id = account_id
-
-    def lease(self, *, exclude: Collection[str] = ()) -> AbstractAsyncContextManager[Lease]:
-        return self._pool.lease(exclude=exclude, only=self._account_id)
-
-
-def _refused(exc: PoolEditRefused) -> AdminError:
-    return AdminError(_REFUSAL[exc.kind], exc.message)
 
 
 class PoolBackend:
@@ -80,6 +59,7 @@ class PoolBackend:
         self.probe_exit = probe_exit
         self.queue_limit = queue_limit
         self.runtime_ids: set[str] = set()
+        self.turns = ConsoleTurns(runner, registry, observer)
 
     async def load_runtime_accounts(self) -> int:
         """Merge the accounts added from the console (before `pool.start()`); returns how many."""
@@ -107,9 +87,15 @@ class PoolBackend:
 
     # ---- views ------------------------------------------------------------------------
 
+    async def refresh(self) -> None:
+        """The views read the live records: nothing to fetch."""
+
+    def cluster(self) -> ClusterView | None:
+        return None
+
     def summary(self) -> PoolSummary:
         pool = self.pool
-        return PoolSummary(mode="single process", in_flight=pool.leases_out, capacity=pool.capacity,
+        return PoolSummary(mode="single", in_flight=pool.leases_out, capacity=pool.capacity,
                            queue_depth=pool.waiting, queue_limit=self.queue_limit)
 
     def accounts(self) -> Sequence[AccountView]:
@@ -124,6 +110,7 @@ class PoolBackend:
             until=acc.until if state.timed else None, in_use=acc.in_use, last_success=acc.last_success,
             last_error=acc.last_error, last_error_at=acc.last_error_at,
             token_obtained_at=(acc.token_at or None) if acc.token is not None else None,
+            has_token=acc.token is not None,
             proxy=self._exit_of(settings), requests=acc.requests, failures=acc.failures,
             login="email" if settings.email and settings.can_login else "mobile" if settings.can_login else "token",
             source="runtime" if acc.id in self.runtime_ids else "config")
@@ -166,15 +153,11 @@ class PoolBackend:
         try:
             return self.pool.record(account_id)
         except PoolEditRefused as exc:
-            raise _refused(exc) from None
+            raise refused(exc) from None
 
     async def test_account(self, account_id: str) -> ProbeResult:
         self._record(account_id)
-        reply = await self._turn(TEST_MODEL, TEST_PROMPT, account_id)
-        if reply.ok:
-            return ProbeResult(True, f"logged in and answered in {reply.duration:.2f}s", duration=reply.duration)
-        kind, _, message = (reply.error or "error: failed").partition(": ")
-        return ProbeResult(False, message, kind=kind, duration=reply.duration)
+        return await self.turns.test_account(self.pool, account_id)
 
     async def relogin(self, account_id: str) -> ProbeResult:
         record = self._record(account_id)
@@ -184,7 +167,7 @@ class PoolBackend:
         try:
             failure = await self.pool.relogin(account_id)
         except PoolEditRefused as exc:
-            raise _refused(exc) from None
+            raise refused(exc) from None
         duration = time.perf_counter() - started
         if failure is not None:
             return ProbeResult(False, failure.message, kind=failure.kind.value, duration=duration)
@@ -219,7 +202,7 @@ class PoolBackend:
                 await self.pool.add_account(account)
             except PoolEditRefused as exc:
                 await self.book.remove(account.id)
-                raise _refused(exc) from None
+                raise refused(exc) from None
             self.runtime_ids.add(account.id)
             added.append(self._view(self.pool.record(account.id)))
         return added
@@ -232,7 +215,7 @@ class PoolBackend:
         try:
             self.pool.remove_account(account_id)
         except PoolEditRefused as exc:
-            raise _refused(exc) from None
+            raise refused(exc) from None
         self.runtime_ids.discard(account_id)
         try:
             await self.book.remove(account_id)
@@ -259,52 +242,7 @@ class PoolBackend:
     async def try_prompt(self, model: str, prompt: str, account_id: str | None) -> TesterReply:
         if account_id is not None:
             self._record(account_id)
-        return await self._turn(model, prompt, account_id)
-
-    async def _turn(self, model: str, prompt: str, account_id: str | None) -> TesterReply:
-        """One buffered turn, as a normal non-stream request would run it; reported as surface "tester"."""
-        spec = self.registry.resolve(model)
-        if spec is None:
-            raise AdminError(AdminErrorKind.INVALID, f"unknown model {model!r}")
-        request_id = f"req_console_{secrets.token_hex(8)}"
-        turn = Turn(request_id=request_id, model=spec, model_name=model, messages=(Message("user", prompt),))
-        leases: LeaseSource = PinnedLeases(self.pool, account_id) if account_id is not None else self.pool
-        trace = TurnTrace()
-        started = time.perf_counter()
-        finish: OutFinish | None = None
-        error: str | None = None
-        status = 200
-        try:
-            async with aclosing(self.runner.run(turn, leases, trace, buffered=True)) as events:
-                async for event in events:
-                    if isinstance(event, OutFinish):
-                        finish = event
-        except TurnFailed as failed:  # the status a client would have got, for the tail and the metrics
-            error = f"{failed.error.kind.value}: {failed.error.message}"
-            status = _status_of(failed, trace.attempts)
-        except PoolExhausted as refused:
-            error, status = f"pool_{refused.reason.value}: {refused.message}", _status_of(refused, trace.attempts)
-        except PoolEditRefused as exc:
-            raise _refused(exc) from None
-        duration = time.perf_counter() - started
-        usage = finish.usage if finish is not None else None
-        tokens_in = usage.prompt_tokens if usage is not None else None
-        tokens_out = usage.completion_tokens if usage is not None else None
-        if self.observer is not None:
-            self.observer.request_finished(FinishedRequest(
-                surface="tester", model=model, stream=False, status=status, duration=duration,
-                ttft=duration if finish is not None else None, tokens_in=tokens_in, tokens_out=tokens_out,
-                account_id=trace.account_id, request_id=request_id))
-        if finish is None:
-            return TesterReply(False, "", account_id=trace.account_id, model=model, duration=duration,
-                               error=error or "error: the turn ended without an answer")
-        return TesterReply(True, finish.content_text, account_id=trace.account_id, model=model, duration=duration,
-                           ttft=duration, tokens_in=tokens_in, tokens_out=tokens_out)
-
-
-def _status_of(failure: BaseException, attempts: int) -> int:
-    answer = from_failure(failure, attempts=max(1, attempts))
-    return answer.status if answer is not None else 499
+        return await self.turns.run(self.pool, model, prompt, account_id)
 
 
 def _register(account: AccountSettings) -> None:
@@ -315,3 +253,4 @@ def _register(account: AccountSettings) -> None:
 
 
 __all__ = ["PinnedLeases", "PoolBackend", "ProbeExit"]
+

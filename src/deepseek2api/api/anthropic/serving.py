@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import inspect
 import json
 import logging
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
-from typing import Any, Protocol, cast
+from contextlib import aclosing, asynccontextmanager
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +23,7 @@ from starlette.types import Receive
 
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ...chat.prompt import build_prompt
-from ...chat.runner import Lease, LeaseSource, TurnRunner, TurnTrace
+from ...chat.runner import AccountSource, Lease, LeaseSource, TurnRunner, TurnTrace
 from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
@@ -56,14 +55,9 @@ from .signature import ThinkingSigner
 
 access_log = logging.getLogger("deepseek2api.access")
 
-LeasesFor = Callable[[Caller], LeaseSource]
+LeasesFor = Callable[[Caller], AccountSource]
 SESSION_HEADER = "x-claude-code-session-id"
 SURFACE = "anthropic"  # the `surface` label of this surface's requests
-
-
-class _PreferringSource(Protocol):
-    def lease(self, *, exclude: Collection[str] = (),
-              prefer: str | None = None) -> AbstractAsyncContextManager[Lease]: ...
 
 
 class SessionAccounts:
@@ -83,33 +77,16 @@ class SessionAccounts:
             self._last.popitem(last=False)
 
 
-_ACCEPTS_PREFER: dict[type, bool] = {}
-
-
-def _accepts_prefer(source: object) -> bool:
-    kind = type(source)
-    if kind not in _ACCEPTS_PREFER:
-        try:
-            _ACCEPTS_PREFER[kind] = "prefer" in inspect.signature(source.lease).parameters  # type: ignore[attr-defined]
-        except (TypeError, ValueError, AttributeError):
-            _ACCEPTS_PREFER[kind] = False
-    return _ACCEPTS_PREFER[kind]
-
-
 class SessionLeases:
     """A lease source that asks for the session's last account first — only if it is free now."""
 
-    def __init__(self, source: LeaseSource, sessions: SessionAccounts, session: str) -> None:
+    def __init__(self, source: AccountSource, sessions: SessionAccounts, session: str) -> None:
         self.source, self.sessions, self.session = source, sessions, session
 
     @asynccontextmanager
     async def lease(self, *, exclude: Collection[str] = ()) -> AsyncIterator[Lease]:
         prefer = self.sessions.get(self.session)
-        if prefer is not None and _accepts_prefer(self.source):
-            context = cast(_PreferringSource, self.source).lease(exclude=exclude, prefer=prefer)
-        else:
-            context = self.source.lease(exclude=exclude)
-        async with context as lease:
+        async with self.source.lease(exclude=exclude, prefer=prefer) as lease:
             self.sessions.remember(self.session, lease.account_id)
             yield lease
 
@@ -135,9 +112,8 @@ class Messages:
         turn = to_turn(body, self.models, self.signer, request_id)
         claim(request)  # this surface writes the request's access line (`_log`)
         session = request.headers.get(SESSION_HEADER) or session_key(body)
-        leases = self.leases_for(caller)
-        if session:
-            leases = SessionLeases(leases, self.sessions, session)
+        source = self.leases_for(caller)
+        leases: LeaseSource = SessionLeases(source, self.sessions, session) if session else source
         started = time.perf_counter()
         if turn.stream:
             return await self._stream(turn, caller, leases, started)
