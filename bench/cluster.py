@@ -40,6 +40,8 @@ from deepseek2api.pool.cluster import ClusterAccount, ClusterConfig, ClusterCoor
 from deepseek2api.settings import AccountSettings, PoolSettings
 from deepseek2api.store import MemoryStateStore
 
+BENCH_DIR = Path(__file__).resolve().parent
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -241,7 +243,7 @@ def wait_ready(base_url: str, timeout: float = 60.0) -> None:
 
 async def gateway_side_by_side(redis: Redis, turns: int, seconds: float) -> None:
     """Time to first byte, script calls per request and throughput through real gateway processes."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(BENCH_DIR))
     from harness import Connection, Gateway, Simulator, gateway_turn, percentile
 
     cluster_cfg = {"redis_url": redis.url, "name": "bench-e2e", "lease_ttl": 3.0, "grace": 1.0}

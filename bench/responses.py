@@ -85,7 +85,7 @@ TURNS = {"chat completions": gateway_turn, "responses": responses_turn}
 async def ttfb(gw: Gateway, rounds: int) -> dict[str, list[float]]:
     conn = Connection(gw.port)
     out: dict[str, list[float]] = {name: [] for name in TURNS}
-    for name, turn in TURNS.items():  # warm both paths (tokenizer, first PoW, imports)
+    for turn in TURNS.values():  # warm both paths (tokenizer, first PoW, imports)
         await turn(conn, "warm up")
     for i in range(rounds):
         for name, turn in (TURNS.items() if i % 2 == 0 else reversed(TURNS.items())):

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cluster_support import RedisServer, Relay
-from gateway_support import API_KEY, TEST_DIFFICULTY, sim_users
-from reliability_support import GatewayProcess, config_dict, write_config
 
+from cluster_support import RedisServer, Relay
 from deepseek2api.background import BackgroundServer
 from deepseek2api.simulator import SimulatorConfig
 from deepseek2api.simulator import create_app as create_simulator
+from gateway_support import API_KEY, TEST_DIFFICULTY, sim_users
+from reliability_support import GatewayProcess, config_dict, write_config
 
 # Short times so the failure cases play out in seconds: a lease lives 2 s unless renewed (every ~0.67 s),
 # a holder fences itself 0.4 s before that, an expired lease cools its account 0.5 s more.

@@ -503,7 +503,7 @@ class ConformanceStack(Stack):
         self.check_wire()
 
     @contextlib.contextmanager
-    def hold_accounts(self) -> Iterator["AccountHold"]:
+    def hold_accounts(self) -> Iterator[AccountHold]:
         hold = AccountHold(self)
         hold.start()
         try:

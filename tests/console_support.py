@@ -17,6 +17,7 @@ from deepseek2api.api.admin import (
     AdminAuth,
     AdminError,
     AdminErrorKind,
+    ClusterView,
     PoolSummary,
     ProbeResult,
     ProxyView,
@@ -97,9 +98,15 @@ class FakeBackend:
 
     # ---- AdminBackend ---------------------------------------------------------------
 
+    async def refresh(self) -> None:
+        """The fake's views are always current."""
+
+    def cluster(self) -> ClusterView | None:
+        return None
+
     def summary(self) -> PoolSummary:
         usable = sum(1 for a in self.accounts_by_id.values() if a.state == "ready")
-        return PoolSummary(mode="single process", in_flight=sum(a.in_use for a in self.accounts_by_id.values()),
+        return PoolSummary(mode="single", in_flight=sum(a.in_use for a in self.accounts_by_id.values()),
                            capacity=usable, queue_depth=0, queue_limit=64)
 
     def accounts(self) -> Sequence[AccountView]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conformance_support import OpenAISchemas, extract_schemas
 
 ROOTS = ("Response", "ResponseStreamEvent", "ResponseItemList", "ErrorResponse")

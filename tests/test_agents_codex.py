@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conformance_support import (
     ConformanceStack,
     OpenAISchemas,

@@ -219,7 +219,7 @@ def test_a_busy_pool_is_429_rate_limit_which_the_sdk_retries() -> None:
         assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
         assert limited.value.response.headers["retry-after"] and "x-should-retry" not in limited.value.response.headers
         sdk, statuses = _counting(busy, max_retries=2)
-        message = sdk.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=USER)  # retried until free
+        message = sdk.messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=USER)  # retried until free
         holding.join(30)
         assert statuses[0] == 429 and statuses[-1] == 200
         assert message.content[0].text == reply_for(USER[0]["content"], thinking=False, search=False).content  # type: ignore[union-attr]
@@ -244,7 +244,7 @@ def test_one_claude_code_session_stays_on_one_account(stack: Stack, caplog: pyte
     caplog.set_level(logging.INFO, logger="deepseek2api.access")
     for session in ("session-a", "session-b"):
         for _ in range(4):
-            sdk.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=USER,
+            sdk.messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=USER,
                                 extra_headers={"X-Claude-Code-Session-Id": session})
     accounts = re.findall(r"account=(\S+) model=claude-haiku-4-5 surface=anthropic", caplog.text)
     assert len(accounts) == 8
@@ -309,13 +309,13 @@ def test_tool_choice_none_keeps_tools_out_of_the_prompt_and_answers_in_text(stac
 def test_parallel_tool_use_and_disable_parallel_tool_use(stack: Stack) -> None:
     sdk = client(stack)
     prompt = 'Both please. [sim:tool=get_weather,get_time args={"city": "Oslo"}]'
-    both = sdk.messages.create(model="claude-haiku-4-5", max_tokens=100, tools=TOOLS, messages=ask(prompt))
+    both = sdk.messages.create(model="claude-haiku-4-5", max_tokens=1024, tools=TOOLS, messages=ask(prompt))
     assert [(c.name, c.input["city"]) for c in tool_uses(both)] == [("get_weather", "Oslo"), ("get_time", "Oslo")]
     assert len({c.id for c in tool_uses(both)}) == 2
-    _, raw, _ = raw_stream(stack, {"model": "claude-haiku-4-5", "max_tokens": 100, "tools": TOOLS,
+    _, raw, _ = raw_stream(stack, {"model": "claude-haiku-4-5", "max_tokens": 1024, "tools": TOOLS,
                                         "messages": ask(prompt)})
     assert [b["name"] for b in blocks_of(read_stream(raw)) if b["type"] == "tool_use"] == ["get_weather", "get_time"]
-    one = sdk.messages.create(model="claude-haiku-4-5", max_tokens=100, tools=TOOLS, messages=ask(prompt),
+    one = sdk.messages.create(model="claude-haiku-4-5", max_tokens=1024, tools=TOOLS, messages=ask(prompt),
                               tool_choice={"type": "auto", "disable_parallel_tool_use": True})
     assert [c.name for c in tool_uses(one)] == ["get_weather"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from tools_support import TOOLS
 
 from deepseek2api.chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from deepseek2api.chat.errors import AnswerRejected, RejectKind
@@ -21,6 +20,7 @@ from deepseek2api.chat.tools.spec import (
     ToolChoiceMode,
 )
 from deepseek2api.chat.turn import Message, ModelRegistry, Turn
+from tools_support import TOOLS
 
 ZWSP = "\u200b"
 CHAT = ModelRegistry().resolve("deepseek-chat")

@@ -14,6 +14,7 @@ from typing import cast
 
 import httpx
 import pytest
+
 from cluster_gateway_support import (
     CLUSTER,
     ClusterStack,
@@ -29,6 +30,11 @@ from cluster_support import (
     free_port,
     leftover_keys,
 )
+from deepseek2api.background import BackgroundServer
+from deepseek2api.pool.cluster import ClusterConfig
+from deepseek2api.server import create_app
+from deepseek2api.simulator import SimulatorConfig
+from deepseek2api.simulator import create_app as create_simulator
 from gateway_support import (
     API_KEY,
     TEST_DIFFICULTY,
@@ -36,12 +42,6 @@ from gateway_support import (
     running_stack,
     sim_users,
 )
-
-from deepseek2api.background import BackgroundServer
-from deepseek2api.pool.cluster import ClusterConfig
-from deepseek2api.server import create_app
-from deepseek2api.simulator import SimulatorConfig
-from deepseek2api.simulator import create_app as create_simulator
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 

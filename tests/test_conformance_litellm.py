@@ -13,9 +13,9 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 
-from conformance_support import ConformanceStack, OpenAISchemas, conformance_stack, openai_schemas, user  # noqa: E402
-from deepseek2api.simulator.replies import reply_for  # noqa: E402
-from gateway_support import API_KEY  # noqa: E402
+from conformance_support import ConformanceStack, OpenAISchemas, conformance_stack, openai_schemas, user
+from deepseek2api.simulator.replies import reply_for
+from gateway_support import API_KEY
 
 litellm = pytest.importorskip("litellm")
 litellm.suppress_debug_info = True

@@ -13,8 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from conformance_support import (ConformanceStack, OpenAISchemas, conformance_stack, data_events,
-                                 openai_schemas, user)
+from conformance_support import ConformanceStack, OpenAISchemas, conformance_stack, data_events, openai_schemas, user
 from deepseek2api.simulator.replies import reply_for
 
 __all__ = ["openai_schemas"]  # the imported fixture is used by this module

@@ -8,8 +8,15 @@ from typing import Any
 
 import pytest
 
-from conformance_support import (SCHEMA_ROOTS, Exchange, OpenAISchemas, check_exchange, normalise_nullable,
-                                 openai_schemas, parse_sse)
+from conformance_support import (
+    SCHEMA_ROOTS,
+    Exchange,
+    OpenAISchemas,
+    check_exchange,
+    normalise_nullable,
+    openai_schemas,
+    parse_sse,
+)
 
 __all__ = ["openai_schemas"]
 

@@ -9,8 +9,16 @@ import httpx
 import openai
 import pytest
 
-from conformance_support import (ConformanceStack, OpenAISchemas, conformance_stack, data_events,
-                                 keepalive_count, openai_schemas, parse_sse, user)
+from conformance_support import (
+    ConformanceStack,
+    OpenAISchemas,
+    conformance_stack,
+    data_events,
+    keepalive_count,
+    openai_schemas,
+    parse_sse,
+    user,
+)
 from deepseek2api.simulator.replies import reply_for
 from gateway_support import API_KEY
 

@@ -164,7 +164,7 @@ async def test_the_summary_combines_pool_figures_with_the_last_minute_of_traffic
                                          ttft=ttft))
     requests_log.record(RequestEntry(time=NOW - 61, surface="openai", model="deepseek-chat", status=500, ttft=9.0))
     data = (await client.get("/admin/api/summary", headers=ADMIN)).json()
-    assert data["mode"] == "single process"
+    assert data["mode"] == "single"
     assert (data["in_flight"], data["capacity"], data["queue_depth"], data["queue_limit"]) == (0, 2, 0, 64)
     assert data["requests"] == 10
     assert data["requests_per_second"] == pytest.approx(10 / 60)

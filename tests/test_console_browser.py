@@ -134,7 +134,7 @@ def test_an_operator_watches_and_fixes_the_pool_in_a_real_browser(live: tuple[Li
     expect(rows).to_have_count(3, timeout=WAIT_MS)
     expect(page.locator('tr[data-account="alpha@example.com"] .chip')).to_have_text("ready")
     expect(page.locator('tr[data-account="gamma"] .chip')).to_have_text("banned")
-    expect(page.locator("#s-mode")).to_have_text("single process")
+    expect(page.locator("#s-mode")).to_have_text("single")
     expect(page.locator("#s-key")).to_have_text("ops")
     shot(page, "1-accounts")
 

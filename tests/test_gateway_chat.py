@@ -103,7 +103,7 @@ def test_stream_include_usage(stack: Stack) -> None:
     assert last.choices == [] and last.usage is not None
     assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
     assert last.usage.completion_tokens_details.reasoning_tokens > 0
-    finish = [c for c in chunks if c.choices and c.choices[0].finish_reason][0]
+    finish = next(c for c in chunks if c.choices and c.choices[0].finish_reason)
     assert finish.usage is None  # usage on exactly one chunk, or summing clients count it twice
 
 

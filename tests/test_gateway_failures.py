@@ -263,7 +263,8 @@ def test_reply_is_delivered_before_upstream_cleanup_and_the_lease_waits_for_it(s
         async def slow_delete(*args, **kwargs):  # runs on the gateway's loop
             import asyncio
 
-            while not gate.is_set():
+            # `gate` is a threading.Event set by the test thread: poll it without blocking the loop.
+            while not gate.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
             await real_delete(*args, **kwargs)
             deleted.set()

@@ -7,6 +7,7 @@ import logging
 import httpx
 import openai
 import pytest
+
 from gateway_support import API_KEY, running_stack
 
 

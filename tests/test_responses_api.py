@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from pydantic import BaseModel
+
 from conformance_support import (
     ConformanceStack,
     Exchange,
@@ -21,10 +23,8 @@ from conformance_support import (
     conformance_stack,
     openai_schemas,
 )
-from pydantic import BaseModel
-from responses_support import check_events, parse_stream, response_schemas
-
 from deepseek2api.simulator.replies import reply_for
+from responses_support import check_events, parse_stream, response_schemas
 
 __all__ = ["openai_schemas", "response_schemas"]  # imported fixtures used by this module
 

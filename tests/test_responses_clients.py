@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from conformance_support import (
     ConformanceStack,
     OpenAISchemas,

@@ -12,6 +12,7 @@ from typing import Any
 
 import openai
 import pytest
+
 from conformance_support import (
     ConformanceStack,
     OpenAISchemas,

@@ -13,6 +13,10 @@ import httpx
 import jsonschema
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
 from conformance_support import (
     ConformanceStack,
     OpenAISchemas,
@@ -21,12 +25,8 @@ from conformance_support import (
     parse_sse,
     user,
 )
-from gateway_support import API_KEY
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from pydantic import BaseModel
-
 from deepseek2api.simulator.toolcalls import MARKUPS
+from gateway_support import API_KEY
 
 __all__ = ["openai_schemas"]
 
@@ -391,6 +391,15 @@ BAD = [
      "response_format.json_schema.schema"),
     ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"id": "c"}]}]},
      "messages[1].tool_calls[0].function.name"),
+    ({"tools": [{"type": "function", "function": {"name": "x", "parameters": {
+        "type": "object", "properties": {"a": {"$ref": "#/nope"}}}}}]}, "tools[0].function.parameters"),
+    ({"tools": [{"type": "function", "function": {"name": "x", "parameters": {
+        "type": "object", "properties": {"a": {"$ref": "http://127.0.0.1:1/s.json"}}}}}]},
+     "tools[0].function.parameters"),
+    ({"tools": [{"type": "function", "function": {"name": "x", "parameters": {
+        "type": "object", "anyOf": [{"$ref": "#"}]}}}]}, "tools[0].function.parameters"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/a"}}}}}}, "response_format.json_schema.schema"),
 ]
 
 

@@ -34,7 +34,8 @@ def build_demo_app(*, host: str = "127.0.0.1", port: int = 5001, accounts: int =
                    simulator_port: int = 0) -> tuple[Any, Settings, str]:
     """(ASGI app, its settings, a banner with ready-to-paste examples)."""
     from .server import create_app
-    from .simulator import create_app as create_simulator, demo_config
+    from .simulator import create_app as create_simulator
+    from .simulator import demo_config
 
     sim_config = demo_config(accounts)
     sim_port = simulator_port or free_port()
@@ -66,8 +67,10 @@ DeepSeek2API demo: the gateway at {base} talks to the built-in DeepSeek simulato
        -d '{{"model": "deepseek-chat", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
 
   python -c "from openai import OpenAI; c = OpenAI(base_url='{base}/v1', api_key='{DEMO_KEY}'); \\
-print(c.chat.completions.create(model='deepseek-reasoner', messages=[{{'role': 'user', 'content': 'Hi'}}]).choices[0].message)"
+print(c.chat.completions.create(model='deepseek-reasoner', \\
+messages=[{{'role': 'user', 'content': 'Hi'}}]).choices[0].message)"
 
 Models: deepseek-chat, deepseek-reasoner, deepseek-chat-search, deepseek-reasoner-search (+ expert variants).
+Console: {base}/admin (key: {DEMO_KEY}) · Prometheus metrics: {base}/metrics
 Press Ctrl+C to stop.
 """

@@ -13,6 +13,42 @@ import sys
 import threading
 from typing import TextIO
 
+_UNSAFE = re.compile(r"[^\x21-\x5b\x5d-\x7e]")  # anything but printable ASCII other than backslash
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", " ": "\\x20"}
+LOG_VALUE_LIMIT = 200
+
+
+def log_value(value: object, limit: int = LOG_VALUE_LIMIT) -> str:
+    """`value` made safe for one field of a `key=value` log line (issue 17 item 6).
+
+    Client-controlled text (a model name, a path, a client's request id) must not split the line or
+    forge fields: line breaks (`\\n`, `\\r`, U+2028, U+2029, U+0085…), other control and format
+    characters, spaces and backslashes are written as escapes (`\\n`, `\\x20`, `\\u2028`), printable
+    non-ASCII text is kept, and the result is cut after `limit` characters (`...(+N)` says how many more).
+    An empty value is written as `-`.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if not text:
+        return "-"
+    cut = len(text) - limit if len(text) > limit else 0
+    if cut:
+        text = text[:limit]
+    if _UNSAFE.search(text) is not None:
+        text = _UNSAFE.sub(_escape_char, text)
+    return f"{text}...(+{cut})" if cut else text
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    known = _ESCAPES.get(char)
+    if known is not None:
+        return known
+    if char.isprintable():  # printable non-ASCII (accents, CJK): readable as it is
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 _BEARER = re.compile(r"(?i)(bearer\s+|x-ds-pow-response['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9._~+/=\-]{8,}")
 MASK = "***"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,23 +20,30 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import errors
-from .api.auth import Authenticator, Caller
-from .api.docs import install_docs
-from .api.health import health_router
-from .api.middleware import GatewayMiddleware
+from .api.admin.cluster_backend import ClusterBackend
+from .api.admin.mount import mount_console
+from .api.admin.pool_backend import PoolBackend
+from .api.admin.requestlog import RequestLog
 from .api.anthropic.protocol import ClaudeModels
 from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
 from .api.anthropic.signature import ThinkingSigner
+from .api.auth import Authenticator, Caller
+from .api.docs import install_docs
+from .api.health import health_router
+from .api.metrics import GatewayMetrics
+from .api.middleware import GatewayMiddleware
+from .api.observe import RequestRecorder
 from .api.openai.router import openai_router
+from .api.openai.serving import ChatCompletions
 from .api.request_limits import request_limits
 from .api.responses.router import responses_router
 from .api.responses.serving import Responses
-from .api.openai.serving import ChatCompletions
 from .api.status import status_router
 from .chat.attachments import AttachmentPolicy
+from .chat.exit_probe import probe_exit
 from .chat.prewarm import TurnPrewarmer
-from .chat.runner import LeaseSource, RunnerOptions, TurnRunner
+from .chat.runner import AccountSource, RunnerOptions, TurnRunner
 from .chat.uploads import TurnUploads, UploadOptions
 from .chat.tracker import TurnTracker
 from .chat.turn import ModelRegistry
@@ -48,6 +56,7 @@ from .pool.proxies import ProxyPool
 from .pool.shared import SharedPool
 from .settings import Settings
 from .store import open_store
+from .store.account_book import open_account_book
 from .store.responses import open_response_store
 from .tuning import return_free_heap
 
@@ -68,38 +77,57 @@ class Gateway:
         self.authenticator = Authenticator([(k.name, k.key) for k in settings.keys],
                                            token_passthrough=settings.token_passthrough)
         capacity = max(16, len(settings.accounts) * settings.pool.per_account_concurrency * 2 + 8)
+        # the console: metrics and the live tail every surface reports to (api/observe.py)
+        self.requests = RequestLog()
+        self.metrics = GatewayMetrics(known_models=[name for name, _ in self.registry.names()],
+                                      snapshot=lambda: self.console.gauges())
+        self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
+        self.client.on_pow_solved = self.metrics.pow_solved
         self.store = open_store(settings.state)
-        self.proxies = ProxyPool.from_settings(settings)
+        self.book = open_account_book(settings.state.backend, settings.state.path)  # accounts added at runtime
+        self.proxies = ProxyPool.from_settings(settings, observer=self.metrics)
         self.login = AccountLogin(self.client)
         # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md)
-        self.pool: AccountPool | SharedPool = SharedPool(settings, self.login) if settings.cluster.redis_url \
+        self.pool: AccountPool | SharedPool = SharedPool(settings, self.login, observer=self.metrics) \
+            if settings.cluster.redis_url \
             else AccountPool(settings.accounts, settings=settings.pool, store=self.store, proxies=self.proxies,
-                             login=self.login)
+                             login=self.login, observer=self.metrics)
         # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py); per replica, so
         # only with the in-process pool (a prewarmed turn must not outlive a shared lease)
         self.prewarmer = TurnPrewarmer(self.pool, self.client, self.proxies,
                                        delete_session=settings.upstream.delete_session) \
             if settings.pool.prewarm and isinstance(self.pool, AccountPool) else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
+                                 observer=self.metrics,
                                  uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
         self.tracker = TurnTracker()
         files = AttachmentPolicy.from_settings(settings)  # attachment limits, the same on every surface
         self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
         self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker,
+                                   write_timeout=settings.server.write_timeout, observer=self.recorder,
                                    files=files)
         self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
                                     usage_chunk=settings.output.usage_chunk,
                                     keepalive=settings.server.keepalive_interval, tracker=self.tracker,
+                                    write_timeout=settings.server.write_timeout, observer=self.recorder,
                                     files=files)
         claude = settings.anthropic
         self.messages = Messages(self.runner, ClaudeModels(self.registry, claude.model_map, claude.default_model),
                                  self.leases_for, keepalive=settings.server.keepalive_interval,
                                  tracker=self.tracker, signer=ThinkingSigner(claude.signature_key),
+                                 write_timeout=settings.server.write_timeout, observer=self.recorder,
                                  files=files)
+        # the console acts on the in-process pool, or on the shared one through Redis (cluster mode)
+        exit_probe = functools.partial(probe_exit, self.client)
+        self.console: PoolBackend | ClusterBackend = PoolBackend(
+            self.pool, self.proxies, self.runner, self.registry, self.book, observer=self.recorder,
+            probe_exit=exit_probe, queue_limit=settings.pool.queue_size) if isinstance(self.pool, AccountPool) \
+            else ClusterBackend(self.pool, settings, self.runner, self.registry, observer=self.recorder,
+                                probe_exit=exit_probe)
 
-    def leases_for(self, caller: Caller) -> LeaseSource:
+    def leases_for(self, caller: Caller) -> AccountSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
         if caller.passthrough_token is not None:
             return PassthroughLeases(caller.passthrough_token, self.proxies)
@@ -128,6 +156,8 @@ class Gateway:
                 "accounts": self.pool.status(), "proxies": self.proxies.stats()}
 
     async def start(self) -> None:
+        if isinstance(self.console, PoolBackend):  # accounts added from the console, before the pool starts
+            await self.console.load_runtime_accounts()
         await self.pool.start()
         await asyncio.to_thread(warm_up_tokenizer)
         return_free_heap()  # parsing tokenizer.json left ~20 MB of freed heap behind
@@ -135,7 +165,7 @@ class Gateway:
             self.prewarmer.start()
         if not self.authenticator.has_keys and not self.settings.token_passthrough:
             log.warning("no API keys configured: every request will be refused with 401 (add `keys` to the config)")
-        log.info("gateway ready: %d account(s), %d usable, upstream %s", len(self.settings.accounts),
+        log.info("gateway ready: %d account(s), %d usable, upstream %s", len(self.pool.status()),
                  self.pool.usable_count, self.settings.upstream.base_url)
 
     async def stop(self) -> None:
@@ -151,6 +181,7 @@ class Gateway:
             await self.prewarmer.stop()
         await self.pool.close()
         await self.store.close()
+        await self.book.close()
         await self.response_store.close()
         await self.client.aclose()
 
@@ -181,6 +212,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
+    mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

@@ -15,8 +15,9 @@ import os
 import stat
 import sys
 import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -31,9 +32,8 @@ from pydantic import (
     model_validator,
 )
 
-
-from .deepseek.proxy_url import redact_proxy
 from .deepseek.profile import DEFAULT_BASE_URL, DEFAULT_HEADERS, ClientProfile
+from .deepseek.proxy_url import redact_proxy
 from .jsontypes import json_type
 
 logger = logging.getLogger("deepseek2api.config")
@@ -130,7 +130,7 @@ class AccountSettings(_Section):
         return data
 
     @model_validator(mode="after")
-    def _check(self) -> "AccountSettings":
+    def _check(self) -> AccountSettings:
         if not self.email and not self.mobile:
             raise ValueError('needs "email" or "mobile"')
         if not self.password and not self.token:
@@ -152,6 +152,7 @@ class ServerSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(default=5001, ge=0, le=65535)
     keepalive_interval: float = Field(default=5.0, gt=0)
+    write_timeout: float = Field(default=30.0, gt=0)  # a stream's client that reads nothing this long is dropped
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     cors_origins: tuple[str, ...] = ("*",)
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
@@ -394,7 +395,7 @@ class Settings(_Section):
     # ---- construction ------------------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, sources: Mapping[str, str] | None = None) -> "Settings":
+    def from_dict(cls, data: Mapping[str, Any], *, sources: Mapping[str, str] | None = None) -> Settings:
         """Validate a raw config mapping; raise `ConfigError` (one line) on the first problem.
 
         `sources` maps field paths (e.g. "server.port") to the env var that set them, so an error
@@ -695,21 +696,21 @@ def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, str]:
 
 
 __all__ = [
+    "MAX_PROXIES",
+    "PROXY_SCHEMES",
     "AccountSettings",
     "ApiKey",
+    "ClusterSettings",
     "ConfigError",
     "FilesSettings",
-    "MAX_PROXIES",
     "MetricsSettings",
     "ModelAlias",
     "OutputSettings",
-    "PROXY_SCHEMES",
     "PoolSettings",
     "ProxyQuarantineSettings",
     "ServerSettings",
     "Settings",
     "StateSettings",
-    "ClusterSettings",
     "UpstreamSettings",
     "check_permissions",
     "check_proxy_url",

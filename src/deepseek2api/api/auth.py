@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any
 
+from .access import note_key
 from .errors import ApiError, unauthorized
 
 
@@ -47,6 +49,12 @@ class Authenticator:
     @property
     def has_keys(self) -> bool:
         return bool(self._keys)
+
+    def authenticate_request(self, request: Any) -> Caller:
+        """`authenticate` on a Starlette request, noting the key's name for the request's access line."""
+        caller = self.authenticate(request.headers)
+        note_key(request, caller.key_name)
+        return caller
 
     def authenticate(self, headers: Mapping[str, str]) -> Caller:
         key = presented_key(headers)

@@ -32,6 +32,7 @@ from ..chat.errors import (
 )
 from ..chat.history_file import PromptTooLong
 from ..pool.errors import PassthroughExhausted, PoolExhausted, PoolUnavailable
+from .access import note_error
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,8 @@ _UPSTREAM_ANSWERS: dict[ErrorKind, tuple[int, str, str, str]] = {
                                "account, because the prompt itself may be the cause"),
     ErrorKind.RATE_LIMITED: (503, "server_error", "upstream_rate_limited", "DeepSeek is rate-limiting the accounts"),
     ErrorKind.BUSY: (503, "server_error", "upstream_busy", "DeepSeek is busy"),
-    ErrorKind.POW_REJECTED: (502, "server_error", "upstream_pow_rejected", "DeepSeek rejected the proof-of-work answer"),
+    ErrorKind.POW_REJECTED: (502, "server_error", "upstream_pow_rejected",
+                             "DeepSeek rejected the proof-of-work answer"),
     ErrorKind.WAF_BLOCKED: (502, "server_error", "upstream_blocked",
                             "DeepSeek's firewall answered with a challenge page instead of the API"),
     ErrorKind.CLIENT_TOO_OLD: (502, "server_error", "upstream_client_outdated",
@@ -337,6 +339,7 @@ def error_response(error: ApiError, request_id: str | None = None, path: str = "
 
 
 def _request_error_response(request: Request, error: ApiError) -> Response:
+    note_error(request, error.code)  # for the access line (api/access.py)
     state = request.scope.get("state") or {}
     return error_response(error, state.get("request_id"), request.url.path)
 

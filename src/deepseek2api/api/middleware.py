@@ -1,4 +1,6 @@
-"""One pure-ASGI middleware for what every route needs: request id, CORS, body limit, last-resort errors.
+"""One pure-ASGI middleware for what every route needs: request id, CORS, body limit, last-resort errors,
+the access line of requests no serving object logs (api/access.py), and dropping the connection of a
+client that stopped reading a stream (api/sse.py `ClientStalled`).
 
 Pure ASGI (not BaseHTTPMiddleware) so streaming responses pass straight through with no buffering
 and no extra task per request.
@@ -9,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
-from typing import Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .access import RequestEntry, write_line
 from .errors import (
     ApiError,
     anthropic_sse_bytes,
@@ -30,10 +35,12 @@ from .request_limits import (
     body_timeout_error,
     head_error,
 )
+from .sse import ClientStalled
 
 log = logging.getLogger(__name__)
 
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # echoed back as a header only when it looks like this
+_CLIENT_ID_LIMIT = 128
 _EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms, x-should-retry"
 
 
@@ -58,12 +65,20 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        incoming = headers.get("x-request-id", "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
-        scope.setdefault("state", {})["request_id"] = request_id
+        # Always our own id (a client must not pick one, or repeat another request's); the client's own
+        # goes beside it into the access line, and back as x-client-request-id when it is well-formed.
+        request_id = f"req_{uuid.uuid4().hex}"
+        client_id = headers.get("x-client-request-id") or headers.get("x-request-id") or None
+        path = scope.get("path", "")
+        entry = RequestEntry(request_id, client_id[:_CLIENT_ID_LIMIT] if client_id else None, scope["method"], path,
+                             time.perf_counter())
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["access"] = entry
         origin = self._allowed_origin(headers.get("origin"))
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
-        path = scope.get("path", "")
+        if client_id and _SAFE_REQUEST_ID.match(client_id):
+            extra.append((b"x-client-request-id", client_id.encode()))
         if is_anthropic_path(path):
             extra.append((b"request-id", request_id.encode()))  # the anthropic SDKs read this one
         if origin is not None:
@@ -71,13 +86,24 @@ class GatewayMiddleware:
             if origin != b"*":
                 extra.append((b"vary", b"Origin"))
 
+        try:
+            await self._serve(scope, receive, send, headers, extra, entry)
+        finally:
+            if not entry.claimed:  # nobody else writes this request's line
+                write_line(entry, status=entry.status or 499)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str],
+                     extra: list[tuple[bytes, bytes]], entry: RequestEntry) -> None:
+        request_id = entry.request_id
+
         too_big = head_error(scope["headers"], self.limits)
         if too_big is not None:
-            await self._error(send, extra, too_big, path)
+            await self._error(entry, send, extra, too_big)
             return
 
         if scope["method"] == "OPTIONS":  # CORS preflight (or a plain OPTIONS): always 204
             allow = allowed_request_headers(headers.get("access-control-request-headers", ""))
+            entry.status = 204
             await send({"type": "http.response.start", "status": 204, "headers": extra + [
                 (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
                 (b"access-control-allow-headers", allow.encode("latin-1")),
@@ -88,7 +114,7 @@ class GatewayMiddleware:
 
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._error(send, extra, self._too_large(), path)
+            await self._error(entry, send, extra, self._too_large())
             return
 
         received = 0
@@ -122,6 +148,7 @@ class GatewayMiddleware:
             nonlocal started, streaming, ended
             if message["type"] == "http.response.start":
                 started = True
+                entry.status = message["status"]
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 streaming = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
                                 for k, v in message.get("headers", []))
@@ -134,9 +161,14 @@ class GatewayMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except ApiError as error:
+            entry.error_code = error.code
             if not started:
-                await self._error(send, extra, error, path)
+                await self._error(entry, send, extra, error)
+        except ClientStalled:  # the stream's turn is already ended (api/sse.py); drop the connection too
+            entry.error_code = "write_timeout"
+            await _abort_connection(receive)
         except ClientDisconnect:  # the client left while sending its request: nobody to answer
+            entry.error_code = "client_closed"
             log.debug("request %s: client disconnected before its body was read", request_id)
         except asyncio.CancelledError:
             # The server cancels what still runs when its shutdown grace (server.shutdown_grace) is
@@ -144,20 +176,21 @@ class GatewayMiddleware:
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            await self._shutting_down(send, extra, started, streaming and not ended, path)
+            await self._shutting_down(entry, send, extra, started, streaming and not ended)
         except Exception:
+            entry.error_code = "internal_error"
             log.exception("unhandled error in request %s", request_id)
             if not started:
-                await self._error(send, extra, internal_error(request_id), path)
+                await self._error(entry, send, extra, internal_error(request_id))
 
-    async def _shutting_down(self, send: Send, extra: list[tuple[bytes, bytes]], started: bool,
-                             open_stream: bool, path: str = "") -> None:
+    async def _shutting_down(self, entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]],
+                             started: bool, open_stream: bool) -> None:
         error = shutting_down()
         try:
             if not started:
-                await self._error(send, extra, error, path)
+                await self._error(entry, send, extra, error)
             elif open_stream:
-                last = anthropic_sse_bytes(error) if is_anthropic_path(path) else error.sse_bytes()
+                last = anthropic_sse_bytes(error) if is_anthropic_path(entry.path) else error.sse_bytes()
                 await send({"type": "http.response.body", "body": last, "more_body": False})
         except (OSError, RuntimeError):
             pass  # the connection is already gone
@@ -166,11 +199,30 @@ class GatewayMiddleware:
         return too_large(self.max_body_bytes)
 
     @staticmethod
-    async def _error(send: Send, extra: list[tuple[bytes, bytes]], error: ApiError, path: str = "") -> None:
-        status, error_headers, body = rendered(error, path, dict(extra)[b"x-request-id"].decode())
+    async def _error(entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]], error: ApiError) -> None:
+        status, error_headers, body = rendered(error, entry.path, entry.request_id)
+        entry.status, entry.error_code = status, error.code
         present = {k for k, _ in extra}
         error_headers = {k: v for k, v in error_headers.items() if k.encode() not in present}
         headers = extra + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         headers += [(k.encode(), v.encode()) for k, v in error_headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _abort_connection(receive: Receive) -> None:
+    """Close the client's connection at once, dropping what its socket buffers still hold.
+
+    ASGI has no message for that, so this reaches uvicorn's transport through its `receive` (a bound
+    method of the connection's request cycle). With another server nothing is done here: the server
+    closes the connection itself when the app returns with the response unfinished (and logs that)."""
+    cycle: Any = getattr(receive, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    abort = getattr(transport, "abort", None)
+    if not callable(abort):
+        return
+    abort()
+    for _ in range(3):  # the transport reports the loss on the next loop turns; then uvicorn knows it is gone
+        if getattr(cycle, "disconnected", True):
+            return
+        await asyncio.sleep(0)

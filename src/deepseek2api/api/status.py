@@ -19,7 +19,7 @@ def status_router(authenticator: Authenticator, snapshot: Callable[[], dict[str,
 
     @router.get("/admin/status", summary="Accounts, proxies and in-flight requests (needs an API key)")
     async def admin_status(request: Request) -> JSONResponse:
-        if authenticator.authenticate(request.headers).passthrough_token is not None:
+        if authenticator.authenticate_request(request).passthrough_token is not None:
             raise unauthorized("The status page needs one of the gateway's configured keys.")
         return JSONResponse(snapshot())
 

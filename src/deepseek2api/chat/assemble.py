@@ -10,16 +10,17 @@ Two things need text that has not fully arrived yet, so a little content is held
 Citations only examine the tail, and stop sequences go through `stops.StopMatcher`, which never
 re-reads held text, so the work per delta is proportional to the delta, not to the answer or the stop.
 
-`max_tokens` is not enforced here: the web chat has no such switch and cutting text client-side
-would only waste the account's generation. Reasoning is never merged into content, and stop
-sequences apply to content only (as in DeepSeek's API, reasoning is not the "completion").
+`max_tokens` is counted by the runner (chat/token_cap.py), which ends the turn here with `end_at`.
+Reasoning is never merged into content, and stop sequences apply to content only (as in DeepSeek's
+API, reasoning is not the "completion").
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence, Union
+from typing import Literal
 
 from ..deepseek.errors import ErrorKind
 from ..deepseek.events import (
@@ -56,7 +57,8 @@ class OutFinish:
     """The end of the turn: always the last output event, emitted exactly once.
 
     `citations` is the latest full search-result list; the full texts are for usage counting and
-    non-streaming bodies (for a tool turn: the visible text, markup removed). `stop_sequence` is the client's stop string that ended the turn, if any.
+    non-streaming bodies (for a tool turn: the visible text, markup removed). `stop_sequence` is the client's
+    stop string that ended the turn, if any.
     """
 
     finish_reason: str  # "stop" | "length" | "content_filter" | "tool_calls"
@@ -69,7 +71,7 @@ class OutFinish:
     tool_calls: tuple[OutToolCall, ...] = ()  # the calls of a tool turn (chat/shaping.py), in order
 
 
-OutEvent = Union[OutReasoning, OutContent, OutToolCall, OutFinish]
+OutEvent = OutReasoning | OutContent | OutToolCall | OutFinish
 
 _FINISH_REASONS = {
     "FINISHED": "stop",
@@ -103,6 +105,12 @@ class _KeptText:
 
     def text(self) -> str:
         return "".join(self.chunks) + "".join(self.loose)
+
+    def keep_first(self, chars: int) -> None:
+        """Forget everything after the first `chars` characters."""
+        text = self.text()
+        if len(text) > chars:
+            self.chunks, self.loose = [text[:chars]], []
 
 
 def _may_become_marker(tail: str) -> bool:
@@ -143,6 +151,7 @@ class TurnAssembler:
         self._content = _KeptText()
         self._reasoning = _KeptText()
         self._finish: OutFinish | None = None
+        self._capped = False
         self.upstream_tokens: int | None = None  # last `accumulated_token_usage`, for reference
 
     # -- public API ---------------------------------------------------------------------------
@@ -156,6 +165,20 @@ class TurnAssembler:
     def stopped(self) -> bool:
         """True when a stop sequence ended the turn (the caller may stop the upstream stream)."""
         return self._finish is not None and self._finish.stop_sequence is not None
+
+    @property
+    def ended_early(self) -> bool:
+        """True when the turn ended before upstream finished (a stop sequence, or `end_at` for
+        max_tokens): the caller stops reading and stops the reply upstream."""
+        return self.stopped or self._capped
+
+    def end_at(self, content_chars: int, reasoning_chars: int) -> OutFinish:
+        """End the turn at the token cap: keep only the text let out so far (the counts say how much
+        of each), drop what is held back, and finish with "length"."""
+        self._content.keep_first(content_chars)
+        self._reasoning.keep_first(reasoning_chars)
+        self._capped = True
+        return self._end("length", None)
 
     @property
     def content_text(self) -> str:

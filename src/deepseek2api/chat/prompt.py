@@ -23,7 +23,8 @@ prior answers only, DeepSeek's chat template drops prior reasoning too, and it w
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .tools.prompt import (
     guard,

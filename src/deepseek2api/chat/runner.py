@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass
@@ -21,15 +22,17 @@ from ..deepseek.decode import StreamDecoder
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import Finished, Ready, UpstreamError
 from ..settings import Settings
+from .admission import admitted
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
 from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
 from .shaping import AnswerShaper, needs_shaping
+from .token_cap import TokenCap
 from .tools.prompt import guard
 from .turn import Turn
 from .uploads import StagedTurn, TurnUploads
-from .usage import count_usage
+from .usage import TurnUsage, count_usage
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +56,24 @@ class LeaseSource(Protocol):
     def lease(self, *, exclude: Collection[str] = ()) -> AbstractAsyncContextManager[Lease]: ...
 
 
+class AccountSource(Protocol):
+    """A `LeaseSource` that can be steered: the in-process pool, the shared pool and passthrough all take
+    these keywords (`prefer`: that account if free now, a hint; `only`: that account and no other)."""
+
+    def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None,
+              only: str | None = None) -> AbstractAsyncContextManager[Lease]: ...
+
+
 class PreparedTurns(Protocol):
     """Sessions + completion PoWs made ahead of time (chat/prewarm.py); each handed out once."""
 
     def take(self, account_id: str, token: str, proxy: str | None) -> tuple[str, str] | None: ...
+
+
+class RunnerObserver(Protocol):
+    """Told about upstream failures as the runner meets them (api/metrics.py's GatewayMetrics fits)."""
+
+    def upstream_error(self, kind: str, *, failover: bool = False) -> None: ...
 
 
 class _Relogin(Exception):
@@ -93,6 +110,8 @@ class TurnTrace:
     attempts: int = 0
     continue_rounds: int = 0
     upstream_tokens: int | None = None  # DeepSeek's own `accumulated_token_usage`, for comparison
+    first_output: float | None = None  # perf_counter of the first event yielded (buffered: the finish)
+    usage: TurnUsage | None = None  # the finish's counted usage (the metrics and the console read it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +134,12 @@ class TurnRunner:
     """Runs chat turns against DeepSeek through leased accounts."""
 
     def __init__(self, client: DeepSeekClient, options: RunnerOptions,
-                 prepared: PreparedTurns | None = None, uploads: TurnUploads | None = None) -> None:
+                 prepared: PreparedTurns | None = None, observer: RunnerObserver | None = None,
+                 uploads: TurnUploads | None = None) -> None:
         self.client = client
         self.options = options
         self.prepared = prepared
+        self.observer = observer
         self.uploads = uploads or TurnUploads()
 
     async def run(self, request: Turn, leases: LeaseSource,
@@ -153,6 +174,7 @@ class TurnRunner:
                 if last_error is not None:  # accounts were tried: their error says more than "pool empty"
                     raise TurnFailed(last_error, emitted=False, attempts=trace.attempts) from None
                 raise
+            admitted()  # a stream may start sending now (chat/admission.py)
             if last_error is not None:  # logged here, not at the failure: a single-token source has no other
                 log.info("request %s: retrying on account %s", request.request_id, lease.account_id)
             exc_info: tuple[type[BaseException] | None, BaseException | None, object] = (None, None, None)
@@ -163,6 +185,10 @@ class TurnRunner:
                 shaper = AnswerShaper(request, buffered=buffered, retried=retried) if shaping else None
                 async with aclosing(self._attempt(request, staged, lease, trace, buffered, shaper)) as events:
                     async for event in events:  # aclosing: the attempt's cleanup runs before the lease goes back
+                        if trace.first_output is None:
+                            trace.first_output = time.perf_counter()
+                        if isinstance(event, OutFinish):
+                            trace.usage = event.usage
                         yield event
                 return
             except _Repair as repair:
@@ -175,10 +201,14 @@ class TurnRunner:
                 give_up = len(tried) >= max_accounts
                 log.info("request %s: account %s failed before output (%s)%s", request.request_id,
                          lease.account_id, retry.error.kind.value, "; giving up" if give_up else "")
+                if self.observer is not None:
+                    self.observer.upstream_error(retry.error.kind.value, failover=not give_up)
                 if give_up:
                     raise TurnFailed(retry.error, emitted=False, attempts=trace.attempts) from None
             except BaseException as exc:
                 exc_info = (type(exc), exc, exc.__traceback__)
+                if isinstance(exc, TurnFailed) and self.observer is not None:
+                    self.observer.upstream_error(exc.error.kind.value)
                 raise
             finally:
                 await lease_cm.__aexit__(*exc_info)  # type: ignore[arg-type]
@@ -204,6 +234,7 @@ class TurnRunner:
         proxy = lease.proxy
         spec = request.model
         assembler = TurnAssembler(request.stop, citations=self.options.citations)
+        cap = TokenCap(request.max_tokens) if request.max_tokens is not None else None
         emitted = False  # output went to the caller (never, while buffered)
         session_id: str | None = None
         response_id: int | None = None
@@ -245,7 +276,10 @@ class TurnRunner:
                             and rounds < self.options.max_continue_rounds:
                         incomplete = True
                         continue
-                    for out in assembler.push(event):
+                    outs = assembler.push(event)
+                    if cap is not None and outs:
+                        outs = await _capped(outs, cap, assembler)
+                    for out in outs:
                         if shaper is not None:
                             if isinstance(out, OutFinish):
                                 out = await _with_usage(out, staged.counted_text)
@@ -260,9 +294,9 @@ class TurnRunner:
                         elif isinstance(out, OutFinish):
                             out = await _with_usage(out, staged.counted_text)
                         yield out
-                    if assembler.stopped or (shaper is not None and shaper.stopped):
+                    if assembler.ended_early or (shaper is not None and shaper.stopped):
                         break
-                halted = assembler.stopped or (shaper is not None and shaper.stopped)
+                halted = assembler.ended_early or (shaper is not None and shaper.stopped)
                 if halted or not incomplete or response_id is None:
                     break
                 rounds += 1
@@ -275,8 +309,11 @@ class TurnRunner:
                     raise TurnFailed(failure.error, emitted=emitted, attempts=trace.attempts) from None
                 stream = client.continue_stream(token, session_id=session_id, message_id=response_id,
                                                 pow_header=pow_header, proxy=proxy, decoder=decoder)
-            finished = not (assembler.stopped or (shaper is not None and shaper.stopped))
-            for out in assembler.finish():
+            finished = not (assembler.ended_early or (shaper is not None and shaper.stopped))
+            tail = assembler.finish()
+            if cap is not None and tail:
+                tail = await _capped(tail, cap, assembler)
+            for out in tail:
                 if isinstance(out, OutFinish):
                     out = await _with_usage(out, staged.counted_text)
                 if shaper is not None:
@@ -329,6 +366,25 @@ class TurnRunner:
     async def _delete_session(self, token: str, session_id: str, proxy: str | None) -> None:
         if self.options.delete_session:
             await delete_session(self.client, token, session_id, proxy)
+
+
+async def _capped(outs: list[OutEvent], cap: TokenCap, assembler: TurnAssembler) -> list[OutEvent]:
+    """`outs` with `max_tokens` applied: text past the cap is cut and the turn ends with "length"."""
+    kept: list[OutEvent] = []
+    for out in outs:
+        if not isinstance(out, (OutContent, OutReasoning)):
+            kept.append(out)
+            continue
+        reasoning = isinstance(out, OutReasoning)
+        keep = await cap.admit(out.text, reasoning=reasoning)
+        if keep is None:
+            kept.append(out)
+            continue
+        if keep:
+            kept.append(OutReasoning(keep) if reasoning else OutContent(keep))
+        kept.append(assembler.end_at(cap.chars(False), cap.chars(True)))
+        break
+    return kept
 
 
 async def _with_usage(finish: OutFinish, prompt: str) -> OutFinish:

@@ -143,7 +143,7 @@ class Turn:
     stream: bool = False
     stop: tuple[str, ...] = ()
     include_usage: bool = False
-    max_tokens: int | None = None  # accepted, not enforced (the web chat has no such switch)
+    max_tokens: int | None = None  # cap on reasoning + answer tokens (chat/token_cap.py); None: no cap
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice = AUTO
     parallel_tool_calls: bool = True

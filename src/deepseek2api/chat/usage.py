@@ -44,6 +44,7 @@ _tokenizer: Any = None  # tokenizers.Tokenizer, or None when we fall back to the
 SLICE_CHARS = 65_536
 """Longest piece handed to the tokenizer in one go; bigger texts are sliced (see the module docstring)."""
 _SLICES_PER_CALL = 8
+_CJK_SCAN = 4096  # how far back `last_safe_cut` looks for a CJK edge
 _TRIM_AFTER_CHARS = 1 << 20  # give the tokenizer's freed heap back after counting this much text
 
 
@@ -96,13 +97,51 @@ def _estimate(text: str) -> int:
     return math.ceil(len(text) / 3)
 
 
+def is_safe_cut(text: str, at: int) -> bool:
+    """True when `text[:at]` and `text[at:]` tokenize to exactly the tokens of `text` (counts add up).
+
+    DeepSeek's pre-tokenizer never lets a piece run across the space that starts a word (" word"
+    after a non-space) nor across the edge of a CJK run (tokenizer.json, `pre_tokenizer`), and BPE
+    merges stay inside pieces, so a cut there changes nothing."""
+    if at <= 0 or at >= len(text):
+        return at <= 0 or at == len(text)
+    char, before = text[at], text[at - 1]
+    if char == " ":
+        return not before.isspace() and at + 1 < len(text) and text[at + 1].isalpha()
+    return _is_cjk(char) != _is_cjk(before)
+
+
+def _is_cjk(char: str) -> bool:
+    """The ranges of the pre-tokenizer's CJK split (CJK ideographs, hiragana, katakana)."""
+    code = ord(char)
+    return 0x4E00 <= code <= 0x9FA5 or 0x3040 <= code <= 0x30FF
+
+
+def last_safe_cut(text: str, start: int, end: int) -> int:
+    """The largest safe cut in `[start, end]` (see `is_safe_cut`), or -1 when there is none."""
+    space = text.rfind(" ", start, end + 1)
+    while space >= start:
+        if is_safe_cut(text, space):
+            return space
+        space = text.rfind(" ", start, space)
+    lowest = max(start, 1, end - _CJK_SCAN)
+    for at in range(min(end, len(text) - 1), lowest - 1, -1):  # no word start: a CJK edge, if any
+        if _is_cjk(text[at]) != _is_cjk(text[at - 1]):
+            return at
+    return -1
+
+
 def slices(text: str, size: int = SLICE_CHARS) -> list[str]:
-    """Cut `text` into pieces of at most `size` characters, each cut just before a space when one is
-    in the piece's second half (a BPE token never spans a space that starts a word)."""
+    """Cut `text` into pieces of at most `size` characters, each cut at a safe point (`is_safe_cut`) in
+    the piece's second half when there is one, else before any space, else hard at `size`."""
     pieces: list[str] = []
     start, end = 0, len(text)
     while end - start > size:
-        cut = text.rfind(" ", start + size // 2, start + size)
+        cut = safe = text.rfind(" ", start + size // 2, start + size)
+        while safe > start and not is_safe_cut(text, safe):
+            safe = text.rfind(" ", start + size // 2, safe)
+        if safe > start:
+            cut = safe
         if cut <= start:
             cut = start + size
         pieces.append(text[start:cut])
@@ -131,6 +170,34 @@ def count_tokens(text: str) -> int:
     if len(text) >= _TRIM_AFTER_CHARS:
         return_free_heap()
     return total
+
+
+def truncate_tokens(text: str, limit: int) -> str:
+    """The longest prefix of `text` that `count_tokens` counts as at most `limit` tokens (exactly `limit`
+    when the text is longer, unless a character's bytes straddle the cut). Blocking: call it in a thread."""
+    if limit <= 0:
+        return ""
+    if count_tokens(text) <= limit:
+        return text
+    tokenizer = _load()
+    if tokenizer is None:
+        return text[: limit * 3]  # the estimate counts ceil(len / 3)
+    # Whole slices first (their counts add up), then the token offsets inside the slice that crosses.
+    used, start = 0, 0
+    for piece in slices(text):
+        encoding = tokenizer.encode_batch([piece], add_special_tokens=False)[0]
+        if used + len(encoding) <= limit:
+            used += len(encoding)
+            start += len(piece)
+            continue
+        end = start + encoding.offsets[limit - used - 1][1]
+        break
+    else:
+        return text
+    prefix = text[:end]
+    while prefix and count_tokens(prefix) > limit:  # a re-tokenized cut can merge differently: back off
+        prefix = prefix[:-1]
+    return prefix
 
 
 def count_many(texts: Sequence[str]) -> list[int]:

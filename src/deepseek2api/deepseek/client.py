@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
@@ -154,8 +154,10 @@ class DeepSeekClient:
     and closes it in `aclose()`.
     """
 
-    def __init__(self, profile: ClientProfile, *, max_clients: int = 256, transport: Transport | None = None) -> None:
+    def __init__(self, profile: ClientProfile, *, max_clients: int = 256, transport: Transport | None = None,
+                 on_pow_solved: Callable[[float], None] | None = None) -> None:
         self.profile = profile
+        self.on_pow_solved = on_pow_solved  # seconds per solve, for the metrics (set by the composition root)
         self.max_clients = max(1, int(max_clients))
         self.transport: Transport = transport or CurlTransport.for_profile(profile, max_clients=self.max_clients)
         self._closed = False
@@ -286,6 +288,7 @@ class DeepSeekClient:
     async def pow_header(self, token: str, target_path: str, *, proxy: str | None = None) -> str:
         """Challenge + solve (in a thread) + encode → the `x-ds-pow-response` value for `target_path`."""
         challenge = await self.create_pow_challenge(token, target_path, proxy=proxy)
+        started = time.perf_counter()
         try:
             answer = await solve_async(challenge)
         except PowUnsolvable as exc:  # a fresh challenge may well be solvable: let the runner retry
@@ -293,6 +296,8 @@ class DeepSeekClient:
             raise UpstreamFailure(error) from None
         except PowError as exc:
             raise _protocol(f"PoW challenge rejected by the solver: {exc}") from None
+        if self.on_pow_solved is not None:
+            self.on_pow_solved(time.perf_counter() - started)
         return encode_pow_response(challenge, answer, target_path)
 
     async def prepare_completion(self, token: str, *, proxy: str | None = None) -> tuple[str, str]:

@@ -17,23 +17,25 @@ import collections
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Collection, Iterable, Sequence
 
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
 from ..settings import AccountSettings, PoolSettings, redact_proxy
 from ..store.base import AccountState, StateStore
 from .dispatch import BUSY_RETRY_AFTER, Limits, choose, exhausted, next_wake, verdict
-from .errors import PoolExhausted, PoolReason
+from .errors import EditRefusal, PoolEditRefused, PoolExhausted, PoolReason
 from .health import DEAD_KINDS, STATES, AccountStatus, Cooldowns, Health, after_error, parse_status, transition
 from .lease import AccountLease, LeaseContext
+from .observe import PoolObserver
 from .proxies import ProxyPool
-from .record import AccountRecord, settle_fingerprint
+from .record import AccountRecord, credentials_fingerprint, settle_fingerprint
 
 logger = logging.getLogger(__name__)
 
 READY, COOLING, MUTED = AccountStatus.READY, AccountStatus.COOLING, AccountStatus.MUTED
+CONSOLE_DISABLED = "disabled from the console"
 BANNED, BAD_CREDENTIALS, DISABLED = AccountStatus.BANNED, AccountStatus.BAD_CREDENTIALS, AccountStatus.DISABLED
 
 
@@ -42,10 +44,11 @@ LoginFn = Callable[[AccountSettings, "str | None"], Awaitable[str]]
 
 @dataclass(eq=False)
 class _Waiter:
-    future: "asyncio.Future[AccountRecord | PoolExhausted]"
+    future: asyncio.Future[AccountRecord | PoolExhausted]
     exclude: frozenset[str]
     deadline: float  # pool clock
     timer: asyncio.TimerHandle | None = None
+    queued_at: float = 0.0  # loop time, for the queue-wait metric
 
 
 class AccountPool:
@@ -61,6 +64,7 @@ class AccountPool:
         login: LoginFn,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        observer: PoolObserver | None = None,
     ) -> None:
         self._settings = settings
         self._limits = Limits(per_account=settings.per_account_concurrency, queue_timeout=settings.queue_timeout)
@@ -70,14 +74,13 @@ class AccountPool:
         self._login_fn = login
         self._clock = clock
         self._rng = rng or random.Random()
+        self.observer = observer
         self._accounts: dict[str, AccountRecord] = {}
         for account in accounts:
             if account.id in self._accounts:
                 raise ValueError(f"duplicate account id {account.id!r}")
-            record = AccountRecord(settings=account, credentials="", token=account.token)  # set in start()
-            if not account.enabled:
-                record.status, record.reason = DISABLED, "disabled in config"
-            self._accounts[account.id] = record
+            self._accounts[account.id] = self._record(account)
+        self._exits: collections.Counter[str] = collections.Counter()  # leases out per exit ("" = direct)
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._sequence = 0
         self._leases_out = 0
@@ -94,16 +97,16 @@ class AccountPool:
         """Load persisted tokens and health states (the store's token wins over the config's)."""
         try:
             stored = await self._store.load()
-        except Exception as exc:  # a broken store must not stop the gateway
+        except Exception as exc:  # noqa: BLE001 - a broken store must not stop the gateway
             logger.warning("could not load account state (%s): starting from the config alone", exc)
             stored = {}
         accounts = list(self._accounts.values())
         settled = await asyncio.gather(*(
             asyncio.to_thread(settle_fingerprint, acc.settings, getattr(stored.get(acc.id), "credentials", ""))
             for acc in accounts))
-        for acc, (fingerprint, _) in zip(accounts, settled):
+        for acc, (fingerprint, _) in zip(accounts, settled, strict=True):
             acc.credentials = fingerprint
-        for acc, (_, unchanged) in zip(accounts, settled):
+        for acc, (_, unchanged) in zip(accounts, settled, strict=True):
             state = stored.get(acc.id)
             if state is None:
                 continue
@@ -119,9 +122,18 @@ class AccountPool:
             self._restore(acc, state)
         self._dispatch()
 
+    @staticmethod
+    def _record(account: AccountSettings) -> AccountRecord:
+        record = AccountRecord(settings=account, credentials="", token=account.token)  # credentials: start()
+        if not account.enabled:
+            record.status, record.reason, record.config_disabled = DISABLED, "disabled in config", True
+        return record
+
     def _restore(self, acc: AccountRecord, state: AccountState) -> None:
+        if state.token and acc.token == state.token:
+            acc.token_at = state.updated_at or None
         status = parse_status(state.status)
-        if acc.status == DISABLED or status is None or status == DISABLED:
+        if acc.config_disabled or status is None:
             return
         acc.status, acc.reason, acc.until, acc.updated_at = status, state.reason, state.until, state.updated_at
         if acc.status != READY:
@@ -138,7 +150,7 @@ class AccountPool:
             if not waiter.future.done():
                 waiter.future.set_result(PoolExhausted(PoolReason.NONE_USABLE, "the gateway is shutting down", 5.0))
         for acc in self._accounts.values():
-            if acc.counters_dirty and acc.status != DISABLED:
+            if acc.counters_dirty and not acc.config_disabled:
                 self._persist(acc)
         await self.flush()
 
@@ -164,12 +176,15 @@ class AccountPool:
 
     # ---- leasing ---------------------------------------------------------------------
 
-    def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None) -> LeaseContext:
+    def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None,
+              only: str | None = None) -> LeaseContext:
         """`async with pool.lease(exclude=tried) as lease:` — raises `PoolExhausted` when none is free.
 
         `prefer`: an account to take when it has a free slot right now (one client session kept on one
-        account); only a hint — when it is busy, any other free account is taken, never waited for."""
-        return LeaseContext(self, frozenset(exclude), prefer)
+        account); only a hint — when it is busy, any other free account is taken, never waited for.
+        `only`: this account and no other (the console's "test now" and pinned tester); it waits in
+        the same FIFO queue as everybody, so the one-stream-per-account rule holds."""
+        return LeaseContext(self, frozenset(exclude), prefer, only)
 
     @property
     def leases_out(self) -> int:
@@ -197,7 +212,33 @@ class AccountPool:
                 f"pool not idle: leases_out={self._leases_out}, in_use={busy}, waiting={len(self._waiters)}"
             )
 
-    async def _acquire(self, exclude: frozenset[str], prefer: str | None = None) -> AccountRecord:
+    async def _acquire(self, exclude: frozenset[str], prefer: str | None = None,
+                       only: str | None = None) -> AccountRecord:
+        if only is not None:
+            if only not in self._accounts:
+                raise PoolEditRefused(EditRefusal.NOT_FOUND, f"no account {only!r}")
+            exclude = exclude | frozenset(i for i in self._accounts if i != only)
+            return await self._acquire_observed(exclude, None, count_rejection=False)
+        return await self._acquire_observed(exclude, prefer, count_rejection=not exclude)
+
+    async def _acquire_observed(self, exclude: frozenset[str], prefer: str | None, *,
+                                count_rejection: bool) -> AccountRecord:
+        """`_wait_for_account` with the queue wait and rejections told to the observer (a retry on
+        another account, `exclude` non-empty, is a failover, not a rejection)."""
+        observer = self.observer
+        if observer is None:
+            return await self._wait_for_account(exclude, prefer)
+        started = time.monotonic()
+        try:
+            account = await self._wait_for_account(exclude, prefer)
+        except PoolExhausted as refused:
+            if count_rejection:
+                observer.queue_rejected(refused.reason.value)
+            raise
+        observer.queue_waited(time.monotonic() - started)
+        return account
+
+    async def _wait_for_account(self, exclude: frozenset[str], prefer: str | None) -> AccountRecord:
         if self._closed:
             raise PoolExhausted(PoolReason.NONE_USABLE, "the gateway is shutting down", 5.0)
         self._dispatch()  # earlier waiters first
@@ -238,7 +279,7 @@ class AccountPool:
         if future.done() and not future.cancelled():
             result = future.result()
             if isinstance(result, AccountRecord):
-                self._release(result)
+                self._release(result, None)
             return
         try:
             self._waiters.remove(waiter)
@@ -282,11 +323,19 @@ class AccountPool:
 
     def _open_lease(self, acc: AccountRecord) -> AccountLease:
         proxy = self._proxies.exit_for(acc.settings)
-        return AccountLease(self, acc, proxy)
+        lease = AccountLease(self, acc, proxy)
+        self._exits[proxy or ""] += 1
+        return lease
 
-    def _release(self, acc: AccountRecord) -> None:
+    def _release(self, acc: AccountRecord, lease: AccountLease | None) -> None:
+        """Give a slot back; `lease` is None when the slot was granted but no lease was opened."""
         acc.in_use -= 1
         self._leases_out -= 1
+        if lease is not None:
+            key = lease.proxy or ""
+            self._exits[key] -= 1
+            if self._exits[key] <= 0:
+                del self._exits[key]
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -354,17 +403,35 @@ class AccountPool:
         try:
             token = await self._login_fn(acc.settings, lease.proxy)
         except UpstreamFailure as exc:
+            self._observe_login(exc.error.kind.value)
+            self._note_error(acc, exc.error)
             self._apply_error(acc, exc.error, lease.proxy)
             raise
         if not token:
+            self._observe_login(ErrorKind.PROTOCOL.value)
             raise UpstreamFailure(UpstreamError(ErrorKind.PROTOCOL, "login answered without a token"))
+        self._observe_login("ok")
         acc.token = token
+        acc.token_at = self._clock()
         acc.suspect_token = token if acc.token_rejected else None
         acc.token_rejected = False
         acc.updated_at = self._clock()
         logger.info("account %s: logged in%s", acc.id, " again" if acc.suspect_token else "")
         self._proxies.report_success(lease.proxy)
         self._persist(acc)
+
+    def _observe_login(self, result: str) -> None:
+        if self.observer is not None:
+            self.observer.login(result)
+
+    def _note_error(self, acc: AccountRecord, error: UpstreamError) -> None:
+        """Remember the last failure for the console (kind and message: no secret is in either)."""
+        acc.last_error = f"{error.kind.value}: {error.message}"
+        acc.last_error_at = self._clock()
+
+    def now(self) -> float:
+        """The pool's clock (unix seconds): what `until`, `last_success` … are measured in."""
+        return self._clock()
 
     def _forget_token(self, acc: AccountRecord) -> None:
         if acc.token is not None:
@@ -405,6 +472,8 @@ class AccountPool:
         if change is None:
             return
         status, until = change.status, change.until
+        if self.observer is not None and acc.status != status:
+            self.observer.account_transition(acc.status.value, status.value)
         acc.status, acc.reason, acc.until, acc.updated_at = status, reason, until, now
         if until is not None:
             logger.info("account %s: %s for %.0fs (%s)", acc.id, status, until - now, reason)
@@ -415,7 +484,7 @@ class AccountPool:
 
     def _persist(self, acc: AccountRecord) -> None:
         """Queue the account's state for the store (written in order, off the loop, coalesced)."""
-        if acc.status == DISABLED:
+        if acc.config_disabled:
             return
         acc.counters_dirty = False
         self._dirty[acc.id] = acc.snapshot()
@@ -428,8 +497,88 @@ class AccountPool:
             state = self._dirty.pop(account_id)
             try:
                 await self._store.save(account_id, state)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a failed write is retried with the next change
                 logger.warning("account %s: could not save its state (%s)", account_id, exc)
+
+    # ---- console operations ----------------------------------------------------------
+
+    def _get(self, account_id: str) -> AccountRecord:
+        acc = self._accounts.get(account_id)
+        if acc is None:
+            raise PoolEditRefused(EditRefusal.NOT_FOUND, f"no account {account_id!r}")
+        return acc
+
+    def record(self, account_id: str) -> AccountRecord:
+        """The live record of one account, to read (the console's views); raises NOT_FOUND."""
+        return self._get(account_id)
+
+    def records(self) -> list[AccountRecord]:
+        """Every account's live record, in config order then runtime additions (to read only)."""
+        return list(self._accounts.values())
+
+    def exit_in_use(self, proxy: str | None) -> int:
+        """Leases out right now through this exit (None or "": direct)."""
+        return self._exits.get(proxy or "", 0)
+
+    def clear_cooldown(self, account_id: str) -> bool:
+        """End a cooling or mute now; False when the account was not cooling or muted."""
+        acc = self._get(account_id)
+        if not acc.status.timed:
+            return False
+        acc.token_rejected = False
+        self._set_state(acc, READY, "")
+        return True
+
+    def set_enabled(self, account_id: str, enabled: bool) -> None:
+        """Disable (no new leases; running ones finish) or enable again, persisted in the state store.
+
+        An account disabled in config.json stays disabled after a restart: the file wins."""
+        acc = self._get(account_id)
+        if not enabled:
+            self._set_state(acc, DISABLED, CONSOLE_DISABLED)
+        elif acc.status == DISABLED:
+            acc.config_disabled = False
+            self._set_state(acc, READY, "")
+
+    async def add_account(self, account: AccountSettings) -> None:
+        """A new account, usable at once (the console's add and bulk import). Raises EXISTS."""
+        if account.id in self._accounts:
+            raise PoolEditRefused(EditRefusal.EXISTS, f"account {account.id!r} is in the pool already")
+        fingerprint = await asyncio.to_thread(credentials_fingerprint, account)
+        if account.id in self._accounts:  # added meanwhile
+            raise PoolEditRefused(EditRefusal.EXISTS, f"account {account.id!r} is in the pool already")
+        record = self._record(account)
+        record.credentials = fingerprint
+        self._accounts[account.id] = record
+        logger.info("account %s: added", account.id)
+        self._dispatch()
+
+    def remove_account(self, account_id: str) -> None:
+        """Take an account out of the pool; refused (IN_USE) while it holds a lease."""
+        acc = self._get(account_id)
+        if acc.in_use:
+            raise PoolEditRefused(EditRefusal.IN_USE, f"account {account_id!r} is serving {acc.in_use} request(s); "
+                                                      "disable it and remove it once they finished")
+        del self._accounts[account_id]
+        self._dirty.pop(account_id, None)
+        logger.info("account %s: removed", account_id)
+        self._dispatch()
+
+    async def relogin(self, account_id: str) -> UpstreamError | None:
+        """Drop the token and log in again now (one login per account at a time). Returns what a
+        failed login said (its state change already applied), None when it worked."""
+        acc = self._get(account_id)
+        lease = AccountLease(self, acc, self._proxies.exit_for(acc.settings))
+        async with acc.login_lock:
+            if acc.status in (BANNED, BAD_CREDENTIALS) and acc.settings.can_login:
+                self._set_state(acc, READY, "")  # the operator asks for a fresh try
+            self._forget_token(acc)
+            acc.suspect_token = None
+            try:
+                await self._login(acc, lease)
+            except UpstreamFailure as failure:
+                return failure.error
+        return None
 
     # ---- reporting -------------------------------------------------------------------
 
@@ -475,10 +624,10 @@ class AccountPool:
 
 
 __all__ = [
+    "STATES",
     "AccountLease",
     "AccountPool",
     "AccountStatus",
     "PoolExhausted",
     "PoolReason",
-    "STATES",
 ]

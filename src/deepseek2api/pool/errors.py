@@ -44,3 +44,20 @@ class PoolUnavailable(Exception):
         self.kind = kind
         self.message = message
         self.retry_after = retry_after
+
+
+class EditRefusal(enum.StrEnum):
+    """Why a console edit of the pool (add, remove, pin) was refused."""
+
+    NOT_FOUND = "not_found"  # no account with that id
+    EXISTS = "exists"  # an account with that id is in the pool already
+    IN_USE = "in_use"  # the account holds a lease (remove it once its requests finished, or disable it)
+
+
+class PoolEditRefused(Exception):
+    """An edit the pool cannot make; `kind` says why (never a secret in the message)."""
+
+    def __init__(self, kind: EditRefusal, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message

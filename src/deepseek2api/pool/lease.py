@@ -65,6 +65,7 @@ class AccountLease:
     def report(self, error: UpstreamError) -> None:
         """What went wrong with this account/exit; changes its health state as needed."""
         acc = self._account
+        self._pool._note_error(acc, error)
         if error.kind is ErrorKind.TOKEN_INVALID:
             self._pool._count_failure(acc)
             if acc.token is not None and self._seen is not None and acc.token != self._seen:
@@ -81,6 +82,7 @@ class AccountLease:
         """The account and exit worked: clear failure streaks and confirm a re-login."""
         acc = self._account
         acc.consecutive_failures = 0
+        acc.last_success = self._pool.now()
         if acc.suspect_token is not None and acc.suspect_token == self._seen:
             acc.suspect_token = None
         self._pool._proxies.report_success(self.proxy)
@@ -89,7 +91,7 @@ class AccountLease:
         if self._released:
             return
         self._released = True
-        self._pool._release(self._account)
+        self._pool._release(self._account, self)
 
     def __repr__(self) -> str:
         return f"AccountLease(account_id={self.account_id!r}, proxy={redact_proxy(self.proxy)!r})"
@@ -98,18 +100,20 @@ class AccountLease:
 class LeaseContext:
     """`async with pool.lease() as lease:` — acquire on enter, release exactly once on exit."""
 
-    def __init__(self, pool: AccountPool, exclude: frozenset[str], prefer: str | None = None) -> None:
+    def __init__(self, pool: AccountPool, exclude: frozenset[str], prefer: str | None = None,
+                 only: str | None = None) -> None:
         self._pool = pool
         self._exclude = exclude
         self._prefer = prefer
+        self._only = only
         self._lease: AccountLease | None = None
 
     async def __aenter__(self) -> AccountLease:
-        account = await self._pool._acquire(self._exclude, self._prefer)
+        account = await self._pool._acquire(self._exclude, self._prefer, self._only)
         try:
             self._lease = self._pool._open_lease(account)
         except BaseException:
-            self._pool._release(account)
+            self._pool._release(account, None)
             raise
         return self._lease
 

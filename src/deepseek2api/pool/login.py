@@ -28,7 +28,8 @@ def device_id(account_id: str) -> str:
 
 def register_secrets(settings: Settings) -> None:
     """Tell the log redactor every configured secret (API keys, passwords, tokens)."""
-    for secret in [k.key for k in settings.keys] + [a.password for a in settings.accounts] \
+    for secret in [k.key for k in settings.keys] + [k.key for k in settings.admin_keys] \
+            + [a.password for a in settings.accounts] \
             + [a.token for a in settings.accounts]:
         redactor.add(secret)
 

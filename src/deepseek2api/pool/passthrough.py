@@ -41,8 +41,11 @@ class PassthroughLeases:
         self._proxies = proxies
 
     @asynccontextmanager
-    async def lease(self, *, exclude: Collection[str] = (),
-                    prefer: str | None = None) -> AsyncIterator[PassthroughLease]:
+    async def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None,
+                    only: str | None = None) -> AsyncIterator[PassthroughLease]:
+        """The caller's token; `prefer` means nothing here and `only` may name just this token."""
         if PassthroughLease.account_id in exclude:
             raise PassthroughExhausted("the passthrough token was already tried")
+        if only is not None and only != PassthroughLease.account_id:
+            raise PassthroughExhausted("a passthrough request cannot be pinned to a pool account")
         yield PassthroughLease(self._token, self._proxies.pick(None))

@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..settings import redact_proxy
 
 if TYPE_CHECKING:
     from ..settings import AccountSettings, Settings
+    from .observe import ProxyObserver
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class ProxyPool:
         quarantine_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        observer: ProxyObserver | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown proxy strategy {strategy!r} (expected least_used or sticky)")
@@ -46,6 +49,7 @@ class ProxyPool:
         self.quarantine_seconds = quarantine_seconds
         self._clock = clock
         self._rng = rng or random.Random()
+        self.observer = observer
         self._entries: list[str] = [e.strip() for e in entries] if enabled else []
         count = len(self._entries)
         self._picks = [0] * count  # total picks (stats)
@@ -58,7 +62,7 @@ class ProxyPool:
         self._assigned = [0] * count
 
     @classmethod
-    def from_settings(cls, settings: "Settings", **kwargs: object) -> "ProxyPool":
+    def from_settings(cls, settings: Settings, **kwargs: object) -> ProxyPool:
         """The pool the config describes (`proxy_pool*` keys and `proxy_quarantine`)."""
         return cls(
             settings.proxy_pool,
@@ -85,13 +89,15 @@ class ProxyPool:
         index = self._choose(account_id, self._clock())
         self._picks[index] += 1
         self._load[index] += 1
+        if self.observer is not None:
+            self.observer.proxy_used(self._entries[index] or None)
         return self._entries[index] or None
 
-    def exit_for(self, account: "AccountSettings") -> str | None:
+    def exit_for(self, account: AccountSettings) -> str | None:
         """The exit one lease of `account` uses (counted): its own `proxy`, else one from the pool."""
         return account.proxy or self.pick(account.id)
 
-    def next_exit(self, account: "AccountSettings") -> tuple[bool, str | None]:
+    def next_exit(self, account: AccountSettings) -> tuple[bool, str | None]:
         """(known, proxy): the exit the account's next lease will use, when that can be known in advance
         (its own proxy, no pool, or a sticky pool); `least_used` decides per lease, so it cannot."""
         if account.proxy:
@@ -110,6 +116,8 @@ class ProxyPool:
     def report_failure(self, proxy: str | None) -> None:
         """A connect/proxy error or WAF page through this exit; enough in a row quarantine it."""
         now = self._clock()
+        if self.observer is not None and self._entries:
+            self.observer.proxy_failed(proxy)
         for index in self._indices(proxy):
             self._failures[index] += 1
             if self._failures[index] >= self.quarantine_failures and not self._quarantined(index, now):
@@ -148,6 +156,17 @@ class ProxyPool:
                     "sticky_accounts": self._assigned[index],
                 }
             )
+        return out
+
+    def views(self) -> list[tuple[str, int, int, float | None]]:
+        """(URL — NOT redacted, the caller redacts —, picks, consecutive failures, seconds of quarantine
+        left or None) per entry, for the console."""
+        now = self._clock()
+        out: list[tuple[str, int, int, float | None]] = []
+        for index, entry in enumerate(self._entries):
+            until = self._until[index]
+            left = until - now if until is not None and self._quarantined(index, now) else None
+            out.append((entry, self._picks[index], self._failures[index], left))
         return out
 
     # ---- internals -------------------------------------------------------------------
@@ -192,4 +211,4 @@ class ProxyPool:
                 self._load[index] = max(self._load[index], min(others))
 
 
-__all__ = ["ProxyPool", "STRATEGIES", "redact_proxy"]
+__all__ = ["STRATEGIES", "ProxyPool", "redact_proxy"]

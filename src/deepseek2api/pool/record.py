@@ -75,6 +75,11 @@ class AccountRecord:
     counters_dirty: bool = False
     token_rejected: bool = False  # the last token was refused: the next login is a re-login
     suspect_token: str | None = None  # token from a re-login not yet confirmed by a success
+    last_success: float | None = None  # pool clock of the last turn that worked (console)
+    last_error: str | None = None  # "<kind>: <message>" of the last failure reported (no secret)
+    last_error_at: float | None = None
+    token_at: float | None = None  # when the current token was obtained (restored: when it was stored)
+    config_disabled: bool = False  # `enabled: false` in config.json (never persisted, config wins)
     login_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property

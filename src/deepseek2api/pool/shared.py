@@ -38,8 +38,9 @@ from .cluster import (
     proxy_entries,
     seed_accounts,
 )
-from .errors import PoolExhausted, PoolReason, PoolUnavailable
+from .errors import EditRefusal, PoolEditRefused, PoolExhausted, PoolReason, PoolUnavailable
 from .health import Cooldowns, after_error
+from .observe import PoolObserver
 from .record import credentials_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -133,8 +134,10 @@ class SharedLease:
         try:
             token = await self._pool.login(account, self.proxy)
         except UpstreamFailure as exc:
+            self._pool.observe_login(exc.error.kind.value)
             await self._report_now(exc.error)
             raise
+        self._pool.observe_login("ok" if token else ErrorKind.PROTOCOL.value)
         logger.info("account %s: logged in (shared pool)%s", self.account_id, " again" if self._relogged else "")
         return token
 
@@ -143,7 +146,9 @@ class SharedLease:
         if health is None:
             return
         with contextlib.suppress(ClusterUnavailable):
-            await self._pool.coordinator.report(self.account_id, health, lease=self._held, failed=True)
+            if await self._pool.coordinator.report(self.account_id, health, lease=self._held,
+                                                   failed=True) == "applied":
+                self._pool.observe_transition("ready", health.status)
 
     def report(self, error: UpstreamError) -> None:
         """Remember what went wrong; it reaches Redis with the release (same round trip)."""
@@ -170,10 +175,12 @@ class SharedLease:
         try:
             if self._forget is not None:
                 await coordinator.forget_token(self.account_id, self._forget)
-            await self._held.release(health=self._health, proxy_ok=self._proxy_ok if self._held.proxy_id else None,
-                                     failed=self._failed)
+            released = await self._held.release(health=self._health, failed=self._failed,
+                                                proxy_ok=self._proxy_ok if self._held.proxy_id else None)
         except ClusterUnavailable:
-            pass  # Redis frees the lease when it expires; the holder already fenced itself or will
+            return  # Redis frees the lease when it expires; the holder already fenced itself or will
+        if released and self._health is not None:  # it held a lease on the account: it was ready
+            self._pool.observe_transition("ready", self._health.status)
 
     def __repr__(self) -> str:
         return f"SharedLease(account_id={self.account_id!r}, proxy={redact_proxy(self.proxy)!r})"
@@ -187,9 +194,12 @@ class SharedLeaseContext:
     (`lease_lost`), so the client gets an error event instead of a silent cut.
     """
 
-    def __init__(self, pool: SharedPool, exclude: frozenset[str]) -> None:
+    def __init__(self, pool: SharedPool, exclude: frozenset[str], prefer: str | None = None,
+                 only: str | None = None) -> None:
         self._pool = pool
         self._exclude = exclude
+        self._prefer = prefer
+        self._only = only
         self._lease: SharedLease | None = None
         self._task: asyncio.Task[Any] | None = None
         self._lost: LeaseLost | None = None
@@ -198,13 +208,18 @@ class SharedLeaseContext:
 
     async def __aenter__(self) -> SharedLease:
         self._task = asyncio.current_task()
-        coordinator = self._pool.coordinator_or_raise()
+        pool = self._pool
+        coordinator = pool.coordinator_or_raise()
+        started = time.monotonic()
         try:
-            held = await coordinator.acquire(self._exclude, on_lost=self._on_lost)
+            held = await self._acquire(coordinator)
         except ClusterExhausted as exc:
+            if not self._exclude and self._only is None:  # a failover or a pinned probe is not a rejection
+                pool.observe_rejection(exc.reason.value)
             raise exhausted(exc) from None
         except ClusterUnavailable as exc:
             raise unavailable(exc) from None
+        pool.observe_wait(time.monotonic() - started)
         account = self._pool.account(held.account_id)
         if account is None:  # configured on another replica only: give it back, it is not ours to use
             await held.release()
@@ -213,6 +228,18 @@ class SharedLeaseContext:
         self._lease = SharedLease(self._pool, held, account)
         self._pool.leases_out += 1
         return self._lease
+
+    async def _acquire(self, coordinator: ClusterCoordinator) -> ClusterLease:
+        """`only`: that account and no other (waits in the shared queue); `prefer`: that account if it has
+        a free slot now (one extra round trip, no waiting), else any, like the in-process pool."""
+        exclude, only, prefer = self._exclude, self._only, self._prefer
+        if only is not None:  # already tried (a failover): everything is excluded, the pool says why
+            return await coordinator.acquire(exclude | self._pool.other_ids(only), on_lost=self._on_lost)
+        if prefer is not None and prefer not in exclude:
+            with contextlib.suppress(ClusterExhausted):
+                return await coordinator.acquire(exclude | self._pool.other_ids(prefer), on_lost=self._on_lost,
+                                                 wait=False)
+        return await coordinator.acquire(exclude, on_lost=self._on_lost)
 
     def _on_lost(self, lost: LeaseLost) -> None:
         self._lost = lost
@@ -243,7 +270,8 @@ class SharedLeaseContext:
 class SharedPool:
     """The `LeaseSource` of a replica in cluster mode (`cluster.redis_url` set)."""
 
-    def __init__(self, settings: Settings, login: LoginFn, *, replica_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, login: LoginFn, *, replica_id: str | None = None,
+                 observer: PoolObserver | None = None) -> None:
         assert settings.cluster.redis_url is not None
         self._settings = settings
         self._url = settings.cluster.redis_url
@@ -259,6 +287,7 @@ class SharedPool:
         self._refresher: asyncio.Task[None] | None = None
         self._last: ClusterSnapshot | None = None
         self.leases_out = 0
+        self.observer = observer  # the metrics (pool/observe.py), as the in-process pool reports them
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -313,14 +342,51 @@ class SharedPool:
 
     # ---- leasing ---------------------------------------------------------------------
 
-    def lease(self, *, exclude: Collection[str] = ()) -> SharedLeaseContext:
-        """`async with pool.lease(exclude=tried) as lease:` — raises `PoolExhausted` or `PoolUnavailable`."""
-        return SharedLeaseContext(self, frozenset(exclude))
+    def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None,
+              only: str | None = None) -> SharedLeaseContext:
+        """`async with pool.lease(exclude=tried) as lease:` — raises `PoolExhausted` or `PoolUnavailable`.
+
+        Same keywords as the in-process pool: `prefer` an account when it is free now (a hint),
+        `only` this account and no other (the console's test; `PoolEditRefused` when unknown)."""
+        if only is not None and only not in self._accounts:
+            raise PoolEditRefused(EditRefusal.NOT_FOUND, f"no account {only!r}")
+        return SharedLeaseContext(self, frozenset(exclude), prefer, only)
+
+    def other_ids(self, account_id: str) -> frozenset[str]:
+        """Every account id the shared pool knows except this one (to pin a lease to it)."""
+        known = set(self._accounts)
+        if self._last is not None:
+            known.update(str(row["id"]) for row in self._last.accounts)
+        known.discard(account_id)
+        return frozenset(known)
+
+    # ---- what the metrics see (each event counted once, by the replica where it happened) --------
+
+    def observe_wait(self, seconds: float) -> None:
+        if self.observer is not None:
+            self.observer.queue_waited(seconds)
+
+    def observe_rejection(self, reason: str) -> None:
+        if self.observer is not None:
+            self.observer.queue_rejected(reason)
+
+    def observe_transition(self, from_state: str, to_state: str) -> None:
+        if self.observer is not None and from_state != to_state:
+            self.observer.account_transition(from_state, to_state)
+
+    def observe_login(self, result: str) -> None:
+        if self.observer is not None:
+            self.observer.login(result)
 
     @property
     def coordinator(self) -> ClusterCoordinator:
         assert self._coordinator is not None, "SharedPool.start() was not called"
         return self._coordinator
+
+    @property
+    def replica_id(self) -> str:
+        """This replica's id in Redis (the configured one until the coordinator exists)."""
+        return self._coordinator.replica_id if self._coordinator is not None else (self._replica_id or "")
 
     def coordinator_or_raise(self) -> ClusterCoordinator:
         if self._coordinator is None or not self._started:
@@ -370,6 +436,21 @@ class SharedPool:
     def proxy_status(self) -> list[dict[str, object]]:
         """Shared proxy use and quarantine (from the last snapshot; URLs redacted)."""
         return [] if self._last is None else list(self._last.proxies)
+
+    @property
+    def last_snapshot(self) -> ClusterSnapshot | None:
+        """The last shared state read (by the refresh loop or `fresh_snapshot`); None before the first."""
+        return self._last
+
+    async def fresh_snapshot(self) -> ClusterSnapshot | None:
+        """Read the shared state now (one Redis call) and keep it; None when Redis cannot answer."""
+        if not self._started:
+            return None
+        try:
+            self._last = await self.coordinator.snapshot()
+        except ClusterUnavailable:
+            return None
+        return self._last
 
     async def snapshot(self) -> dict[str, Any]:
         """The shared pool for the console: mode, replicas with heartbeat age, accounts, proxies, queue."""

@@ -13,8 +13,9 @@ import random
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .config import FAULT_NAMES, SimulatorConfig, SimUser
 from .files import FileStore
@@ -84,7 +85,7 @@ class StreamSlot:
 
     __slots__ = ("_state", "account", "_released")
 
-    def __init__(self, state: "SimState", account: str) -> None:
+    def __init__(self, state: SimState, account: str) -> None:
         self._state = state
         self.account = account
         self._released = False

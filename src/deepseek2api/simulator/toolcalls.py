@@ -223,10 +223,8 @@ def after_directive(prompt: str, results: int) -> ToolDirective | None:
 
 
 def _option(text: str, key: str) -> str | None:
-    match = None
-    for match in re.finditer(r"\[sim:" + key + r"=([^\]\s]*)\]", text):
-        pass
-    return match.group(1) if match else None
+    found = re.findall(r"\[sim:" + key + r"=([^\]\s]*)\]", text)
+    return found[-1] if found else None  # the last directive wins
 
 
 # ---------------------------------------------------------------- writing calls
@@ -254,8 +252,8 @@ def _dsml(calls: list[tuple[str, Any]], bar: str, wrapper: str, *, cdata: bool =
 
 
 def _legacy(calls: list[tuple[str, Any]]) -> str:
-    body = "".join(f"<｜tool▁call▁begin｜>function<｜tool▁sep｜>{name}\n```json\n{_encode(args)}\n```<｜tool▁call▁end｜>"
-                   for name, args in calls)
+    body = "".join(f"<｜tool▁call▁begin｜>function<｜tool▁sep｜>{name}\n```json\n{_encode(args)}\n```"
+                   "<｜tool▁call▁end｜>" for name, args in calls)
     return "<｜tool▁calls▁begin｜>" + body + "<｜tool▁calls▁end｜>"
 
 

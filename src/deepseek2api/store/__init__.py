@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..settings import StateSettings
 
 
-def open_store(settings: "StateSettings") -> StateStore:
+def open_store(settings: StateSettings) -> StateStore:
     """The store the `state` config section asks for (sqlite opens lazily, off the loop)."""
     if settings.backend == "memory":
         return MemoryStateStore()

@@ -170,4 +170,9 @@ def _create_private(path: str) -> None:
     os.close(fd)
 
 
-__all__ = ["AccountBook", "AccountBookError", "MemoryAccountBook", "SqliteAccountBook"]
+def open_account_book(backend: str, path: str | os.PathLike[str]) -> AccountBook:
+    """The book beside the state store: the same file for sqlite, a dict for `state.backend = "memory"`."""
+    return MemoryAccountBook() if backend == "memory" else SqliteAccountBook(path)
+
+
+__all__ = ["AccountBook", "AccountBookError", "MemoryAccountBook", "SqliteAccountBook", "open_account_book"]

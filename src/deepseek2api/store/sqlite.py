@@ -17,8 +17,9 @@ import os
 import sqlite3
 import stat
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from .base import AccountState
 

@@ -46,7 +46,8 @@ class AccountView:
     last_success: float | None = None
     last_error: str | None = None  # "<error kind>: <message>" of the last failure (no secret)
     last_error_at: float | None = None
-    token_obtained_at: float | None = None  # when the current token was obtained (its age); None: no token
+    token_obtained_at: float | None = None  # when the current token was obtained (its age); None: unknown
+    has_token: bool = False  # a token is held (cluster mode knows that, not its age)
     proxy: str = "direct"  # redacted URL, "direct", or "pool (least_used)"
     requests: int = 0
     failures: int = 0
@@ -71,11 +72,36 @@ class ProxyView:
 class PoolSummary:
     """The header strip's pool half (the traffic half comes from the RequestLog)."""
 
-    mode: str  # "single process", "redis (3 replicas)", …
+    mode: str  # "single" (in-process pool) or "cluster" (shared pool on Redis)
     in_flight: int
     capacity: int
     queue_depth: int
     queue_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaView:
+    """One replica of a cluster, from its heartbeat in Redis."""
+
+    id: str
+    heartbeat_age: float  # seconds since its last heartbeat
+    alive: bool  # heartbeat younger than `cluster.replica_gone_after`
+    this: bool = False  # the replica answering this request
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterView:
+    """The shared pool as the console's "Cluster" panel shows it (None in single-process mode)."""
+
+    name: str
+    replica: str  # this replica's id
+    available: bool  # Redis answered the last read
+    recovering: float = 0.0  # seconds left of the recovery window after Redis lost its data
+    replicas: tuple[ReplicaView, ...] = ()
+    waiting: int = 0  # requests in the shared wait queue (all replicas)
+    leases: int = 0  # leases held (all replicas)
+    leases_here: int = 0  # leases this replica holds
+    reaped: int = 0  # leases Redis took back after their holder went silent
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +133,17 @@ class TesterReply:
 class AdminBackend(Protocol):
     """The pool operations the console performs. Unknown ids raise `AdminError(NOT_FOUND)`."""
 
+    async def refresh(self) -> None:
+        """Bring the views up to date before they are read (cluster mode: one snapshot read from Redis;
+        single process: nothing). Never raises: when the source is unreachable the last views stay."""
+        ...
+
     def summary(self) -> PoolSummary:
         """Mode, streams in flight vs capacity, queue depth — cheap, called every refresh."""
+        ...
+
+    def cluster(self) -> ClusterView | None:
+        """Replicas, shared queue and leases when the pool is shared through Redis; None otherwise."""
         ...
 
     def accounts(self) -> Sequence[AccountView]:
@@ -162,8 +197,10 @@ __all__ = [
     "AdminBackend",
     "AdminError",
     "AdminErrorKind",
+    "ClusterView",
     "PoolSummary",
     "ProbeResult",
     "ProxyView",
+    "ReplicaView",
     "TesterReply",
 ]

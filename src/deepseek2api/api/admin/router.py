@@ -108,7 +108,9 @@ class AdminApi:
         return _json({"key_name": key_name, "dedicated_admin_keys": self.auth.dedicated})
 
     async def summary(self, request: Request, key_name: str) -> Response:
+        await self.backend.refresh()
         pool = self.backend.summary()
+        cluster = self.backend.cluster()
         traffic = self.requests.stats()
         states: dict[str, int] = {}
         for view in self.backend.accounts():
@@ -127,12 +129,23 @@ class AdminApi:
             "ttft_p50": traffic.ttft_p50,
             "ttft_p95": traffic.ttft_p95,
             "accounts_by_state": states,
+            "cluster": asdict(cluster) if cluster is not None else None,
         })
 
+    async def cluster(self, request: Request, key_name: str) -> Response:
+        """The cluster panel alone: `{"mode": "single"}` or the shared pool's replicas, queue and leases."""
+        await self.backend.refresh()
+        cluster = self.backend.cluster()
+        if cluster is None:
+            return _json({"now": self.clock(), "mode": "single"})
+        return _json({"now": self.clock(), "mode": "cluster", **asdict(cluster)})
+
     async def accounts(self, request: Request, key_name: str) -> Response:
+        await self.backend.refresh()
         return _json({"now": self.clock(), "accounts": [_account(v) for v in self.backend.accounts()]})
 
     async def proxies(self, request: Request, key_name: str) -> Response:
+        await self.backend.refresh()
         return _json({"now": self.clock(), "proxies": [asdict(v) for v in self.backend.proxies()]})
 
     async def models(self, request: Request, key_name: str) -> Response:
@@ -303,6 +316,7 @@ def console_routes(backend: AdminBackend, auth: AdminAuth, requests: RequestLog,
     routes: Sequence[tuple[str, Handler, str]] = (
         ("/whoami", api.whoami, "GET"),
         ("/summary", api.summary, "GET"),
+        ("/cluster", api.cluster, "GET"),
         ("/accounts", api.accounts, "GET"),
         ("/accounts/import", api.import_accounts, "POST"),
         ("/proxies", api.proxies, "GET"),

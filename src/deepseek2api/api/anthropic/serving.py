@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import inspect
 import json
 import logging
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
-from typing import Any, Protocol, cast
+from contextlib import aclosing, asynccontextmanager
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,11 +25,13 @@ from starlette.types import Receive
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ...chat.attachments import AttachmentPolicy
 from ...chat.prompt import build_prompt
-from ...chat.runner import Lease, LeaseSource, TurnRunner, TurnTrace
+from ...chat.runner import AccountSource, Lease, LeaseSource, TurnRunner, TurnTrace
 from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
 from ...chat.usage import count_tokens
+from ...logs import log_value
+from ..access import claim
 from ..auth import Caller
 from ..errors import (
     AnthropicStreamError,
@@ -39,7 +40,8 @@ from ..errors import (
     client_closed,
     from_failure,
 )
-from ..sse import EventChannel, EventStreamResponse
+from ..observe import RequestObserver, in_flight, report
+from ..sse import WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ClaudeModels, attachments_of, session_key, to_turn
 from .render import (
     PING,
@@ -55,13 +57,9 @@ from .signature import ThinkingSigner
 
 access_log = logging.getLogger("deepseek2api.access")
 
-LeasesFor = Callable[[Caller], LeaseSource]
+LeasesFor = Callable[[Caller], AccountSource]
 SESSION_HEADER = "x-claude-code-session-id"
-
-
-class _PreferringSource(Protocol):
-    def lease(self, *, exclude: Collection[str] = (),
-              prefer: str | None = None) -> AbstractAsyncContextManager[Lease]: ...
+SURFACE = "anthropic"  # the `surface` label of this surface's requests
 
 
 class SessionAccounts:
@@ -81,33 +79,16 @@ class SessionAccounts:
             self._last.popitem(last=False)
 
 
-_ACCEPTS_PREFER: dict[type, bool] = {}
-
-
-def _accepts_prefer(source: object) -> bool:
-    kind = type(source)
-    if kind not in _ACCEPTS_PREFER:
-        try:
-            _ACCEPTS_PREFER[kind] = "prefer" in inspect.signature(source.lease).parameters  # type: ignore[attr-defined]
-        except (TypeError, ValueError, AttributeError):
-            _ACCEPTS_PREFER[kind] = False
-    return _ACCEPTS_PREFER[kind]
-
-
 class SessionLeases:
     """A lease source that asks for the session's last account first — only if it is free now."""
 
-    def __init__(self, source: LeaseSource, sessions: SessionAccounts, session: str) -> None:
+    def __init__(self, source: AccountSource, sessions: SessionAccounts, session: str) -> None:
         self.source, self.sessions, self.session = source, sessions, session
 
     @asynccontextmanager
     async def lease(self, *, exclude: Collection[str] = ()) -> AsyncIterator[Lease]:
         prefer = self.sessions.get(self.session)
-        if prefer is not None and _accepts_prefer(self.source):
-            context = cast(_PreferringSource, self.source).lease(exclude=exclude, prefer=prefer)
-        else:
-            context = self.source.lease(exclude=exclude)
-        async with context as lease:
+        async with self.source.lease(exclude=exclude, prefer=prefer) as lease:
             self.sessions.remember(self.session, lease.account_id)
             yield lease
 
@@ -116,8 +97,12 @@ class Messages:
     """`POST /v1/messages` and `POST /v1/messages/count_tokens`."""
 
     def __init__(self, runner: TurnRunner, models: ClaudeModels, leases_for: LeasesFor, *, keepalive: float,
-                 tracker: TurnTracker, signer: ThinkingSigner, files: AttachmentPolicy | None = None) -> None:
+                 tracker: TurnTracker, signer: ThinkingSigner, write_timeout: float = WRITE_TIMEOUT,
+                 observer: RequestObserver | None = None,
+                 files: AttachmentPolicy | None = None) -> None:
+        self.observer = observer  # metrics and the console's tail (api/observe.py)
         self.runner = runner
+        self.write_timeout = write_timeout
         self.models = models
         self.leases_for = leases_for
         self.keepalive = keepalive
@@ -132,10 +117,10 @@ class Messages:
         attachments = await attachments_of(body, self.files)  # image / document blocks (400/413 naming them)
         if attachments:
             turn = dataclasses.replace(turn, attachments=attachments)
+        claim(request)  # this surface writes the request's access line (`_log`)
         session = request.headers.get(SESSION_HEADER) or session_key(body)
-        leases = self.leases_for(caller)
-        if session:
-            leases = SessionLeases(leases, self.sessions, session)
+        source = self.leases_for(caller)
+        leases: LeaseSource = SessionLeases(source, self.sessions, session) if session else source
         started = time.perf_counter()
         if turn.stream:
             return await self._stream(turn, caller, leases, started)
@@ -159,7 +144,7 @@ class Messages:
         async def run_turn() -> None:
             try:
                 outs = self.runner.run(turn, leases, trace, buffered=True)
-                async with tracker.inflight(), aclosing(outs) as events:
+                async with tracker.inflight(), in_flight(self.observer, SURFACE), aclosing(outs) as events:
                     async for out in events:
                         if isinstance(out, OutFinish) and not finished.done():
                             finished.set_result(out)
@@ -180,13 +165,13 @@ class Messages:
                 task.cancel()
                 await asyncio.wait((task,))
         if finished.cancelled():
-            _log(turn, caller, trace, started, 499, "client_closed")
+            _log(self.observer, turn, caller, trace, started, 499, "client_closed")
             raise client_closed()
         failure = finished.exception()
         if failure is not None:
             error = self._api_error(failure, caller, trace)
             assert error is not None
-            _log(turn, caller, trace, started, error.status, error.code)
+            _log(self.observer, turn, caller, trace, started, error.status, error.code)
             raise error from None
         finish = finished.result()
         calls = _finish_calls(finish)
@@ -197,7 +182,7 @@ class Messages:
         body = message_body(new_message_id(), turn.model_name, content,
                             stop_reason(finish.finish_reason, finish.stop_sequence, bool(calls)),
                             finish.stop_sequence, usage_body(finish.usage))
-        _log(turn, caller, trace, started, 200, None)
+        _log(self.observer, turn, caller, trace, started, 200, None)
         return _json(body, turn.request_id)
 
     # ---- streaming -----------------------------------------------------------------------
@@ -215,7 +200,7 @@ class Messages:
             status, code = 200, None
             try:
                 outs = self.runner.run(turn, leases, trace)
-                async with tracker.inflight(), aclosing(outs) as events:
+                async with tracker.inflight(), in_flight(self.observer, SURFACE), aclosing(outs) as events:
                     async for out in events:
                         if not started:
                             channel.put(writer.start())
@@ -243,11 +228,12 @@ class Messages:
                 if error is None:
                     status, code = 499, "client_closed"
                     raise
-                status, code = error.status, error.code
+                code = error.code
                 # Before the first byte the handler answers it as an HTTP error; after it, `event: error`.
-                channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
+                as_http = channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
+                status = error.status if as_http else 200  # what the client got (api/sse.py)
             finally:
-                _log(turn, caller, trace, started_at, status, code)
+                _log(self.observer, turn, caller, trace, started_at, status, code)
 
         channel = EventChannel()
         channel.start(produce)
@@ -257,7 +243,8 @@ class Messages:
             raise first
         headers = [(b"request-id", turn.request_id.encode())]
         return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers,
-                                   first=PING if first is None else first, keepalive_bytes=PING)
+                                   first=PING if first is None else first, keepalive_bytes=PING,
+                                   write_timeout=self.write_timeout)
 
     def _run(self, turn: Turn, leases: LeaseSource, trace: TurnTrace) -> AsyncGenerator[OutEvent, None]:
         return self.runner.run(turn, leases, trace)
@@ -277,10 +264,12 @@ def _json(body: dict[str, Any], request_id: str) -> Response:
                     media_type="application/json", headers={"request-id": request_id})
 
 
-def _log(turn: Turn, caller: Caller, trace: TurnTrace, started: float, status: int, code: str | None) -> None:
+def _log(observer: RequestObserver | None, turn: Turn, caller: Caller, trace: TurnTrace, started: float,
+         status: int, code: str | None) -> None:
+    report(observer, SURFACE, turn, trace, started, status)
     access_log.info("request_id=%s key=%s account=%s model=%s surface=anthropic stream=%s status=%s%s "
                     "latency_ms=%.0f attempts=%d", turn.request_id, caller.key_name, trace.account_id or "-",
-                    turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",
+                    log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
                     (time.perf_counter() - started) * 1000, trace.attempts)
 
 

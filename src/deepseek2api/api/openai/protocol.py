@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Iterable, Literal, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ...chat.attachments import Attachment, AttachmentError, AttachmentPolicy, from_block
 from ...chat.prompt import content_text
+from ...chat.stops import MAX_STOP_CHARS, MAX_STOP_SEQUENCES
 from ...chat.tools.spec import ToolCallRecord
 from ...chat.turn import Message, ModelRegistry, ModelSpec, Turn
 from ...jsontypes import json_type
-from ...chat.stops import MAX_STOP_CHARS, MAX_STOP_SEQUENCES
 from ..errors import RequestInvalid, error_body, from_attachment
 from .tool_params import history_calls, response_format, tool_params
 
@@ -310,8 +311,8 @@ def _check_messages(messages: Any) -> None:
 def _check_fields(body: Mapping[str, Any]) -> None:
     _optional(body, "stream", (bool,), "a boolean")
     options = _optional(body, "stream_options", (dict,), "an object")
-    if options is not None and options.get("include_usage") is not None:
-        if not isinstance(options["include_usage"], bool):
+    if options is not None and options.get("include_usage") is not None \
+            and not isinstance(options["include_usage"], bool):
             raise _wrong_type("stream_options.include_usage", "a boolean", options["include_usage"])
 
     stop = body.get("stop")

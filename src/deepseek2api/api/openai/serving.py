@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
-import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from starlette.requests import Request
@@ -29,10 +26,11 @@ from ...chat.runner import LeaseSource, TurnRunner, TurnTrace
 from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
-from ...chat.usage import TurnUsage
+from ..access import AccessRecord
 from ..auth import Caller
 from ..errors import ApiError, bad_request, client_closed, from_failure
-from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
+from ..observe import RequestObserver, in_flight, report
+from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import attachments_of, to_turn, uses_legacy_functions, validate_request
 from .render import (
     DONE,
@@ -45,37 +43,9 @@ from .render import (
     turn_usage_body,
 )
 
-access_log = logging.getLogger("deepseek2api.access")  # a stable name: operators filter on it
-
 UsagePlacement = Literal["both", "openai", "deepseek"]
+SURFACE = "openai"  # the `surface` label of this surface's requests
 LeasesFor = Callable[[Caller], LeaseSource]
-
-
-@dataclass(slots=True)
-class AccessRecord:
-    """One access-log line; holds names and numbers only, never keys, tokens or emails' passwords."""
-
-    request_id: str
-    key_name: str
-    model: str
-    stream: bool
-    started: float
-    status: int = 200
-    error_code: str | None = None
-    usage: TurnUsage | None = None
-
-    def write(self, trace: TurnTrace) -> None:
-        latency_ms = (time.perf_counter() - self.started) * 1000
-        usage = self.usage
-        access_log.info(
-            "request_id=%s key=%s account=%s model=%s stream=%s status=%s%s latency_ms=%.0f attempts=%d "
-            "prompt_tokens=%s completion_tokens=%s upstream_tokens=%s",
-            self.request_id, self.key_name, trace.account_id or "-", self.model, str(self.stream).lower(),
-            self.status, f" error={self.error_code}" if self.error_code else "", latency_ms, trace.attempts,
-            usage.prompt_tokens if usage else "-",
-            usage.completion_tokens if usage else "-",
-            trace.upstream_tokens if trace.upstream_tokens is not None else "-",
-        )
 
 
 class ChatCompletions:
@@ -83,12 +53,15 @@ class ChatCompletions:
 
     def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, *,
                  usage_chunk: UsagePlacement, keepalive: float, tracker: TurnTracker,
+                 write_timeout: float = WRITE_TIMEOUT, observer: RequestObserver | None = None,
                  files: AttachmentPolicy | None = None) -> None:
+        self.observer = observer  # metrics and the console's tail (api/observe.py)
         self.runner = runner
         self.registry = registry
         self.leases_for = leases_for
         self.usage_chunk = usage_chunk
         self.keepalive = keepalive
+        self.write_timeout = write_timeout
         self.tracker = tracker
         self.files = files or AttachmentPolicy()
 
@@ -98,9 +71,9 @@ class ChatCompletions:
         attachments = await attachments_of(req, self.files)  # image_url / file parts; 400/413 naming the part
         turn = to_turn(req, self.registry, request_id, attachments)
         legacy = uses_legacy_functions(req)
-        record = AccessRecord(request_id, caller.key_name, turn.model_name, turn.stream, time.perf_counter())
+        record = AccessRecord.claim(request, request_id, caller.key_name, turn.model_name, turn.stream)
         if turn.stream:
-            return await self._stream(turn, caller, record, legacy)
+            return await self._stream(turn, caller, record, request.receive, legacy)
         return await self._complete(turn, caller, record, request.receive, legacy)
 
     async def _complete(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive,
@@ -119,7 +92,7 @@ class ChatCompletions:
         async def run_turn() -> None:
             try:
                 outs = self._run(turn, caller, trace, buffered=True)
-                async with tracker.inflight(), aclosing(outs) as events:
+                async with tracker.inflight(), in_flight(self.observer, SURFACE), aclosing(outs) as events:
                     async for out in events:
                         if isinstance(out, OutFinish) and not finished.done():
                             finished.set_result(out)  # carries the whole text (the assembler kept it)
@@ -141,14 +114,14 @@ class ChatCompletions:
                 await asyncio.wait((task,))  # the turn's cleanup runs to the end
         if finished.cancelled():
             record.status, record.error_code = 499, "client_closed"
-            record.write(trace)
+            self._finish(record, turn, trace)
             raise client_closed()
         failure = finished.exception()
         if failure is not None:
             error = self._api_error(failure, caller, trace)
             assert error is not None
             record.status, record.error_code = error.status, error.code
-            record.write(trace)
+            self._finish(record, turn, trace)
             raise error from None
         finish = finished.result()
         content_text, reasoning_text = finish.content_text, finish.reasoning_text
@@ -159,11 +132,12 @@ class ChatCompletions:
                                finish.tool_calls, legacy)
         body.update(citation_fields(finish))
         record.usage = usage
-        record.write(trace)
+        self._finish(record, turn, trace)
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
                         media_type="application/json")
 
-    async def _stream(self, turn: Turn, caller: Caller, record: AccessRecord, legacy: bool = False) -> Response:
+    async def _stream(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive,
+                      legacy: bool = False) -> Response:
         tracker = self.tracker
         encoder = ChunkEncoder(new_completion_id(), now(), turn.model_name)
         trace = TurnTrace()
@@ -176,7 +150,8 @@ class ChatCompletions:
         async def produce(channel: EventChannel) -> None:
             started = False
             try:
-                async with tracker.inflight(), aclosing(self._run(turn, caller, trace)) as outs:
+                async with tracker.inflight(), in_flight(self.observer, SURFACE), \
+                        aclosing(self._run(turn, caller, trace)) as outs:
                     async for out in outs:
                         if not started:
                             channel.put(encoder.role(turn.model.thinking))
@@ -201,23 +176,29 @@ class ChatCompletions:
             except BaseException as exc:
                 error = self._api_error(exc, caller, trace)
                 if error is None:
-                    record.status, record.error_code = 499, "client_closed"
+                    record.stream_cancelled(channel.stalled)
                     raise
-                record.status, record.error_code = error.status, error.code
-                channel.fail(error)  # an HTTP error before the first byte, the last event after it
+                # an HTTP error while nothing was sent (a 429 from the pool's queue), the last event after
+                record.stream_failed(error, channel.fail(error))
             finally:
-                record.write(trace)
+                self._finish(record, turn, trace)
 
         channel = EventChannel()
         channel.start(produce)
         tracker.track(channel.producer)
-        first = await channel.first(self.keepalive)
+        first = await channel.first(self.keepalive, receive)  # nothing is sent while the turn waits for an account
         if isinstance(first, ApiError):
             raise first
         if first is None:
             first = KEEPALIVE
         headers = [(b"x-request-id", record.request_id.encode())]
-        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first)
+        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first,
+                                   write_timeout=self.write_timeout)
+
+    def _finish(self, record: AccessRecord, turn: Turn, trace: TurnTrace) -> None:
+        """The request's access line, and the same facts to the observer (metrics, console tail)."""
+        record.write(trace)
+        report(self.observer, SURFACE, turn, trace, record.started, record.status)
 
     def _run(self, turn: Turn, caller: Caller, trace: TurnTrace,
              buffered: bool = False) -> AsyncGenerator[OutEvent, None]:

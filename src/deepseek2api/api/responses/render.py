@@ -308,7 +308,8 @@ class OutputBuilder:
             part = {"type": "summary_text", "text": text}
             done = {"type": "reasoning", "id": item.id, "summary": [part]}
             if self.streaming:
-                out.append(self.event("response.reasoning_summary_text.done", {**ids, "summary_index": 0, "text": text}))
+                out.append(self.event("response.reasoning_summary_text.done",
+                                      {**ids, "summary_index": 0, "text": text}))
                 out.append(self.event("response.reasoning_summary_part.done", {**ids, "summary_index": 0,
                                                                                "part": part}))
         else:

@@ -29,15 +29,19 @@ from ...chat.tools.events import OutReasoning as ToolReasoning
 from ...chat.tools.events import OutText, OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
+from ...logs import log_value
 from ...store.responses import ResponseStore, StoredResponse
+from ..access import claim
 from ..auth import Caller
 from ..errors import ApiError, client_closed, from_failure, not_found
+from ..observe import RequestObserver, in_flight, report
 from ..request_body import read_json
-from ..sse import KEEPALIVE, EventChannel, EventStreamResponse
+from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ResponsesRequest, attachments_of, to_turn, validate_request
 from .render import OutputBuilder, ResponseMeta, new_response_id
 
 access_log = logging.getLogger("deepseek2api.access")
+SURFACE = "responses"  # the `surface` label of this surface's requests
 log = logging.getLogger(__name__)
 
 LeasesFor = Callable[[Caller], LeaseSource]
@@ -73,7 +77,11 @@ class Responses:
     """`POST /v1/responses` and the stored responses behind `GET`/`DELETE /v1/responses/{id}`."""
 
     def __init__(self, runner: TurnRunner, registry: ModelRegistry, leases_for: LeasesFor, store: ResponseStore, *,
-                 keepalive: float, tracker: TurnTracker, files: AttachmentPolicy | None = None) -> None:
+                 keepalive: float, tracker: TurnTracker, write_timeout: float = WRITE_TIMEOUT,
+                 observer: RequestObserver | None = None,
+                 files: AttachmentPolicy | None = None) -> None:
+        self.observer = observer  # metrics and the console's tail (api/observe.py)
+        self.write_timeout = write_timeout
         self.runner = runner
         self.registry = registry
         self.leases_for = leases_for
@@ -86,6 +94,7 @@ class Responses:
 
     async def create(self, request: Request, caller: Caller, request_id: str) -> Response:
         req = validate_request(await read_json(request))
+        claim(request)  # this surface writes the request's access line (`_log`)
         context: list[dict[str, Any]] = []
         if req.previous_response_id is not None:
             stored = await self._stored(req.previous_response_id)
@@ -116,7 +125,8 @@ class Responses:
         async def run_turn() -> None:
             calls: list[OutToolCall] = []
             try:
-                async with self.tracker.inflight(), aclosing(self._run(turn, caller, trace, True)) as outs:
+                async with self.tracker.inflight(), in_flight(self.observer, SURFACE), \
+                        aclosing(self._run(turn, caller, trace, True)) as outs:
                     async for out in outs:
                         if isinstance(out, OutToolCall):
                             calls.append(out)
@@ -169,7 +179,8 @@ class Responses:
             started = False
             status, code = 200, None
             try:
-                async with self.tracker.inflight(), aclosing(self._run(turn, caller, trace)) as outs:
+                async with self.tracker.inflight(), in_flight(self.observer, SURFACE), \
+                        aclosing(self._run(turn, caller, trace)) as outs:
                     async for out in outs:
                         if not started:
                             for data in builder.start():
@@ -200,8 +211,9 @@ class Responses:
                 if started:
                     channel.put(builder.failed(error))
                     channel.settle()
-                else:
-                    channel.fail(_Failure(error, builder))
+                    status = 200
+                elif not channel.fail(_Failure(error, builder)):
+                    status = 200  # it ends a stream that already answered 200 (api/sse.py)
             finally:
                 self._log(turn, meta, trace, started_at, status, code)
 
@@ -214,7 +226,8 @@ class Responses:
         if first is None:
             first = KEEPALIVE
         headers = [(b"x-request-id", turn.request_id.encode())]
-        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first)
+        return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first,
+                                   write_timeout=self.write_timeout)
 
     # ---- stored responses -----------------------------------------------------------------
 
@@ -268,7 +281,8 @@ class Responses:
 
     # ---- plumbing -------------------------------------------------------------------------
 
-    def _run(self, turn: Turn, caller: Caller, trace: TurnTrace, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
+    def _run(self, turn: Turn, caller: Caller, trace: TurnTrace,
+             buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
         return self.runner.run(turn, self.leases_for(caller), trace, buffered=buffered)
 
     def _api_error(self, exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError:
@@ -276,11 +290,12 @@ class Responses:
                                               passthrough=caller.passthrough_token is not None))
         return error if error is not None else client_closed()
 
-    @staticmethod
-    def _log(turn: Turn, meta: ResponseMeta, trace: TurnTrace, started: float, status: int, code: str | None) -> None:
+    def _log(self, turn: Turn, meta: ResponseMeta, trace: TurnTrace, started: float, status: int,
+             code: str | None) -> None:
+        report(self.observer, SURFACE, turn, trace, started, status)
         access_log.info("request_id=%s surface=responses response=%s account=%s model=%s stream=%s status=%s%s "
                         "latency_ms=%.0f attempts=%d", turn.request_id, meta.id, trace.account_id or "-",
-                        turn.model_name, str(turn.stream).lower(), status, f" error={code}" if code else "",
+                        log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
                         (time.perf_counter() - started) * 1000, trace.attempts)
 
 

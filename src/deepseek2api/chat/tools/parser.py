@@ -20,11 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
-
 from .grammar import CDATA_CLOSE, CDATA_OPEN, Tag, TagKind, scan_tag
 from .jsonfix import loads_lenient, strip_fence
+from .schemas import first_error
 from .schemas import validator as compiled_validator
 from .spec import ToolKind, ToolSpec
 
@@ -333,10 +331,9 @@ def check_call(tools: ToolSet, name: str, args: Any, raw: str) -> ParsedCall | P
                            "missing required parameter(s): " + ", ".join(missing), raw)
     validator = tools.validator(tool)
     if validator is not None:
-        error = jsonschema.exceptions.best_match(validator.iter_errors(args))
+        error = first_error(validator, args)
         if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-            return Problem(ProblemKind.INVALID_ARGUMENTS, tool.name, f"{where}: {error.message}"[:300], raw)
+            return Problem(ProblemKind.INVALID_ARGUMENTS, tool.name, f"{error[0]}: {error[1]}"[:300], raw)
     return ParsedCall(tool.name, _encode(args))
 
 

@@ -71,6 +71,8 @@ def _resolve(schema: Any, root: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def type_summary(schema: Any, root: Mapping[str, Any], depth: int = 0) -> str:
     """`string`, `integer | null`, `array of string`, `object {a: string, b?: integer}` …"""
+    if depth > _MAX_DEPTH + 2:  # a recursive schema (a tree of arrays): stop describing
+        return "any"
     schema = _resolve(schema, root)
     for key in ("anyOf", "oneOf"):
         options = schema.get(key)

@@ -14,12 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
-
 from .jsonfix import loads_lenient, strip_fence
 from .prompt import guard
-from .schemas import compiled, schema_problem
+from .schemas import compiled, first_error, schema_problem
 from .spec import ResponseFormat
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -72,10 +69,9 @@ def check_structured(answer: str, fmt: ResponseFormat) -> StructuredResult:
     checker, problem = compiled(fmt.schema)
     if problem is not None:
         return StructuredResult(text, value, StructuredError.BAD_SCHEMA, problem[:300])
-    error = jsonschema.exceptions.best_match(checker.iter_errors(value))
+    error = first_error(checker, value)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        return StructuredResult(text, value, StructuredError.SCHEMA_MISMATCH, f"{where}: {error.message}"[:300])
+        return StructuredResult(text, value, StructuredError.SCHEMA_MISMATCH, f"{error[0]}: {error[1]}"[:300])
     return StructuredResult(text, value)
 
 

@@ -369,7 +369,8 @@ for _, a in ipairs(cjson.decode(ARGV[4])) do
     redis.call('HSET', key, 'status', 'disabled', 'reason', 'disabled in config')
     redis.call('HDEL', key, 'until')
     redis.call('ZREM', k('cool'), a.id)
-  elseif st == 'disabled' then
+  elseif st == 'disabled' and redis.call('HGET', key, 'reason') == 'disabled in config' then
+    -- enabled in config again; a console disable (another reason) stays until the console enables it
     redis.call('HSET', key, 'status', 'ready', 'reason', '')
   elseif TIMED[st] then
     redis.call('ZADD', k('cool'), tonumber(redis.call('HGET', key, 'until')) or NOW, a.id)

@@ -12,7 +12,7 @@
   const KEY_STORE = "deepseek2api.admin.key";
   const REFRESH_MS = 2000;
   const TAIL_ROWS = 200;
-  const TIMED = new Set(["cooling", "muted"]);
+  const TIMED = new Set(["cooling", "muted", "recovering"]);
 
   let key = sessionStorage.getItem(KEY_STORE);
   let clockOffset = 0; // server time - local time, seconds
@@ -155,6 +155,41 @@
     $("s-rps").textContent = s.requests_per_second.toFixed(2);
     $("s-errors").textContent = `${(s.error_rate * 100).toFixed(1)}%`;
     $("s-ttft").textContent = `${secs(s.ttft_p50)} / ${secs(s.ttft_p95)}`;
+    renderCluster(s.cluster || null);
+  }
+
+  // Cluster mode only (the shared pool on Redis): replicas with their heartbeat age, queue, leases.
+  function renderCluster(c) {
+    const clustered = c !== null;
+    $("cluster").hidden = !clustered; $("cluster-link").hidden = !clustered; $("s-replicas-stat").hidden = !clustered;
+    // accounts come from every replica's config.json in cluster mode: no runtime import
+    $("import").hidden = clustered; $("import-link").hidden = clustered;
+    if (!clustered) return;
+    const alive = c.replicas.filter((r) => r.alive).length;
+    $("s-replicas").textContent = `${alive} / ${c.replicas.length}`;
+    $("cluster-name").textContent = c.name;
+    const redis = $("cluster-redis");
+    redis.textContent = c.available ? "redis reachable" : "redis unreachable";
+    redis.className = `chip ${c.available ? "reachable" : "unreachable"}`;
+    $("cluster-here").textContent = c.replica;
+    $("cluster-waiting").textContent = String(c.waiting);
+    $("cluster-leases").textContent = `${c.leases} (${c.leases_here} here)`;
+    $("cluster-reaped").textContent = String(c.reaped);
+    const recovering = c.recovering > 0;
+    $("cluster-recovering").hidden = !recovering;
+    const chip = $("cluster-recovering-chip");
+    if (recovering) {
+      chip.setAttribute("data-state", "recovering");
+      chip.setAttribute("data-until", String(now() + c.recovering));
+      chip.textContent = chipText("recovering", now() + c.recovering);
+    } else {
+      chip.removeAttribute("data-until");
+    }
+    $("cluster-table").tBodies[0].replaceChildren(...c.replicas.map((r) => el("tr", { class: r.this ? "this" : null,
+      "data-replica": r.id },
+      el("td", {}, r.id, r.this ? el("span", { class: "muted" }, " (this replica)") : null),
+      el("td", {}, el("span", { class: `chip ${r.alive ? "alive" : "gone"}` }, r.alive ? "alive" : "gone")),
+      el("td", {}, `${r.heartbeat_age.toFixed(1)}s ago`))));
   }
 
   function stateChip(state, until) {
@@ -203,7 +238,7 @@
         el("td", {}, String(a.in_use)),
         el("td", { "data-since": a.last_success || null }, ago(a.last_success)),
         el("td", { class: "wrap" }, a.last_error ? `${a.last_error} (${ago(a.last_error_at)})` : "–"),
-        el("td", {}, a.token_obtained_at === null ? "no token" : age(now() - a.token_obtained_at)),
+        el("td", {}, a.token_obtained_at !== null ? age(now() - a.token_obtained_at) : a.has_token ? "shared" : "no token"),
         el("td", {}, a.proxy),
         el("td", {}, `${a.requests} / ${a.failures}`));
     });

@@ -1,0 +1,33 @@
+"""Everything the console adds to the gateway's app, given its parts: `/metrics`, `/admin`, `/admin/api/…`.
+
+The composition root builds the parts (the backend over the pool, the request log, the metrics) and
+calls `mount_console` once; this module decides which keys open what.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from ...settings import Settings
+from ..auth import Authenticator
+from ..metrics import GatewayMetrics, metrics_route
+from .auth import AdminAuth
+from .backend import AdminBackend
+from .requestlog import RequestLog
+from .router import console_routes
+
+
+def mount_console(app: Starlette, settings: Settings, *, backend: AdminBackend | None, requests: RequestLog,
+                  metrics: GatewayMetrics) -> None:
+    """`/metrics` (open unless `metrics.require_key`: then any API or admin key), the console page at
+    `/admin` and its API under `/admin/api/` (`admin_keys`, or any of `keys` when none are set);
+    the backend is the in-process pool's or the shared pool's (cluster mode); without one only `/metrics`."""
+    keys = [(k.name, k.key) for k in settings.keys]
+    admin_keys = [(k.name, k.key) for k in settings.admin_keys]
+    check = Authenticator(keys + admin_keys).authenticate if settings.metrics.require_key else None
+    app.router.routes.append(metrics_route(metrics, check=check))
+    if backend is not None:
+        app.router.routes.extend(console_routes(backend, AdminAuth(admin_keys, keys), requests))
+
+
+__all__ = ["mount_console"]

@@ -1,0 +1,102 @@
+"""What every API surface reports about each request it served: one `FinishedRequest` per request,
+handed to an injected `RequestObserver` (never a global registry).
+
+The composition root builds one `RequestRecorder` (it updates the Prometheus metrics and the
+console's live tail) and hands it to each surface: OpenAI chat completions today; the Anthropic and
+Responses surfaces call the same `request_finished(...)` from their access-log line and wrap the time
+a request holds an account in `in_flight(surface)`. A surface without an observer passes `None`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..chat.runner import TurnTrace
+from ..chat.turn import Turn
+from .admin.requestlog import RequestEntry, RequestLog
+from .metrics import GatewayMetrics, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedRequest:
+    """One request as the operator sees it: names and numbers only (no key, prompt or token).
+
+    `ttft`: seconds from receiving the request to its first content or reasoning token (a stream),
+    or to the complete answer (a non-stream response: that is when the client's first byte leaves).
+    """
+
+    surface: str  # openai | anthropic | responses | tester
+    model: str  # as the client sent it (the metrics fold unknown names into "other")
+    stream: bool
+    status: int  # HTTP status; 499 when the client hung up
+    duration: float  # seconds
+    ttft: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    account_id: str | None = None  # the console's tail shows it; never a metric label
+    request_id: str = ""
+
+
+class RequestObserver(Protocol):
+    def request_finished(self, done: FinishedRequest) -> None:
+        """Call exactly once per request, on the event loop, when its outcome is known."""
+        ...
+
+    def in_flight(self, surface: str) -> AbstractContextManager[None]:
+        """`with observer.in_flight("openai"):` around the time a request runs its turn."""
+        ...
+
+
+class RequestRecorder:
+    """The gateway's `RequestObserver`: Prometheus counters and histograms plus the console's tail."""
+
+    def __init__(self, metrics: GatewayMetrics, requests: RequestLog) -> None:
+        self.metrics = metrics
+        self.requests = requests
+
+    def request_finished(self, done: FinishedRequest) -> None:
+        self.metrics.request_finished(surface=done.surface, model=done.model, stream=done.stream,
+                                      outcome=Outcome.from_status(done.status), duration=done.duration,
+                                      ttft=done.ttft, tokens_in=done.tokens_in, tokens_out=done.tokens_out)
+        self.requests.record(RequestEntry(time=time.time(), surface=done.surface, model=done.model,
+                                          status=done.status, stream=done.stream, duration=done.duration,
+                                          ttft=done.ttft, tokens_in=done.tokens_in, tokens_out=done.tokens_out,
+                                          account_id=done.account_id, request_id=done.request_id))
+
+    def in_flight(self, surface: str) -> AbstractContextManager[None]:
+        return self.metrics.in_flight(surface)
+
+
+@contextlib.asynccontextmanager
+async def in_flight(observer: RequestObserver | None, surface: str) -> AsyncIterator[None]:
+    """`async with in_flight(observer, "openai"):` the observer's in-flight block (nothing without one),
+    usable in the same `async with` as the tracker and the turn."""
+    if observer is None:
+        yield
+        return
+    with observer.in_flight(surface):
+        yield
+
+
+def report(observer: RequestObserver | None, surface: str, turn: Turn, trace: TurnTrace, started: float,
+           status: int) -> None:
+    """What a surface calls beside its access-log line: the request as the runner's trace saw it
+    (first output, usage, account). `started` is the surface's `time.perf_counter()` at arrival."""
+    if observer is None:
+        return
+    usage = trace.usage
+    observer.request_finished(FinishedRequest(
+        surface=surface, model=turn.model_name, stream=turn.stream, status=status,
+        duration=time.perf_counter() - started,
+        ttft=trace.first_output - started if trace.first_output is not None else None,
+        tokens_in=usage.prompt_tokens if usage is not None else None,
+        tokens_out=usage.completion_tokens if usage is not None else None,
+        account_id=trace.account_id, request_id=turn.request_id))
+
+
+__all__ = ["FinishedRequest", "RequestObserver", "RequestRecorder", "in_flight", "report"]
