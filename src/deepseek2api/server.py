@@ -44,9 +44,9 @@ from .chat.attachments import AttachmentPolicy
 from .chat.exit_probe import probe_exit
 from .chat.prewarm import TurnPrewarmer
 from .chat.runner import AccountSource, RunnerOptions, TurnRunner
-from .chat.uploads import TurnUploads, UploadOptions
 from .chat.tracker import TurnTracker
 from .chat.turn import ModelRegistry
+from .chat.uploads import TurnUploads, UploadOptions
 from .chat.usage import warm_up as warm_up_tokenizer
 from .deepseek.client import DeepSeekClient
 from .pool.accounts import AccountPool

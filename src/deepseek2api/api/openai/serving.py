@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from ...chat.attachments import AttachmentPolicy
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
+from ...chat.attachments import AttachmentPolicy
 from ...chat.runner import LeaseSource, TurnRunner, TurnTrace
 from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
