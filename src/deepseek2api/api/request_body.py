@@ -1,4 +1,4 @@
-"""Reading a request's JSON body, with the same clear 400s on every surface.
+"""Reading a request: its JSON body, with the same clear 400s on every surface, and its hang-up.
 
 Shared by the API surfaces (a surface never imports another one). Strict where Python's parser is
 lenient: NaN/Infinity are not JSON, and a lone UTF-16 surrogate could not be sent upstream.
@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from starlette.requests import Request
+from starlette.types import Receive
 
 from .errors import bad_request
 
@@ -19,10 +20,12 @@ _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them."""
     raise ValueError(f"{name} is not allowed in JSON")
 
 
 def _has_lone_surrogate(body: Any) -> bool:
+    """True when a string holds half a surrogate pair (it could not be encoded to send upstream)."""
     try:
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
@@ -47,3 +50,9 @@ async def read_json(request: Request) -> Any:
         raise bad_request("The request body contains a lone UTF-16 surrogate (U+D800-U+DFFF, escaped or raw), "
                           "which is not valid Unicode text.", None, "invalid_json")
     return body
+
+
+async def disconnected(receive: Receive) -> None:
+    """Returns when the client hangs up (a non-stream turn is cancelled then, freeing its account)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -12,7 +12,6 @@ import collections
 import dataclasses
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import aclosing, asynccontextmanager
@@ -36,11 +35,11 @@ from ..auth import Caller
 from ..errors import (
     AnthropicStreamError,
     ApiError,
-    bad_request,
     client_closed,
     from_failure,
 )
 from ..observe import RequestObserver, in_flight, report
+from ..request_body import disconnected, read_json
 from ..sse import WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ClaudeModels, attachments_of, session_key, to_turn
 from .render import (
@@ -156,7 +155,7 @@ class Messages:
                     finished.set_exception(exc)
 
         task = tracker.spawn(run_turn())
-        watcher = asyncio.ensure_future(_disconnected(receive))
+        watcher = asyncio.ensure_future(disconnected(receive))
         try:
             await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -272,35 +271,3 @@ def _log(observer: RequestObserver | None, turn: Turn, caller: Caller, trace: Tu
                     log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
                     (time.perf_counter() - started) * 1000, trace.attempts)
 
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def read_json(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        raise bad_request("The request body is empty; send a JSON object.", None, "invalid_json")
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise bad_request("The request body is not valid UTF-8.", None, "invalid_json") from None
-    except RecursionError:
-        raise bad_request("The request body is not valid JSON: nested too deeply.", None, "invalid_json") from None
-    except ValueError as exc:
-        raise bad_request(f"The request body is not valid JSON: {exc}.", None, "invalid_json") from None
-    if _SURROGATE.search(raw):  # half a UTF-16 pair could never be encoded into the upstream prompt
-        try:
-            json.dumps(body, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise bad_request("The request body contains a lone UTF-16 surrogate, which is not valid Unicode text.",
-                              None, "invalid_json") from None
-    return body
-
-
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")

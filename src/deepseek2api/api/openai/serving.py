@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import Any, Literal
+from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,8 +27,9 @@ from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
 from ..access import AccessRecord
 from ..auth import Caller
-from ..errors import ApiError, bad_request, client_closed, from_failure
+from ..errors import ApiError, client_closed, from_failure
 from ..observe import RequestObserver, in_flight, report
+from ..request_body import disconnected, read_json
 from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import attachments_of, to_turn, uses_legacy_functions, validate_request
 from .render import (
@@ -66,7 +66,7 @@ class ChatCompletions:
         self.files = files or AttachmentPolicy()
 
     async def handle(self, request: Request, caller: Caller, request_id: str) -> Response:
-        body = await _read_json(request)
+        body = await read_json(request)
         req = validate_request(body)  # raises RequestInvalid (an ApiError)
         attachments = await attachments_of(req, self.files)  # image_url / file parts; 400/413 naming the part
         turn = to_turn(req, self.registry, request_id, attachments)
@@ -104,7 +104,7 @@ class ChatCompletions:
                     finished.set_exception(exc)
 
         task = tracker.spawn(run_turn())
-        watcher = asyncio.ensure_future(_disconnected(receive))
+        watcher = asyncio.ensure_future(disconnected(receive))
         try:
             await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
         finally:  # also when we are cancelled ourselves (server shutdown)
@@ -209,45 +209,5 @@ class ChatCompletions:
         """The answer for a turn failure; None for cancellation (client gone)."""
         return from_failure(exc, attempts=trace.attempts, passthrough=caller.passthrough_token is not None)
 
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _read_json(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        raise bad_request("The request body is empty; send a JSON object.", None, "invalid_json")
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise bad_request("The request body is not valid UTF-8.", None, "invalid_json") from None
-    except RecursionError:  # json raises this (not a ValueError) for very deep nesting
-        raise bad_request("The request body is not valid JSON: nested too deeply.", None, "invalid_json") from None
-    except ValueError as exc:
-        raise bad_request(f"The request body is not valid JSON: {exc}.", None, "invalid_json") from None
-    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
-        raise bad_request("The request body contains a lone UTF-16 surrogate (U+D800-U+DFFF, escaped or raw), "
-                          "which is not valid Unicode text.", None, "invalid_json")
-    return body
-
-
-# Cheap pre-check for a `\\udXXX` escape or a raw surrogate (json.loads decodes bytes with surrogatepass).
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
-
-
-def _reject_constant(name: str) -> Any:
-    """NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them."""
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-def _has_lone_surrogate(body: Any) -> bool:
-    """True when a string holds half a surrogate pair (it could not be encoded to send upstream)."""
-    try:
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 

@@ -35,7 +35,7 @@ from ..access import claim
 from ..auth import Caller
 from ..errors import ApiError, client_closed, from_failure, not_found
 from ..observe import RequestObserver, in_flight, report
-from ..request_body import read_json
+from ..request_body import disconnected, read_json
 from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ResponsesRequest, attachments_of, to_turn, validate_request
 from .render import OutputBuilder, ResponseMeta, new_response_id
@@ -140,7 +140,7 @@ class Responses:
                     finished.set_exception(exc)
 
         task = self.tracker.spawn(run_turn())
-        watcher = asyncio.ensure_future(_disconnected(receive))
+        watcher = asyncio.ensure_future(disconnected(receive))
         try:
             await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -309,7 +309,3 @@ def _on_this_surface(error: ApiError | None) -> ApiError | None:
                         error.retry_after, dict(error.headers))
     return error
 
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
