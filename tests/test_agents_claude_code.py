@@ -2,7 +2,7 @@
 writes another through the Anthropic Messages surface (streaming, ~20 tools, adaptive thinking).
 
 The pinned native build (`@anthropic-ai/claude-code-linux-x64`, no Node needed to run it) is installed
-from tests/agents/package-lock.json with `npm ci` on first use (~190 MB, ~20 s). The simulator is
+from tests/agents/package-lock.json with `npm ci` on first use (~384 MB installed, ~20 s). The simulator is
 scripted by directives in the task: call Read on the source file, then — once one tool result is in
 the prompt — Write the target file, then answer in prose. Skipped only when npm is missing or the
 registry refuses the package.

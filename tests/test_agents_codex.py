@@ -1,6 +1,6 @@
 """Codex CLI itself (npm `@openai/codex`, pinned in tests/agents-codex/package-lock.json) against the gateway.
 
-Slow (it installs a ~315 MB native package once, with `npm ci`, and starts a real agent), and run by
+Slow (it installs a ~424 MB native package once, with `npm ci`, and starts a real agent), and run by
 CI. Codex speaks only the Responses API: its `CODEX_HOME/config.toml` declares the gateway as a
 `responses` provider (AGENTS.md §1). The task makes the simulator call Codex's shell tool
 (`exec_command {"cmd": …}` in Codex 0.171), Codex runs `cat hello.txt`, sends the output back as a
