@@ -172,9 +172,11 @@ class SharedLease:
 
     async def _release(self) -> None:
         coordinator = self._pool.coordinator
-        try:
-            if self._forget is not None:
+        if self._forget is not None:
+            # a failure here must not skip the release: the ticker would renew the lease forever
+            with contextlib.suppress(ClusterUnavailable):
                 await coordinator.forget_token(self.account_id, self._forget)
+        try:
             released = await self._held.release(health=self._health, failed=self._failed,
                                                 proxy_ok=self._proxy_ok if self._held.proxy_id else None)
         except ClusterUnavailable:

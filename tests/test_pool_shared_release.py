@@ -1,0 +1,57 @@
+"""The shared pool's lease gives its account back even when part of the release round trips fail."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from deepseek2api.deepseek.errors import ErrorKind
+from deepseek2api.deepseek.events import UpstreamError
+from deepseek2api.pool.cluster import ClusterLease, ClusterUnavailable, UnavailableKind
+from deepseek2api.pool.shared import SharedLease, SharedPool
+from deepseek2api.settings import AccountSettings
+
+
+class FlakyCoordinator:
+    """Redis answers nothing to `forget_token` (a blip), but is back for the release."""
+
+    def __init__(self) -> None:
+        self.forgets = 0
+
+    async def forget_token(self, account_id: str, version: int) -> int:
+        self.forgets += 1
+        raise ClusterUnavailable(UnavailableKind.REDIS_DOWN, "down for a moment", 5.0)
+
+
+class HeldLease:
+    account_id = "a1"
+    proxy = None
+    proxy_id = ""
+    token = "tok"
+    token_version = 3
+    lost_reason = None
+
+    def __init__(self) -> None:
+        self.releases: list[dict[str, Any]] = []
+
+    async def release(self, **kwargs: Any) -> bool:
+        self.releases.append(kwargs)
+        return True
+
+
+class Pool:
+    def __init__(self) -> None:
+        self.coordinator = FlakyCoordinator()
+
+    def observe_transition(self, from_state: str, to_state: str) -> None:
+        pass
+
+
+def test_a_refused_token_whose_forget_fails_still_releases_the_lease() -> None:
+    pool, held = Pool(), HeldLease()
+    lease = SharedLease(cast(SharedPool, pool), cast(ClusterLease, held), AccountSettings(email="a1@example.com", password="pw"))
+    lease.report(UpstreamError(ErrorKind.TOKEN_INVALID, "token refused"))
+    asyncio.run(lease._release())
+    assert pool.coordinator.forgets == 1
+    assert len(held.releases) == 1
+    assert held.releases[0]["failed"] is True
