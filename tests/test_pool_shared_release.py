@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from deepseek2api.deepseek.errors import ErrorKind
+import pytest
+
+from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import UpstreamError
-from deepseek2api.pool.cluster import ClusterLease, ClusterUnavailable, UnavailableKind
+from deepseek2api.pool.cluster import ClusterLease, ClusterUnavailable, TokenInfo, UnavailableKind
 from deepseek2api.pool.shared import SharedLease, SharedPool
 from deepseek2api.settings import AccountSettings
 
@@ -55,3 +58,37 @@ def test_a_refused_token_whose_forget_fails_still_releases_the_lease() -> None:
     assert pool.coordinator.forgets == 1
     assert len(held.releases) == 1
     assert held.releases[0]["failed"] is True
+
+
+class LoginCoordinator:
+    """`login_once` as the real one runs it: this replica holds the lock and calls `login()`."""
+
+    async def login_once(self, account_id: str, login: Callable[[], Awaitable[str]], *,
+                         seen_version: int = 0) -> TokenInfo:
+        token = await login()
+        if not token:
+            raise ValueError("login answered without a token")
+        return TokenInfo(token, seen_version + 1)
+
+
+class LoginPool:
+    def __init__(self) -> None:
+        self.coordinator = LoginCoordinator()
+        self.logins: list[str] = []
+
+    async def login(self, account: AccountSettings, proxy: str | None) -> str:
+        return ""
+
+    def observe_login(self, result: str) -> None:
+        self.logins.append(result)
+
+
+def test_a_login_that_answers_no_token_is_a_protocol_failure_not_a_crash() -> None:
+    held = HeldLease()
+    held.token = None  # type: ignore[assignment]
+    pool = LoginPool()
+    lease = SharedLease(cast(SharedPool, pool), cast(ClusterLease, held), AccountSettings(email="a1@x", password="pw"))
+    with pytest.raises(UpstreamFailure) as failure:
+        asyncio.run(lease.token())
+    assert failure.value.error.kind is ErrorKind.PROTOCOL
+    assert pool.logins == ["protocol"]

@@ -137,7 +137,10 @@ class SharedLease:
             self._pool.observe_login(exc.error.kind.value)
             await self._report_now(exc.error)
             raise
-        self._pool.observe_login("ok" if token else ErrorKind.PROTOCOL.value)
+        if not token:  # as the in-process pool answers it, not a ValueError from login_once (a 500)
+            self._pool.observe_login(ErrorKind.PROTOCOL.value)
+            raise UpstreamFailure(UpstreamError(ErrorKind.PROTOCOL, "login answered without a token"))
+        self._pool.observe_login("ok")
         logger.info("account %s: logged in (shared pool)%s", self.account_id, " again" if self._relogged else "")
         return token
 
