@@ -11,7 +11,8 @@ import pytest
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import UpstreamError
 from deepseek2api.pool.cluster import ClusterLease, ClusterUnavailable, TokenInfo, UnavailableKind
-from deepseek2api.pool.shared import SharedLease, SharedPool
+from deepseek2api.pool.errors import PoolExhausted
+from deepseek2api.pool.shared import SharedLease, SharedLeaseContext, SharedPool
 from deepseek2api.settings import AccountSettings
 
 
@@ -92,3 +93,48 @@ def test_a_login_that_answers_no_token_is_a_protocol_failure_not_a_crash() -> No
         asyncio.run(lease.token())
     assert failure.value.error.kind is ErrorKind.PROTOCOL
     assert pool.logins == ["protocol"]
+
+
+class StrangerCoordinator:
+    """Grants an account this replica does not know, then cannot be reached to take it back."""
+
+    def __init__(self) -> None:
+        self.held = HeldLease()
+        self.held.account_id = "elsewhere"
+
+    async def acquire(self, exclude: Any = (), *, on_lost: Any = None, wait: bool = True) -> HeldLease:
+        return self.held
+
+
+class StrangerHeld(HeldLease):
+    async def release(self, **kwargs: Any) -> bool:
+        self.releases.append(kwargs)
+        raise ClusterUnavailable(UnavailableKind.REDIS_DOWN, "down for a moment", 5.0)
+
+
+class StrangerPool:
+    def __init__(self) -> None:
+        self.coordinator = StrangerCoordinator()
+        self.coordinator.held = StrangerHeld()
+        self.rejections: list[str] = []
+
+    def coordinator_or_raise(self) -> StrangerCoordinator:
+        return self.coordinator
+
+    def account(self, account_id: str) -> None:
+        return None
+
+    def observe_wait(self, seconds: float) -> None:
+        pass
+
+
+def test_an_unknown_account_granted_while_redis_drops_is_a_pool_error_not_a_raw_cluster_error() -> None:
+    pool = StrangerPool()
+
+    async def enter() -> None:
+        async with SharedLeaseContext(cast(SharedPool, pool), frozenset()):
+            raise AssertionError("entered a lease on an account this replica does not know")
+
+    with pytest.raises(PoolExhausted):
+        asyncio.run(enter())
+    assert len(pool.coordinator.held.releases) == 1

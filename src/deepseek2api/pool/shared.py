@@ -227,7 +227,8 @@ class SharedLeaseContext:
         pool.observe_wait(time.monotonic() - started)
         account = self._pool.account(held.account_id)
         if account is None:  # configured on another replica only: give it back, it is not ours to use
-            await held.release()
+            with contextlib.suppress(ClusterUnavailable):  # given back, or it expires: never a raw error
+                await held.release()
             raise PoolExhausted(PoolReason.NONE_USABLE, "the shared pool granted an account this replica does not "
                                 "know (replicas must share one config)", 5.0)
         self._lease = SharedLease(self._pool, held, account)
