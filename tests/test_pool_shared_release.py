@@ -10,6 +10,7 @@ import pytest
 
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import UpstreamError
+from deepseek2api.logs import redactor
 from deepseek2api.pool.cluster import ClusterLease, ClusterUnavailable, TokenInfo, UnavailableKind
 from deepseek2api.pool.errors import PoolExhausted
 from deepseek2api.pool.shared import SharedLease, SharedLeaseContext, SharedPool
@@ -138,3 +139,11 @@ def test_an_unknown_account_granted_while_redis_drops_is_a_pool_error_not_a_raw_
     with pytest.raises(PoolExhausted):
         asyncio.run(enter())
     assert len(pool.coordinator.held.releases) == 1
+
+
+def test_a_token_learned_by_another_replica_is_masked_in_this_replicas_logs() -> None:
+    held = HeldLease()
+    held.token = "shared-token-from-redis-0123456789"
+    lease = SharedLease(cast(SharedPool, Pool()), cast(ClusterLease, held), AccountSettings(email="a1@x", password="pw"))
+    assert asyncio.run(lease.token()) == held.token
+    assert held.token not in redactor.redact(f"calling upstream with {held.token}")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
+from ..logs import redactor
 from ..settings import AccountSettings, PoolSettings, redact_proxy
 from ..store.base import AccountState, StateStore
 from .dispatch import BUSY_RETRY_AFTER, Limits, choose, exhausted, next_wake, verdict
@@ -119,6 +120,7 @@ class AccountPool:
                 continue
             if state.token:
                 acc.token = state.token
+                redactor.add(state.token)  # learned before the restart: masked like a fresh login's
             self._restore(acc, state)
         self._dispatch()
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
+from ..logs import redactor
 from ..settings import AccountSettings, Settings, redact_proxy
 from .cluster import (
     ClusterConfig,
@@ -92,8 +93,9 @@ class SharedLease:
         self._check()
         if self._token is not None:
             return self._token
-        if self._held.token:
+        if self._held.token:  # learned by another replica (or before a restart): mask it in our logs too
             self._token = self._held.token
+            redactor.add(self._token)
             return self._token
         return await self._login_once()
 
@@ -120,6 +122,7 @@ class SharedLease:
                 ErrorKind.BAD_CREDENTIALS, "the account cannot log in (banned, bad credentials or disabled)"
             )) from None
         self._token, self._version = info.token, info.version
+        redactor.add(info.token)
         return info.token
 
     async def _login(self) -> str:
