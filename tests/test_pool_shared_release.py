@@ -13,6 +13,7 @@ from deepseek2api.deepseek.events import UpstreamError
 from deepseek2api.logs import redactor
 from deepseek2api.pool.cluster import ClusterLease, ClusterUnavailable, TokenInfo, UnavailableKind
 from deepseek2api.pool.errors import PoolExhausted
+from deepseek2api.pool.health import Cooldowns
 from deepseek2api.pool.shared import SharedLease, SharedLeaseContext, SharedPool
 from deepseek2api.settings import AccountSettings
 
@@ -147,3 +148,41 @@ def test_a_token_learned_by_another_replica_is_masked_in_this_replicas_logs() ->
     lease = SharedLease(cast(SharedPool, Pool()), cast(ClusterLease, held), AccountSettings(email="a1@x", password="pw"))
     assert asyncio.run(lease.token()) == held.token
     assert held.token not in redactor.redact(f"calling upstream with {held.token}")
+
+
+class RecordingCoordinator(LoginCoordinator):
+    def __init__(self) -> None:
+        self.forgotten: list[tuple[str, int]] = []
+
+    async def forget_token(self, account_id: str, version: int) -> int:
+        self.forgotten.append((account_id, version))
+        return version + 1
+
+
+class ReloginPool(LoginPool):
+    def __init__(self) -> None:
+        super().__init__()
+        self.coordinator = RecordingCoordinator()
+        self.cooldowns = Cooldowns(rate_limited=60.0, busy=5.0)
+
+    async def login(self, account: AccountSettings, proxy: str | None) -> str:
+        return "fresh-token-0123456789"
+
+    def observe_transition(self, from_state: str, to_state: str) -> None:
+        pass
+
+
+def test_a_fresh_token_refused_too_is_forgotten_as_well_as_cooling_the_account() -> None:
+    pool, held = ReloginPool(), HeldLease()
+    lease = SharedLease(cast(SharedPool, pool), cast(ClusterLease, held), AccountSettings(email="a1@x", password="pw"))
+
+    async def turn() -> None:
+        await lease.token()
+        lease.report(UpstreamError(ErrorKind.TOKEN_INVALID, "token refused"))
+        assert await lease.relogin() == "fresh-token-0123456789"
+        lease.report(UpstreamError(ErrorKind.TOKEN_INVALID, "token refused again"))
+        await lease._release()
+
+    asyncio.run(turn())
+    assert pool.coordinator.forgotten == [("a1", 3), ("a1", 4)]  # the old token, then the fresh one
+    assert held.releases[0]["health"].status == "cooling"

@@ -163,8 +163,7 @@ class SharedLease:
             if self._relogged:  # a fresh token was refused too: cool down instead of a login loop
                 self._health = HealthReport("cooling", "token rejected right after a fresh login",
                                             time.time() + self._pool.cooldowns.rate_limited)
-            else:
-                self._forget = self._version
+            self._forget = self._version  # refused either way: the first lease after the cool-down logs in
             return
         health = self._pool.health_after(error)
         if health is not None:
