@@ -148,6 +148,8 @@ class ClusterCoordinator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._ticker = self._listener = None
+        if self._abandoning:  # cancelled acquires still giving back what they got: let them finish
+            await asyncio.gather(*self._abandoning, return_exceptions=True)
         waiting = list(self._waiters.items())
         self._waiters.clear()
         for rid, fut in waiting:
