@@ -597,3 +597,25 @@ async def test_a_token_restored_from_the_state_store_is_masked_in_the_logs() -> 
         assert await lease.token() == "restored-token-0123456789"
     assert login.calls == []
     assert "restored-token-0123456789" not in redactor.redact("sent restored-token-0123456789 upstream")
+
+
+async def test_a_learned_token_whose_save_failed_once_is_saved_at_close() -> None:
+    class FlakyStore(MemoryStateStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.failures = 1
+
+        async def save(self, account_id: str, state: AccountState) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise OSError("disk busy for a moment")
+            await super().save(account_id, state)
+
+    store = FlakyStore()
+    pool, _, _ = await make_pool(("a",), store=store)
+    async with pool.lease() as lease:
+        token = await lease.token()
+    await pool.flush()
+    assert store.failures == 0
+    await pool.close()
+    assert (await store.load())["a"].token == token
