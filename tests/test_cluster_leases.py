@@ -630,3 +630,31 @@ async def test_sticky_proxies_pin_each_account_to_one_exit_for_every_replica(
     pinned = collections.Counter(next(iter(seen)) for seen in exits.values())
     assert pinned == {"http://p1:1": 2, "http://p2:2": 2}  # assigned evenly
     assert leftover_keys(server, config) == NOTHING_LEFT
+
+
+async def test_a_request_cancelled_while_its_acquire_is_on_the_wire_gives_the_grant_back(
+        server: RedisServer, replicas: Replicas) -> None:
+    config = quick()
+    coord = await replicas.add(coordinator(server.url, config, accounts(1), replica="r0"))
+    answered = asyncio.Event()
+    reply_back = asyncio.Event()
+    run = coord._run
+
+    async def slow_reply(name: str, *args: object) -> dict[str, object]:
+        reply = await run(name, *args)
+        if name == "acquire":  # Redis granted; the reply is still travelling when the client leaves
+            answered.set()
+            await reply_back.wait()
+        return reply
+
+    coord._run = slow_reply  # type: ignore[method-assign]
+    task = asyncio.ensure_future(coord.acquire())
+    await answered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    reply_back.set()
+    coord._run = run  # type: ignore[method-assign]
+    await wait_for(lambda: leftover_keys(server, config) == NOTHING_LEFT)
+    lease = await coord.acquire(wait=False)  # the one account is free again, not held until its lease expires
+    await lease.release()

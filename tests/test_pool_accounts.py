@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
+from deepseek2api.logs import redactor
 from deepseek2api.pool.accounts import AccountPool, PoolExhausted
 from deepseek2api.pool.proxies import ProxyPool
 from deepseek2api.settings import AccountSettings, PoolSettings
@@ -586,3 +587,35 @@ async def test_close_turns_waiters_away() -> None:
 def test_pool_settings_defaults() -> None:
     settings = PoolSettings()
     assert settings.per_account_concurrency == 1 and settings.queue_size == 64 and settings.queue_timeout == 30
+
+
+async def test_a_token_restored_from_the_state_store_is_masked_in_the_logs() -> None:
+    store = MemoryStateStore()
+    await store.save("a", AccountState(token="restored-token-0123456789"))
+    pool, login, _ = await make_pool(("a",), store=store)
+    async with pool.lease() as lease:
+        assert await lease.token() == "restored-token-0123456789"
+    assert login.calls == []
+    assert "restored-token-0123456789" not in redactor.redact("sent restored-token-0123456789 upstream")
+
+
+async def test_a_learned_token_whose_save_failed_once_is_saved_at_close() -> None:
+    class FlakyStore(MemoryStateStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.failures = 1
+
+        async def save(self, account_id: str, state: AccountState) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise OSError("disk busy for a moment")
+            await super().save(account_id, state)
+
+    store = FlakyStore()
+    pool, _, _ = await make_pool(("a",), store=store)
+    async with pool.lease() as lease:
+        token = await lease.token()
+    await pool.flush()
+    assert store.failures == 0
+    await pool.close()
+    assert (await store.load())["a"].token == token

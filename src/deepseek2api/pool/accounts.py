@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
+from ..logs import redactor
 from ..settings import AccountSettings, PoolSettings, redact_proxy
 from ..store.base import AccountState, StateStore
 from .dispatch import BUSY_RETRY_AFTER, Limits, choose, exhausted, next_wake, verdict
@@ -119,6 +120,7 @@ class AccountPool:
                 continue
             if state.token:
                 acc.token = state.token
+                redactor.add(state.token)  # learned before the restart: masked like a fresh login's
             self._restore(acc, state)
         self._dispatch()
 
@@ -153,6 +155,8 @@ class AccountPool:
             if acc.counters_dirty and not acc.config_disabled:
                 self._persist(acc)
         await self.flush()
+        if self._dirty:  # writes that failed meanwhile: one last try before the process goes
+            await self._write_pending()
 
     async def flush(self) -> None:
         """Wait until every state change so far is in the store."""
@@ -492,6 +496,7 @@ class AccountPool:
             self._writer = asyncio.get_running_loop().create_task(self._write_pending())
 
     async def _write_pending(self) -> None:
+        failed: dict[str, AccountState] = {}
         while self._dirty:
             account_id = next(iter(self._dirty))
             state = self._dirty.pop(account_id)
@@ -499,6 +504,12 @@ class AccountPool:
                 await self._store.save(account_id, state)
             except Exception as exc:  # noqa: BLE001 - a failed write is retried with the next change
                 logger.warning("account %s: could not save its state (%s)", account_id, exc)
+                failed[account_id] = state
+            else:
+                failed.pop(account_id, None)  # a newer state of it is in
+        for account_id, state in failed.items():  # kept for the next write (or close), unless newer queued
+            if account_id in self._accounts:
+                self._dirty.setdefault(account_id, state)
 
     # ---- console operations ----------------------------------------------------------
 

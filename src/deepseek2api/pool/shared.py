@@ -25,6 +25,7 @@ from typing import Any
 
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
+from ..logs import redactor
 from ..settings import AccountSettings, Settings, redact_proxy
 from .cluster import (
     ClusterConfig,
@@ -92,8 +93,9 @@ class SharedLease:
         self._check()
         if self._token is not None:
             return self._token
-        if self._held.token:
+        if self._held.token:  # learned by another replica (or before a restart): mask it in our logs too
             self._token = self._held.token
+            redactor.add(self._token)
             return self._token
         return await self._login_once()
 
@@ -120,6 +122,7 @@ class SharedLease:
                 ErrorKind.BAD_CREDENTIALS, "the account cannot log in (banned, bad credentials or disabled)"
             )) from None
         self._token, self._version = info.token, info.version
+        redactor.add(info.token)
         return info.token
 
     async def _login(self) -> str:
@@ -137,7 +140,10 @@ class SharedLease:
             self._pool.observe_login(exc.error.kind.value)
             await self._report_now(exc.error)
             raise
-        self._pool.observe_login("ok" if token else ErrorKind.PROTOCOL.value)
+        if not token:  # as the in-process pool answers it, not a ValueError from login_once (a 500)
+            self._pool.observe_login(ErrorKind.PROTOCOL.value)
+            raise UpstreamFailure(UpstreamError(ErrorKind.PROTOCOL, "login answered without a token"))
+        self._pool.observe_login("ok")
         logger.info("account %s: logged in (shared pool)%s", self.account_id, " again" if self._relogged else "")
         return token
 
@@ -157,8 +163,7 @@ class SharedLease:
             if self._relogged:  # a fresh token was refused too: cool down instead of a login loop
                 self._health = HealthReport("cooling", "token rejected right after a fresh login",
                                             time.time() + self._pool.cooldowns.rate_limited)
-            else:
-                self._forget = self._version
+            self._forget = self._version  # refused either way: the first lease after the cool-down logs in
             return
         health = self._pool.health_after(error)
         if health is not None:
@@ -172,9 +177,11 @@ class SharedLease:
 
     async def _release(self) -> None:
         coordinator = self._pool.coordinator
-        try:
-            if self._forget is not None:
+        if self._forget is not None:
+            # a failure here must not skip the release: the ticker would renew the lease forever
+            with contextlib.suppress(ClusterUnavailable):
                 await coordinator.forget_token(self.account_id, self._forget)
+        try:
             released = await self._held.release(health=self._health, failed=self._failed,
                                                 proxy_ok=self._proxy_ok if self._held.proxy_id else None)
         except ClusterUnavailable:
@@ -222,7 +229,8 @@ class SharedLeaseContext:
         pool.observe_wait(time.monotonic() - started)
         account = self._pool.account(held.account_id)
         if account is None:  # configured on another replica only: give it back, it is not ours to use
-            await held.release()
+            with contextlib.suppress(ClusterUnavailable):  # given back, or it expires: never a raw error
+                await held.release()
             raise PoolExhausted(PoolReason.NONE_USABLE, "the shared pool granted an account this replica does not "
                                 "know (replicas must share one config)", 5.0)
         self._lease = SharedLease(self._pool, held, account)

@@ -89,6 +89,7 @@ class ClusterCoordinator:
         self._listener: asyncio.Task[None] | None = None
         self._next_wake: float | None = None
         self._seed_lock = asyncio.Lock()
+        self._abandoning: set[asyncio.Task[None]] = set()  # giving back what a cancelled acquire got
         self._closed = False
         self.available = False  # Redis answered the last call (for /ready)
         self.calls: collections.Counter[str] = collections.Counter()  # script calls by name (bench, tests)
@@ -147,6 +148,8 @@ class ClusterCoordinator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._ticker = self._listener = None
+        if self._abandoning:  # cancelled acquires still giving back what they got: let them finish
+            await asyncio.gather(*self._abandoning, return_exceptions=True)
         waiting = list(self._waiters.items())
         self._waiters.clear()
         for rid, fut in waiting:
@@ -190,7 +193,14 @@ class ClusterCoordinator:
         excluded = json.dumps(sorted(exclude))
         wait_ms = int(self.config.queue_timeout * 1000) if wait else 0
         sent = loop.time()
-        reply = await self._run_epoch("acquire", self.replica_id, rid, excluded, wait_ms)
+        call = asyncio.ensure_future(self._run_epoch("acquire", self.replica_id, rid, excluded, wait_ms))
+        try:
+            reply = await asyncio.shield(call)
+        except asyncio.CancelledError:  # the script may run anyway: give back what it grants or queues
+            abandon = loop.create_task(self._abandon_acquire(call, rid, excluded, sent))
+            self._abandoning.add(abandon)
+            abandon.add_done_callback(self._abandoning.discard)
+            raise
         state = reply["s"]
         if state == "granted":
             return self._open(reply, sent, on_lost)
@@ -218,6 +228,20 @@ class ClusterCoordinator:
                     await lease.release()
             raise
         return self._open(grant, grant["_sent"], on_lost)
+
+    async def _abandon_acquire(self, call: asyncio.Future[dict[str, Any]], rid: str, excluded: str,
+                               sent: float) -> None:
+        """The caller was cancelled while its `acquire` was on the wire: release a grant, leave the queue."""
+        try:
+            reply = await call
+            if reply["s"] == "waiting":
+                reply = await self._run("cancel", self._epoch, rid, excluded)
+        except ClusterUnavailable:
+            return  # a grant or ticket made meanwhile expires by itself in Redis
+        if reply["s"] == "granted":
+            lease = self._open(reply, sent, None)
+            with contextlib.suppress(ClusterUnavailable):
+                await lease.release()
 
     async def _leave_queue(
         self, rid: str, excluded: str, fut: asyncio.Future[dict[str, Any]], *, quiet: bool = False
