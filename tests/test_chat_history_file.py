@@ -21,6 +21,7 @@ from deepseek2api.chat.history_file import (
     TOOLS_FILE,
     PromptParts,
     PromptTooLong,
+    _count_small,
     plan_prompt,
     transcript_text,
 )
@@ -101,6 +102,17 @@ def test_a_150k_character_agent_history_fits_the_default_limit_through_files():
     assert [f.name for f in plan.files] == [HISTORY_FILE]
     assert count_tokens(plan.prompt) <= 24_000
     assert "MARKER:step-42" in plan.files[0].text
+
+
+def test_a_long_live_turn_is_counted_but_not_kept_in_the_count_cache():
+    # The cache is for what an agent resends every turn (system prompt, tool catalog); a long message
+    # kept there would pin its memory long after the request (32 entries of up to max_body_bytes).
+    _count_small.cache_clear()
+    live = USER + "word " * 40_000
+    parts = PromptParts(system="Be brief.", history=history_of(3), live=live)
+    plan = plan_prompt(parts, limit=100_000)  # over in bytes, under in tokens: every part is counted
+    assert plan.inline and plan.prompt == parts.inline
+    assert _count_small.cache_info().currsize == 3  # system, tools (empty) and history; not the live turn
 
 
 def test_transcript_text_reads_as_headings():

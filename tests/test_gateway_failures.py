@@ -10,6 +10,9 @@ import httpx
 import openai
 import pytest
 
+from deepseek2api.chat.runner import CONTINUE_PATH
+from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
+from deepseek2api.deepseek.events import UpstreamError
 from deepseek2api.simulator.replies import reply_for
 from gateway_support import API_KEY, running_stack
 
@@ -250,6 +253,29 @@ def test_non_stream_answer_cut_midway_is_retried_on_another_account() -> None:
         reply = stack.openai().chat.completions.create(model="deepseek-chat",
                                                        messages=[{"role": "user", "content": prompt}])
         assert reply.choices[0].message.content == reply_for(prompt, thinking=False, search=False).content
+
+
+def test_non_stream_continue_round_whose_pow_fails_is_retried_on_another_account() -> None:
+    # The continue round's PoW is asked for after the prompt went out but, for a non-stream client,
+    # before anything was sent: a failure there goes to another account like a cut stream does.
+    with running_stack(accounts=2) as stack:
+        client = stack.gateway.client
+        real_pow_header = client.pow_header
+        failed: list[str] = []
+
+        async def pow_header_failing_once_for_continue(token: str, target_path: str, **kw: object) -> str:
+            if target_path == CONTINUE_PATH and not failed:
+                failed.append(target_path)
+                raise UpstreamFailure(UpstreamError(ErrorKind.RATE_LIMITED, "simulated: too many PoW challenges"))
+            return await real_pow_header(token, target_path, **kw)  # type: ignore[arg-type]
+
+        client.pow_header = pow_header_failing_once_for_continue  # type: ignore[method-assign]
+        prompt = "long one [sim:fault=incomplete] [sim:rounds=1]"
+        reply = stack.openai().chat.completions.create(model="deepseek-chat",
+                                                       messages=[{"role": "user", "content": prompt}])
+        assert failed == [CONTINUE_PATH]
+        assert reply.choices[0].message.content == reply_for(prompt, thinking=False, search=False).content
+        assert stack.sim_stats()["completions"] == 2  # the second account answered the whole turn
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -78,3 +78,25 @@ def test_any_tool_fields_give_a_turn_or_a_400(tools: Any, choice: Any, fmt: Any,
         with contextlib.suppress(AnswerRejected):  # the answer's own verdict; anything else fails the test
             shaper.push(OutFinish("stop", "FINISHED", (), "", answer))
         assert turn.tool_choice.mode is not ToolChoiceMode.NAMED or turn.tool_choice.name in {t.name for t in turn.tools}
+
+
+def _nested_schema(levels: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+def test_a_schema_nested_too_deeply_to_check_is_a_400_not_a_crash() -> None:
+    for levels in (150, 450):  # jsonschema's own walk gives up first, then even the canonical encoding
+        bodies = [{"tools": [{"type": "function", "function": {"name": "f", "parameters": _nested_schema(levels)}}]},
+                  {"response_format": {"type": "json_schema",
+                                       "json_schema": {"name": "x", "schema": _nested_schema(levels)}}}]
+        for fields in bodies:
+            body = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}], **fields}
+            try:
+                to_turn(validate_request(body), REGISTRY, "r")
+            except RequestInvalid as exc:
+                assert exc.status == 400 and exc.param and "nested too deeply" in str(exc), exc
+            else:
+                raise AssertionError(f"{levels} levels accepted")

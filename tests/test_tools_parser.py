@@ -135,3 +135,12 @@ def test_without_declared_tools_markup_is_hidden_and_nothing_is_called() -> None
     assert result.calls == ()
     assert result.text == "Hi.\nLet me check."
     assert "DSML" not in result.text
+
+
+def test_a_parameter_nested_too_deep_to_decode_stays_text_and_lenient_loading_refuses_it() -> None:
+    deep = "[" * 100_000
+    assert loads_lenient(deep) == (False, None)
+    answer = (f'<|DSML|tool_calls><|DSML|invoke name="search"><|DSML|parameter name="query" string="false">{deep}'
+              "</|DSML|parameter></|DSML|invoke></|DSML|tool_calls>")
+    parsed = parse_answer(answer, TOOLS)
+    assert [c.name for c in parsed.calls] == ["search"] and deep in parsed.calls[0].arguments

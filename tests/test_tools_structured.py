@@ -58,6 +58,11 @@ def test_an_answer_that_is_not_json_fails_with_a_kind_and_a_correction() -> None
     assert "not valid JSON" in structured_correction(result, OBJECT)
 
 
+def test_an_answer_nested_too_deep_to_decode_is_not_json_rather_than_a_crash() -> None:
+    result = check_structured("[" * 100_000 + "]" * 100_000, OBJECT)
+    assert result.error is StructuredError.NOT_JSON
+
+
 def test_json_object_mode_wants_an_object() -> None:
     assert check_structured("[1, 2]", OBJECT).error is StructuredError.NOT_OBJECT
 

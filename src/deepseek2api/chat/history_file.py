@@ -42,7 +42,8 @@ _PARTS = ("system", "tools", "history", "live")
 # Over this many UTF-8 bytes per token of the limit a prompt is over it whatever the tokenizer says
 # (prose and code average 3–4 bytes per token); a wrong guess only attaches what could have been inline.
 _MAX_BYTES_PER_TOKEN = 6
-_cached_count = functools.lru_cache(maxsize=32)(count_tokens)
+_CACHED_MAX_CHARS = 131_072  # longer texts are counted but not kept: 32 of them could pin hundreds of MB
+_count_small = functools.lru_cache(maxsize=32)(count_tokens)
 _LABELS = ((USER, "\n\n### User\n"), (ASSISTANT, "\n\n### Assistant\n"), (END_OF_SENTENCE, ""))
 
 
@@ -110,6 +111,11 @@ def _note(names: list[str]) -> str:
     noun = "file" if len(names) == 1 else "files"
     return (f"[Context attached as the {noun} {listed}: read {'it' if len(names) == 1 else 'them'} first, then "
             "answer the latest message below.]\n\n")
+
+
+def _cached_count(text: str) -> int:
+    """`count_tokens` through the cache, for texts short enough to keep (a system prompt, a tool catalog)."""
+    return _count_small(text) if len(text) <= _CACHED_MAX_CHARS else count_tokens(text)
 
 
 def plan_prompt(parts: PromptParts, *, limit: int = DEFAULT_INLINE_PROMPT_LIMIT,

@@ -264,11 +264,7 @@ class TurnRunner:
                 incomplete = False
                 async for event in stream:
                     if isinstance(event, UpstreamError):
-                        if not emitted:
-                            self._before_output(lease, event, relogin)
-                        if event.kind.blames_account:
-                            lease.report(event)
-                        raise TurnFailed(event, emitted=True, attempts=trace.attempts)
+                        self._failed_after_prompt(lease, event, relogin, emitted, trace)
                     if isinstance(event, Ready):
                         response_id = event.response_message_id
                         continue
@@ -306,7 +302,7 @@ class TurnRunner:
                 try:
                     pow_header = await client.pow_header(token, CONTINUE_PATH, proxy=proxy)
                 except UpstreamFailure as failure:
-                    raise TurnFailed(failure.error, emitted=emitted, attempts=trace.attempts) from None
+                    self._failed_after_prompt(lease, failure.error, relogin, emitted, trace)
                 stream = client.continue_stream(token, session_id=session_id, message_id=response_id,
                                                 pow_header=pow_header, proxy=proxy, decoder=decoder)
             finished = not (assembler.ended_early or (shaper is not None and shaper.stopped))
@@ -354,6 +350,16 @@ class TurnRunner:
         if kind.try_another_account if prompt_sent else kind.try_another_account_before_prompt:
             raise _TryNextAccount(error)
         raise TurnFailed(error, emitted=False, attempts=0)
+
+    def _failed_after_prompt(self, lease: Lease, error: UpstreamError, relogged: bool, emitted: bool,
+                             trace: TurnTrace) -> NoReturn:
+        """A failure once the prompt went upstream (the reply stream or a continue round's PoW): while
+        nothing reached the caller it goes the way of `_before_output`, after that the turn fails."""
+        if not emitted:
+            self._before_output(lease, error, relogged)
+        if error.kind.blames_account:
+            lease.report(error)
+        raise TurnFailed(error, emitted=True, attempts=trace.attempts)
 
     async def _cleanup(self, token: str, session_id: str, running_reply: int | None, proxy: str | None) -> None:
         """Stop a reply we abandoned and delete the web session, while the lease is still ours."""

@@ -23,7 +23,7 @@ from .tools import events as tool_events
 from .tools.events import OutToolCall
 from .tools.repair import Outcome, decide
 from .tools.sieve import ToolStream
-from .tools.spec import ToolChoiceMode
+from .tools.spec import ResponseFormat, ToolChoiceMode
 from .tools.structured import StructuredError, check_structured
 from .tools.structured import correction_text as structured_correction
 from .turn import Turn
@@ -31,9 +31,17 @@ from .turn import Turn
 
 def needs_shaping(turn: Turn) -> bool:
     """Tools offered to the model, or a JSON answer demanded."""
-    offered = bool(turn.tools) and turn.tool_choice.mode is not ToolChoiceMode.NONE
-    wants_json = turn.response_format is not None and turn.response_format.kind != "text"
-    return offered or wants_json
+    return _tools_offered(turn) or _json_format(turn) is not None
+
+
+def _tools_offered(turn: Turn) -> bool:
+    return bool(turn.tools) and turn.tool_choice.mode is not ToolChoiceMode.NONE
+
+
+def _json_format(turn: Turn) -> ResponseFormat | None:
+    """The `response_format` the answer must meet (None for none or plain text)."""
+    fmt = turn.response_format
+    return fmt if fmt is not None and fmt.kind != "text" else None
 
 
 class AnswerShaper:
@@ -47,10 +55,9 @@ class AnswerShaper:
     """
 
     def __init__(self, turn: Turn, *, buffered: bool, retried: bool) -> None:
-        offered = bool(turn.tools) and turn.tool_choice.mode is not ToolChoiceMode.NONE
+        offered = _tools_offered(turn)
         self.tools = ToolStream(turn.tools, parallel=turn.parallel_tool_calls) if offered else None
-        fmt = turn.response_format
-        self.fmt = fmt if fmt is not None and fmt.kind != "text" else None
+        self.fmt = _json_format(turn)
         self.choice = turn.tool_choice
         self.buffered = buffered
         self.retried = retried

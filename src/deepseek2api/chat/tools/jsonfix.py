@@ -28,14 +28,14 @@ def loads_lenient(text: str) -> tuple[bool, Any]:
     """(True, value) when `text` is JSON as is or after repair; (False, None) otherwise."""
     try:
         return True, json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     fixed = repair_json_text(text)
     if fixed is None:
         return False, None
     try:
         return True, json.loads(fixed)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False, None
 
 

@@ -248,7 +248,7 @@ def _decode(text: str) -> tuple[bool, Any]:
         return False, None
     try:
         return True, json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     lowered = stripped.lower()
     if lowered in _WORDS:

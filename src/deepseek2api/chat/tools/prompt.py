@@ -221,7 +221,7 @@ def render_calls(calls: Sequence[ToolCallRecord], tools: Sequence[ToolSpec] = ()
         if kind is ToolKind.FUNCTION:
             try:
                 decoded = json.loads(call.arguments) if call.arguments.strip() else {}
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
                 decoded = None
             if isinstance(decoded, dict):
                 arguments = decoded

@@ -24,6 +24,7 @@ import jsonschema.exceptions
 import jsonschema.validators
 import referencing.exceptions
 
+_TOO_DEEP = "the schema is nested too deeply to check"
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
@@ -37,6 +38,8 @@ def _compiled(key: str) -> tuple[Any, str | None]:
         cls.check_schema(schema)
     except jsonschema.exceptions.SchemaError as exc:
         return None, str(exc.message)
+    except RecursionError:  # the metaschema walk recurses a few frames per level: ~100 levels are enough
+        return None, _TOO_DEEP
     problem = _reference_problem(schema)
     if problem is not None:
         return None, problem
@@ -45,7 +48,11 @@ def _compiled(key: str) -> tuple[Any, str | None]:
 
 def compiled(schema: Mapping[str, Any]) -> tuple[Any, str | None]:
     """(validator, None) for a valid schema, (None, why) for an invalid one."""
-    return _compiled(_canonical(dict(schema)))
+    try:
+        key = _canonical(dict(schema))
+    except RecursionError:
+        return None, _TOO_DEEP
+    return _compiled(key)
 
 
 def schema_problem(schema: Mapping[str, Any]) -> str | None:

@@ -57,7 +57,7 @@ def check_structured(answer: str, fmt: ResponseFormat) -> StructuredResult:
     try:
         value = json.loads(body)
         text = body
-    except ValueError:
+    except (ValueError, RecursionError):
         ok, value = loads_lenient(body)
         if not ok:
             return StructuredResult(answer, error=StructuredError.NOT_JSON, detail="the answer is not JSON")
