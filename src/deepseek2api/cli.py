@@ -40,7 +40,8 @@ def uvicorn_limits(server: Any) -> dict[str, Any]:
     return options
 
 
-def _uvicorn_config(app: Any, host: str, port: int, settings: Any) -> Any:
+def uvicorn_config(app: Any, host: str, port: int, settings: Any) -> Any:
+    """The uvicorn configuration every way of serving uses (`serve`, `demo`, `python app.py`)."""
     import uvicorn
 
     return uvicorn.Config(app, host=host, port=port, log_level=settings.server.log_level if
@@ -93,7 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.server.port
     import uvicorn
 
-    server = uvicorn.Server(_uvicorn_config(create_app(settings), host, port, settings))
+    server = uvicorn.Server(uvicorn_config(create_app(settings), host, port, settings))
     run_server(server)
     return 0
 
@@ -132,7 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(banner, flush=True)
     import uvicorn
 
-    run_server(uvicorn.Server(_uvicorn_config(app, args.host, args.port, settings)))
+    run_server(uvicorn.Server(uvicorn_config(app, args.host, args.port, settings)))
     return 0
 
 

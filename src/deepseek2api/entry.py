@@ -85,13 +85,9 @@ def app_from_environment(*, demo_fallback: bool = True, **overrides: Any) -> tup
 
 
 def run(app: Any, settings: Settings) -> None:
-    """Serve with uvicorn on `server.host:server.port` (0.0.0.0:5001 like the seed)."""
+    """Serve with uvicorn on `server.host:server.port` (0.0.0.0:5001 like the seed), configured as `serve` does."""
     import uvicorn
 
-    from .cli import run_server, uvicorn_limits
+    from .cli import run_server, uvicorn_config
 
-    run_server(uvicorn.Server(uvicorn.Config(app, host=settings.server.host, port=settings.server.port,
-                                             log_config=None, access_log=False,
-                                             # uvicorn annotates int but uses it as an asyncio timeout:
-                                             timeout_graceful_shutdown=settings.server.shutdown_grace,  # type: ignore[arg-type]
-                                             **uvicorn_limits(settings.server))))
+    run_server(uvicorn.Server(uvicorn_config(app, settings.server.host, settings.server.port, settings)))
