@@ -197,7 +197,11 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with companion() if companion is not None else contextlib.nullcontext():
-            await gateway.start()
+            try:
+                await gateway.start()
+            except BaseException:  # what started (pool tasks, connections) stops, and state is flushed
+                await gateway.stop()
+                raise
             try:
                 yield
             finally:
