@@ -1,5 +1,6 @@
-"""A gateway whose start-up fails still shuts down what it had started: the upstream client's
-connections are closed and the pool stops, instead of being left to the interpreter's exit."""
+"""Start-up and shutdown of the gateway's parts: a failed start-up still shuts down what it had started
+(the upstream client's connections, the pool), and a shutdown step that fails does not skip the steps
+after it (state flushes, closing connections)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,23 @@ async def test_a_failed_start_up_closes_the_client_and_the_pool(monkeypatch: pyt
             pass
     assert transport.closed
     assert app.state.gateway.pool._closed
+
+
+class FailingClose(Exception):
+    pass
+
+
+async def test_a_failing_shutdown_step_does_not_skip_the_ones_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.model_validate({"keys": ["sk-test"], "state": {"backend": "memory"}})
+    transport = RecordingTransport()
+    app = create_app(settings, client=DeepSeekClient(settings.profile(), transport=transport))
+    gateway = app.state.gateway
+
+    async def broken_close() -> None:
+        raise FailingClose("the pool could not flush")
+
+    monkeypatch.setattr(gateway.pool, "close", broken_close)
+    with pytest.raises(FailingClose):
+        async with app.router.lifespan_context(app):
+            pass
+    assert transport.closed  # the client is closed after the pool, and still was
