@@ -54,7 +54,7 @@ def has_config() -> bool:
                 or os.path.exists("config.json"))
 
 
-def app_from_environment(*, demo_fallback: bool = True, **overrides: Any) -> tuple[Any, Settings]:
+def app_from_environment(*, demo_fallback: bool = True) -> tuple[Any, Settings]:
     """The gateway for the configured settings; the demo when nothing is configured.
 
     A broken config ends the process with one line naming the bad field (exit code 2).
@@ -77,8 +77,6 @@ def app_from_environment(*, demo_fallback: bool = True, **overrides: Any) -> tup
     except ConfigError as error:
         print(f"deepseek2api: invalid configuration: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    if overrides:
-        settings = settings.model_copy(update=overrides)
     configure_logging(settings.server.log_level)
     report_start()
     return create_app(settings), settings
