@@ -1,4 +1,5 @@
-"""The CLI as a user runs it: subprocesses, real config files, the simulator on loopback."""
+"""The CLI as a user runs it: subprocesses, real config files, the simulator on loopback (and `serve`
+in-process where what matters is the uvicorn configuration it builds)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from deepseek2api import cli, logs
 from deepseek2api.background import BackgroundServer
 from deepseek2api.deepseek.pow import hash_hex
 from deepseek2api.simulator import SimulatorConfig, SimUser
@@ -64,3 +69,15 @@ def test_pow_command_solves_a_challenge() -> None:
     out = json.loads(result.stdout)
     assert out["answer"] == answer
     assert json.loads(base64.b64decode(out["header"]))["answer"] == answer
+
+
+def test_serve_log_level_option_also_sets_uvicorns_own_loggers(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"keys": ["sk-test"], "state": {"backend": "memory"},
+                                  "server": {"log_level": "info"}}))
+    served: list[Any] = []
+    monkeypatch.setattr(cli, "run_server", served.append)
+    monkeypatch.setattr(logs, "configure_logging", lambda level: None)  # keep this process's logging as it is
+    assert cli.main(["serve", "--config", str(config), "--log-level", "warning"]) == 0
+    assert served[0].config.log_level == "warning"  # uvicorn's "started" lines obey --log-level too

@@ -86,6 +86,14 @@ def test_passwords_never_echoed() -> None:
     assert "sk-secret" not in str(info.value)
 
 
+@pytest.mark.parametrize("section, field", [("anthropic", "signature_key"), ("cluster", "redis_url")])
+def test_a_secret_setting_of_the_wrong_type_is_not_echoed(section: str, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_dict({section: {field: 987654321}})
+    assert str(info.value).startswith(f"{section}.{field}: ")
+    assert "987654321" not in str(info.value)
+
+
 def test_bad_json_names_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text('{\n  "keys": ["a"]\n  "accounts": []\n}\n')

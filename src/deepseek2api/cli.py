@@ -40,11 +40,15 @@ def uvicorn_limits(server: Any) -> dict[str, Any]:
     return options
 
 
-def _uvicorn_config(app: Any, host: str, port: int, settings: Any) -> Any:
+def uvicorn_config(app: Any, host: str, port: int, settings: Any, *, log_level: str | None = None) -> Any:
+    """The uvicorn configuration every way of serving uses (`serve`, `demo`, `python app.py`).
+
+    `log_level` (a `--log-level` option) overrides the config's, as it does for the gateway's own logs:
+    uvicorn sets its loggers to this level itself."""
     import uvicorn
 
-    return uvicorn.Config(app, host=host, port=port, log_level=settings.server.log_level if
-                          settings.server.log_level != "trace" else "debug",
+    level = log_level or settings.server.log_level
+    return uvicorn.Config(app, host=host, port=port, log_level=level if level != "trace" else "debug",
                           access_log=False, timeout_graceful_shutdown=settings.server.shutdown_grace,
                           log_config=None, proxy_headers=True, **uvicorn_limits(settings.server))
 
@@ -93,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.server.port
     import uvicorn
 
-    server = uvicorn.Server(_uvicorn_config(create_app(settings), host, port, settings))
+    server = uvicorn.Server(uvicorn_config(create_app(settings), host, port, settings, log_level=args.log_level))
     run_server(server)
     return 0
 
@@ -132,7 +136,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(banner, flush=True)
     import uvicorn
 
-    run_server(uvicorn.Server(_uvicorn_config(app, args.host, args.port, settings)))
+    run_server(uvicorn.Server(uvicorn_config(app, args.host, args.port, settings, log_level=args.log_level or "info")))
     return 0
 
 

@@ -54,7 +54,7 @@ def has_config() -> bool:
                 or os.path.exists("config.json"))
 
 
-def app_from_environment(*, demo_fallback: bool = True, **overrides: Any) -> tuple[Any, Settings]:
+def app_from_environment(*, demo_fallback: bool = True) -> tuple[Any, Settings]:
     """The gateway for the configured settings; the demo when nothing is configured.
 
     A broken config ends the process with one line naming the bad field (exit code 2).
@@ -77,21 +77,15 @@ def app_from_environment(*, demo_fallback: bool = True, **overrides: Any) -> tup
     except ConfigError as error:
         print(f"deepseek2api: invalid configuration: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    if overrides:
-        settings = settings.model_copy(update=overrides)
     configure_logging(settings.server.log_level)
     report_start()
     return create_app(settings), settings
 
 
 def run(app: Any, settings: Settings) -> None:
-    """Serve with uvicorn on `server.host:server.port` (0.0.0.0:5001 like the seed)."""
+    """Serve with uvicorn on `server.host:server.port` (0.0.0.0:5001 like the seed), configured as `serve` does."""
     import uvicorn
 
-    from .cli import run_server, uvicorn_limits
+    from .cli import run_server, uvicorn_config
 
-    run_server(uvicorn.Server(uvicorn.Config(app, host=settings.server.host, port=settings.server.port,
-                                             log_config=None, access_log=False,
-                                             # uvicorn annotates int but uses it as an asyncio timeout:
-                                             timeout_graceful_shutdown=settings.server.shutdown_grace,  # type: ignore[arg-type]
-                                             **uvicorn_limits(settings.server))))
+    run_server(uvicorn.Server(uvicorn_config(app, settings.server.host, settings.server.port, settings)))

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -176,14 +176,20 @@ class Gateway:
             if not await self.tracker.wait_idle(grace):
                 log.warning("%d request(s) still running after %g s; stopping them",
                             self.tracker.inflight_count, grace)
-        await self.tracker.cancel_all()  # each turn returns its lease and stops its upstream stream
-        if self.prewarmer is not None:
-            await self.prewarmer.stop()
-        await self.pool.close()
-        await self.store.close()
-        await self.book.close()
-        await self.response_store.close()
-        await self.client.aclose()
+        steps: list[Callable[[], Awaitable[None]]] = [
+            self.tracker.cancel_all,  # each turn returns its lease and stops its upstream stream
+            *([self.prewarmer.stop] if self.prewarmer is not None else []),
+            self.pool.close, self.store.close, self.book.close, self.response_store.close, self.client.aclose,
+        ]
+        failure: Exception | None = None
+        for step in steps:  # one failing step must not keep the others (state flushes) from running
+            try:
+                await step()
+            except Exception as exc:
+                log.exception("shutdown step %s failed", getattr(step, "__qualname__", step))
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
@@ -197,7 +203,11 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with companion() if companion is not None else contextlib.nullcontext():
-            await gateway.start()
+            try:
+                await gateway.start()
+            except BaseException:  # what started (pool tasks, connections) stops, and state is flushed
+                await gateway.stop()
+                raise
             try:
                 yield
             finally:

@@ -41,7 +41,7 @@ logger = logging.getLogger("deepseek2api.config")
 PROXY_SCHEMES = ("http", "https", "socks4", "socks5", "socks5h")
 MAX_PROXIES = 100
 _SCHEMES_TEXT = 'http, https, socks4, socks5, socks5h or "" for direct'
-_SECRET_FIELDS = frozenset({"password", "token", "key"})
+_SECRET_FIELDS = frozenset({"password", "token", "key", "signature_key", "redis_url"})  # values never echoed
 
 
 class ConfigError(ValueError):
