@@ -122,7 +122,7 @@ class Messages:
         leases: LeaseSource = SessionLeases(source, self.sessions, session) if session else source
         started = time.perf_counter()
         if turn.stream:
-            return await self._stream(turn, caller, leases, started)
+            return await self._stream(turn, caller, leases, request.receive, started)
         return await self._complete(turn, caller, leases, request.receive, started)
 
     async def count_tokens(self, request: Request, request_id: str) -> Response:
@@ -186,7 +186,8 @@ class Messages:
 
     # ---- streaming -----------------------------------------------------------------------
 
-    async def _stream(self, turn: Turn, caller: Caller, leases: LeaseSource, started_at: float) -> Response:
+    async def _stream(self, turn: Turn, caller: Caller, leases: LeaseSource, receive: Receive,
+                      started_at: float) -> Response:
         tracker = self.tracker
         trace = TurnTrace()
         writer = StreamWriter(new_message_id(), turn.model_name, self.signer)
@@ -237,7 +238,7 @@ class Messages:
         channel = EventChannel()
         channel.start(produce)
         tracker.track(channel.producer)
-        first = await channel.first(self.keepalive)
+        first = await channel.first(self.keepalive, receive)  # a client gone while queued cancels the turn
         if isinstance(first, ApiError):
             raise first
         headers = [(b"request-id", turn.request_id.encode())]

@@ -111,7 +111,7 @@ class Responses:
                             summary=req.summary, max_output_tokens=req.max_output_tokens)
         started = time.perf_counter()
         if req.stream:
-            return await self._stream(turn, req, context, meta, caller, started)
+            return await self._stream(turn, req, context, meta, caller, request.receive, started)
         return await self._complete(turn, req, context, meta, caller, request.receive, started)
 
     async def _complete(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
@@ -171,7 +171,7 @@ class Responses:
                         media_type="application/json")
 
     async def _stream(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
-                      caller: Caller, started_at: float) -> Response:
+                      caller: Caller, receive: Receive, started_at: float) -> Response:
         trace = TurnTrace()
         builder = OutputBuilder(meta, turn.tools, streaming=True)
 
@@ -220,7 +220,7 @@ class Responses:
         channel = EventChannel()
         channel.start(produce)
         self.tracker.track(channel.producer)
-        first = await channel.first(self.keepalive)
+        first = await channel.first(self.keepalive, receive)  # a client gone while queued cancels the turn
         if isinstance(first, _Failure):
             raise first.error
         if first is None:
