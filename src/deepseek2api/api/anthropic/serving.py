@@ -30,7 +30,7 @@ from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
 from ...chat.usage import count_tokens
 from ...logs import log_value
-from ..access import claim
+from ..access import cancelled_outcome, claim
 from ..auth import Caller
 from ..errors import (
     AnthropicStreamError,
@@ -226,7 +226,7 @@ class Messages:
             except BaseException as exc:
                 error = self._api_error(exc, caller, trace)
                 if error is None:
-                    status, code = 499, "client_closed"
+                    status, code = cancelled_outcome(channel.stalled)
                     raise
                 code = error.code
                 # Before the first byte the handler answers it as an HTTP error; after it, `event: error`.

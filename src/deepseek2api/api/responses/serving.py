@@ -31,7 +31,7 @@ from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
 from ...logs import log_value
 from ...store.responses import ResponseStore, StoredResponse
-from ..access import claim
+from ..access import cancelled_outcome, claim
 from ..auth import Caller
 from ..errors import ApiError, client_closed, from_failure, not_found
 from ..observe import RequestObserver, in_flight, report
@@ -205,7 +205,7 @@ class Responses:
                 error = _on_this_surface(from_failure(exc, attempts=trace.attempts,
                                                       passthrough=caller.passthrough_token is not None))
                 if error is None:
-                    status, code = 499, "client_closed"
+                    status, code = cancelled_outcome(channel.stalled)
                     raise
                 status, code = error.status, error.code
                 if started:
