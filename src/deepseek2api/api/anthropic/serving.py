@@ -32,6 +32,7 @@ from ...chat.usage import count_tokens
 from ...logs import log_value
 from ..access import cancelled_outcome, claim
 from ..auth import Caller
+from ..complete import run_to_finish
 from ..errors import (
     AnthropicStreamError,
     ApiError,
@@ -39,7 +40,7 @@ from ..errors import (
     from_failure,
 )
 from ..observe import RequestObserver, in_flight, report
-from ..request_body import disconnected, read_json
+from ..request_body import read_json
 from ..sse import WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ClaudeModels, attachments_of, session_key, to_turn
 from .render import (
@@ -135,44 +136,19 @@ class Messages:
 
     async def _complete(self, turn: Turn, caller: Caller, leases: LeaseSource, receive: Receive,
                         started: float) -> Response:
-        """The whole answer as one body; a client that hangs up first cancels the turn (lease back)."""
-        tracker = self.tracker
+        """The whole answer as one body; a client that hangs up first cancels the turn (api/complete.py)."""
         trace = TurnTrace()
-        finished: asyncio.Future[OutFinish] = asyncio.get_running_loop().create_future()
-
-        async def run_turn() -> None:
-            try:
-                outs = self.runner.run(turn, leases, trace, buffered=True)
-                async with tracker.inflight(), in_flight(self.observer, SURFACE), aclosing(outs) as events:
-                    async for out in events:
-                        if isinstance(out, OutFinish) and not finished.done():
-                            finished.set_result(out)
-            except asyncio.CancelledError:
-                finished.cancel()
-                raise
-            except BaseException as exc:  # noqa: BLE001 - handed to the request through the future
-                if not finished.done():
-                    finished.set_exception(exc)
-
-        task = tracker.spawn(run_turn())
-        watcher = asyncio.ensure_future(disconnected(receive))
         try:
-            await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            if not finished.done():
-                task.cancel()
-                await asyncio.wait((task,))
-        if finished.cancelled():
-            _log(self.observer, turn, caller, trace, started, 499, "client_closed")
-            raise client_closed()
-        failure = finished.exception()
-        if failure is not None:
+            finish = await run_to_finish(self.runner.run(turn, leases, trace, buffered=True), receive, self.tracker,
+                                         self.observer, SURFACE)
+        except Exception as failure:  # noqa: BLE001 - every turn failure is answered (from_failure)
             error = self._api_error(failure, caller, trace)
             assert error is not None
             _log(self.observer, turn, caller, trace, started, error.status, error.code)
             raise error from None
-        finish = finished.result()
+        if finish is None:
+            _log(self.observer, turn, caller, trace, started, 499, "client_closed")
+            raise client_closed()
         calls = _finish_calls(finish)
         text = finish.content_text
         if calls and turn.tool_choice.forces_call:

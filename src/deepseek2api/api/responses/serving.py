@@ -9,7 +9,6 @@ error; after it, a failure is a `response.failed` event, never text.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -33,9 +32,10 @@ from ...logs import log_value
 from ...store.responses import ResponseStore, StoredResponse
 from ..access import cancelled_outcome, claim
 from ..auth import Caller
+from ..complete import run_to_finish
 from ..errors import ApiError, client_closed, from_failure, not_found
 from ..observe import RequestObserver, in_flight, report
-from ..request_body import disconnected, read_json
+from ..request_body import read_json
 from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ResponsesRequest, attachments_of, to_turn, validate_request
 from .render import OutputBuilder, ResponseMeta, new_response_id
@@ -116,47 +116,24 @@ class Responses:
 
     async def _complete(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
                         caller: Caller, receive: Receive, started: float) -> Response:
-        """The whole Response as one body. The turn runs in its own task, as on the chat surface: the
-        answer goes out at `OutFinish` while the turn cleans up upstream, and a client that hangs up
-        first cancels it."""
+        """The whole Response as one body; a client that hangs up first cancels the turn (api/complete.py)."""
         trace = TurnTrace()
-        finished: asyncio.Future[tuple[OutFinish, list[OutToolCall]]] = asyncio.get_running_loop().create_future()
+        calls: list[OutToolCall] = []
 
-        async def run_turn() -> None:
-            calls: list[OutToolCall] = []
-            try:
-                async with self.tracker.inflight(), in_flight(self.observer, SURFACE), \
-                        aclosing(self._run(turn, caller, trace, True)) as outs:
-                    async for out in outs:
-                        if isinstance(out, OutToolCall):
-                            calls.append(out)
-                        elif isinstance(out, OutFinish) and not finished.done():
-                            finished.set_result((out, calls))
-            except asyncio.CancelledError:
-                finished.cancel()
-                raise
-            except BaseException as exc:  # noqa: BLE001 - handed to the request through the future
-                if not finished.done():
-                    finished.set_exception(exc)
+        def seen(out: OutEvent) -> None:
+            if isinstance(out, OutToolCall):
+                calls.append(out)
 
-        task = self.tracker.spawn(run_turn())
-        watcher = asyncio.ensure_future(disconnected(receive))
         try:
-            await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            if not finished.done():
-                task.cancel()
-                await asyncio.wait((task,))
-        if finished.cancelled():
-            self._log(turn, meta, trace, started, 499, "client_closed")
-            raise client_closed()
-        failure = finished.exception()
-        if failure is not None:
+            finish = await run_to_finish(self._run(turn, caller, trace, True), receive, self.tracker, self.observer,
+                                         SURFACE, seen)
+        except Exception as failure:  # noqa: BLE001 - every turn failure is answered (from_failure)
             error = self._api_error(failure, caller, trace)
             self._log(turn, meta, trace, started, error.status, error.code)
             raise error from None
-        finish, calls = finished.result()
+        if finish is None:
+            self._log(turn, meta, trace, started, 499, "client_closed")
+            raise client_closed()
         builder = OutputBuilder(meta, turn.tools, streaming=False)
         if finish.reasoning_text:
             builder.reasoning(finish.reasoning_text)
