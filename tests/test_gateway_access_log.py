@@ -130,3 +130,17 @@ def test_health_probes_are_logged_at_debug_level(stack: Stack, lines: list[str])
         assert " status=200 " in _line(lines, response.headers["x-request-id"])
     finally:
         logger.setLevel(logging.INFO)
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/messages", {"model": "claude-haiku-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "one"}]}),
+    ("/v1/responses", {"model": "deepseek-chat", "input": "one"}),
+])
+def test_every_surface_writes_the_same_documented_line(stack: Stack, lines: list[str], path: str,
+                                                        body: dict[str, object]) -> None:
+    response = httpx.post(f"{stack.base_url}{path}", json=body, headers={**AUTH, "x-request-id": "mine.2"}, timeout=30)
+    assert response.status_code == 200
+    stack.wait_idle()
+    line = _line(lines, response.headers["x-request-id"])
+    assert "client_request_id=mine.2 key=test " in line and f"method=POST path={path} " in line
+    assert " status=200 " in line and "account=user1@sim.test " in line and "prompt_tokens=" in line

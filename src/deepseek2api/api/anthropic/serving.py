@@ -11,8 +11,6 @@ import asyncio
 import collections
 import dataclasses
 import json
-import logging
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import aclosing, asynccontextmanager
 from typing import Any
@@ -29,8 +27,7 @@ from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
 from ...chat.usage import count_tokens
-from ...logs import log_value
-from ..access import cancelled_outcome, claim
+from ..access import AccessRecord, cancelled_outcome
 from ..auth import Caller
 from ..complete import run_to_finish
 from ..errors import (
@@ -54,8 +51,6 @@ from .render import (
     usage_body,
 )
 from .signature import ThinkingSigner
-
-access_log = logging.getLogger("deepseek2api.access")
 
 LeasesFor = Callable[[Caller], AccountSource]
 SESSION_HEADER = "x-claude-code-session-id"
@@ -117,14 +112,13 @@ class Messages:
         attachments = await attachments_of(body, self.files)  # image / document blocks (400/413 naming them)
         if attachments:
             turn = dataclasses.replace(turn, attachments=attachments)
-        claim(request)  # this surface writes the request's access line (`_log`)
+        record = AccessRecord.claim(request, request_id, caller.key_name, turn.model_name, turn.stream)
         session = request.headers.get(SESSION_HEADER) or session_key(body)
         source = self.leases_for(caller)
         leases: LeaseSource = SessionLeases(source, self.sessions, session) if session else source
-        started = time.perf_counter()
         if turn.stream:
-            return await self._stream(turn, caller, leases, request.receive, started)
-        return await self._complete(turn, caller, leases, request.receive, started)
+            return await self._stream(turn, caller, leases, request.receive, record)
+        return await self._complete(turn, caller, leases, request.receive, record)
 
     async def count_tokens(self, request: Request, request_id: str) -> Response:
         """What the prompt of this request would count in DeepSeek's tokenizer (tools included)."""
@@ -135,7 +129,7 @@ class Messages:
     # ---- non-streaming -------------------------------------------------------------------
 
     async def _complete(self, turn: Turn, caller: Caller, leases: LeaseSource, receive: Receive,
-                        started: float) -> Response:
+                        record: AccessRecord) -> Response:
         """The whole answer as one body; a client that hangs up first cancels the turn (api/complete.py)."""
         trace = TurnTrace()
         try:
@@ -144,10 +138,10 @@ class Messages:
         except Exception as failure:  # noqa: BLE001 - every turn failure is answered (from_failure)
             error = self._api_error(failure, caller, trace)
             assert error is not None
-            _log(self.observer, turn, caller, trace, started, error.status, error.code)
+            _log(self.observer, turn, record, trace, error.status, error.code)
             raise error from None
         if finish is None:
-            _log(self.observer, turn, caller, trace, started, 499, "client_closed")
+            _log(self.observer, turn, record, trace, 499, "client_closed")
             raise client_closed()
         calls = _finish_calls(finish)
         text = finish.content_text
@@ -157,13 +151,13 @@ class Messages:
         body = message_body(new_message_id(), turn.model_name, content,
                             stop_reason(finish.finish_reason, finish.stop_sequence, bool(calls)),
                             finish.stop_sequence, usage_body(finish.usage))
-        _log(self.observer, turn, caller, trace, started, 200, None)
+        _log(self.observer, turn, record, trace, 200, None)
         return _json(body, turn.request_id)
 
     # ---- streaming -----------------------------------------------------------------------
 
     async def _stream(self, turn: Turn, caller: Caller, leases: LeaseSource, receive: Receive,
-                      started_at: float) -> Response:
+                      record: AccessRecord) -> Response:
         tracker = self.tracker
         trace = TurnTrace()
         writer = StreamWriter(new_message_id(), turn.model_name, self.signer)
@@ -209,7 +203,7 @@ class Messages:
                 as_http = channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
                 status = error.status if as_http else 200  # what the client got (api/sse.py)
             finally:
-                _log(self.observer, turn, caller, trace, started_at, status, code)
+                _log(self.observer, turn, record, trace, status, code)
 
         channel = EventChannel()
         channel.start(produce)
@@ -240,11 +234,9 @@ def _json(body: dict[str, Any], request_id: str) -> Response:
                     media_type="application/json", headers={"request-id": request_id})
 
 
-def _log(observer: RequestObserver | None, turn: Turn, caller: Caller, trace: TurnTrace, started: float,
-         status: int, code: str | None) -> None:
-    report(observer, SURFACE, turn, trace, started, status)
-    access_log.info("request_id=%s key=%s account=%s model=%s surface=anthropic stream=%s status=%s%s "
-                    "latency_ms=%.0f attempts=%d", turn.request_id, caller.key_name, trace.account_id or "-",
-                    log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
-                    (time.perf_counter() - started) * 1000, trace.attempts)
-
+def _log(observer: RequestObserver | None, turn: Turn, record: AccessRecord, trace: TurnTrace, status: int,
+         code: str | None) -> None:
+    """The request's access line (api/access.py), and the same facts to the observer (metrics, console tail)."""
+    record.status, record.error_code, record.usage = status, code, trace.usage
+    record.write(trace)
+    report(observer, SURFACE, turn, trace, record.started, status)

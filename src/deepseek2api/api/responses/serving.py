@@ -28,9 +28,8 @@ from ...chat.tools.events import OutReasoning as ToolReasoning
 from ...chat.tools.events import OutText, OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
-from ...logs import log_value
 from ...store.responses import ResponseStore, StoredResponse
-from ..access import cancelled_outcome, claim
+from ..access import AccessRecord, cancelled_outcome
 from ..auth import Caller
 from ..complete import run_to_finish
 from ..errors import ApiError, client_closed, from_failure, not_found
@@ -40,7 +39,6 @@ from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ResponsesRequest, attachments_of, to_turn, validate_request
 from .render import OutputBuilder, ResponseMeta, new_response_id
 
-access_log = logging.getLogger("deepseek2api.access")
 SURFACE = "responses"  # the `surface` label of this surface's requests
 log = logging.getLogger(__name__)
 
@@ -94,7 +92,6 @@ class Responses:
 
     async def create(self, request: Request, caller: Caller, request_id: str) -> Response:
         req = validate_request(await read_json(request))
-        claim(request)  # this surface writes the request's access line (`_log`)
         context: list[dict[str, Any]] = []
         if req.previous_response_id is not None:
             stored = await self._stored(req.previous_response_id)
@@ -109,13 +106,13 @@ class Responses:
                             parallel_tool_calls=req.parallel_tool_calls,
                             previous_response_id=req.previous_response_id, store=req.store, effort=req.effort,
                             summary=req.summary, max_output_tokens=req.max_output_tokens)
-        started = time.perf_counter()
+        record = AccessRecord.claim(request, request_id, caller.key_name, turn.model_name, turn.stream)
         if req.stream:
-            return await self._stream(turn, req, context, meta, caller, request.receive, started)
-        return await self._complete(turn, req, context, meta, caller, request.receive, started)
+            return await self._stream(turn, req, context, meta, caller, request.receive, record)
+        return await self._complete(turn, req, context, meta, caller, request.receive, record)
 
     async def _complete(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
-                        caller: Caller, receive: Receive, started: float) -> Response:
+                        caller: Caller, receive: Receive, record: AccessRecord) -> Response:
         """The whole Response as one body; a client that hangs up first cancels the turn (api/complete.py)."""
         trace = TurnTrace()
         calls: list[OutToolCall] = []
@@ -129,10 +126,10 @@ class Responses:
                                          SURFACE, seen)
         except Exception as failure:  # noqa: BLE001 - every turn failure is answered (from_failure)
             error = self._api_error(failure, caller, trace)
-            self._log(turn, meta, trace, started, error.status, error.code)
+            self._log(turn, record, trace, error.status, error.code)
             raise error from None
         if finish is None:
-            self._log(turn, meta, trace, started, 499, "client_closed")
+            self._log(turn, record, trace, 499, "client_closed")
             raise client_closed()
         builder = OutputBuilder(meta, turn.tools, streaming=False)
         if finish.reasoning_text:
@@ -143,12 +140,12 @@ class Responses:
             builder.tool_call(call.id, call.name, call.arguments)
         _, body = builder.finish(finish, finish.tool_calls)
         await self._save(req, context, body)
-        self._log(turn, meta, trace, started, 200, None)
+        self._log(turn, record, trace, 200, None)
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
                         media_type="application/json")
 
     async def _stream(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
-                      caller: Caller, receive: Receive, started_at: float) -> Response:
+                      caller: Caller, receive: Receive, record: AccessRecord) -> Response:
         trace = TurnTrace()
         builder = OutputBuilder(meta, turn.tools, streaming=True)
 
@@ -192,7 +189,7 @@ class Responses:
                 elif not channel.fail(_Failure(error, builder)):
                     status = 200  # it ends a stream that already answered 200 (api/sse.py)
             finally:
-                self._log(turn, meta, trace, started_at, status, code)
+                self._log(turn, record, trace, status, code)
 
         channel = EventChannel()
         channel.start(produce)
@@ -267,13 +264,11 @@ class Responses:
                                               passthrough=caller.passthrough_token is not None))
         return error if error is not None else client_closed()
 
-    def _log(self, turn: Turn, meta: ResponseMeta, trace: TurnTrace, started: float, status: int,
-             code: str | None) -> None:
-        report(self.observer, SURFACE, turn, trace, started, status)
-        access_log.info("request_id=%s surface=responses response=%s account=%s model=%s stream=%s status=%s%s "
-                        "latency_ms=%.0f attempts=%d", turn.request_id, meta.id, trace.account_id or "-",
-                        log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
-                        (time.perf_counter() - started) * 1000, trace.attempts)
+    def _log(self, turn: Turn, record: AccessRecord, trace: TurnTrace, status: int, code: str | None) -> None:
+        """The request's access line (api/access.py), and the same facts to the observer (metrics, console tail)."""
+        record.status, record.error_code, record.usage = status, code, trace.usage
+        record.write(trace)
+        report(self.observer, SURFACE, turn, trace, record.started, status)
 
 
 _PARAMS = {"response_format": "text.format", "messages": "input"}  # the chat names of shared errors
