@@ -199,8 +199,9 @@ class Messages:
                     status, code = cancelled_outcome(channel.stalled)
                     raise
                 code = error.code
-                # Before the first byte the handler answers it as an HTTP error; after it, `event: error`.
-                as_http = channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
+                # Before the first byte the handler answers it as an HTTP error; after it (output or only
+                # pings), `event: error`.
+                as_http = channel.fail(AnthropicStreamError(error, turn.request_id))
                 status = error.status if as_http else 200  # what the client got (api/sse.py)
             finally:
                 _log(self.observer, turn, record, trace, status, code)
@@ -209,8 +210,8 @@ class Messages:
         channel.start(produce)
         tracker.track(channel.producer)
         first = await channel.first(self.keepalive, receive)  # a client gone while queued cancels the turn
-        if isinstance(first, ApiError):
-            raise first
+        if isinstance(first, AnthropicStreamError):
+            raise first.error
         headers = [(b"request-id", turn.request_id.encode())]
         return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers,
                                    first=PING if first is None else first, keepalive_bytes=PING,
