@@ -33,6 +33,7 @@ from ..complete import run_to_finish
 from ..errors import (
     AnthropicStreamError,
     ApiError,
+    anthropic_status,
     client_closed,
     from_failure,
 )
@@ -138,7 +139,7 @@ class Messages:
         except Exception as failure:  # noqa: BLE001 - every turn failure is answered (from_failure)
             error = self._api_error(failure, caller, trace)
             assert error is not None
-            _log(self.observer, turn, record, trace, error.status, error.code)
+            _log(self.observer, turn, record, trace, anthropic_status(error), error.code)
             raise error from None
         if finish is None:
             _log(self.observer, turn, record, trace, 499, "client_closed")
@@ -202,7 +203,7 @@ class Messages:
                 # Before the first byte the handler answers it as an HTTP error; after it (output or only
                 # pings), `event: error`.
                 as_http = channel.fail(AnthropicStreamError(error, turn.request_id))
-                status = error.status if as_http else 200  # what the client got (api/sse.py)
+                status = anthropic_status(error) if as_http else 200  # what the client got (api/sse.py)
             finally:
                 _log(self.observer, turn, record, trace, status, code)
 
