@@ -11,7 +11,7 @@ import asyncio
 import collections
 import dataclasses
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
+from ...chat.assemble import OutContent, OutFinish, OutReasoning
 from ...chat.attachments import AttachmentPolicy
 from ...chat.prompt import build_prompt
 from ...chat.runner import AccountSource, Lease, LeaseSource, TurnRunner, TurnTrace
@@ -144,7 +144,7 @@ class Messages:
         if finish is None:
             _log(self.observer, turn, record, trace, 499, "client_closed")
             raise client_closed()
-        calls = _finish_calls(finish)
+        calls = finish.tool_calls
         text = finish.content_text
         if calls and turn.tool_choice.forces_call:
             text = ""  # a forced call has no text before it (the stream holds it back the same way)
@@ -188,7 +188,7 @@ class Messages:
                             held.clear()
                             channel.put(writer.tool_call(out))
                         elif isinstance(out, OutFinish):
-                            calls = bool(_finish_calls(out)) or called
+                            calls = bool(out.tool_calls) or called
                             if held and not calls:
                                 channel.put(writer.text("".join(held)))
                             reason = stop_reason(out.finish_reason, out.stop_sequence, calls)
@@ -218,17 +218,9 @@ class Messages:
                                    first=PING if first is None else first, keepalive_bytes=PING,
                                    write_timeout=self.write_timeout)
 
-    def _run(self, turn: Turn, leases: LeaseSource, trace: TurnTrace) -> AsyncGenerator[OutEvent, None]:
-        return self.runner.run(turn, leases, trace)
-
     @staticmethod
     def _api_error(exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
         return from_failure(exc, attempts=trace.attempts, passthrough=caller.passthrough_token is not None)
-
-
-def _finish_calls(finish: OutFinish) -> tuple[Any, ...]:
-    """The turn's tool calls, in order."""
-    return finish.tool_calls
 
 
 def _json(body: dict[str, Any], request_id: str) -> Response:
