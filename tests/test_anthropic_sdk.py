@@ -246,7 +246,7 @@ def test_one_claude_code_session_stays_on_one_account(stack: Stack, caplog: pyte
         for _ in range(4):
             sdk.messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=USER,
                                 extra_headers={"X-Claude-Code-Session-Id": session})
-    accounts = re.findall(r"account=(\S+) model=claude-haiku-4-5 surface=anthropic", caplog.text)
+    accounts = re.findall(r"account=(\S+) model=claude-haiku-4-5 ", caplog.text)
     assert len(accounts) == 8
     assert len(set(accounts[:4])) == 1 and len(set(accounts[4:])) == 1  # without the hint the pool rotates
 

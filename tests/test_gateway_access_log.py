@@ -130,3 +130,38 @@ def test_health_probes_are_logged_at_debug_level(stack: Stack, lines: list[str])
         assert " status=200 " in _line(lines, response.headers["x-request-id"])
     finally:
         logger.setLevel(logging.INFO)
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/messages", {"model": "claude-haiku-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "one"}]}),
+    ("/v1/responses", {"model": "deepseek-chat", "input": "one"}),
+])
+def test_every_surface_writes_the_same_documented_line(stack: Stack, lines: list[str], path: str,
+                                                        body: dict[str, object]) -> None:
+    response = httpx.post(f"{stack.base_url}{path}", json=body, headers={**AUTH, "x-request-id": "mine.2"}, timeout=30)
+    assert response.status_code == 200
+    stack.wait_idle()
+    line = _line(lines, response.headers["x-request-id"])
+    assert "client_request_id=mine.2 key=test " in line and f"method=POST path={path} " in line
+    assert " status=200 " in line and "account=user1@sim.test " in line and "prompt_tokens=" in line
+
+
+def test_an_unknown_previous_response_id_is_logged_with_its_404(stack: Stack, lines: list[str]) -> None:
+    response = httpx.post(f"{stack.base_url}/v1/responses", headers=AUTH, timeout=30,
+                          json={"model": "deepseek-chat", "input": "next", "previous_response_id": "resp_unknown"})
+    assert response.status_code == 404
+    line = _line(lines, response.headers["x-request-id"])
+    assert " status=404 " in line and "path=/v1/responses " in line and "key=test " in line
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/v1/messages/count_tokens"), ("GET", "/v1/responses/resp_unknown"),
+    ("DELETE", "/v1/responses/resp_unknown"), ("GET", "/v1/responses/resp_unknown/input_items"),
+])
+def test_the_anthropic_and_responses_routes_name_the_key_in_their_line(stack: Stack, lines: list[str], method: str,
+                                                                       path: str) -> None:
+    body = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "count"}]}
+    response = httpx.request(method, f"{stack.base_url}{path}", headers=AUTH, timeout=30,
+                             json=body if method == "POST" else None)
+    assert response.status_code in (200, 404)
+    assert "key=test " in _line(lines, response.headers["x-request-id"])

@@ -9,7 +9,9 @@ sent while queued would make these tests fail.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -130,3 +132,45 @@ def test_the_anthropic_and_responses_streams_get_the_same_real_429() -> None:
         with pytest.raises(openai.RateLimitError) as refused:
             list(stack.openai().responses.create(model="deepseek-chat", input="second", stream=True))
         assert int(refused.value.response.headers["retry-after"]) >= 1
+
+
+def _wait_for(condition: Any, what: str, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def _open_stream(stack: Stack, path: str, body: dict[str, Any]) -> socket.socket:
+    """A raw HTTP request for a stream, left unread: the caller hangs up by closing the socket."""
+    payload = json.dumps(body).encode()
+    host, port = stack.base_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(f"POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {API_KEY}\r\n"
+                 f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n".encode() + payload)
+    return sock
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/chat/completions", {"model": "deepseek-chat", "stream": True,
+                              "messages": [{"role": "user", "content": "queued"}]}),
+    ("/v1/messages", {"model": "claude-haiku-4-5", "max_tokens": 1024, "stream": True,
+                      "messages": [{"role": "user", "content": "queued"}]}),
+    ("/v1/responses", {"model": "deepseek-chat", "input": "queued", "stream": True}),
+])
+def test_a_stream_whose_client_hangs_up_while_queued_leaves_the_queue_at_once(path: str, body: dict[str, Any]) -> None:
+    with _stack(queue_timeout=60.0) as stack, access_lines() as lines:
+        pool = stack.gateway.pool
+        holder = _open_stream(stack, "/v1/chat/completions", {
+            "model": "deepseek-chat", "stream": True, "messages": [{"role": "user", "content": "hold [sim:stall=60]"}]})
+        try:
+            _wait_for(lambda: pool.leases_out == 1, "the holder never got the account")
+            waiter = _open_stream(stack, path, body)
+            _wait_for(lambda: pool.waiting == 1, "the second stream never queued")
+            waiter.close()
+            # The queued turn is cancelled while the account is still held: it never runs, and says 499.
+            _wait_for(lambda: pool.waiting == 0, "the gone client's turn stayed in the queue")
+            _wait_for(lambda: any(" status=499 " in line for line in lines), "no access line for the gone client")
+            assert pool.leases_out == 1
+        finally:
+            holder.close()

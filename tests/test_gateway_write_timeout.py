@@ -116,7 +116,7 @@ def test_a_slow_but_reading_client_is_not_cut() -> None:
     ("/v1/responses", {"model": "deepseek-chat", "stream": True, "input": LONG}),
 ])
 def test_every_surface_drops_a_client_that_stops_reading(path: str, body: dict[str, object]) -> None:
-    with running_stack(accounts=1, server={"write_timeout": 1.0}) as stack:
+    with running_stack(accounts=1, server={"write_timeout": 1.0}) as stack, access_lines() as lines:
         pool = stack.gateway.pool
         sock = _stalled_stream(stack.base_url, path=path, body=body)
         try:
@@ -126,3 +126,6 @@ def test_every_surface_drops_a_client_that_stops_reading(path: str, body: dict[s
             assert _until(lambda: _peer_closed(sock), 10)
         finally:
             sock.close()
+        stack.wait_idle()
+    # Logged as the chat surface logs it: the client got 200 and the gateway cut it (not a 499 hang-up).
+    assert len(lines) == 1 and " status=200 " in lines[0] and "error=write_timeout" in lines[0], lines

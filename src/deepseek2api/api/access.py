@@ -79,6 +79,12 @@ def note_error(scope: Any, code: str | None) -> None:
         entry.error_code = code
 
 
+def cancelled_outcome(stalled: bool) -> tuple[int, str]:
+    """Status and error code of a turn that was cancelled: the client hung up (499), or stopped reading
+    (200, cut by the gateway's write timeout: api/sse.py)."""
+    return (200, "write_timeout") if stalled else (499, "client_closed")
+
+
 def write_line(entry: RequestEntry, *, status: int, key_name: str | None = None, model: str | None = None,
                stream: bool | None = None, error_code: str | None = None, trace: Trace | None = None,
                usage: TurnUsage | None = None, started: float | None = None) -> None:
@@ -140,7 +146,7 @@ class AccessRecord:
 
     def stream_cancelled(self, stalled: bool) -> None:
         """The turn was cancelled: the client hung up (499), or stopped reading (200, cut by the gateway)."""
-        self.status, self.error_code = (200, "write_timeout") if stalled else (499, "client_closed")
+        self.status, self.error_code = cancelled_outcome(stalled)
 
     def write(self, trace: Trace | None) -> None:
         write_line(self.entry, status=self.status, key_name=self.key_name, model=self.model, stream=self.stream,

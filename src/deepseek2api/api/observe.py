@@ -2,9 +2,9 @@
 handed to an injected `RequestObserver` (never a global registry).
 
 The composition root builds one `RequestRecorder` (it updates the Prometheus metrics and the
-console's live tail) and hands it to each surface: OpenAI chat completions today; the Anthropic and
-Responses surfaces call the same `request_finished(...)` from their access-log line and wrap the time
-a request holds an account in `in_flight(surface)`. A surface without an observer passes `None`.
+console's live tail) and hands it to each surface: OpenAI chat completions, Anthropic Messages and
+Responses each call `report(...)` beside their access line and wrap the time a request holds an account
+in `in_flight(observer, surface)`. A surface without an observer passes `None`.
 """
 
 from __future__ import annotations

@@ -21,13 +21,13 @@ def anthropic_router(messages: Messages, authenticator: Authenticator) -> APIRou
     @router.post("/v1/messages", summary="Create a message (Anthropic Messages API)")
     @router.post("/anthropic/v1/messages", include_in_schema=False)
     async def create_message(request: Request) -> Response:
-        caller = authenticator.authenticate(request.headers)
+        caller = authenticator.authenticate_request(request)
         return await messages.handle(request, caller, request.scope["state"]["request_id"])
 
     @router.post("/v1/messages/count_tokens", summary="Count a message's input tokens (Anthropic)")
     @router.post("/anthropic/v1/messages/count_tokens", include_in_schema=False)
     async def count_message_tokens(request: Request) -> Response:
-        authenticator.authenticate(request.headers)
+        authenticator.authenticate_request(request)
         return await messages.count_tokens(request, request.scope["state"]["request_id"])
 
     return router

@@ -11,9 +11,7 @@ import asyncio
 import collections
 import dataclasses
 import json
-import logging
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
@@ -21,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
+from ...chat.assemble import OutContent, OutFinish, OutReasoning
 from ...chat.attachments import AttachmentPolicy
 from ...chat.prompt import build_prompt
 from ...chat.runner import AccountSource, Lease, LeaseSource, TurnRunner, TurnTrace
@@ -29,17 +27,18 @@ from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
 from ...chat.usage import count_tokens
-from ...logs import log_value
-from ..access import claim
+from ..access import AccessRecord, cancelled_outcome
 from ..auth import Caller
+from ..complete import run_to_finish
 from ..errors import (
     AnthropicStreamError,
     ApiError,
+    anthropic_status,
     client_closed,
     from_failure,
 )
 from ..observe import RequestObserver, in_flight, report
-from ..request_body import disconnected, read_json
+from ..request_body import read_json
 from ..sse import WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ClaudeModels, attachments_of, session_key, to_turn
 from .render import (
@@ -53,8 +52,6 @@ from .render import (
     usage_body,
 )
 from .signature import ThinkingSigner
-
-access_log = logging.getLogger("deepseek2api.access")
 
 LeasesFor = Callable[[Caller], AccountSource]
 SESSION_HEADER = "x-claude-code-session-id"
@@ -116,14 +113,13 @@ class Messages:
         attachments = await attachments_of(body, self.files)  # image / document blocks (400/413 naming them)
         if attachments:
             turn = dataclasses.replace(turn, attachments=attachments)
-        claim(request)  # this surface writes the request's access line (`_log`)
+        record = AccessRecord.claim(request, request_id, caller.key_name, turn.model_name, turn.stream)
         session = request.headers.get(SESSION_HEADER) or session_key(body)
         source = self.leases_for(caller)
         leases: LeaseSource = SessionLeases(source, self.sessions, session) if session else source
-        started = time.perf_counter()
         if turn.stream:
-            return await self._stream(turn, caller, leases, started)
-        return await self._complete(turn, caller, leases, request.receive, started)
+            return await self._stream(turn, caller, leases, request.receive, record)
+        return await self._complete(turn, caller, leases, request.receive, record)
 
     async def count_tokens(self, request: Request, request_id: str) -> Response:
         """What the prompt of this request would count in DeepSeek's tokenizer (tools included)."""
@@ -134,46 +130,21 @@ class Messages:
     # ---- non-streaming -------------------------------------------------------------------
 
     async def _complete(self, turn: Turn, caller: Caller, leases: LeaseSource, receive: Receive,
-                        started: float) -> Response:
-        """The whole answer as one body; a client that hangs up first cancels the turn (lease back)."""
-        tracker = self.tracker
+                        record: AccessRecord) -> Response:
+        """The whole answer as one body; a client that hangs up first cancels the turn (api/complete.py)."""
         trace = TurnTrace()
-        finished: asyncio.Future[OutFinish] = asyncio.get_running_loop().create_future()
-
-        async def run_turn() -> None:
-            try:
-                outs = self.runner.run(turn, leases, trace, buffered=True)
-                async with tracker.inflight(), in_flight(self.observer, SURFACE), aclosing(outs) as events:
-                    async for out in events:
-                        if isinstance(out, OutFinish) and not finished.done():
-                            finished.set_result(out)
-            except asyncio.CancelledError:
-                finished.cancel()
-                raise
-            except BaseException as exc:  # noqa: BLE001 - handed to the request through the future
-                if not finished.done():
-                    finished.set_exception(exc)
-
-        task = tracker.spawn(run_turn())
-        watcher = asyncio.ensure_future(disconnected(receive))
         try:
-            await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            if not finished.done():
-                task.cancel()
-                await asyncio.wait((task,))
-        if finished.cancelled():
-            _log(self.observer, turn, caller, trace, started, 499, "client_closed")
-            raise client_closed()
-        failure = finished.exception()
-        if failure is not None:
+            finish = await run_to_finish(self.runner.run(turn, leases, trace, buffered=True), receive, self.tracker,
+                                         self.observer, SURFACE)
+        except Exception as failure:  # noqa: BLE001 - every turn failure is answered (from_failure)
             error = self._api_error(failure, caller, trace)
             assert error is not None
-            _log(self.observer, turn, caller, trace, started, error.status, error.code)
+            _log(self.observer, turn, record, trace, anthropic_status(error), error.code)
             raise error from None
-        finish = finished.result()
-        calls = _finish_calls(finish)
+        if finish is None:
+            _log(self.observer, turn, record, trace, 499, "client_closed")
+            raise client_closed()
+        calls = finish.tool_calls
         text = finish.content_text
         if calls and turn.tool_choice.forces_call:
             text = ""  # a forced call has no text before it (the stream holds it back the same way)
@@ -181,12 +152,13 @@ class Messages:
         body = message_body(new_message_id(), turn.model_name, content,
                             stop_reason(finish.finish_reason, finish.stop_sequence, bool(calls)),
                             finish.stop_sequence, usage_body(finish.usage))
-        _log(self.observer, turn, caller, trace, started, 200, None)
+        _log(self.observer, turn, record, trace, 200, None)
         return _json(body, turn.request_id)
 
     # ---- streaming -----------------------------------------------------------------------
 
-    async def _stream(self, turn: Turn, caller: Caller, leases: LeaseSource, started_at: float) -> Response:
+    async def _stream(self, turn: Turn, caller: Caller, leases: LeaseSource, receive: Receive,
+                      record: AccessRecord) -> Response:
         tracker = self.tracker
         trace = TurnTrace()
         writer = StreamWriter(new_message_id(), turn.model_name, self.signer)
@@ -216,7 +188,7 @@ class Messages:
                             held.clear()
                             channel.put(writer.tool_call(out))
                         elif isinstance(out, OutFinish):
-                            calls = bool(_finish_calls(out)) or called
+                            calls = bool(out.tool_calls) or called
                             if held and not calls:
                                 channel.put(writer.text("".join(held)))
                             reason = stop_reason(out.finish_reason, out.stop_sequence, calls)
@@ -225,37 +197,30 @@ class Messages:
             except BaseException as exc:
                 error = self._api_error(exc, caller, trace)
                 if error is None:
-                    status, code = 499, "client_closed"
+                    status, code = cancelled_outcome(channel.stalled)
                     raise
                 code = error.code
-                # Before the first byte the handler answers it as an HTTP error; after it, `event: error`.
-                as_http = channel.fail(AnthropicStreamError(error, turn.request_id) if started else error)
-                status = error.status if as_http else 200  # what the client got (api/sse.py)
+                # Before the first byte the handler answers it as an HTTP error; after it (output or only
+                # pings), `event: error`.
+                as_http = channel.fail(AnthropicStreamError(error, turn.request_id))
+                status = anthropic_status(error) if as_http else 200  # what the client got (api/sse.py)
             finally:
-                _log(self.observer, turn, caller, trace, started_at, status, code)
+                _log(self.observer, turn, record, trace, status, code)
 
         channel = EventChannel()
         channel.start(produce)
         tracker.track(channel.producer)
-        first = await channel.first(self.keepalive)
-        if isinstance(first, ApiError):
-            raise first
+        first = await channel.first(self.keepalive, receive)  # a client gone while queued cancels the turn
+        if isinstance(first, AnthropicStreamError):
+            raise first.error
         headers = [(b"request-id", turn.request_id.encode())]
         return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers,
                                    first=PING if first is None else first, keepalive_bytes=PING,
                                    write_timeout=self.write_timeout)
 
-    def _run(self, turn: Turn, leases: LeaseSource, trace: TurnTrace) -> AsyncGenerator[OutEvent, None]:
-        return self.runner.run(turn, leases, trace)
-
     @staticmethod
     def _api_error(exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
         return from_failure(exc, attempts=trace.attempts, passthrough=caller.passthrough_token is not None)
-
-
-def _finish_calls(finish: OutFinish) -> tuple[Any, ...]:
-    """The turn's tool calls, in order."""
-    return finish.tool_calls
 
 
 def _json(body: dict[str, Any], request_id: str) -> Response:
@@ -263,11 +228,9 @@ def _json(body: dict[str, Any], request_id: str) -> Response:
                     media_type="application/json", headers={"request-id": request_id})
 
 
-def _log(observer: RequestObserver | None, turn: Turn, caller: Caller, trace: TurnTrace, started: float,
-         status: int, code: str | None) -> None:
-    report(observer, SURFACE, turn, trace, started, status)
-    access_log.info("request_id=%s key=%s account=%s model=%s surface=anthropic stream=%s status=%s%s "
-                    "latency_ms=%.0f attempts=%d", turn.request_id, caller.key_name, trace.account_id or "-",
-                    log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
-                    (time.perf_counter() - started) * 1000, trace.attempts)
-
+def _log(observer: RequestObserver | None, turn: Turn, record: AccessRecord, trace: TurnTrace, status: int,
+         code: str | None) -> None:
+    """The request's access line (api/access.py), and the same facts to the observer (metrics, console tail)."""
+    record.status, record.error_code, record.usage = status, code, trace.usage
+    record.write(trace)
+    report(observer, SURFACE, turn, trace, record.started, status)

@@ -9,7 +9,6 @@ registry, where a caller's leases come from, the output options, the keep-alive 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -27,9 +26,10 @@ from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
 from ..access import AccessRecord
 from ..auth import Caller
+from ..complete import run_to_finish
 from ..errors import ApiError, client_closed, from_failure
 from ..observe import RequestObserver, in_flight, report
-from ..request_body import disconnected, read_json
+from ..request_body import read_json
 from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import attachments_of, to_turn, uses_legacy_functions, validate_request
 from .render import (
@@ -78,52 +78,21 @@ class ChatCompletions:
 
     async def _complete(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive,
                         legacy: bool = False) -> Response:
-        """The whole answer as one JSON body, sent as soon as the reply is complete.
-
-        The turn runs in its own task: the response goes out when `OutFinish` arrives, while the turn
-        finishes its upstream cleanup (delete the web session) still holding the account. A client
-        that hangs up before that cancels the turn (lease back, upstream stopped): otherwise an upstream
-        that never ends would keep its account busy forever.
-        """
-        tracker = self.tracker
+        """The whole answer as one JSON body, sent as soon as the reply is complete (api/complete.py)."""
         trace = TurnTrace()
-        finished: asyncio.Future[OutFinish] = asyncio.get_running_loop().create_future()
-
-        async def run_turn() -> None:
-            try:
-                outs = self._run(turn, caller, trace, buffered=True)
-                async with tracker.inflight(), in_flight(self.observer, SURFACE), aclosing(outs) as events:
-                    async for out in events:
-                        if isinstance(out, OutFinish) and not finished.done():
-                            finished.set_result(out)  # carries the whole text (the assembler kept it)
-            except asyncio.CancelledError:
-                finished.cancel()
-                raise
-            except BaseException as exc:  # noqa: BLE001 - handed to the request through the future
-                if not finished.done():
-                    finished.set_exception(exc)
-
-        task = tracker.spawn(run_turn())
-        watcher = asyncio.ensure_future(disconnected(receive))
         try:
-            await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
-        finally:  # also when we are cancelled ourselves (server shutdown)
-            watcher.cancel()
-            if not finished.done():
-                task.cancel()
-                await asyncio.wait((task,))  # the turn's cleanup runs to the end
-        if finished.cancelled():
-            record.status, record.error_code = 499, "client_closed"
-            self._finish(record, turn, trace)
-            raise client_closed()
-        failure = finished.exception()
-        if failure is not None:
+            finish = await run_to_finish(self._run(turn, caller, trace, buffered=True), receive, self.tracker,
+                                         self.observer, SURFACE)
+        except Exception as failure:  # noqa: BLE001 - every turn failure is answered (from_failure)
             error = self._api_error(failure, caller, trace)
             assert error is not None
             record.status, record.error_code = error.status, error.code
             self._finish(record, turn, trace)
             raise error from None
-        finish = finished.result()
+        if finish is None:
+            record.status, record.error_code = 499, "client_closed"
+            self._finish(record, turn, trace)
+            raise client_closed()
         content_text, reasoning_text = finish.content_text, finish.reasoning_text
         usage = finish.usage
         body = completion_body(new_completion_id(), now(), turn.model_name, content_text, finish.finish_reason,

@@ -9,7 +9,6 @@ error; after it, a failure is a `response.failed` event, never text.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -29,18 +28,17 @@ from ...chat.tools.events import OutReasoning as ToolReasoning
 from ...chat.tools.events import OutText, OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
-from ...logs import log_value
 from ...store.responses import ResponseStore, StoredResponse
-from ..access import claim
+from ..access import AccessRecord, cancelled_outcome
 from ..auth import Caller
+from ..complete import run_to_finish
 from ..errors import ApiError, client_closed, from_failure, not_found
 from ..observe import RequestObserver, in_flight, report
-from ..request_body import disconnected, read_json
+from ..request_body import read_json
 from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ResponsesRequest, attachments_of, to_turn, validate_request
 from .render import OutputBuilder, ResponseMeta, new_response_id
 
-access_log = logging.getLogger("deepseek2api.access")
 SURFACE = "responses"  # the `surface` label of this surface's requests
 log = logging.getLogger(__name__)
 
@@ -94,7 +92,6 @@ class Responses:
 
     async def create(self, request: Request, caller: Caller, request_id: str) -> Response:
         req = validate_request(await read_json(request))
-        claim(request)  # this surface writes the request's access line (`_log`)
         context: list[dict[str, Any]] = []
         if req.previous_response_id is not None:
             stored = await self._stored(req.previous_response_id)
@@ -109,54 +106,31 @@ class Responses:
                             parallel_tool_calls=req.parallel_tool_calls,
                             previous_response_id=req.previous_response_id, store=req.store, effort=req.effort,
                             summary=req.summary, max_output_tokens=req.max_output_tokens)
-        started = time.perf_counter()
+        record = AccessRecord.claim(request, request_id, caller.key_name, turn.model_name, turn.stream)
         if req.stream:
-            return await self._stream(turn, req, context, meta, caller, started)
-        return await self._complete(turn, req, context, meta, caller, request.receive, started)
+            return await self._stream(turn, req, context, meta, caller, request.receive, record)
+        return await self._complete(turn, req, context, meta, caller, request.receive, record)
 
     async def _complete(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
-                        caller: Caller, receive: Receive, started: float) -> Response:
-        """The whole Response as one body. The turn runs in its own task, as on the chat surface: the
-        answer goes out at `OutFinish` while the turn cleans up upstream, and a client that hangs up
-        first cancels it."""
+                        caller: Caller, receive: Receive, record: AccessRecord) -> Response:
+        """The whole Response as one body; a client that hangs up first cancels the turn (api/complete.py)."""
         trace = TurnTrace()
-        finished: asyncio.Future[tuple[OutFinish, list[OutToolCall]]] = asyncio.get_running_loop().create_future()
+        calls: list[OutToolCall] = []
 
-        async def run_turn() -> None:
-            calls: list[OutToolCall] = []
-            try:
-                async with self.tracker.inflight(), in_flight(self.observer, SURFACE), \
-                        aclosing(self._run(turn, caller, trace, True)) as outs:
-                    async for out in outs:
-                        if isinstance(out, OutToolCall):
-                            calls.append(out)
-                        elif isinstance(out, OutFinish) and not finished.done():
-                            finished.set_result((out, calls))
-            except asyncio.CancelledError:
-                finished.cancel()
-                raise
-            except BaseException as exc:  # noqa: BLE001 - handed to the request through the future
-                if not finished.done():
-                    finished.set_exception(exc)
+        def seen(out: OutEvent) -> None:
+            if isinstance(out, OutToolCall):
+                calls.append(out)
 
-        task = self.tracker.spawn(run_turn())
-        watcher = asyncio.ensure_future(disconnected(receive))
         try:
-            await asyncio.wait((finished, watcher), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-            if not finished.done():
-                task.cancel()
-                await asyncio.wait((task,))
-        if finished.cancelled():
-            self._log(turn, meta, trace, started, 499, "client_closed")
-            raise client_closed()
-        failure = finished.exception()
-        if failure is not None:
+            finish = await run_to_finish(self._run(turn, caller, trace, True), receive, self.tracker, self.observer,
+                                         SURFACE, seen)
+        except Exception as failure:  # noqa: BLE001 - every turn failure is answered (from_failure)
             error = self._api_error(failure, caller, trace)
-            self._log(turn, meta, trace, started, error.status, error.code)
+            self._log(turn, record, trace, error.status, error.code)
             raise error from None
-        finish, calls = finished.result()
+        if finish is None:
+            self._log(turn, record, trace, 499, "client_closed")
+            raise client_closed()
         builder = OutputBuilder(meta, turn.tools, streaming=False)
         if finish.reasoning_text:
             builder.reasoning(finish.reasoning_text)
@@ -166,12 +140,12 @@ class Responses:
             builder.tool_call(call.id, call.name, call.arguments)
         _, body = builder.finish(finish, finish.tool_calls)
         await self._save(req, context, body)
-        self._log(turn, meta, trace, started, 200, None)
+        self._log(turn, record, trace, 200, None)
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
                         media_type="application/json")
 
     async def _stream(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
-                      caller: Caller, started_at: float) -> Response:
+                      caller: Caller, receive: Receive, record: AccessRecord) -> Response:
         trace = TurnTrace()
         builder = OutputBuilder(meta, turn.tools, streaming=True)
 
@@ -205,7 +179,7 @@ class Responses:
                 error = _on_this_surface(from_failure(exc, attempts=trace.attempts,
                                                       passthrough=caller.passthrough_token is not None))
                 if error is None:
-                    status, code = 499, "client_closed"
+                    status, code = cancelled_outcome(channel.stalled)
                     raise
                 status, code = error.status, error.code
                 if started:
@@ -215,12 +189,12 @@ class Responses:
                 elif not channel.fail(_Failure(error, builder)):
                     status = 200  # it ends a stream that already answered 200 (api/sse.py)
             finally:
-                self._log(turn, meta, trace, started_at, status, code)
+                self._log(turn, record, trace, status, code)
 
         channel = EventChannel()
         channel.start(produce)
         self.tracker.track(channel.producer)
-        first = await channel.first(self.keepalive)
+        first = await channel.first(self.keepalive, receive)  # a client gone while queued cancels the turn
         if isinstance(first, _Failure):
             raise first.error
         if first is None:
@@ -290,13 +264,11 @@ class Responses:
                                               passthrough=caller.passthrough_token is not None))
         return error if error is not None else client_closed()
 
-    def _log(self, turn: Turn, meta: ResponseMeta, trace: TurnTrace, started: float, status: int,
-             code: str | None) -> None:
-        report(self.observer, SURFACE, turn, trace, started, status)
-        access_log.info("request_id=%s surface=responses response=%s account=%s model=%s stream=%s status=%s%s "
-                        "latency_ms=%.0f attempts=%d", turn.request_id, meta.id, trace.account_id or "-",
-                        log_value(turn.model_name), str(turn.stream).lower(), status, f" error={code}" if code else "",
-                        (time.perf_counter() - started) * 1000, trace.attempts)
+    def _log(self, turn: Turn, record: AccessRecord, trace: TurnTrace, status: int, code: str | None) -> None:
+        """The request's access line (api/access.py), and the same facts to the observer (metrics, console tail)."""
+        record.status, record.error_code, record.usage = status, code, trace.usage
+        record.write(trace)
+        report(self.observer, SURFACE, turn, trace, record.started, status)
 
 
 _PARAMS = {"response_format": "text.format", "messages": "input"}  # the chat names of shared errors
