@@ -9,8 +9,6 @@ loop never waits on the disk.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import logging
 import os
@@ -18,8 +16,9 @@ import sqlite3
 import stat
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from .worker import SqliteWorker
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +71,13 @@ class MemoryAccountBook:
         return None
 
 
-class SqliteAccountBook:
+class SqliteAccountBook(SqliteWorker):
     """`AccountBook` in a table `runtime_accounts` of the state file (default `state.db`)."""
 
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__("ds2api-accounts")
         self.path = os.fspath(path)
         self._clock = clock
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ds2api-accounts")
-        self._conn: sqlite3.Connection | None = None  # only touched on the worker thread
-        self._closed = False
 
     async def load(self) -> dict[str, dict[str, Any]]:
         rows = await self._run(self._load_sync)
@@ -102,22 +99,11 @@ class SqliteAccountBook:
     async def remove(self, account_id: str) -> bool:
         return await self._run(self._remove_sync, account_id)
 
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._close_sync)
-        finally:
-            self._executor.shutdown(wait=False)
-
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._closed:
             raise AccountBookError("the account book is closed")
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+            return await super()._run(fn, *args)
         except (sqlite3.Error, OSError) as exc:
             raise AccountBookError(f"the account book {self.path} failed ({exc})") from None
 
@@ -149,11 +135,6 @@ class SqliteAccountBook:
     def _remove_sync(self, account_id: str) -> bool:
         cursor = self._connection().execute("DELETE FROM runtime_accounts WHERE id = ?", (account_id,))
         return cursor.rowcount == 1
-
-    def _close_sync(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 def _create_private(path: str) -> None:

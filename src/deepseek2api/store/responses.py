@@ -10,17 +10,16 @@ api/responses/. SQLite work runs on one worker thread, as in `sqlite.py`.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from .worker import SqliteWorker
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +82,17 @@ class MemoryResponseStore:
         return None
 
 
-class SqliteResponseStore:
+class SqliteResponseStore(SqliteWorker):
     """`ResponseStore` in a table `responses` of the state file (default `state.db`)."""
 
+    closed_message = "the response store is closed"
+
     def __init__(self, path: str | os.PathLike[str], ttl: float, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__("ds2api-responses")
         self.path = os.fspath(path)
         self.ttl = ttl
         self._clock = clock
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ds2api-responses")
-        self._conn: sqlite3.Connection | None = None  # only touched on the worker thread
         self._writes = 0
-        self._closed = False
 
     async def put(self, record: StoredResponse) -> None:
         texts = [json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -116,19 +115,6 @@ class SqliteResponseStore:
     async def delete(self, response_id: str) -> bool:
         return await self._run(self._delete_sync, response_id, self._clock())
 
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._close_sync)
-        finally:
-            self._executor.shutdown(wait=False)
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise RuntimeError("the response store is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args))
 
     # ---- worker thread ---------------------------------------------------------------
 
@@ -164,11 +150,6 @@ class SqliteResponseStore:
         cursor = self._connection().execute("DELETE FROM responses WHERE id = ? AND expires_at > ?",
                                             (response_id, now))
         return cursor.rowcount == 1
-
-    def _close_sync(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 def open_response_store(backend: str, path: str, ttl: float) -> ResponseStore:

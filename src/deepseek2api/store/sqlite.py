@@ -10,18 +10,15 @@ tokens is better than refusing to serve.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .base import AccountState
+from .worker import SqliteWorker
 
 logger = logging.getLogger("deepseek2api.store")
 
@@ -56,16 +53,16 @@ def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return not isinstance(exc, sqlite3.OperationalError)
 
 
-class SqliteStateStore:
+class SqliteStateStore(SqliteWorker):
     """`StateStore` on a SQLite file (default `state.db`), opened lazily on its worker thread."""
 
+    closed_message = "the state store is closed"
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__("ds2api-state")
         self.path = os.fspath(path)
         self.persistent = True  # False once we had to fall back to an in-memory database
         self.moved_aside: list[str] = []  # corrupt files we renamed (for tests and status pages)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ds2api-state")
-        self._conn: sqlite3.Connection | None = None  # only touched on the worker thread
-        self._closed = False
 
     # ---- public, async ---------------------------------------------------------------
 
@@ -74,22 +71,6 @@ class SqliteStateStore:
 
     async def save(self, account_id: str, state: AccountState) -> None:
         await self._run(self._save_sync, account_id, state)
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._close_sync)
-        finally:
-            self._executor.shutdown(wait=False)
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise RuntimeError("the state store is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
 
     # ---- worker thread ---------------------------------------------------------------
 
