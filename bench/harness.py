@@ -486,11 +486,12 @@ class FloorRelay(_Child):
             return bool(response.status == 200)
 
 
-NON_TEXT_EVENTS = 9  # per simulated reply without thinking: ready, update_session, the RESPONSE opening, … close
+_TEXT_EVENT = b'data: {"v":"'  # a plain text append; the reply's first piece is inside the RESPONSE opening
 
 
 async def relay_turn(conn: Connection, prompt: str) -> Sample:
-    """One turn through the floor relay; `chunks` counts the upstream text events (pieces) relayed."""
+    """One turn through the floor relay; `chunks` counts the upstream text pieces relayed (the same reply
+    through the gateway sends one chunk per piece while pieces arrive apart)."""
     sample = Sample()
     started = time.perf_counter()
     try:
@@ -499,15 +500,15 @@ async def relay_turn(conn: Connection, prompt: str) -> Sample:
             sample.error = f"HTTP {status}: {(await conn.read())[:200]!r}"
             return sample
         tail = b""
-        events = 0
+        pieces = 1
         async for data in conn.chunks():
             text = tail + data
             if sample.ttfb is None and b'"RESPONSE"' in text:
                 sample.ttfb = time.perf_counter() - started
-            events += data.count(b"data: ")
+            pieces += text.count(_TEXT_EVENT)
             sample.ok = sample.ok or b'"FINISHED"' in text
-            tail = text[-10:]
-        sample.chunks = max(0, events - NON_TEXT_EVENTS)
+            tail = text[-(len(_TEXT_EVENT) - 1):]
+        sample.chunks = pieces
         if not sample.ok:
             sample.error = "stream ended without FINISHED"
     except (OSError, HttpError, asyncio.IncompleteReadError, ValueError) as exc:
