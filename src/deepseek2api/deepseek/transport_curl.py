@@ -120,14 +120,7 @@ class CurlStream:
         return cast("Mapping[str, str]", self._response.headers)  # curl_cffi's Headers: case-insensitive
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        """curl_cffi's `aiter_content` with its errors mapped where they surface, and what curl has
-        already buffered handed over in one go.
-
-        libcurl calls back once per HTTP chunk, so two SSE events that came in one socket read are two
-        queue items. Joined, they are decoded together and leave as one client chunk in one write,
-        instead of a second trip through the decoder, the turn and the socket in the same loop
-        iteration (bench/README.md, issue 25). Nothing waits to be batched: only items already queued
-        are joined.
+        """curl_cffi's `aiter_content` with its errors mapped where they surface.
 
         One generator per chunk instead of a wrapper around curl's: on the hot path (one chunk per
         token) a wrapper cost about 1 µs per chunk, roughly 1 % of forwarding one.
@@ -135,22 +128,9 @@ class CurlStream:
         response = self._response
         chunks = response.queue
         assert chunks is not None, "not a streaming response"
-        held: object = None  # the end or an error found behind joined bytes: handled next
         while True:
-            if held is None:
-                chunk = await chunks.get()
-            else:
-                chunk, held = held, None
+            chunk = await chunks.get()
             if chunk.__class__ is bytes:
-                if chunks.qsize():
-                    parts = [chunk]
-                    while chunks.qsize():
-                        more = chunks.get_nowait()
-                        if more.__class__ is not bytes:
-                            held = more
-                            break
-                        parts.append(more)
-                    chunk = b"".join(parts)
                 yield chunk
             elif chunk is STREAM_END:
                 await response.aclose()  # the transfer ends by itself: keep the connection
