@@ -82,7 +82,7 @@ class Stores:
                 self.redis = RedisServer()
                 self.redis.start()
             store = RedisResponseStore.from_url(self.redis.url, "ds2:{test}:", 60, limits)
-            store._clock = self.clock  # noqa: SLF001 - Redis expires by its own clock; ours only prunes
+            store._clock = self.clock
         self.opened.append(store)
         return store
 
