@@ -297,9 +297,11 @@ class SqliteResponseStore(SqliteWorker):
             conn.execute("PRAGMA journal_mode=WAL")
             # 0.2.0's table kept whole chains and no owner: its rows cannot be tied to a key, so they go
             conn.execute("DROP TABLE IF EXISTS responses")
+            # the small columns first and a covering index for the per-owner sum: neither reads `data`
             conn.execute("CREATE TABLE IF NOT EXISTS stored_responses (id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
-                         "previous_id TEXT, data TEXT NOT NULL, size INTEGER NOT NULL, expires_at REAL NOT NULL)")
-            conn.execute("CREATE INDEX IF NOT EXISTS stored_responses_owner ON stored_responses (owner, expires_at)")
+                         "previous_id TEXT, size INTEGER NOT NULL, expires_at REAL NOT NULL, data TEXT NOT NULL)")
+            conn.execute("CREATE INDEX IF NOT EXISTS stored_responses_owner "
+                         "ON stored_responses (owner, expires_at, size)")
             conn.execute("CREATE INDEX IF NOT EXISTS stored_responses_expiry ON stored_responses (expires_at)")
             conn.execute("CREATE TABLE IF NOT EXISTS stored_items (owner TEXT NOT NULL, item_id TEXT NOT NULL, "
                          "response_id TEXT NOT NULL, PRIMARY KEY (owner, item_id))")
@@ -323,9 +325,9 @@ class SqliteResponseStore(SqliteWorker):
             if self._used_sync(record.owner, now) + size > self.limits.max_owner_bytes:
                 conn.execute("COMMIT")
                 return PutResult.OWNER_FULL
-            conn.execute("INSERT OR REPLACE INTO stored_responses (id, owner, previous_id, data, size, expires_at) "
+            conn.execute("INSERT OR REPLACE INTO stored_responses (id, owner, previous_id, size, expires_at, data) "
                          "VALUES (?, ?, ?, ?, ?, ?)",
-                         (record.id, record.owner, record.previous_id, data, size, record.expires_at))
+                         (record.id, record.owner, record.previous_id, size, record.expires_at, data))
             conn.executemany("INSERT OR REPLACE INTO stored_items (owner, item_id, response_id) VALUES (?, ?, ?)",
                              [(record.owner, item_id, record.id) for item_id in record.item_ids()])
             conn.execute("COMMIT")
