@@ -97,6 +97,10 @@ class ResponseStore(Protocol):
     async def get_many(self, owner: str, ids: Sequence[str]) -> dict[str, StoredResponse]:
         """The live responses of `owner` among `ids` (unknown, expired and others' left out)."""
         ...
+    async def links(self, owner: str, response_id: str) -> list[tuple[str, str | None]]:
+        """(id, previous id) of the owner's live responses from `response_id` back along its links, newest
+        first, in one call; it stops before the first link that is missing (at most `MAX_CHAIN`)."""
+        ...
     async def locate(self, owner: str, item_ids: Sequence[str]) -> dict[str, str]:
         """item id → the id of the owner's live response that holds it (the latest one)."""
         ...
@@ -125,20 +129,17 @@ class BrokenChain(LookupError):
 async def chain_of(store: ResponseStore, owner: str, response_id: str) -> list[StoredResponse] | None:
     """The response and every one before it, oldest first; None when `response_id` itself is unknown.
     Raises `BrokenChain` when a link is missing (the chain cannot be told whole)."""
-    chain: list[StoredResponse] = []
-    wanted: str | None = response_id
-    while wanted is not None:
-        record = await get_one(store, owner, wanted)
-        if record is None:
-            if not chain:
-                return None
-            raise BrokenChain(wanted)
-        chain.append(record)
-        wanted = record.previous_id
-        if len(chain) > MAX_CHAIN:
-            raise BrokenChain(wanted or response_id)
-    chain.reverse()
-    return chain
+    links = await store.links(owner, response_id)
+    if not links:
+        return None
+    missing = links[-1][1]
+    if missing is not None:
+        raise BrokenChain(missing)
+    records = await store.get_many(owner, [link for link, _ in links])
+    for link, _ in links:
+        if link not in records:  # expired or deleted between the two calls
+            raise BrokenChain(link)
+    return [records[link] for link, _ in reversed(links)]
 
 
 async def find_items(store: ResponseStore, owner: str, item_ids: Sequence[str],
@@ -207,6 +208,14 @@ class MemoryResponseStore:
     async def get_many(self, owner: str, ids: Sequence[str]) -> dict[str, StoredResponse]:
         return {i: entry.record for i in ids if (entry := self._live(owner, i)) is not None}
 
+    async def links(self, owner: str, response_id: str) -> list[tuple[str, str | None]]:
+        found: list[tuple[str, str | None]] = []
+        wanted: str | None = response_id
+        while wanted is not None and len(found) < MAX_CHAIN and (entry := self._live(owner, wanted)) is not None:
+            found.append((wanted, entry.record.previous_id))
+            wanted = entry.record.previous_id
+        return found
+
     async def locate(self, owner: str, item_ids: Sequence[str]) -> dict[str, str]:
         return {i: rid for i in item_ids if (rid := self._items.get((owner, i))) is not None
                 and self._live(owner, rid) is not None}
@@ -269,6 +278,9 @@ class SqliteResponseStore(SqliteWorker):
         if not ids:
             return {}
         return await self._run(self._get_sync, owner, list(ids), self._clock())
+
+    async def links(self, owner: str, response_id: str) -> list[tuple[str, str | None]]:
+        return await self._run(self._links_sync, owner, response_id, self._clock())
 
     async def locate(self, owner: str, item_ids: Sequence[str]) -> dict[str, str]:
         if not item_ids:
@@ -348,6 +360,16 @@ class SqliteResponseStore(SqliteWorker):
                 if record is not None:
                     found[record.id] = record
         return found
+
+    def _links_sync(self, owner: str, response_id: str, now: float) -> list[tuple[str, str | None]]:
+        rows = self._connection().execute(
+            "WITH RECURSIVE walk(id, previous_id, depth) AS ("
+            " SELECT id, previous_id, 0 FROM stored_responses WHERE id = ? AND owner = ? AND expires_at > ?"
+            " UNION ALL SELECT r.id, r.previous_id, w.depth + 1 FROM stored_responses r JOIN walk w"
+            " ON r.id = w.previous_id WHERE r.owner = ? AND r.expires_at > ? AND w.depth + 1 < ?)"
+            " SELECT id, previous_id FROM walk ORDER BY depth",
+            (response_id, owner, now, owner, now, MAX_CHAIN))
+        return [(str(link), None if previous is None else str(previous)) for link, previous in rows]
 
     def _locate_sync(self, owner: str, item_ids: list[str], now: float) -> dict[str, str]:
         found: dict[str, str] = {}

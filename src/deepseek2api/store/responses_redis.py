@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from .responses import PutResult, StoredResponse, StoreLimits, decode_record
+from .responses import MAX_CHAIN, PutResult, StoredResponse, StoreLimits, decode_record
 
 _PUT = """
 local now = tonumber(ARGV[1])
@@ -54,6 +54,19 @@ redis.call('HDEL', KEYS[3], ARGV[2])
 return 1
 """
 
+_LINKS = """
+local found = {}
+local id = ARGV[2]
+while id ~= '' and #found < tonumber(ARGV[3]) * 2 do
+  local row = redis.call('HMGET', ARGV[1] .. 'resp:' .. id, 'o', 'p')
+  if row[1] ~= ARGV[4] then break end
+  found[#found + 1] = id
+  found[#found + 1] = row[2] or ''
+  id = row[2] or ''
+end
+return found
+"""
+
 DECODE_OFF_LOOP = 256 * 1024  # bytes of stored JSON above which decoding runs on a thread
 
 
@@ -69,6 +82,7 @@ class RedisResponseStore:
         self._clock = clock
         self._put = client.register_script(_PUT)
         self._delete = client.register_script(_DELETE)
+        self._links = client.register_script(_LINKS)
 
     @classmethod
     def from_url(cls, url: str, prefix: str, ttl: float, limits: StoreLimits | None = None, *,
@@ -115,6 +129,13 @@ class RedisResponseStore:
         if sum(len(row[2]) for row in rows) > DECODE_OFF_LOOP:
             return await asyncio.to_thread(_decode_rows, owner, rows)
         return _decode_rows(owner, rows)
+
+    async def links(self, owner: str, response_id: str) -> list[tuple[str, str | None]]:
+        """One script walks the `p` links (the keys it reads are named by the links themselves)."""
+        flat: list[Any] = await self._links(keys=[self._key(response_id)],
+                                            args=[self.prefix, response_id, MAX_CHAIN, owner])
+        pairs = [(_text(flat[i]), _text(flat[i + 1]) or None) for i in range(0, len(flat), 2)]
+        return pairs
 
     async def locate(self, owner: str, item_ids: Sequence[str]) -> dict[str, str]:
         if not item_ids:
