@@ -200,3 +200,26 @@ def test_the_state_backend_picks_the_store(tmp_path: Path, backend_name: str) ->
     store = open_response_store(backend_name, str(tmp_path / "s.db"), 5, StoreLimits(10, 20))
     assert store.ttl == 5 and store.limits == StoreLimits(10, 20)
     assert isinstance(store, MemoryResponseStore if backend_name == "memory" else SqliteResponseStore)
+
+
+async def test_redis_keeps_its_ttl_and_renews_what_a_follow_up_uses(tmp_path: Path) -> None:
+    if REDIS_SERVER is None:
+        pytest.skip("no redis-server on this machine")
+    stores = Stores("redis", Clock(), tmp_path)
+    try:
+        store = stores.open()
+        assert isinstance(store, RedisResponseStore)
+        now = time.time()
+        old = record("resp_old", now + 60)
+        await put(store, old)
+        await put(store, record("resp_new", now + 600, previous="resp_old"))
+        key, item_key = store._key("resp_old"), store._item_key(ALICE, "msg_in_resp_old")
+        assert 0 < await store.client.pttl(key) <= 60_000
+        await store.extend(ALICE, [old], now + 600)
+        for renewed in (key, item_key):
+            assert 60_000 < await store.client.pttl(renewed) <= 600_000
+        await store.extend(ALICE, [old], now + 30)  # never shortened
+        assert await store.client.pttl(key) > 60_000
+        assert [r.id for r in await chain_of(store, ALICE, "resp_new") or []] == ["resp_old", "resp_new"]
+    finally:
+        await stores.close()
