@@ -127,6 +127,24 @@ def test_function_call_items_are_referenced_like_messages(stack: ConformanceStac
     assert "lookup_weather" in prompt and "Oslo" in prompt and "RAINY-AND-9C" in prompt
 
 
+def test_reasoning_items_are_referenced_and_kept_out_of_the_prompt(stack: ConformanceStack) -> None:
+    first = post(stack, {"model": "deepseek-reasoner", "input": "think about OTTER-5"})
+    assert first.status_code == 200
+    output = first.json()["output"]
+    reasoning = next(item for item in output if item["type"] == "reasoning")
+    message = next(item for item in output if item["type"] == "message")
+    thought = reasoning["summary"][0]["text"]
+    second = post(stack, {"model": "deepseek-reasoner", "input": [
+        {"role": "user", "content": "think about OTTER-5"},
+        {"type": "item_reference", "id": reasoning["id"]}, {"type": "item_reference", "id": message["id"]},
+        {"role": "user", "content": "NEXT-QUESTION"}]})
+    assert second.status_code == 200, second.text
+    prompt = sim_prompts(stack)[-1]
+    answer = message["content"][0]["text"]
+    assert prompt.index(answer) < prompt.index("NEXT-QUESTION")
+    assert thought not in prompt  # earlier reasoning is not re-sent, as on chat completions
+
+
 def test_an_unknown_reference_is_a_404_and_unknown_item_types_are_logged_once(
         stack: ConformanceStack, caplog: pytest.LogCaptureFixture) -> None:
     made_up = post(stack, {"input": [{"type": "item_reference", "id": "msg_made_up"},
