@@ -3,9 +3,8 @@
 The turn core is the chat surface's (runner, failover before the first byte, usage on `OutFinish`);
 this module only adds what Responses needs: `previous_response_id` and `item_reference` (resolved from
 the caller's stored responses, stored.py), storing the finished response (unless `store: false`), and
-the event stream of render.py. Nothing
-is sent before the runner's first event, so a turn that fails before its first byte is still an HTTP
-error; after it, a failure is a `response.failed` event, never text.
+the event stream of render.py. Nothing is sent before the runner's first event, so a turn that fails
+before its first byte is still an HTTP error; after it, a failure is a `response.failed` event, never text.
 """
 
 from __future__ import annotations
