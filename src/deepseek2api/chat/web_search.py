@@ -35,6 +35,11 @@ class WebSearchTool:
     blocked_domains: tuple[str, ...] = ()
 
     @property
+    def filters(self) -> bool:
+        """Whether some results may have to be hidden (then the answer's links are checked first)."""
+        return bool(self.allowed_domains or self.blocked_domains)
+
+    @property
     def enabled(self) -> bool:
         """False only when the client allowed no search at all (`max_uses: 0`)."""
         return self.max_uses is None or self.max_uses > 0
@@ -75,6 +80,20 @@ def domains(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
     return tuple(d.strip() for d in value if isinstance(d, str) and d.strip())
+
+
+def responses_web_search(tools: object) -> WebSearchTool | None:
+    """The Responses hosted search tool (`web_search`, `web_search_preview`, dated variants: any type
+    starting with "web_search"), with `filters.allowed_domains` / `filters.blocked_domains`, or None."""
+    if not isinstance(tools, list):
+        return None
+    for tool in tools:
+        if isinstance(tool, dict) and str(tool.get("type") or "").startswith("web_search"):
+            filters = tool.get("filters")
+            filters = filters if isinstance(filters, dict) else {}
+            return WebSearchTool(allowed_domains=domains(filters.get("allowed_domains")),
+                                 blocked_domains=domains(filters.get("blocked_domains")))
+    return None
 
 
 def with_search(turn: Turn) -> Turn:
