@@ -27,7 +27,7 @@ from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembl
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
 from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
-from .shaping import AnswerShaper, needs_shaping
+from .shaping import AnswerShaper, needs_shaping, needs_stripping, without_markup
 from .token_cap import TokenCap
 from .tools.prompt import guard
 from .turn import Turn
@@ -165,6 +165,7 @@ class TurnRunner:
         last_error: UpstreamError | None = None
         max_accounts = max(1, self.options.max_failover)
         shaping = needs_shaping(request)
+        stripping = needs_stripping(request)  # no tools, yet call markup is possible: made readable
         retried = False
         while True:
             try:
@@ -183,7 +184,8 @@ class TurnRunner:
                 trace.account_id = lease.account_id
                 trace.attempts += 1
                 shaper = AnswerShaper(request, buffered=buffered, retried=retried) if shaping else None
-                async with aclosing(self._attempt(request, staged, lease, trace, buffered, shaper)) as events:
+                attempt = self._attempt(request, staged, lease, trace, buffered, shaper)
+                async with aclosing(without_markup(attempt) if stripping else attempt) as events:
                     async for event in events:  # aclosing: the attempt's cleanup runs before the lease goes back
                         if trace.first_output is None:
                             trace.first_output = time.perf_counter()
