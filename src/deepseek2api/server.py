@@ -42,6 +42,7 @@ from .api.responses.serving import Responses
 from .api.status import status_router
 from .chat.attachments import AttachmentPolicy
 from .chat.exit_probe import probe_exit
+from .chat.model_limits import ModelLimits
 from .chat.prewarm import TurnPrewarmer
 from .chat.runner import AccountSource, RunnerOptions, TurnRunner
 from .chat.tracker import TurnTracker
@@ -218,7 +219,8 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                   redirect_slashes=False)  # a slash redirect would echo the Host header (issue 17 item 7)
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
-    app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
+    app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator,
+                                     ModelLimits(settings.model_limits)))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))

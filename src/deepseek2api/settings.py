@@ -226,6 +226,24 @@ class ModelAlias(_Section):
         return (value,) if isinstance(value, str) else value
 
 
+class ModelLimit(_Section):
+    """One model's limits as `/v1/models` reports them (either may be left out)."""
+
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+
+
+class ModelLimitsSettings(_Section):
+    """The context window and output limit `/v1/models` reports per model (`model_limits` section); agent
+    clients size their compaction from them. Defaults: DeepSeek's published API limits — 128K tokens of
+    context, 8K of output, 64K for thinking models (the web chat's own limits are not published)."""
+
+    context_window: int = Field(default=131072, gt=0)
+    max_output_tokens: int = Field(default=8192, gt=0)
+    thinking_max_output_tokens: int = Field(default=65536, gt=0)
+    models: dict[str, ModelLimit] = Field(default_factory=dict)  # by model id or alias, any case
+
+
 class OutputSettings(_Section):
     citations: Literal["link", "strip"] = "link"
     usage_chunk: Literal["both", "openai", "deepseek"] = "both"
@@ -324,6 +342,7 @@ class Settings(_Section):
     pool: PoolSettings = Field(default_factory=PoolSettings)
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     models: dict[str, ModelAlias] = Field(default_factory=dict)
+    model_limits: ModelLimitsSettings = Field(default_factory=ModelLimitsSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
