@@ -41,7 +41,7 @@ def test_the_readme_tools_and_response_format_example_works_as_printed(stack: St
     code = code.replace('api_key="sk-demo"', f'api_key="{API_KEY}"')
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+        exec(compile(code, "README.md", "exec"), {})  # the README's own example
     call_line, json_line = printed.getvalue().strip().splitlines()
     assert call_line == 'get_weather {"city":"Paris"}'
     value = json.loads(json_line)
