@@ -1,8 +1,8 @@
 """What the simulator answers with no directive when a prompt offers tools or demands JSON, so the demo
 shows tool calls and structured output with the README's examples as printed.
 
-- Tools offered and the user's question shares words with a tool (its name, description or parameter
-  names), e.g. "What's the weather in Paris?" and `get_weather`: that best-matching tool is called, its
+- Tools offered and the user's question names what a tool is about (a word of its name, e.g. "What's
+  the weather in Paris?" and `get_weather`): that best-matching tool is called, its
   required arguments built from the catalog — a string parameter gets the question's proper noun
   ("Paris") when there is one.
 - A JSON answer demanded (the gateway's "Answer with one JSON object…" instruction): a JSON instance of
@@ -57,11 +57,13 @@ def catalog_texts(prompt: str) -> dict[str, str]:
 
 
 def best_tool(prompt: str, question: str) -> str | None:
-    """The catalogued tool sharing the most words with the question (its name counts double), if any."""
+    """The catalogued tool whose name shares a word with the question ("weather" for `get_weather`); among
+    several, the one sharing most words in its name, then in its description and parameters."""
     asked = _stems(question)
     best, score = None, 0
     for name, text in catalog_texts(prompt).items():
-        points = 2 * len(asked & _stems(name)) + len(asked & _stems(text))
+        named = len(asked & _stems(name))
+        points = 1000 * named + len(asked & _stems(text)) if named else 0
         if points > score:
             best, score = name, points
     return best
