@@ -41,6 +41,7 @@ from .api.responses.router import responses_router
 from .api.responses.serving import Responses
 from .api.status import status_router
 from .chat.attachments import AttachmentPolicy
+from .chat.continuation import ContinueOptions, SessionBook
 from .chat.exit_probe import probe_exit
 from .chat.model_limits import ModelLimits
 from .chat.prewarm import TurnPrewarmer
@@ -101,7 +102,8 @@ class Gateway:
             if settings.pool.prewarm and isinstance(self.pool, AccountPool) else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  observer=self.metrics,
-                                 uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
+                                 uploads=TurnUploads(UploadOptions.from_settings(settings)),  # issue 14
+                                 sessions=_session_book(settings))
         self.tracker = TurnTracker()
         files = AttachmentPolicy.from_settings(settings)  # attachment limits, the same on every surface
         self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
@@ -191,6 +193,15 @@ class Gateway:
                 failure = failure or exc
         if failure is not None:
             raise failure
+
+
+def _session_book(settings: Settings) -> SessionBook | None:
+    """`upstream.continue_sessions` (chat/continuation.py): in-process only, so off with a shared pool."""
+    upstream = settings.upstream
+    if not upstream.continue_sessions or settings.cluster.redis_url:
+        return None
+    return SessionBook(ContinueOptions(enabled=True, max_turns=upstream.continue_max_turns,
+                                       max_age=upstream.continue_max_age, max_chars=upstream.continue_max_chars))
 
 
 def create_app(settings: Settings, *, client: DeepSeekClient | None = None,

@@ -195,6 +195,12 @@ class UpstreamSettings(_Section):
     delete_session: bool = True
     # tokens; a longer prompt sends its earlier transcript as an attached file (chat/history_file.py)
     inline_prompt_limit: int = Field(default=24_000, ge=1_000)
+    # continue the DeepSeek session that holds a conversation instead of re-sending it (chat/continuation.py);
+    # off by default (see bench/continuation.py); not used with cluster.redis_url
+    continue_sessions: bool = False
+    continue_max_turns: int = Field(default=50, ge=1)  # turns on one session, then a fresh re-send
+    continue_max_age: float = Field(default=1800.0, gt=0)  # seconds since the session's first turn
+    continue_max_chars: int = Field(default=2_000_000, ge=1_000)  # prompt characters one session received
 
     @field_validator("base_url")
     @classmethod
