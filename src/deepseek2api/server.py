@@ -41,7 +41,9 @@ from .api.responses.router import responses_router
 from .api.responses.serving import Responses
 from .api.status import status_router
 from .chat.attachments import AttachmentPolicy
+from .chat.continuation import ContinueOptions, SessionBook
 from .chat.exit_probe import probe_exit
+from .chat.model_limits import ModelLimits
 from .chat.prewarm import TurnPrewarmer
 from .chat.runner import AccountSource, RunnerOptions, TurnRunner
 from .chat.tracker import TurnTracker
@@ -112,7 +114,8 @@ class Gateway:
             if settings.pool.prewarm and isinstance(self.pool, AccountPool) else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  observer=self.metrics,
-                                 uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
+                                 uploads=TurnUploads(UploadOptions.from_settings(settings)),  # issue 14
+                                 sessions=_session_book(settings))
         self.tracker = TurnTracker()
         files = AttachmentPolicy.from_settings(settings)  # attachment limits, the same on every surface
         self.response_store = open_responses(settings)  # in Redis with cluster.redis_url: shared by every replica
@@ -204,6 +207,15 @@ class Gateway:
             raise failure
 
 
+def _session_book(settings: Settings) -> SessionBook | None:
+    """`upstream.continue_sessions` (chat/continuation.py): in-process only, so off with a shared pool."""
+    upstream = settings.upstream
+    if not upstream.continue_sessions or settings.cluster.redis_url:
+        return None
+    return SessionBook(ContinueOptions(enabled=True, max_turns=upstream.continue_max_turns,
+                                       max_age=upstream.continue_max_age, max_chars=upstream.continue_max_chars))
+
+
 def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                companion: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> FastAPI:
     """The ASGI app for `settings` (a fresh Gateway per app).
@@ -230,7 +242,8 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                   redirect_slashes=False)  # a slash redirect would echo the Host header (issue 17 item 7)
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
-    app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
+    app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator,
+                                     ModelLimits(settings.model_limits)))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))

@@ -9,6 +9,7 @@ before its first byte is still an HTTP error; after it, a failure is a `response
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -28,6 +29,7 @@ from ...chat.tools.events import OutReasoning as ToolReasoning
 from ...chat.tools.events import OutText, OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
+from ...chat.web_search import WebSearchTool, query_of, responses_web_search, with_search, without_links
 from ...store.responses import ResponseStore
 from ..access import AccessRecord, cancelled_outcome
 from ..auth import Caller
@@ -86,17 +88,21 @@ class Responses:
         attachments = (await attachments_of(context.context, self.files, "previous_response_id")
                        + await attachments_of(context.items, self.files))
         turn = to_turn(context.request(req), context.context, self.registry, request_id, attachments)
+        search = responses_web_search(req.echo.get("tools"))
+        if search is not None:
+            turn = with_search(turn)  # the hosted tool runs as DeepSeek's search (chat/web_search.py)
         meta = ResponseMeta(id=new_response_id(), created_at=int(time.time()), model=req.model, echo=req.echo,
                             parallel_tool_calls=req.parallel_tool_calls,
                             previous_response_id=req.previous_response_id, store=req.store, effort=req.effort,
                             summary=req.summary, max_output_tokens=req.max_output_tokens)
         record = AccessRecord.claim(request, request_id, caller.key_name, turn.model_name, turn.stream)
         if req.stream:
-            return await self._stream(turn, req, context, meta, caller, request.receive, record)
-        return await self._complete(turn, req, context, meta, caller, request.receive, record)
+            return await self._stream(turn, req, context, meta, caller, request.receive, record, search)
+        return await self._complete(turn, req, context, meta, caller, request.receive, record, search)
 
     async def _complete(self, turn: Turn, req: ResponsesRequest, context: Continuation, meta: ResponseMeta,
-                        caller: Caller, receive: Receive, record: AccessRecord) -> Response:
+                        caller: Caller, receive: Receive, record: AccessRecord,
+                        search: WebSearchTool | None = None) -> Response:
         """The whole Response as one body; a client that hangs up first cancels the turn (api/complete.py)."""
         trace = TurnTrace()
         calls: list[OutToolCall] = []
@@ -116,10 +122,14 @@ class Responses:
             self._log(turn, record, trace, 499, "client_closed")
             raise client_closed()
         builder = OutputBuilder(meta, turn.tools, streaming=False)
+        text = finish.content_text
+        if search is not None:
+            builder.web_search(query_of(turn))
+            text, finish = _filtered(search, text, finish)
         if finish.reasoning_text:
             builder.reasoning(finish.reasoning_text)
-        if finish.content_text:
-            builder.content(finish.content_text)
+        if text:
+            builder.content(text)
         for call in calls:
             builder.tool_call(call.id, call.name, call.arguments)
         _, body = builder.finish(finish, finish.tool_calls)
@@ -129,9 +139,12 @@ class Responses:
                         media_type="application/json")
 
     async def _stream(self, turn: Turn, req: ResponsesRequest, context: Continuation, meta: ResponseMeta,
-                      caller: Caller, receive: Receive, record: AccessRecord) -> Response:
+                      caller: Caller, receive: Receive, record: AccessRecord,
+                      search: WebSearchTool | None = None) -> Response:
         trace = TurnTrace()
         builder = OutputBuilder(meta, turn.tools, streaming=True)
+        # with domain filters the answer's links are checked before it is sent: the text waits for the end
+        held: list[str] | None = [] if search is not None and search.filters else None
 
         async def produce(channel: EventChannel) -> None:
             started = False
@@ -143,8 +156,13 @@ class Responses:
                         if not started:
                             for data in builder.start():
                                 channel.put(data)
+                            if search is not None:
+                                for data in builder.web_search(query_of(turn)):
+                                    channel.put(data)
                             started = True
-                        if isinstance(out, _TEXT):
+                        if isinstance(out, _TEXT) and held is not None:
+                            held.append(out.text)
+                        elif isinstance(out, _TEXT):
                             for data in builder.content(out.text):
                                 await channel.write(data)  # the hot path
                         elif isinstance(out, _REASONING):
@@ -154,6 +172,10 @@ class Responses:
                             for data in builder.tool_call(out.id, out.name, out.arguments):
                                 channel.put(data)
                         elif isinstance(out, OutFinish):
+                            if search is not None:
+                                text, out = _filtered(search, "".join(held or ()), out)
+                                for data in builder.content(text) if held else ():
+                                    channel.put(data)
                             events, body = builder.finish(out, out.tool_calls)
                             await self.stored.save(req, context, caller, body)  # a follow-up may come at once
                             for data in events:
@@ -215,6 +237,14 @@ class Responses:
         record.status, record.error_code, record.usage = status, code, trace.usage
         record.write(trace)
         report(self.observer, SURFACE, turn, trace, record.started, status)
+
+
+def _filtered(search: WebSearchTool, text: str, finish: OutFinish) -> tuple[str, OutFinish]:
+    """The answer and its finish with only the search results the tool's domain filters let through."""
+    results = search.results(finish.citations)
+    if len(results) == len(finish.citations):
+        return text, finish
+    return without_links(text, [r.url for r in results]), dataclasses.replace(finish, citations=results)
 
 
 _PARAMS = {"response_format": "text.format", "messages": "input"}  # the chat names of shared errors
