@@ -232,11 +232,11 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                   redirect_slashes=False)  # a slash redirect would echo the Host header (issue 17 item 7)
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
+    app.include_router(gemini_router(gateway.gemini, gateway.gemini_models, gateway.registry, gateway.authenticator))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
-    app.include_router(gemini_router(gateway.gemini, gateway.gemini_models, gateway.registry, gateway.authenticator))
     errors.register_dialect(gemini_errors.is_gemini_path, gemini_errors.render)
     if settings.ollama.enabled:  # no keys in Ollama's API: only when the operator asks (api/ollama/router.py)
         gate = OllamaGate(gateway.authenticator, port=settings.ollama.port, require_key=settings.ollama.require_key)

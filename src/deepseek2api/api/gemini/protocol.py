@@ -39,7 +39,7 @@ class ModelNotFound(RequestInvalid):
     """An unknown model: 404 NOT_FOUND, as Google answers it."""
 
     def __init__(self, model: str) -> None:
-        super().__init__(f"models/{model} is not found for API version v1beta, or is not supported for "
+        super().__init__(f"models/{model} is not found, or is not supported for "
                          "generateContent. Call ListModels to see the available models.", "model",
                          "model_not_found", status=404)
 
