@@ -6,9 +6,13 @@ failure in Ollama's `{"error": …}` dialect."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,8 +24,11 @@ from pydantic import BaseModel
 from deepseek2api.api.auth import Authenticator
 from deepseek2api.api.errors import ApiError
 from deepseek2api.api.ollama.router import OllamaGate
+from deepseek2api.background import BackgroundServer, free_port
 from deepseek2api.cli import listeners
 from deepseek2api.settings import Settings
+from deepseek2api.simulator import SimulatorConfig, SimUser
+from deepseek2api.simulator import create_app as create_simulator
 from deepseek2api.simulator.replies import reply_for
 from files_support import png_bytes
 from gateway_support import API_KEY, Stack, running_stack
@@ -258,8 +265,6 @@ def test_without_a_key_only_loopback_clients_are_served_and_a_port_is_its_own_li
 def test_ollama_port_adds_a_second_loopback_listener() -> None:
     import uvicorn
 
-    from deepseek2api.background import free_port
-
     main, extra = free_port(), free_port()
     settings = Settings.model_validate({"ollama": {"enabled": True, "port": extra}})
     server = uvicorn.Server(uvicorn.Config(SimpleNamespace(), host="127.0.0.1", port=main))
@@ -272,3 +277,33 @@ def test_ollama_port_adds_a_second_loopback_listener() -> None:
         for sock in sockets:
             sock.close()
     assert listeners(server, Settings.model_validate({"ollama": {"enabled": True}})) is None
+
+
+def test_serve_answers_ollama_on_its_own_port_and_not_on_the_main_one(tmp_path: Path) -> None:
+    users = [SimUser(email="ollama@sim.test", password="pw")]
+    with BackgroundServer(create_simulator(SimulatorConfig(users=users, difficulty=1000))) as simulator:
+        main, own = free_port(), free_port()
+        (tmp_path / "config.json").write_text(json.dumps({
+            "keys": [API_KEY], "accounts": [{"email": "ollama@sim.test", "password": "pw"}],
+            "upstream": {"base_url": simulator.base_url, "impersonate": None}, "state": {"backend": "memory"},
+            "server": {"host": "127.0.0.1", "port": main}, "ollama": {"enabled": True, "port": own}}))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DS2API_")}
+        process = subprocess.Popen([sys.executable, "-m", "deepseek2api.cli", "serve", "--config",
+                                    str(tmp_path / "config.json")], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{main}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            reply = ollama.Client(host=f"http://127.0.0.1:{own}", timeout=60).chat(
+                model="deepseek-chat", messages=user(HELLO), stream=False)
+            assert reply.message.content == reply_for(HELLO, thinking=False, search=False).content
+            assert httpx.get(f"http://127.0.0.1:{main}/api/tags", timeout=10).status_code == 404
+            assert httpx.get(f"http://127.0.0.1:{own}/api/tags", timeout=10).status_code == 200
+        finally:
+            process.terminate()
+            process.wait(30)

@@ -110,7 +110,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     server = uvicorn.Server(uvicorn_config(create_app(settings), host, port, settings, log_level=args.log_level))
-    run_server(server, listeners(server, settings))
+    sockets = listeners(server, settings)  # the Ollama API's own port, when configured
+    if sockets is None:
+        run_server(server)
+    else:
+        run_server(server, sockets)
     return 0
 
 
