@@ -114,7 +114,9 @@ class TurnService:
                             else:
                                 await channel.write(codec.text(out.text))  # the hot path
                         elif isinstance(out, OutReasoning):
-                            await channel.write(codec.reasoning(out.text))
+                            shown = codec.reasoning(out.text)
+                            if shown:  # a surface may only count reasoning (Gemini without includeThoughts)
+                                await channel.write(shown)
                         elif isinstance(out, OutToolCall):
                             called = True
                             held.clear()
