@@ -314,3 +314,9 @@ def test_a_silent_upstream_gets_empty_text_chunks_as_keep_alives_the_sdk_reads()
         chunks = list(client(slow).models.generate_content_stream(model="gemini-2.5-flash",
                                                                   contents="slow start [sim:fault=stall]"))
         assert "".join(c.text or "" for c in chunks) == expected("slow start [sim:fault=stall]").content
+
+
+def test_a_content_filtered_answer_ends_with_safety(stack: Stack) -> None:
+    response = client(stack).models.generate_content(model="gemini-2.5-flash",
+                                                     contents="filter me [sim:fault=content_filter]")
+    assert response.candidates[0].finish_reason == types.FinishReason.SAFETY  # type: ignore[index]

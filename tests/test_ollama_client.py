@@ -180,6 +180,12 @@ def test_model_management_and_embeddings_are_not_served(stack: Stack, call: Any)
     assert refused.value.status_code == 501 and "not served by this gateway" in refused.value.error
 
 
+def test_a_content_filtered_answer_says_so_in_done_reason(stack: Stack) -> None:
+    response = client(stack).chat(model="deepseek-chat", messages=user("filter me [sim:fault=content_filter]"),
+                                  stream=False)
+    assert response.done and response.done_reason == "content_filter"
+
+
 # ---- errors --------------------------------------------------------------------------------------
 
 
