@@ -238,10 +238,10 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(status_router(gateway.authenticator, gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
     errors.register_dialect(gemini_errors.is_gemini_path, gemini_errors.render)
+    errors.register_dialect(ollama_errors.is_ollama_path, ollama_errors.render)  # even off: a 404 Ollama apps read
     if settings.ollama.enabled:  # no keys in Ollama's API: only when the operator asks (api/ollama/router.py)
         gate = OllamaGate(gateway.authenticator, port=settings.ollama.port, require_key=settings.ollama.require_key)
         app.include_router(ollama_router(gateway.ollama, gateway.registry, gate))
-        errors.register_dialect(ollama_errors.is_ollama_path, ollama_errors.render)
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
