@@ -27,12 +27,12 @@ from ..errors import RequestInvalid, from_attachment
 
 log = logging.getLogger(__name__)
 
-_IGNORED_TOOLS = frozenset({"googleSearchRetrieval", "google_search_retrieval"})  # the 1.5-era search: as search
+_LEGACY_SEARCH = frozenset({"googleSearchRetrieval", "google_search_retrieval"})  # the 1.5-era search tool
 _REFUSED_TOOLS = {"codeExecution": "code execution", "code_execution": "code execution",
                   "urlContext": "URL context", "url_context": "URL context", "computerUse": "computer use",
                   "computer_use": "computer use", "fileSearch": "file search", "file_search": "file search",
                   "googleMaps": "Google Maps", "google_maps": "Google Maps"}
-_SEARCH_TOOLS = frozenset({"googleSearch", "google_search", *_IGNORED_TOOLS})
+_SEARCH_TOOLS = frozenset({"googleSearch", "google_search", *_LEGACY_SEARCH})
 
 
 class ModelNotFound(RequestInvalid):

@@ -102,15 +102,13 @@ class StreamCodec:
     """One stream's chunks (api/codec_turn.py's codec). The text chunk is built from pre-encoded pieces:
     one string encode per token."""
 
-    __slots__ = ("_array", "_head", "_reason_head", "_sep", "_tail", "model", "options", "response_id")
+    __slots__ = ("_array", "_head", "_sep", "_tail", "model", "options", "response_id")
 
     def __init__(self, model: str, response_id: str, options: GeminiOptions, *, sse: bool) -> None:
         self.model, self.response_id, self.options = model, response_id, options
         self._array = not sse
         self._sep = b""  # the JSON array's separator: none before its first element
-        head = '{"candidates":[{"content":{"parts":[{"text":'
-        self._head = head.encode()
-        self._reason_head = (head).encode()
+        self._head = b'{"candidates":[{"content":{"parts":[{"text":'  # text and thought parts alike
         self._tail = ('}],"role":"model"},"index":0}],"modelVersion":' + _encode_str(model)
                       + ',"responseId":' + _encode_str(response_id) + "}").encode()
 
@@ -132,7 +130,7 @@ class StreamCodec:
     def reasoning(self, text: str) -> bytes:
         if not self.options.include_thoughts:
             return b""  # thinking that was not asked to be shown is only counted (thoughtsTokenCount)
-        return self._frame(self._reason_head + _encode_str(text).encode() + b',"thought":true' + self._tail)
+        return self._frame(self._head + _encode_str(text).encode() + b',"thought":true' + self._tail)
 
     def tool_call(self, call: OutToolCall) -> bytes:
         return self._chunk({"candidates": [_candidate([function_call(call)], None, self.options)],
