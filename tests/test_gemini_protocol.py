@@ -61,8 +61,11 @@ def test_thinking_switches_and_search() -> None:
     assert turn({"contents": HELLO}, "gemini-2.5-pro").turn.model.thinking is True
     off = turn({"contents": HELLO, "generationConfig": {"thinkingConfig": {"thinkingBudget": 0}}}, "gemini-2.5-pro")
     assert off.turn.model.thinking is False and off.options.include_thoughts is False
-    shown = turn({"contents": HELLO, "generationConfig": {"thinkingConfig": {"includeThoughts": True}}})
-    assert shown.turn.model.thinking is True and shown.options.include_thoughts is True
+    shown = turn({"contents": HELLO, "generationConfig": {"thinkingConfig": {"includeThoughts": True,
+                                                                              "thinkingBudget": -1}}})
+    assert shown.turn.model.thinking is False and shown.options.include_thoughts is True  # flash stays chat
+    budget = turn({"contents": HELLO, "generationConfig": {"thinkingConfig": {"thinkingBudget": 1024}}})
+    assert budget.turn.model.thinking is True and budget.options.include_thoughts is False
     search = turn({"contents": HELLO, "tools": [{"googleSearch": {}}]})
     assert search.turn.model.search is True and search.options.search is True
 

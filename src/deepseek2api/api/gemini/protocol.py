@@ -362,18 +362,19 @@ def _response_format(config: Mapping[str, Any]) -> ResponseFormat | None:
 
 
 def _thinking(config: Mapping[str, Any]) -> tuple[bool | None, bool]:
-    """(thinking on/off/model default, show the thoughts)."""
+    """(thinking on / off / the model's default, show the thoughts).
+
+    `thinkingBudget` 0 turns thinking off and a positive budget on; -1 (dynamic, what the Gemini CLI sends)
+    and `thinkingLevel` keep the model's default, so `flash` stays the chat model. `includeThoughts` only
+    decides whether the reasoning is shown as `thought: true` parts (it is always counted)."""
     thinking = _obj(_get(config, "thinkingConfig"), "generationConfig.thinkingConfig")
     include = _get(thinking, "includeThoughts") is True
     budget = _get(thinking, "thinkingBudget")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)):
         raise _wrong_type("generationConfig.thinkingConfig.thinkingBudget", "an integer", budget)
-    level = _get(thinking, "thinkingLevel")
     if budget == 0:
         return False, False
-    if include or (budget is not None and budget != 0) or isinstance(level, str):
-        return True, include
-    return None, False
+    return (True if budget is not None and budget > 0 else None), include
 
 
 def _stops(value: Any) -> tuple[str, ...]:
