@@ -225,6 +225,13 @@ def test_an_inline_image_is_uploaded_with_the_turn(stack: Stack) -> None:
     response = client(stack).models.generate_content(model="gemini-2.5-flash", contents=[
         types.Part.from_bytes(data=image, mime_type="image/png"), "What is in the picture?"])
     assert f"I see an image of {len(image)} bytes (PNG)" in (response.text or "")
+    by_uri = raw(stack, "/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"parts": [
+        {"fileData": {"mimeType": "image/png", "fileUri": "data:image/png;base64," + base64.b64encode(image).decode()}},
+        {"text": "And this?"}]}]})
+    assert f"I see an image of {len(image)} bytes (PNG)" in by_uri.json()["candidates"][0]["content"]["parts"][0]["text"]
+    remote = raw(stack, "/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"parts": [
+        {"fileData": {"mimeType": "application/pdf", "fileUri": "https://example.com/a.pdf"}}]}]})
+    assert remote.status_code == 400 and "fileData" in remote.json()["error"]["message"]  # files.fetch_remote is off
     broken = raw(stack, "/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"parts": [
         {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(b"not a png").decode()}}]}]})
     assert broken.status_code == 400 and broken.json()["error"]["status"] == "INVALID_ARGUMENT"
