@@ -113,7 +113,8 @@ class DriftWriter:
         return getattr(self._writer, name)
 
     def opening(self, now: float) -> bytes:
-        return self._writer.opening(now) + named_event("telemetry", {"stage": "begin", "trace": "sim"})
+        opening: bytes = self._writer.opening(now)
+        return opening + named_event("telemetry", {"stage": "begin", "trace": "sim"})
 
     def finish(self, status: str, usage: int) -> bytes:
         extra = b""
@@ -122,7 +123,8 @@ class DriftWriter:
                      + data_event({"p": "response/fragments", "o": "APPEND",
                                    "v": [{"id": 90, "type": "SUGGESTION", "content": None, "items": []}]}))
             self._writer.forget_path()
-        return extra + self._writer.finish(status, usage)
+        finish: bytes = self._writer.finish(status, usage)
+        return extra + finish
 
 
 def writer_for(config: SimulatorConfig, writer: Any) -> Any:
