@@ -150,6 +150,14 @@ def empty_answer_error(persona: str, model_type: str, accounts: int) -> Upstream
                          f"outdated client identity ({persona}; see upstream.client_version)")
 
 
+FALLBACK_HEADER = "x-ds2api-model-fallback"
+
+
+def fallback_header(trace: TurnTrace) -> dict[str, str]:
+    """`X-DS2API-Model-Fallback: expert->default` when the turn ran in the default mode instead."""
+    return {FALLBACK_HEADER: trace.model_fallback} if trace.model_fallback else {}
+
+
 def _is_empty(finish: OutFinish | None) -> bool:
     return finish is not None and finish.upstream_status != "CONTENT_FILTER" \
         and not finish.content_text and not finish.reasoning_text and not finish.tool_calls
