@@ -239,8 +239,11 @@ class UpstreamSettings(_Section):
 
     def identity(self) -> Identity:
         """The client identity this section describes (deepseek/profile.py)."""
+        impersonate = self.impersonate
+        if impersonate is None and "impersonate" in self.model_fields_set:
+            impersonate = ""  # an explicit null (or "" / "none"): plain libcurl, as before personas existed
         return Identity(persona=self.persona, version=self.client_version, headers=dict(self.headers),
-                        impersonate=self.impersonate, login_os=self.login_os)
+                        impersonate=impersonate, login_os=self.login_os)
 
 
 class ModelAlias(_Section):

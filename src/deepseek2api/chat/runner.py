@@ -158,9 +158,15 @@ def fallback_header(trace: TurnTrace) -> dict[str, str]:
     return {FALLBACK_HEADER: trace.model_fallback} if trace.model_fallback else {}
 
 
-def _is_empty(finish: OutFinish | None) -> bool:
-    return finish is not None and finish.upstream_status != "CONTENT_FILTER" \
-        and not finish.content_text and not finish.reasoning_text and not finish.tool_calls
+def _refuse_empty(outs: list[OutEvent], lease: Lease) -> None:
+    """An answer that finished with no text, no thinking and no tool call is a failure, not a reply: it
+    is counted on the account and tried on another one (the caller has sent nothing yet)."""
+    for out in outs:
+        if isinstance(out, OutFinish) and out.upstream_status != "CONTENT_FILTER" and out.finish_reason == "stop" \
+                and not out.content_text and not out.reasoning_text and not out.tool_calls:
+            empty = UpstreamError(ErrorKind.EMPTY_ANSWER, "the reply finished with nothing in it")
+            lease.report(empty)  # counted per account (console)
+            raise _TryNextAccount(empty)
 
 
 class TurnRunner:
@@ -316,6 +322,8 @@ class TurnRunner:
                     outs = assembler.push(event)
                     if cap is not None and outs:
                         outs = await _capped(outs, cap, assembler)
+                    if not emitted:
+                        _refuse_empty(outs, lease)
                     for out in outs:
                         if shaper is not None:
                             if isinstance(out, OutFinish):
@@ -348,10 +356,8 @@ class TurnRunner:
                                                 pow_header=pow_header, proxy=proxy, decoder=decoder)
             finished = not (assembler.ended_early or (shaper is not None and shaper.stopped))
             tail = assembler.finish()
-            if finished and not emitted and _is_empty(next((o for o in tail if isinstance(o, OutFinish)), None)):
-                empty = UpstreamError(ErrorKind.EMPTY_ANSWER, "the reply finished with nothing in it")
-                lease.report(empty)  # counted per account (console)
-                raise _TryNextAccount(empty)
+            if finished and not emitted:
+                _refuse_empty(tail, lease)
             if cap is not None and tail:
                 tail = await _capped(tail, cap, assembler)
             for out in tail:

@@ -149,6 +149,10 @@ _KEYWORDS: tuple[tuple[tuple[str, ...], ErrorKind], ...] = (
 
 
 RISK_BIZ_CODE = 11  # `biz_code 11 RISK_DEVICE_DETECTED`: risk control refused a password login
+# What an operator does about an account in state needs_token (client errors, the console, `check`).
+TOKEN_REMEDY = ("paste a fresh token: log in to chat.deepseek.com in a browser, copy the `value` of `userToken` "
+                "from the page's local storage, and set it with the console's \"Set token\" (README: pasted tokens)")
+RISK_REFUSED = "DeepSeek's risk control refused the password login (the credentials may well be right): " + TOKEN_REMEDY
 _RISK_WORDS = ("risk", "device_detected", "captcha", "verification required", "verify your", "风险", "风控")
 
 
@@ -178,7 +182,7 @@ def classify_envelope(envelope: Any, *, login: bool = False) -> UpstreamError | 
     msg = str(envelope.get("msg") or "")
     if code not in (0, None):
         if login and _risk_refusal(msg):
-            return _make(ErrorKind.NEEDS_TOKEN, f"code {code}: {msg}")
+            return _make(ErrorKind.NEEDS_TOKEN, f"code {code}: {msg}: {RISK_REFUSED}")
         kind = _CODE_KINDS.get(code) if isinstance(code, int) else None
         kind = kind or _kind_from_text(msg) or ErrorKind.PROTOCOL
         return _make(kind, f"code {code}: {msg or 'no message'}")
@@ -200,7 +204,7 @@ def classify_envelope(envelope: Any, *, login: bool = False) -> UpstreamError | 
             ErrorKind.ACCOUNT_MUTED, text, until=float(until) if isinstance(until, (int, float)) else None
         )
     if login and (biz_code == RISK_BIZ_CODE or _risk_refusal(biz_msg)):
-        return _make(ErrorKind.NEEDS_TOKEN, text)
+        return _make(ErrorKind.NEEDS_TOKEN, f"{text}: {RISK_REFUSED}")
     if biz_code == 2:
         return _make(ErrorKind.BAD_CREDENTIALS, text)
     if biz_code == 10 and login:

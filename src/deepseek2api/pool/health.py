@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..deepseek.errors import ErrorKind
+from ..deepseek.errors import TOKEN_REMEDY, ErrorKind
 from ..deepseek.events import UpstreamError
 
 DEFAULT_MUTE_SECONDS = 3600.0  # a mute without mute_until
@@ -117,7 +117,4 @@ def transition(current: Health, new: Health, now: float) -> Health | None:
 DEAD_KINDS = {AccountStatus.BANNED: ErrorKind.ACCOUNT_BANNED, AccountStatus.BAD_CREDENTIALS: ErrorKind.BAD_CREDENTIALS,
               AccountStatus.NEEDS_TOKEN: ErrorKind.NEEDS_TOKEN}
 
-# What an operator does about a needs_token account (client errors, the console, `check`).
-TOKEN_REMEDY = ("paste a fresh token: log in to chat.deepseek.com in a browser, copy the `value` of `userToken` "
-                "from the page's local storage, and set it with the console's \"Set token\" (README: pasted tokens)")
 TOKEN_EXPIRED = "DeepSeek refused the pasted token (it expired) and the account has no password: " + TOKEN_REMEDY

@@ -8,6 +8,7 @@ fresh challenge for `/api/v0/chat/continue`) → request faults → session and 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import random
@@ -285,8 +286,6 @@ class SimulatorApi:
         model_type = body.get("model_type") if isinstance(body.get("model_type"), str) else None
         if "empty" in faults or (model_type or "default") in config.disabled_modes:  # late2026.py
             state.counts["empty_replies"] += 1
-            if "empty" in faults:
-                state.faults_injected["empty"] += 1
             request_id = session.next_message_id
             session.next_message_id += 2
             return Response(late2026.empty_reply(request_id, request_id + 1, model_type or "default", state.clock()),
@@ -446,7 +445,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         Route(COMPLETION_PATH, api.completion, methods=["POST"]),
         Route(CONTINUE_PATH, api.continue_, methods=["POST"]),
         Route("/api/v0/chat/stop_stream", api.stop_stream, methods=["POST"]),
-        Route("/api/v0/client/settings", lambda request: late2026.settings_endpoint(request, state), methods=["GET"]),
+        Route("/api/v0/client/settings", functools.partial(late2026.settings_endpoint, state=state), methods=["GET"]),
         *FileEndpoints(api).routes(),
         *control.routes(state),
     ]

@@ -288,6 +288,8 @@ class SimState:
             "stop_streams": self.counts["stop_streams"],
             "stopped": self.counts["stopped"],
             "streams_finished": self.counts["streams_finished"],
+            "version_refusals": self.counts["version_refusals"],  # late2026.py: the 40005 gate
+            "empty_replies": self.counts["empty_replies"],
             "faults": dict(self.faults_injected),
             "active_streams": {k: v for k, v in self.active.items()},
             "active_total": sum(self.active.values()),

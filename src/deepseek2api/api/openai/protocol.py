@@ -510,6 +510,7 @@ def to_turn(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str
             "thinking": req.thinking,
             "reasoning_effort": req.reasoning_effort,
             "web_search_options": req.web_search_options,
+            "model": req.model,
         },
     )
     declared = tool_params(req.model_dump(include={"tools", "tool_choice", "parallel_tool_calls", "functions",
