@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from gateway_support import API_KEY, TEST_DIFFICULTY, Stack, gateway_settings, sim_users
 
 from deepseek2api.background import BackgroundServer
 from deepseek2api.server import create_app
 from deepseek2api.simulator import SimulatorConfig
 from deepseek2api.simulator import create_app as create_simulator
 from deepseek2api.simulator.config import preset_token
+from gateway_support import API_KEY, TEST_DIFFICULTY, Stack, gateway_settings, sim_users
 
 
 def late_config(accounts: int) -> SimulatorConfig:

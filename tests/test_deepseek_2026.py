@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
-from late2026_support import Admin, late_stack, metric
 
 from deepseek2api.simulator.config import preset_token
+from late2026_support import Admin, late_stack, metric
 
 PROMPT = [{"role": "user", "content": "Say hello"}]
 
