@@ -293,13 +293,15 @@ class TurnRunner:
                 raise _TryNextAccount(failure.error) from None
             raise TurnFailed(failure.error, emitted=False, attempts=trace.attempts) from None
         try:
+            model_type = await self._usable_mode(staged.model_type, lease, token, trace)
+            if model_type != staged.model_type:  # the files go up for the mode the turn really runs in
+                staged = dataclasses.replace(staged, model_type=model_type)
             ref_file_ids = await self._upload_files(staged, lease, token, relogin)
             try:
                 ready = None if self.prepared is None else self.prepared.take(lease.account_id, token, proxy)
                 session_id, pow_header = ready or await client.prepare_completion(token, proxy=proxy)
             except UpstreamFailure as failure:
                 self._before_output(lease, failure.error, relogin, prompt_sent=False)
-            model_type = await self._usable_mode(staged.model_type, lease, token, trace)
             decoder = StreamDecoder()  # shared with continue rounds, so repeated snapshots are not re-emitted
             stream = client.completion(
                 token, session_id=session_id, prompt=staged.prompt, pow_header=pow_header,
