@@ -205,6 +205,12 @@ class UpstreamSettings(_Section):
     delete_session: bool = True
     # tokens; a longer prompt sends its earlier transcript as an attached file (chat/history_file.py)
     inline_prompt_limit: int = Field(default=24_000, ge=1_000)
+    # continue the DeepSeek session that holds a conversation instead of re-sending it (chat/continuation.py);
+    # off by default (see bench/continuation.py); not used with cluster.redis_url
+    continue_sessions: bool = False
+    continue_max_turns: int = Field(default=50, ge=1)  # turns on one session, then a fresh re-send
+    continue_max_age: float = Field(default=1800.0, gt=0)  # seconds since the session's first turn
+    continue_max_chars: int = Field(default=2_000_000, ge=1_000)  # prompt characters one session received
 
     @field_validator("base_url")
     @classmethod
@@ -259,6 +265,24 @@ class ModelAlias(_Section):
     @classmethod
     def _aliases(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
+
+
+class ModelLimit(_Section):
+    """One model's limits as `/v1/models` reports them (either may be left out)."""
+
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+
+
+class ModelLimitsSettings(_Section):
+    """The context window and output limit `/v1/models` reports per model (`model_limits` section); agent
+    clients size their compaction from them. Defaults: DeepSeek's published API limits — 128K tokens of
+    context, 8K of output, 64K for thinking models (the web chat's own limits are not published)."""
+
+    context_window: int = Field(default=131072, gt=0)
+    max_output_tokens: int = Field(default=8192, gt=0)
+    thinking_max_output_tokens: int = Field(default=65536, gt=0)
+    models: dict[str, ModelLimit] = Field(default_factory=dict)  # by model id or alias, any case
 
 
 class OutputSettings(_Section):
@@ -340,9 +364,15 @@ class MetricsSettings(_Section):
 
 
 class ResponsesSettings(_Section):
-    """The Responses API (`/v1/responses`): how long stored responses stay for `previous_response_id`."""
+    """The Responses API (`/v1/responses`): stored responses, for `previous_response_id` and `item_reference`.
 
-    ttl: float = Field(default=86400.0, gt=0)  # seconds; stored in the `state` store
+    Kept in the `state` store (in Redis with `cluster.redis_url`) for `ttl` seconds; one response's stored
+    JSON at most `max_response_bytes`, one key's live responses together at most `max_key_bytes` (a request
+    beyond either is a 400 unless it says `store: false`)."""
+
+    ttl: float = Field(default=86400.0, gt=0)  # seconds
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_key_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
 
 
 class Settings(_Section):
@@ -359,6 +389,7 @@ class Settings(_Section):
     pool: PoolSettings = Field(default_factory=PoolSettings)
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     models: dict[str, ModelAlias] = Field(default_factory=dict)
+    model_limits: ModelLimitsSettings = Field(default_factory=ModelLimitsSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
