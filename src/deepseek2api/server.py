@@ -30,11 +30,19 @@ from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
 from .api.anthropic.signature import ThinkingSigner
 from .api.auth import Authenticator, Caller
+from .api.codec_turn import TurnService
 from .api.docs import install_docs
+from .api.gemini import errors as gemini_errors
+from .api.gemini.protocol import GeminiModels
+from .api.gemini.router import gemini_router
+from .api.gemini.serving import GenerateContent
 from .api.health import health_router
 from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
 from .api.observe import RequestRecorder
+from .api.ollama import errors as ollama_errors
+from .api.ollama.router import OllamaGate, ollama_router
+from .api.ollama.serving import OllamaTurns
 from .api.openai.router import openai_router
 from .api.openai.serving import ChatCompletions
 from .api.request_limits import request_limits
@@ -140,6 +148,12 @@ class Gateway:
                                  tracker=self.tracker, signer=ThinkingSigner(claude.signature_key),
                                  write_timeout=settings.server.write_timeout, observer=self.recorder,
                                  files=files)
+        service = functools.partial(TurnService, self.runner, self.tracker,
+                                    keepalive=settings.server.keepalive_interval,
+                                    write_timeout=settings.server.write_timeout, observer=self.recorder)
+        self.gemini_models = GeminiModels(self.registry, settings.gemini.model_map, settings.gemini.default_model)
+        self.gemini = GenerateContent(service(surface="gemini"), self.gemini_models, self.leases_for, files)
+        self.ollama = OllamaTurns(service(surface="ollama"), self.registry, self.leases_for, files)
         # the console acts on the in-process pool, or on the shared one through Redis (cluster mode)
         exit_probe = functools.partial(probe_exit, self.client)
         self.console: PoolBackend | ClusterBackend = PoolBackend(
@@ -250,11 +264,17 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                   redirect_slashes=False)  # a slash redirect would echo the Host header (issue 17 item 7)
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
+    app.include_router(gemini_router(gateway.gemini, gateway.gemini_models, gateway.registry, gateway.authenticator))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator,
                                      ModelLimits(settings.model_limits)))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
+    errors.register_dialect(gemini_errors.is_gemini_path, gemini_errors.render)
+    errors.register_dialect(ollama_errors.is_ollama_path, ollama_errors.render)  # even off: a 404 Ollama apps read
+    if settings.ollama.enabled:  # no keys in Ollama's API: only when the operator asks (api/ollama/router.py)
+        gate = OllamaGate(gateway.authenticator, port=settings.ollama.port, require_key=settings.ollama.require_key)
+        app.include_router(ollama_router(gateway.ollama, gateway.registry, gate))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics,
                   upstream=gateway.upstream)
     errors.install(app)

@@ -306,6 +306,26 @@ class AnthropicSettings(_Section):
     signature_key: str | None = Field(default=None, repr=False)
 
 
+def _default_gemini_map() -> dict[str, str]:
+    return {"pro": "deepseek-reasoner", "flash": "deepseek-chat"}
+
+
+class GeminiSettings(_Section):
+    """The Gemini API (`/v1beta`, `gemini` section): `model_map` as `anthropic.model_map`, for `gemini-*` names."""
+
+    model_map: dict[str, str] = Field(default_factory=_default_gemini_map)
+    default_model: str = "deepseek-chat"
+
+
+class OllamaSettings(_Section):
+    """The Ollama API (`/api/…`): off unless `enabled`; loopback clients only unless `require_key` (then a
+    `keys` key as Bearer); with `port`, served only on that extra listener (11434 is Ollama's)."""
+
+    enabled: bool = False
+    port: int | None = Field(default=None, ge=1, le=65535)
+    require_key: bool = False
+
+
 class StateSettings(_Section):
     backend: Literal["sqlite", "memory"] = "sqlite"
     path: str = Field(default="state.db", min_length=1)
@@ -398,6 +418,8 @@ class Settings(_Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
+    gemini: GeminiSettings = Field(default_factory=GeminiSettings)
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)
 
     _config_path: str | None = PrivateAttr(default=None)
 
