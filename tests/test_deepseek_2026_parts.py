@@ -23,6 +23,7 @@ from deepseek2api.deepseek.events import ContentDelta, ReasoningDelta
 from deepseek2api.deepseek.files import FileUpload, upload_file
 from deepseek2api.deepseek.modes import parse_model_settings
 from deepseek2api.deepseek.profile import ClientProfile, Identity
+from deepseek2api.simulator import SimulatorConfig, SimUser
 from deepseek2api.simulator import create_app as create_simulator
 from deepseek2api.simulator.cli import build_parser, config_from_args
 from deepseek2api.simulator.config import preset_token
@@ -201,3 +202,12 @@ def test_the_simulator_cli_selects_the_late_2026_profile() -> None:
     assert config.disabled_modes == ("expert", "vision") and config.users[0].token == preset_token("a@x.test")
     current = config_from_args(build_parser().parse_args([]))
     assert current.profile == "current" and current.min_client_version is None and not current.disabled_modes
+    # the same from the config object and from /_sim/config (explicit knobs win over the profile's)
+    built = SimulatorConfig(users=[SimUser(email="b@x.test", password="pw")], profile="late-2026")
+    assert built.min_client_version == "2.0.0" and built.drift_fields and built.users[0].token
+    built.update({"profile": "current"})
+    assert (built.min_client_version, built.disabled_modes, built.risk_control_logins) == (None, (), False)
+    built.update({"profile": "late-2026", "drift_fields": False})
+    assert built.risk_control_logins and not built.drift_fields
+    with pytest.raises(ValueError):
+        built.update({"profile": "2027"})

@@ -114,7 +114,8 @@ class SimulatorConfig:
     vision_available: bool = True  # False: vision turns get the "vision is temporarily unavailable" hint
     # late-2026 behaviour (late2026.py; `profile="late-2026"` sets all of them)
     profile: str = "current"  # "current" (PROTOCOL.md as captured in spring 2026) or "late-2026"
-    min_client_version: str | None = None  # older x-client-version: {"code":40005,"msg":"CLIENT_VERSION_TOO_LOW"}
+    # older x-client-version: {"code":40005,"msg":"CLIENT_VERSION_TOO_LOW"}; "" turns the gate off in late-2026
+    min_client_version: str | None = None
     risk_control_logins: bool = False  # password logins answer biz_code 11 RISK_DEVICE_DETECTED
     disabled_modes: tuple[str, ...] = ()  # settings list them enabled:false; completions in them come back empty
     drift_fields: bool = False  # streams carry fields no decoder knows yet (a new event, path, fragment type)
@@ -133,6 +134,13 @@ class SimulatorConfig:
         self.events_per_write = max(1, int(self.events_per_write))
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r} (expected one of {', '.join(PROFILES)})")
+        if self.profile == LATE_2026 and self.min_client_version is None:
+            # `SimulatorConfig(profile="late-2026")` alone: the profile's knobs (set them afterwards to differ)
+            self.min_client_version = LATE_2026_MIN_VERSION
+            self.disabled_modes = tuple(self.disabled_modes) or ("expert", "vision")
+            self.risk_control_logins = self.drift_fields = True
+            for user in self.users:
+                user.token = user.token or preset_token(user.account)
         self.disabled_modes = tuple(str(m).lower() for m in self.disabled_modes)
         if int(self.max_file_bytes) <= 0 or int(self.file_parse_polls) < 1 or int(self.max_ref_files) < 0:
             raise ValueError("max_file_bytes must be > 0, file_parse_polls >= 1 and max_ref_files >= 0")
@@ -151,7 +159,20 @@ class SimulatorConfig:
         return next((u for u in self.users if u.account == account), None)
 
     def update(self, changes: Mapping[str, Any]) -> None:
-        """Apply a `/_sim/config` body; ValueError (nothing changed) on an unknown field or bad value."""
+        """Apply a `/_sim/config` body; ValueError (nothing changed) on an unknown field or bad value.
+        A `profile` in it switches the late-2026 knobs as `use_profile` does, before the other changes."""
+        if "profile" in changes:
+            changes = dict(changes)
+            profile = changes.pop("profile")
+            if profile not in PROFILES:
+                raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
+            self._update(changes)  # validated first: a bad field leaves the profile alone too
+            self.use_profile(profile)
+            self._update(changes)  # explicit knobs win over the profile's
+            return
+        self._update(changes)
+
+    def _update(self, changes: Mapping[str, Any]) -> None:
         if "format" in changes:  # the short name used by the contract and the CLI
             changes = {("stream_format" if k == "format" else k): v for k, v in changes.items()}
         known = {f.name for f in fields(self)}
@@ -184,7 +205,7 @@ class SimulatorConfig:
         if name not in PROFILES:
             raise ValueError(f"unknown profile {name!r} (expected one of {', '.join(PROFILES)})")
         late = name == LATE_2026
-        self.update({"profile": name, "min_client_version": LATE_2026_MIN_VERSION if late else None,
+        self._update({"profile": name, "min_client_version": LATE_2026_MIN_VERSION if late else None,
                      "risk_control_logins": late, "disabled_modes": ["expert", "vision"] if late else [],
                      "drift_fields": late})
         if late:
