@@ -211,3 +211,15 @@ def test_the_simulator_cli_selects_the_late_2026_profile() -> None:
     assert built.risk_control_logins and not built.drift_fields
     with pytest.raises(ValueError):
         built.update({"profile": "2027"})
+
+
+def test_an_unknown_status_value_is_counted_and_the_answer_stays() -> None:
+    body = (b'event: ready\ndata: {"request_message_id":1,"response_message_id":2}\n\n'
+            b'data: {"v":{"response":{"message_id":2,"status":"WIP","fragments":[{"id":1,"type":"RESPONSE",'
+            b'"content":"Hel"}]}}}\n\n'
+            b'data: {"p":"response/fragments/-1/content","o":"APPEND","v":"lo"}\n\n'
+            b'data: {"p":"response","o":"BATCH","v":[{"p":"quasi_status","v":"THROTTLED"}]}\n\n'
+            b'data: {"p":"response/status","o":"SET","v":"FINISHED"}\n\nevent: close\ndata: {}\n\n')
+    decoder = StreamDecoder()
+    assert _texts(body, decoder) == ("", "Hello")
+    assert decoder.unknown == {("status", "THROTTLED"): ""}
