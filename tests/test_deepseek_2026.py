@@ -199,3 +199,16 @@ def test_the_bulk_import_takes_token_lines() -> None:
         verdicts = admin.call("POST", "/accounts/import", json={"text": text, "dry_run": True})["lines"]
         assert [v["status"] for v in verdicts] == ["ok", "invalid"]
         assert "user9@sim.test" not in {a["id"] for a in admin.call("GET", "/accounts")["accounts"]}  # a dry run
+
+
+def test_the_fallback_header_is_on_every_surface() -> None:
+    with late_stack(accounts=2, anthropic={"model_map": {"opus": "deepseek-v4-pro"}}) as stack:
+        http = stack.http()
+        messages = {"model": "claude-opus-4", "max_tokens": 64, "messages": PROMPT}
+        for stream in (False, True):
+            answer = http.post("/v1/messages", json={**messages, "stream": stream})
+            assert answer.status_code == 200 and answer.headers["x-ds2api-model-fallback"] == "expert->default"
+            responses = http.post("/v1/responses", json={"model": "deepseek-v4-pro", "input": "Say hello",
+                                                         "stream": stream})
+            assert responses.status_code == 200
+            assert responses.headers["x-ds2api-model-fallback"] == "expert->default"
