@@ -9,18 +9,16 @@ flushes state.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
 from . import __version__
 from .api import errors
-from .api.admin.cluster_backend import ClusterBackend
 from .api.admin.mount import mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
@@ -58,21 +56,20 @@ from .chat.runner import AccountSource, RunnerOptions, TurnRunner
 from .chat.tracker import TurnTracker
 from .chat.turn import ModelRegistry
 from .chat.uploads import TurnUploads, UploadOptions
-from .chat.usage import warm_up as warm_up_tokenizer
 from .deepseek.client import DeepSeekClient
 from .pool.accounts import AccountPool
-from .pool.cluster import ClusterConfig
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
-from .pool.shared import SharedPool
 from .settings import Settings
 from .store import open_store
 from .store.account_book import open_account_book
 from .store.responses import ResponseStore, StoreLimits, open_response_store
-from .store.responses_redis import RedisResponseStore
 from .store.runtime_settings import open_runtime_settings
-from .tuning import return_free_heap
+
+if TYPE_CHECKING:  # the shared pool and its console load the Redis client (~12 MB): only with cluster.redis_url
+    from .api.admin.cluster_backend import ClusterBackend
+    from .pool.shared import SharedPool
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +78,10 @@ def open_responses(settings: Settings) -> ResponseStore:
     """The response store: Redis under the cluster's prefix when replicas share a pool, else the state store's."""
     config = settings.responses
     limits = StoreLimits(config.max_response_bytes, config.max_key_bytes)
-    if settings.cluster.redis_url:
+    if settings.cluster.redis_url:  # Redis (~12 MB) only when configured
+        from .pool.cluster import ClusterConfig
+        from .store.responses_redis import RedisResponseStore
+
         prefix = ClusterConfig.from_settings(settings).prefix
         return RedisResponseStore.from_url(settings.cluster.redis_url, prefix, config.ttl, limits)
     return open_response_store(settings.state.backend, settings.state.path, config.ttl, limits)
@@ -117,10 +117,14 @@ class Gateway:
         self.proxies = ProxyPool.from_settings(settings, observer=self.metrics)
         self.login = AccountLogin(self.client)
         # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md)
-        self.pool: AccountPool | SharedPool = SharedPool(settings, self.login, observer=self.metrics) \
-            if settings.cluster.redis_url \
-            else AccountPool(settings.accounts, settings=settings.pool, store=self.store, proxies=self.proxies,
-                             login=self.login, observer=self.metrics)
+        self.pool: AccountPool | SharedPool
+        if settings.cluster.redis_url:
+            from .pool.shared import SharedPool  # Redis (~12 MB) only when configured
+
+            self.pool = SharedPool(settings, self.login, observer=self.metrics)
+        else:
+            self.pool = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
+                                    proxies=self.proxies, login=self.login, observer=self.metrics)
         # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py); per replica, so
         # only with the in-process pool (a prewarmed turn must not outlive a shared lease)
         self.prewarmer = TurnPrewarmer(self.pool, self.client, self.proxies,
@@ -156,11 +160,16 @@ class Gateway:
         self.ollama = OllamaTurns(service(surface="ollama"), self.registry, self.leases_for, files)
         # the console acts on the in-process pool, or on the shared one through Redis (cluster mode)
         exit_probe = functools.partial(probe_exit, self.client)
-        self.console: PoolBackend | ClusterBackend = PoolBackend(
-            self.pool, self.proxies, self.runner, self.registry, self.book, observer=self.recorder,
-            probe_exit=exit_probe, queue_limit=settings.pool.queue_size) if isinstance(self.pool, AccountPool) \
-            else ClusterBackend(self.pool, settings, self.runner, self.registry, observer=self.recorder,
-                                probe_exit=exit_probe)
+        self.console: PoolBackend | ClusterBackend
+        if isinstance(self.pool, AccountPool):
+            self.console = PoolBackend(self.pool, self.proxies, self.runner, self.registry, self.book,
+                                       observer=self.recorder, probe_exit=exit_probe,
+                                       queue_limit=settings.pool.queue_size)
+        else:
+            from .api.admin.cluster_backend import ClusterBackend  # with the shared pool only
+
+            self.console = ClusterBackend(self.pool, settings, self.runner, self.registry, observer=self.recorder,
+                                          probe_exit=exit_probe)
 
     def leases_for(self, caller: Caller) -> AccountSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
@@ -175,17 +184,17 @@ class Gateway:
     def status(self) -> dict[str, Any]:
         """What `/admin/status` shows."""
         return {
-            "mode": "cluster" if isinstance(self.pool, SharedPool) else "single",
+            "mode": "cluster" if not isinstance(self.pool, AccountPool) else "single",
             "inflight": self.tracker.inflight_count,
             "leases_out": self.pool.leases_out,
             "usable_accounts": self.pool.usable_count,
             "accounts": self.pool.status(),
-            "proxies": self.pool.proxy_status() if isinstance(self.pool, SharedPool) else self.proxies.stats(),
+            "proxies": self.pool.proxy_status() if not isinstance(self.pool, AccountPool) else self.proxies.stats(),
         }
 
     async def pool_snapshot(self) -> dict[str, Any]:
         """The pool for the console: mode "cluster" (replicas with heartbeat age, shared accounts) or "single"."""
-        if isinstance(self.pool, SharedPool):
+        if not isinstance(self.pool, AccountPool):
             return await self.pool.snapshot()
         return {"mode": "single", "leases": self.pool.leases_out, "waiting": self.pool.waiting,
                 "accounts": self.pool.status(), "proxies": self.proxies.stats()}
@@ -195,8 +204,6 @@ class Gateway:
             await self.console.load_runtime_accounts()
         await self.upstream.load()
         await self.pool.start()
-        await asyncio.to_thread(warm_up_tokenizer)
-        return_free_heap()  # parsing tokenizer.json left ~20 MB of freed heap behind
         if self.prewarmer is not None:
             self.prewarmer.start()
         if not self.authenticator.has_keys and not self.settings.token_passthrough:

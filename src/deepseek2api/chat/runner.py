@@ -36,7 +36,7 @@ from .tools.prompt import guard
 from .tools.spec import ToolCallRecord
 from .turn import Turn
 from .uploads import StagedTurn, TurnUploads
-from .usage import TurnUsage, count_usage
+from .usage import TurnUsage, count_usage, load_soon
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,7 @@ class TurnRunner:
         nothing reached the client, then `AnswerRejected`.
         """
         trace = trace if trace is not None else TurnTrace()
+        load_soon()  # the tokenizer (not loaded while idle), ready by the time this turn counts its usage
         prompt = build_prompt(request)
         # files: history over the inline limit and attachments (chat/uploads.py); raises AttachmentError
         staged = await self.uploads.stage(request, prompt)

@@ -42,6 +42,9 @@ from __future__ import annotations
 import json
 from typing import Any, TypeGuard
 
+from orjson import JSONDecodeError as _OrjsonError
+from orjson import loads as _orjson_loads
+
 from . import drift
 from .errors import ErrorKind, classify_envelope, classify_hint, looks_like_html
 from .events import (
@@ -82,8 +85,17 @@ _HEAD_LIMIT = 64 * 1024  # bytes of a round kept to diagnose a body that was no 
 _PATH_CACHE_LIMIT = 1024
 _MAX_BATCH_DEPTH = 8
 _MISSING: Any = object()
-_loads = json.loads
 _JSON_ERRORS = (ValueError, RecursionError)
+
+
+def _loads(data: bytes) -> Any:
+    """`json.loads`, through orjson first: one upstream event per token, and orjson parses a small event
+    ~10x faster (bench/README.md, issue 25). Whatever orjson refuses (NaN, huge integers, lone surrogates,
+    deep nesting, UTF-16 …) goes to `json.loads`, so results and errors stay exactly the standard library's."""
+    try:
+        return _orjson_loads(data)
+    except _OrjsonError:
+        return json.loads(data)
 
 _Json = dict[str, Any]  # a decoded upstream JSON object; each value's type is checked where it is read
 _SlotKey = tuple[str | int, ...]  # ("B", "content"), (list name, fragment id) or (list name, "#", index)
