@@ -20,10 +20,12 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import errors
+from .api.admin.auth import AdminAuth
 from .api.admin.cluster_backend import ClusterBackend
 from .api.admin.mount import mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
+from .api.admin.timeline import Timeline
 from .api.anthropic.protocol import ClaudeModels
 from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
@@ -31,6 +33,10 @@ from .api.anthropic.signature import ThinkingSigner
 from .api.auth import Authenticator, Caller
 from .api.docs import install_docs
 from .api.health import health_router
+from .api.keys.gate import KeyGate
+from .api.keys.manager import KeyManager
+from .api.keys.page import keys_page_routes
+from .api.keys.router import KeysApi, key_routes
 from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
 from .api.observe import RequestRecorder
@@ -49,6 +55,9 @@ from .chat.turn import ModelRegistry
 from .chat.uploads import TurnUploads, UploadOptions
 from .chat.usage import warm_up as warm_up_tokenizer
 from .deepseek.client import DeepSeekClient
+from .keys.directory import KeyDirectory
+from .keys.rules import KeyRules
+from .keys.usage import UsageLedger
 from .pool.accounts import AccountPool
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
@@ -57,7 +66,9 @@ from .pool.shared import SharedPool
 from .settings import Settings
 from .store import open_store
 from .store.account_book import open_account_book
+from .store.keys import open_key_book
 from .store.responses import open_response_store
+from .store.usage import open_usage_store
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
@@ -76,6 +87,13 @@ class Gateway:
         self.registry = ModelRegistry(settings.models)
         self.authenticator = Authenticator([(k.name, k.key) for k in settings.keys],
                                            token_passthrough=settings.token_passthrough)
+        # keys for people (issue 23): each key's rules, what it used, and the gate every turn passes
+        self.key_directory = KeyDirectory(KeyRules.from_settings(key) for key in settings.keys)
+        self.usage = UsageLedger(open_usage_store(settings.state.backend, settings.state.path))
+        self.timeline = Timeline()
+        self.key_gate = KeyGate(self.key_directory, self.usage, self.timeline)
+        self.key_book = open_key_book(settings.state.backend, settings.state.path)
+        self.keys = KeyManager(self.key_directory, self.key_book, self.authenticator)
         capacity = max(16, len(settings.accounts) * settings.pool.per_account_concurrency * 2 + 8)
         # the console: metrics and the live tail every surface reports to (api/observe.py)
         self.requests = RequestLog()
@@ -131,7 +149,15 @@ class Gateway:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
         if caller.passthrough_token is not None:
             return PassthroughLeases(caller.passthrough_token, self.proxies)
-        return self.pool
+        return self.key_gate.leases(caller, self.pool)  # the key's rules, fair turns, usage (api/keys/gate.py)
+
+    def _timeline_sample(self) -> tuple[dict[str, int], int]:
+        """Accounts per state and requests waiting, for the console's timeline."""
+        states: dict[str, int] = {}
+        for row in self.pool.status():
+            state = str(row.get("state"))
+            states[state] = states.get(state, 0) + 1
+        return states, self.pool.waiting if isinstance(self.pool, AccountPool) else 0
 
     @property
     def inflight_count(self) -> int:
@@ -159,6 +185,9 @@ class Gateway:
         if isinstance(self.console, PoolBackend):  # accounts added from the console, before the pool starts
             await self.console.load_runtime_accounts()
         await self.pool.start()
+        await self.keys.load()
+        await self.usage.start()
+        self.timeline.start(self._timeline_sample)
         await asyncio.to_thread(warm_up_tokenizer)
         return_free_heap()  # parsing tokenizer.json left ~20 MB of freed heap behind
         if self.prewarmer is not None:
@@ -179,6 +208,7 @@ class Gateway:
         steps: list[Callable[[], Awaitable[None]]] = [
             self.tracker.cancel_all,  # each turn returns its lease and stops its upstream stream
             *([self.prewarmer.stop] if self.prewarmer is not None else []),
+            self.timeline.stop, self.usage.close, self.key_book.close,
             self.pool.close, self.store.close, self.book.close, self.response_store.close, self.client.aclose,
         ]
         failure: Exception | None = None
@@ -223,6 +253,9 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(status_router(gateway.authenticator, gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
+    admin_auth = AdminAuth([(k.name, k.key) for k in settings.admin_keys], [(k.name, k.key) for k in settings.keys])
+    app.router.routes.extend(key_routes(KeysApi(gateway.keys, gateway.key_gate, gateway.timeline, admin_auth)))
+    app.router.routes.extend(keys_page_routes())
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

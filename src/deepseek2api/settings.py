@@ -16,6 +16,7 @@ import stat
 import sys
 import typing
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -94,10 +95,40 @@ class _Section(BaseModel):
 
 
 class ApiKey(_Section):
-    """A downstream API key; `name` identifies the caller in logs without revealing the key."""
+    """A downstream API key; `name` identifies the caller in logs without revealing the key.
+
+    The rules are optional (issue 23; keys/rules.py enforces them): `models` — the model names the key
+    may use (shell patterns like `deepseek-*`; empty: all), `max_streams` concurrent requests, `rpm`
+    requests a minute, `tokens_per_day` prompt + completion tokens a UTC day, `expires_at` (unix seconds
+    or an ISO-8601 time), `enabled`, and a free `note`. 0 / None means "no limit"."""
 
     name: str
     key: str = Field(min_length=1, repr=False)
+    models: tuple[str, ...] = ()
+    max_streams: int = Field(default=0, ge=0)
+    rpm: int = Field(default=0, ge=0)
+    tokens_per_day: int = Field(default=0, ge=0)
+    expires_at: float | None = None
+    enabled: bool = True
+    note: str = ""
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _expires_at(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            try:
+                moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("expected unix seconds or an ISO-8601 time like 2027-01-31T00:00:00Z") from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return moment.timestamp()
+        return value
 
 
 class AccountSettings(_Section):

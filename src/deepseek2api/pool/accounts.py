@@ -27,6 +27,7 @@ from ..settings import AccountSettings, PoolSettings, redact_proxy
 from ..store.base import AccountState, StateStore
 from .dispatch import BUSY_RETRY_AFTER, Limits, choose, exhausted, next_wake, verdict
 from .errors import EditRefusal, PoolEditRefused, PoolExhausted, PoolReason
+from .fairness import fair_order
 from .health import DEAD_KINDS, STATES, AccountStatus, Cooldowns, Health, after_error, parse_status, transition
 from .lease import AccountLease, LeaseContext
 from .observe import PoolObserver
@@ -50,6 +51,7 @@ class _Waiter:
     deadline: float  # pool clock
     timer: asyncio.TimerHandle | None = None
     queued_at: float = 0.0  # loop time, for the queue-wait metric
+    owner: str = ""  # the API key it waits for: keys take turns (pool/fairness.py)
 
 
 class AccountPool:
@@ -84,6 +86,7 @@ class AccountPool:
         self._exits: collections.Counter[str] = collections.Counter()  # leases out per exit ("" = direct)
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._sequence = 0
+        self._served: dict[str, int] = {}  # owner → sequence of its last grant (pool/fairness.py)
         self._leases_out = 0
         self._dirty: dict[str, AccountState] = {}
         self._writer: asyncio.Task[None] | None = None
@@ -181,14 +184,15 @@ class AccountPool:
     # ---- leasing ---------------------------------------------------------------------
 
     def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None,
-              only: str | None = None) -> LeaseContext:
+              only: str | None = None, owner: str = "") -> LeaseContext:
         """`async with pool.lease(exclude=tried) as lease:` — raises `PoolExhausted` when none is free.
 
         `prefer`: an account to take when it has a free slot right now (one client session kept on one
         account); only a hint — when it is busy, any other free account is taken, never waited for.
         `only`: this account and no other (the console's "test now" and pinned tester); it waits in
-        the same FIFO queue as everybody, so the one-stream-per-account rule holds."""
-        return LeaseContext(self, frozenset(exclude), prefer, only)
+        the same FIFO queue as everybody, so the one-stream-per-account rule holds.
+        `owner`: whose request it is (an API key's name); waiting owners take turns (pool/fairness.py)."""
+        return LeaseContext(self, frozenset(exclude), prefer, only, owner)
 
     @property
     def leases_out(self) -> int:
@@ -217,24 +221,24 @@ class AccountPool:
             )
 
     async def _acquire(self, exclude: frozenset[str], prefer: str | None = None,
-                       only: str | None = None) -> AccountRecord:
+                       only: str | None = None, owner: str = "") -> AccountRecord:
         if only is not None:
             if only not in self._accounts:
                 raise PoolEditRefused(EditRefusal.NOT_FOUND, f"no account {only!r}")
             exclude = exclude | frozenset(i for i in self._accounts if i != only)
-            return await self._acquire_observed(exclude, None, count_rejection=False)
-        return await self._acquire_observed(exclude, prefer, count_rejection=not exclude)
+            return await self._acquire_observed(exclude, None, count_rejection=False, owner=owner)
+        return await self._acquire_observed(exclude, prefer, count_rejection=not exclude, owner=owner)
 
     async def _acquire_observed(self, exclude: frozenset[str], prefer: str | None, *,
-                                count_rejection: bool) -> AccountRecord:
+                                count_rejection: bool, owner: str = "") -> AccountRecord:
         """`_wait_for_account` with the queue wait and rejections told to the observer (a retry on
         another account, `exclude` non-empty, is a failover, not a rejection)."""
         observer = self.observer
         if observer is None:
-            return await self._wait_for_account(exclude, prefer)
+            return await self._wait_for_account(exclude, prefer, owner)
         started = time.monotonic()
         try:
-            account = await self._wait_for_account(exclude, prefer)
+            account = await self._wait_for_account(exclude, prefer, owner)
         except PoolExhausted as refused:
             if count_rejection:
                 observer.queue_rejected(refused.reason.value)
@@ -242,7 +246,7 @@ class AccountPool:
         observer.queue_waited(time.monotonic() - started)
         return account
 
-    async def _wait_for_account(self, exclude: frozenset[str], prefer: str | None) -> AccountRecord:
+    async def _wait_for_account(self, exclude: frozenset[str], prefer: str | None, owner: str = "") -> AccountRecord:
         if self._closed:
             raise PoolExhausted(PoolReason.NONE_USABLE, "the gateway is shutting down", 5.0)
         self._dispatch()  # earlier waiters first
@@ -250,6 +254,7 @@ class AccountPool:
         account = self._preferred(prefer, exclude, now) or self._choose(exclude, now)
         if account is not None:
             self._take(account)
+            self._served[owner] = self._sequence
             return account
         timeout = self._settings.queue_timeout
         verdict = self._verdict(exclude, now, now + timeout)
@@ -262,7 +267,7 @@ class AccountPool:
                 BUSY_RETRY_AFTER,
             )
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop.create_future(), exclude, now + timeout)
+        waiter = _Waiter(loop.create_future(), exclude, now + timeout, owner=owner)
         waiter.timer = loop.call_later(timeout, self._expire, waiter)
         self._waiters.append(waiter)
         self._schedule_wake()
@@ -359,7 +364,7 @@ class AccountPool:
 
     def _serve_waiters(self) -> None:
         now = self._clock()
-        for waiter in list(self._waiters):
+        for waiter in fair_order(self._waiters, self._served):
             if waiter not in self._waiters:
                 continue
             if waiter.future.done():
@@ -370,6 +375,7 @@ class AccountPool:
                 self._waiters.remove(waiter)
                 waiter.future.set_result(account)
                 self._take(account)
+                self._served[waiter.owner] = self._sequence
                 continue
             verdict = self._verdict(waiter.exclude, now, waiter.deadline)
             if verdict is not None:
