@@ -66,7 +66,7 @@ def test_a_model_outside_the_list_is_the_surfaces_403_naming_the_allowed_models(
     assert response.status_code == 403
     error = _error(surface, response)
     assert "deepseek-chat" in error["message"] and "claude-*" in error["message"]
-    assert error["type"] == ("permission_error" if surface == "anthropic" else "permission_error")
+    assert error["type"] == "permission_error"
     if surface != "anthropic":
         assert error["code"] == "model_not_allowed" and error["param"] == "model"
     allowed = _post(stack, surface, "sk-chat-only-000000000", "deepseek-chat", stream)

@@ -202,6 +202,10 @@ class AccountPool:
     def waiting(self) -> int:
         return len(self._waiters)
 
+    def waiting_by_owner(self) -> dict[str, int]:
+        """Requests waiting per owner (API key name): the console's queue per key."""
+        return dict(collections.Counter(waiter.owner for waiter in self._waiters))
+
     @property
     def usable_count(self) -> int:
         now = self._clock()
