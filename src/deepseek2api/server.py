@@ -59,6 +59,7 @@ from .keys.directory import KeyDirectory
 from .keys.rules import KeyRules
 from .keys.usage import UsageLedger
 from .pool.accounts import AccountPool
+from .pool.cluster.config import ClusterConfig
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
@@ -69,6 +70,7 @@ from .store.account_book import open_account_book
 from .store.keys import open_key_book
 from .store.responses import open_response_store
 from .store.usage import open_usage_store
+from .store.usage_redis import RedisUsageStore
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,10 @@ class Gateway:
                                            token_passthrough=settings.token_passthrough)
         # keys for people (issue 23): each key's rules, what it used, and the gate every turn passes
         self.key_directory = KeyDirectory(KeyRules.from_settings(key) for key in settings.keys)
-        self.usage = UsageLedger(open_usage_store(settings.state.backend, settings.state.path))
+        # usage counts in Redis when replicas share a pool (docs/keys.md), else in the state file
+        self.usage = UsageLedger(RedisUsageStore(settings.cluster.redis_url, ClusterConfig(
+            name=settings.cluster.name).prefix) if settings.cluster.redis_url else
+            open_usage_store(settings.state.backend, settings.state.path), shared=bool(settings.cluster.redis_url))
         self.timeline = Timeline()
         self.key_gate = KeyGate(self.key_directory, self.usage, self.timeline)
         self.key_book = open_key_book(settings.state.backend, settings.state.path)

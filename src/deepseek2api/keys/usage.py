@@ -38,8 +38,9 @@ class UsageLedger:
     """Per-key usage of this process, flushed to the store; today's tokens for the daily limit."""
 
     def __init__(self, store: UsageStore, *, clock: Callable[[], float] = time.time,
-                 flush_every: float = FLUSH_EVERY) -> None:
+                 flush_every: float = FLUSH_EVERY, shared: bool = False) -> None:
         self._store = store
+        self._shared = shared  # other processes add to the store too: re-read today's totals after each write
         self._clock = clock
         self._flush_every = flush_every
         self._pending: dict[tuple[str, int, str, str], UsageRow] = {}
@@ -50,16 +51,20 @@ class UsageLedger:
 
     async def start(self) -> None:
         """Today's tokens from the store (the daily limit holds across restarts), then the writer."""
-        self._today = int(self._clock() // DAY)
         try:
-            rows = await self._store.query("day", self._today, self._today + 1)
+            await self._refresh_today()
         except Exception as exc:  # noqa: BLE001 - a broken store must not stop the gateway
             log.warning("could not read today's key usage (%s): daily limits start from zero", exc)
-            rows = []
-        for row in rows:
-            self._tokens_today[row.key] = self._tokens_today.get(row.key, 0) + row.prompt_tokens \
-                + row.completion_tokens
         self._task = asyncio.get_running_loop().create_task(self._write_loop())
+
+    async def _refresh_today(self) -> None:
+        """Today's tokens per key as the store has them, plus what this process has not written yet."""
+        day = int(self._clock() // DAY)
+        rows = await self._store.query("day", day, day + 1)
+        totals: dict[str, int] = {}
+        for row in [*rows, *(r for r in self._pending.values() if r.span == "day" and r.bucket == day)]:
+            totals[row.key] = totals.get(row.key, 0) + row.prompt_tokens + row.completion_tokens
+        self._today, self._tokens_today = day, totals
 
     def record(self, key: str, model: str, counts: TurnCounts) -> None:
         now = self._clock()
@@ -95,6 +100,8 @@ class UsageLedger:
             prune = int((self._clock() - MINUTE_RETENTION) // 60)
             try:
                 await self._store.add(rows, prune)
+                if self._shared:
+                    await self._refresh_today()
             except Exception as exc:  # noqa: BLE001 - kept for the next write
                 log.warning("could not write key usage (%s); retrying with the next write", exc)
                 for row in rows:
