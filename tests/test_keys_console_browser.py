@@ -34,7 +34,8 @@ KEYS: list[dict[str, Any]] = [
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with running_stack(accounts=2, keys=KEYS, admin_keys=[{"name": "ops", "key": ADMIN_KEY}]) as s:
+    with running_stack(accounts=2, keys=KEYS, admin_keys=[{"name": "ops", "key": ADMIN_KEY}],
+                       pool={"queue_timeout": 10.0, "max_requests_per_hour": 100}) as s:
         s.gateway.timeline.sample({"ready": 2}, 0)  # the sampler's first tick may be seconds away
         alice = s.openai(api_key="sk-alice-browser-00000")
         for model in ("deepseek-chat", "deepseek-reasoner", "deepseek-chat"):
@@ -91,6 +92,13 @@ def test_the_key_table_and_the_charts(stack: Stack, browser: Any) -> None:
     width = alice.locator("td.tokens .bar > i").evaluate("node => node.style.width")
     assert width == f"{min(100.0, used / 100000 * 100):.1f}%"
     expect(page.locator('tr[data-key="test"] td.tokens')).to_contain_text("no limit")
+    # each account's fair use: turns in the last hour against its limit, and when it is usable
+    fair = page.locator("#fair-use-table tbody tr")
+    expect(fair).to_have_count(2)
+    turns = sum(int(row["requests_last_hour"]) for row in stack.gateway.pool.fair_use())  # type: ignore[union-attr]
+    assert turns >= 5
+    expect(fair.first.locator("td.per-hour")).to_contain_text("/ 100")
+    expect(fair.first.locator("td.usable")).to_have_text("now")
 
     # every chart drew something: bars for requests and tokens, lines for TTFT and the queue
     for chart in ("c-req-key", "c-tok-key", "c-req-model", "c-tok-model", "c-states"):

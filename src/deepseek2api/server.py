@@ -259,7 +259,9 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
     admin_auth = AdminAuth([(k.name, k.key) for k in settings.admin_keys], [(k.name, k.key) for k in settings.keys])
-    app.router.routes.extend(key_routes(KeysApi(gateway.keys, gateway.key_gate, gateway.timeline, admin_auth)))
+    fair_use = gateway.pool.fair_use if isinstance(gateway.pool, AccountPool) else None
+    app.router.routes.extend(key_routes(KeysApi(gateway.keys, gateway.key_gate, gateway.timeline, admin_auth,
+                                                fair_use=fair_use)))
     app.router.routes.extend(keys_page_routes())
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN

@@ -142,6 +142,9 @@ class AccountSettings(_Section):
     name: str | None = None
     proxy: ProxyUrl | None = None
     enabled: bool = True
+    # fair use (pool/fair_use.py): None takes the pool's default
+    max_requests_per_hour: int | None = Field(default=None, ge=0)
+    min_request_gap: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -208,6 +211,9 @@ class PoolSettings(_Section):
     cooldown_rate_limited: float = Field(default=60.0, ge=0)
     cooldown_busy: float = Field(default=5.0, ge=0)
     prewarm: bool = False
+    # fair use for every account (pool/fair_use.py; an account's own field wins); 0: no limit
+    max_requests_per_hour: int = Field(default=0, ge=0)
+    min_request_gap: float = Field(default=0.0, ge=0)  # seconds between two turns started on one account
 
 
 _PROFILE = ClientProfile()  # the client's own defaults are the config's defaults (one source)

@@ -27,6 +27,7 @@ from ..settings import AccountSettings, PoolSettings, redact_proxy
 from ..store.base import AccountState, StateStore
 from .dispatch import BUSY_RETRY_AFTER, Limits, choose, exhausted, next_wake, verdict
 from .errors import EditRefusal, PoolEditRefused, PoolExhausted, PoolReason
+from .fair_use import FairUse
 from .fairness import fair_order
 from .health import DEAD_KINDS, STATES, AccountStatus, Cooldowns, Health, after_error, parse_status, transition
 from .lease import AccountLease, LeaseContext
@@ -87,6 +88,9 @@ class AccountPool:
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._sequence = 0
         self._served: dict[str, int] = {}  # owner → sequence of its last grant (pool/fairness.py)
+        self._fair_use = FairUse(settings)  # max_requests_per_hour, min_request_gap (pool/fair_use.py)
+        for account in accounts:
+            self._fair_use.consider(account)
         self._leases_out = 0
         self._dirty: dict[str, AccountState] = {}
         self._writer: asyncio.Task[None] | None = None
@@ -319,10 +323,30 @@ class AccountPool:
         acc = self._accounts.get(prefer)
         if acc is None or acc.in_use >= self._settings.per_account_concurrency or not acc.usable(now):
             return None
+        if self._fair_use.active and self._fair_use.usable_at(acc.settings, now) is not None:
+            return None
         return acc
 
     def _choose(self, exclude: frozenset[str], now: float) -> AccountRecord | None:
+        if self._fair_use.active:  # accounts at their fair-use limit are skipped, not failed
+            exclude = exclude | self._fair_use.held_back((a.settings for a in self._accounts.values()), now)
         return choose(self._accounts.values(), exclude, now, self._settings.per_account_concurrency, self._rng)
+
+    def fair_use_until(self, account_id: str) -> float | None:
+        """When an account held back by its fair-use limits may start a turn again (None: now)."""
+        return self._fair_use.usable_at(self._get(account_id).settings, self._clock())
+
+    def fair_use(self) -> list[dict[str, object]]:
+        """Every account's fair-use limits, use in the last hour and time until usable (the console)."""
+        now = self._clock()
+        rows: list[dict[str, object]] = []
+        for acc in self._accounts.values():
+            per_hour, gap = self._fair_use.limits(acc.settings)
+            at = self._fair_use.usable_at(acc.settings, now)
+            rows.append({"id": acc.id, "max_requests_per_hour": per_hour, "min_request_gap": gap,
+                         "requests_last_hour": self._fair_use.requests_last_hour(acc.id, now),
+                         "usable_in": round(at - now, 1) if at is not None else 0.0})
+        return rows
 
     def _take(self, acc: AccountRecord) -> None:
         acc.in_use += 1
@@ -331,6 +355,8 @@ class AccountPool:
         acc.requests += 1
         acc.counters_dirty = True
         self._leases_out += 1
+        if self._fair_use.active:
+            self._fair_use.note(acc.settings, self._clock())
         if acc.status.timed:  # its cooling/mute has passed
             self._set_state(acc, READY, "")
 
@@ -394,6 +420,10 @@ class AccountPool:
         if not self._waiters or self._closed:
             return
         wake_at = next_wake(self._accounts.values(), self._clock())
+        if self._fair_use.active:  # or when the first account held back by fair use may start again
+            free_at = self._fair_use.next_free((a.settings for a in self._accounts.values()), self._clock())
+            if free_at is not None:
+                wake_at = free_at if wake_at is None else min(wake_at, free_at)
         if wake_at is not None:
             loop = asyncio.get_running_loop()
             self._wake = loop.call_later(wake_at - self._clock() + 0.01, self._dispatch)
@@ -570,6 +600,7 @@ class AccountPool:
             raise PoolEditRefused(EditRefusal.EXISTS, f"account {account.id!r} is in the pool already")
         record = self._record(account)
         record.credentials = fingerprint
+        self._fair_use.consider(account)
         self._accounts[account.id] = record
         logger.info("account %s: added", account.id)
         self._dispatch()

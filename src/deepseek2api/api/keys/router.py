@@ -6,7 +6,8 @@
 - `GET /usage` — rows per key, model and day (or minute): filters `key`, `model`, `since`, `until`
   (`YYYY-MM-DD` or unix seconds), `span=day|minute`, `format=csv`;
 - `GET /usage/series?range=hour|day|month` — what the console draws: requests and tokens per key and per
-  model over time, and the sampled timeline (TTFT percentiles, account states, queue depth).
+  model over time, and the sampled timeline (TTFT percentiles, account states, queue depth);
+- `GET /fair-use` — each account's fair-use limits, turns in the last hour and seconds until usable.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def _row(row: UsageRow) -> dict[str, Any]:
 
 class KeysApi:
     def __init__(self, manager: KeyManager, gate: KeyGate, timeline: Timeline | None, auth: AdminAuth, *,
+                 fair_use: Callable[[], list[dict[str, object]]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
+        self.fair_use_rows = fair_use  # the in-process pool's per-account fair use (None in cluster mode)
         self.manager = manager
         self.gate = gate
         self.timeline = timeline
@@ -149,6 +152,11 @@ class KeysApi:
         audit_log.info("admin key=%s action=delete_key target=%s result=ok", who, name)
         return _json({"deleted": name})
 
+    async def fair_use(self, request: Request, who: str) -> Response:
+        """Each account's fair-use limits, its turns in the last hour and the seconds until it is usable."""
+        rows = self.fair_use_rows() if self.fair_use_rows is not None else None
+        return _json({"supported": rows is not None, "accounts": rows or []})
+
     async def usage(self, request: Request, who: str) -> Response:
         query = request.query_params
         span = query.get("span", "day")
@@ -215,6 +223,7 @@ def key_routes(api: KeysApi, prefix: str = "/admin") -> list[BaseRoute]:
         Route(f"{base}/keys/{{name}}", g(api.delete), methods=["DELETE"]),
         Route(f"{base}/usage", g(api.usage), methods=["GET"]),
         Route(f"{base}/usage/series", g(api.series), methods=["GET"]),
+        Route(f"{base}/fair-use", g(api.fair_use), methods=["GET"]),
     ]
 
 

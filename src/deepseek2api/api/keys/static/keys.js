@@ -155,10 +155,26 @@
     } catch (e) { toast(e.message, true); }
   }
 
+  function renderFairUse(data) {
+    const limited = data.accounts.filter((a) => a.max_requests_per_hour || a.min_request_gap);
+    $("fair-use-card").hidden = !limited.length;
+    const body = $("fair-use-table").querySelector("tbody");
+    body.textContent = "";
+    for (const a of limited) {
+      const wait = a.usable_in > 0 ? `in ${Math.ceil(a.usable_in)}s` : "now";
+      body.appendChild(el("tr", { "data-account": a.id },
+        el("td", {}, a.id),
+        el("td", { class: "per-hour" }, bar(a.requests_last_hour, a.max_requests_per_hour)),
+        el("td", {}, a.min_request_gap ? `${a.min_request_gap}s` : "–"),
+        el("td", { class: "usable" }, el("span", { class: `chip ${a.usable_in > 0 ? "cooling" : "ready"}` }, wait))));
+    }
+  }
+
   async function refresh() {
     if (!key) return;
     try {
       renderKeys((await api("/keys")).keys);
+      renderFairUse(await api("/fair-use"));
       await charts();
       $("page").dataset.loaded = "1";
     } catch (e) { if (e.message !== "refused") toast(e.message, true); }
