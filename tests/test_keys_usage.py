@@ -164,3 +164,21 @@ def test_series_ranges(span: str) -> None:
             series = admin.get("/admin/api/usage/series", params={"range": span}).json()
         assert len(series["by_model"]["deepseek-chat"]["tokens"]) == series["count"]
         assert sum(series["by_model"]["deepseek-chat"]["requests"]) == 1
+
+
+@pytest.mark.parametrize("per_key", [False, True])
+def test_metrics_by_key_name_are_opt_in_and_never_carry_the_key(per_key: bool) -> None:
+    with running_stack(accounts=1, keys=KEYS, metrics={"per_key": per_key}) as stack:
+        done = stack.openai(api_key="sk-alice-000000000000").chat.completions.create(
+            model="deepseek-chat", messages=[{"role": "user", "content": "metrics"}])
+        stack.wait_idle()
+        text = httpx.get(f"{stack.base_url}/metrics", timeout=10).text
+        assert "sk-alice" not in text and API_KEY not in text
+        if not per_key:
+            assert "deepseek2api_key_" not in text
+            return
+        assert 'deepseek2api_key_requests_total{key="alice",model="deepseek-chat"} 1.0' in text
+        assert done.usage is not None
+        assert (f'deepseek2api_key_tokens_total{{key="alice",model="deepseek-chat",type="input"}} '
+                f'{float(done.usage.prompt_tokens)}') in text
+        assert 'deepseek2api_key_streams{key="alice"} 0.0' in text

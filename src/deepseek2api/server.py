@@ -35,6 +35,7 @@ from .api.docs import install_docs
 from .api.health import health_router
 from .api.keys.gate import KeyGate
 from .api.keys.manager import KeyManager
+from .api.keys.metrics import KeyMetrics
 from .api.keys.page import keys_page_routes
 from .api.keys.router import KeysApi, key_routes
 from .api.metrics import GatewayMetrics
@@ -104,6 +105,9 @@ class Gateway:
         self.requests = RequestLog()
         self.metrics = GatewayMetrics(known_models=[name for name, _ in self.registry.names()],
                                       snapshot=lambda: self.console.gauges())
+        if settings.metrics.per_key:  # series by key name, opt-in (api/keys/metrics.py)
+            self.metrics.registry.register(KeyMetrics(self.usage, self.key_gate.limiter,
+                                                      [name for name, _ in self.registry.names()]))
         self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
         self.client.on_pow_solved = self.metrics.pow_solved

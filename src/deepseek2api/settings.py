@@ -339,6 +339,8 @@ class MetricsSettings(_Section):
     """`GET /metrics`: open by default (scrapers rarely send keys); `require_key` asks for any API key."""
 
     require_key: bool = False
+    # series by API key *name* (never the key): opt-in, since the names are the operator's labels (docs/keys.md)
+    per_key: bool = False
 
 
 class ResponsesSettings(_Section):

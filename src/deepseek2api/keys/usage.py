@@ -48,6 +48,8 @@ class UsageLedger:
         self._tokens_today: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # since this process started, per (key, model): the opt-in /metrics series (api/keys/metrics.py)
+        self.totals: dict[tuple[str, str], UsageRow] = {}
 
     async def start(self) -> None:
         """Today's tokens from the store (the daily limit holds across restarts), then the writer."""
@@ -74,6 +76,9 @@ class UsageLedger:
         tokens = counts.prompt_tokens + counts.completion_tokens
         if tokens:
             self._tokens_today[key] = self._tokens_today.get(key, 0) + tokens
+        total = self.totals.get((key, model))
+        if total is None:
+            total = self.totals[(key, model)] = UsageRow("total", 0, key, model)
         for span, bucket in (("minute", minute), ("day", day)):
             slot = (span, bucket, key, model)
             row = self._pending.get(slot)
@@ -85,6 +90,12 @@ class UsageLedger:
             row.reasoning_tokens += counts.reasoning_tokens
             row.errors += int(counts.error)
             row.stream_seconds += counts.seconds
+        total.requests += 1
+        total.prompt_tokens += counts.prompt_tokens
+        total.completion_tokens += counts.completion_tokens
+        total.reasoning_tokens += counts.reasoning_tokens
+        total.errors += int(counts.error)
+        total.stream_seconds += counts.seconds
 
     def tokens_today(self, key: str) -> int:
         if int(self._clock() // DAY) != self._today:
