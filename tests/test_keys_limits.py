@@ -32,7 +32,8 @@ SURFACES = ("openai", "anthropic", "responses")
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with running_stack(accounts=2, keys=KEYS, sim={"tokens_per_second": 200.0}) as s:
+    with running_stack(accounts=2, keys=KEYS, sim={"tokens_per_second": 200.0},
+                       ollama={"enabled": True, "require_key": True}) as s:
         yield s
 
 
@@ -182,3 +183,21 @@ def test_a_key_without_rules_is_not_limited_and_refusals_take_no_account(stack: 
     assert before["completions"] > 0
     _post(stack, "openai", "sk-chat-only-000000000", "deepseek-reasoner")
     assert stack.sim_stats().get("completions") == before.get("completions")
+
+
+def test_the_gemini_and_ollama_surfaces_pass_the_same_gate(stack: Stack) -> None:
+    """The checks sit where every turn passes (the runner), so surfaces added later enforce them too."""
+    gemini = httpx.post(f"{stack.base_url}/v1beta/models/deepseek-reasoner:generateContent", timeout=60,
+                        headers={"x-goog-api-key": "sk-chat-only-000000000"},
+                        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    assert gemini.status_code == 403, gemini.text
+    assert "deepseek-chat" in gemini.text
+    ollama = httpx.post(f"{stack.base_url}/api/chat", timeout=60,
+                        headers={"authorization": "Bearer sk-chat-only-000000000"},
+                        json={"model": "deepseek-reasoner", "stream": False,
+                              "messages": [{"role": "user", "content": "hi"}]})
+    assert ollama.status_code == 403, ollama.text
+    allowed = httpx.post(f"{stack.base_url}/v1beta/models/deepseek-chat:generateContent", timeout=60,
+                         headers={"x-goog-api-key": "sk-chat-only-000000000"},
+                         json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    assert allowed.status_code == 200, allowed.text
