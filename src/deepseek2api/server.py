@@ -26,6 +26,7 @@ from .api.admin.mount import mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
 from .api.admin.timeline import Timeline
+from .api.admin.upstream import UpstreamPanel
 from .api.anthropic.protocol import ClaudeModels
 from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
@@ -81,6 +82,7 @@ from .store.account_book import open_account_book
 from .store.keys import open_key_book
 from .store.responses import ResponseStore, StoreLimits, open_response_store
 from .store.responses_redis import RedisResponseStore
+from .store.runtime_settings import open_runtime_settings
 from .store.usage import open_usage_store
 from .store.usage_redis import RedisUsageStore
 from .tuning import return_free_heap
@@ -132,6 +134,10 @@ class Gateway:
         self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
         self.client.on_pow_solved = self.metrics.pow_solved
+        self.metrics.watch_upstream(self.client.gate)  # version-gate refusals, unknown stream shapes (issue 20)
+        # the client identity, switchable from the console and kept in the state file (issue 20)
+        self.runtime_settings = open_runtime_settings(settings.state.backend, settings.state.path)
+        self.upstream = UpstreamPanel(self.client, settings.upstream.identity(), self.runtime_settings)
         self.store = open_store(settings.state)
         self.book = open_account_book(settings.state.backend, settings.state.path)  # accounts added at runtime
         self.proxies = ProxyPool.from_settings(settings, observer=self.metrics)
@@ -221,6 +227,7 @@ class Gateway:
     async def start(self) -> None:
         if isinstance(self.console, PoolBackend):  # accounts added from the console, before the pool starts
             await self.console.load_runtime_accounts()
+        await self.upstream.load()
         await self.pool.start()
         await self.keys.load()
         await self.usage.start()
@@ -246,7 +253,8 @@ class Gateway:
             self.tracker.cancel_all,  # each turn returns its lease and stops its upstream stream
             *([self.prewarmer.stop] if self.prewarmer is not None else []),
             self.timeline.stop, self.usage.close, self.key_book.close,
-            self.pool.close, self.store.close, self.book.close, self.response_store.close, self.client.aclose,
+            self.pool.close, self.store.close, self.book.close, self.response_store.close, self.runtime_settings.close,
+            self.client.aclose,
         ]
         failure: Exception | None = None
         for step in steps:  # one failing step must not keep the others (state flushes) from running
@@ -305,7 +313,8 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     if settings.ollama.enabled:  # no keys in Ollama's API: only when the operator asks (api/ollama/router.py)
         gate = OllamaGate(gateway.authenticator, port=settings.ollama.port, require_key=settings.ollama.require_key)
         app.include_router(ollama_router(gateway.ollama, gateway.registry, gate))
-    mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
+    mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics,
+                  upstream=gateway.upstream)
     admin_auth = AdminAuth([(k.name, k.key) for k in settings.admin_keys], [(k.name, k.key) for k in settings.keys])
     fair_use = gateway.pool.fair_use if isinstance(gateway.pool, AccountPool) else None
     app.router.routes.extend(key_routes(KeysApi(gateway.keys, gateway.key_gate, gateway.timeline, admin_auth,
