@@ -19,9 +19,11 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import errors
+from .api.admin.auth import AdminAuth
 from .api.admin.mount import mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
+from .api.admin.timeline import Timeline
 from .api.admin.upstream import UpstreamPanel
 from .api.anthropic.protocol import ClaudeModels
 from .api.anthropic.router import anthropic_router
@@ -35,6 +37,11 @@ from .api.gemini.protocol import GeminiModels
 from .api.gemini.router import gemini_router
 from .api.gemini.serving import GenerateContent
 from .api.health import health_router
+from .api.keys.gate import KeyGate
+from .api.keys.manager import KeyManager
+from .api.keys.metrics import KeyMetrics
+from .api.keys.page import keys_page_routes
+from .api.keys.router import KeysApi, key_routes
 from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
 from .api.observe import RequestRecorder
@@ -57,6 +64,9 @@ from .chat.tracker import TurnTracker
 from .chat.turn import ModelRegistry
 from .chat.uploads import TurnUploads, UploadOptions
 from .deepseek.client import DeepSeekClient
+from .keys.directory import KeyDirectory
+from .keys.rules import KeyRules
+from .keys.usage import UsageLedger
 from .pool.accounts import AccountPool
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
@@ -64,14 +74,26 @@ from .pool.proxies import ProxyPool
 from .settings import Settings
 from .store import open_store
 from .store.account_book import open_account_book
+from .store.keys import open_key_book
 from .store.responses import ResponseStore, StoreLimits, open_response_store
 from .store.runtime_settings import open_runtime_settings
+from .store.usage import UsageStore, open_usage_store
 
 if TYPE_CHECKING:  # the shared pool and its console load the Redis client (~12 MB): only with cluster.redis_url
     from .api.admin.cluster_backend import ClusterBackend
     from .pool.shared import SharedPool
 
 log = logging.getLogger(__name__)
+
+
+def open_usage(settings: Settings) -> UsageStore:
+    """The usage counts: in Redis when replicas share a pool (docs/keys.md), else in the state file."""
+    if settings.cluster.redis_url:
+        from .pool.cluster import ClusterConfig
+        from .store.usage_redis import RedisUsageStore
+
+        return RedisUsageStore(settings.cluster.redis_url, ClusterConfig.from_settings(settings).prefix)
+    return open_usage_store(settings.state.backend, settings.state.path)
 
 
 def open_responses(settings: Settings) -> ResponseStore:
@@ -100,11 +122,22 @@ class Gateway:
         self.registry = ModelRegistry(settings.models)
         self.authenticator = Authenticator([(k.name, k.key) for k in settings.keys],
                                            token_passthrough=settings.token_passthrough)
+        # keys for people (issue 23): each key's rules, what it used, and the gate every turn passes
+        self.key_directory = KeyDirectory(KeyRules.from_settings(key) for key in settings.keys)
+        # usage counts in Redis when replicas share a pool (docs/keys.md), else in the state file
+        self.usage = UsageLedger(open_usage(settings), shared=bool(settings.cluster.redis_url))
+        self.timeline = Timeline()
+        self.key_gate = KeyGate(self.key_directory, self.usage, self.timeline)
+        self.key_book = open_key_book(settings.state.backend, settings.state.path)
+        self.keys = KeyManager(self.key_directory, self.key_book, self.authenticator)
         capacity = max(16, len(settings.accounts) * settings.pool.per_account_concurrency * 2 + 8)
         # the console: metrics and the live tail every surface reports to (api/observe.py)
         self.requests = RequestLog()
         self.metrics = GatewayMetrics(known_models=[name for name, _ in self.registry.names()],
                                       snapshot=lambda: self.console.gauges())
+        if settings.metrics.per_key:  # series by key name, opt-in (api/keys/metrics.py)
+            self.metrics.registry.register(KeyMetrics(self.usage, self.key_gate.limiter,
+                                                      [name for name, _ in self.registry.names()]))
         self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
         self.client.on_pow_solved = self.metrics.pow_solved
@@ -175,7 +208,15 @@ class Gateway:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
         if caller.passthrough_token is not None:
             return PassthroughLeases(caller.passthrough_token, self.proxies)
-        return self.pool
+        return self.key_gate.leases(caller, self.pool)  # the key's rules, fair turns, usage (api/keys/gate.py)
+
+    def _timeline_sample(self) -> tuple[dict[str, int], int]:
+        """Accounts per state and requests waiting, for the console's timeline."""
+        states: dict[str, int] = {}
+        for row in self.pool.status():
+            state = str(row.get("state"))
+            states[state] = states.get(state, 0) + 1
+        return states, self.pool.waiting if isinstance(self.pool, AccountPool) else 0
 
     @property
     def inflight_count(self) -> int:
@@ -204,6 +245,9 @@ class Gateway:
             await self.console.load_runtime_accounts()
         await self.upstream.load()
         await self.pool.start()
+        await self.keys.load()
+        await self.usage.start()
+        self.timeline.start(self._timeline_sample)
         if self.prewarmer is not None:
             self.prewarmer.start()
         if not self.authenticator.has_keys and not self.settings.token_passthrough:
@@ -222,6 +266,7 @@ class Gateway:
         steps: list[Callable[[], Awaitable[None]]] = [
             self.tracker.cancel_all,  # each turn returns its lease and stops its upstream stream
             *([self.prewarmer.stop] if self.prewarmer is not None else []),
+            self.timeline.stop, self.usage.close, self.key_book.close,
             self.pool.close, self.store.close, self.book.close, self.response_store.close, self.runtime_settings.close,
             self.client.aclose,
         ]
@@ -284,6 +329,11 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
         app.include_router(ollama_router(gateway.ollama, gateway.registry, gate))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics,
                   upstream=gateway.upstream)
+    admin_auth = AdminAuth([(k.name, k.key) for k in settings.admin_keys], [(k.name, k.key) for k in settings.keys])
+    fair_use = gateway.pool.fair_use if isinstance(gateway.pool, AccountPool) else None
+    app.router.routes.extend(key_routes(KeysApi(gateway.keys, gateway.key_gate, gateway.timeline, admin_auth,
+                                                fair_use=fair_use)))
+    app.router.routes.extend(keys_page_routes())
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

@@ -13,7 +13,7 @@ import dataclasses
 import inspect
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass
 from typing import Literal, NoReturn, Protocol
@@ -66,6 +66,12 @@ class AccountSource(Protocol):
 
     def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None,
               only: str | None = None) -> AbstractAsyncContextManager[Lease]: ...
+
+
+class GatedSource(Protocol):
+    """A lease source with an admission for the whole turn (a named key's checks and accounting)."""
+
+    def admit(self, turn: Turn, trace: TurnTrace) -> AbstractAsyncContextManager[None]: ...
 
 
 class PreparedTurns(Protocol):
@@ -192,6 +198,24 @@ class TurnRunner:
 
     async def run(self, request: Turn, leases: LeaseSource,
                   trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
+        """`_run_leased` inside the lease source's admission when it has one (a named key's rules and
+        usage, api/keys/gate.py): the one place every surface's turn passes before its first lease and
+        after its last event."""
+        trace = trace if trace is not None else TurnTrace()
+        turns = self._run_leased(request, leases, trace, buffered=buffered)
+        # a GatedSource (getattr: an isinstance check on a runtime Protocol costs ~10 µs a request)
+        admit: Callable[[Turn, TurnTrace], AbstractAsyncContextManager[None]] | None = getattr(leases, "admit", None)
+        if admit is None:
+            async with aclosing(turns) as events:
+                async for event in events:
+                    yield event
+            return
+        async with admit(request, trace), aclosing(turns) as events:
+            async for event in events:
+                yield event
+
+    async def _run_leased(self, request: Turn, leases: LeaseSource,
+                          trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
         """Yield the turn's output; raises `TurnFailed` or `pool.PoolExhausted`.
 
         The prompt is built here (once per turn, whatever the surface), and `OutFinish.usage` carries
