@@ -10,6 +10,9 @@ document (never fetched), or a cycle of references that never descends into the 
 (`{"anyOf": [{"$ref": "#"}]}`), which recurses until Python gives up. Those are refused here, so they
 become a 400 on the request instead of a failure in the middle of an answer; `first_error` is the
 last line of defence all the same.
+
+Every `pattern` the validators match goes through RE2 (`safe_regex`): a client's `^(a+)+$` must not
+freeze the process while it backtracks over the model's answer.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 import referencing.exceptions
+
+from . import safe_regex
+
+safe_regex.install()
 
 _TOO_DEEP = "the schema is nested too deeply to check"
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
