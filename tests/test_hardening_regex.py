@@ -54,7 +54,7 @@ def test_a_pattern_re2_cannot_run_is_not_enforced_rather_than_backtracked() -> N
 
 def test_response_format_with_a_catastrophic_pattern() -> None:
     fmt = ResponseFormat("json_schema", SCHEMA, "s")
-    assert check_structured('{"s": "%s"}' % ATTACK, fmt).error is StructuredError.SCHEMA_MISMATCH
+    assert check_structured('{"s": "' + ATTACK + '"}', fmt).error is StructuredError.SCHEMA_MISMATCH
     assert check_structured('{"s": "aaaa"}', fmt).ok
 
 
@@ -66,7 +66,7 @@ def test_the_gateway_keeps_answering_while_it_checks_a_catastrophic_pattern() ->
             try:
                 stack.openai().chat.completions.create(
                     model="deepseek-chat",
-                    messages=[{"role": "user", "content": '[sim:reply={"s": "%s"}] fill s' % ATTACK}],
+                    messages=[{"role": "user", "content": '[sim:reply={"s": "' + ATTACK + '"}] fill s'}],
                     response_format={"type": "json_schema",
                                      "json_schema": {"name": "s", "schema": SCHEMA}})
             except openai.APIStatusError as exc:
