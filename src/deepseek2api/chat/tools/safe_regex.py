@@ -25,7 +25,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 try:
-    import re2 as _re2
+    import re2 as _re2  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - google-re2 ships wheels for the platforms we support
     _re2 = None
 
