@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # echoed back as a header only when it looks like this
 _CLIENT_ID_LIMIT = 128
+_CLOSE = (b"connection", b"close")
 _EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms, x-should-retry"
 
 
@@ -113,8 +114,12 @@ class GatewayMiddleware:
             return
 
         length = headers.get("content-length")
+        # A body the app does not read in full (a 401 before it, a 413) must not keep the connection: a
+        # client trickling the rest would hold it open for ever (issue 24). `connection: close` makes
+        # the server close it once the answer is out.
+        has_body = (length is not None and length.strip() not in ("", "0")) or "transfer-encoding" in headers
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._error(entry, send, extra, self._too_large())
+            await self._error(entry, send, extra + [_CLOSE], self._too_large())
             return
 
         received = 0
@@ -154,6 +159,8 @@ class GatewayMiddleware:
                                 for k, v in message.get("headers", []))
                 message["headers"] = list(message.get("headers", [])) + [
                     (k, v) for k, v in extra if k not in present]
+                if has_body and not body_done and b"connection" not in present:
+                    message["headers"].append(_CLOSE)
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 ended = True
             await send(message)
@@ -163,7 +170,7 @@ class GatewayMiddleware:
         except ApiError as error:
             entry.error_code = error.code
             if not started:
-                await self._error(entry, send, extra, error)
+                await self._error(entry, send, extra + ([_CLOSE] if has_body and not body_done else []), error)
         except ClientStalled:  # the stream's turn is already ended (api/sse.py); drop the connection too
             entry.error_code = "write_timeout"
             await _abort_connection(receive)
