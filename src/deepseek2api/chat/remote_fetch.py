@@ -29,8 +29,8 @@ from .attachments import (
     AttachmentError,
     AttachmentKind,
     AttachmentProblem,
+    decode_data_url,
     from_bytes,
-    from_data_url,
 )
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ async def image_from_url(url: str, *, part: str, fetch_remote: bool, max_bytes: 
     if not isinstance(url, str) or not url:
         raise AttachmentError(AttachmentProblem.INVALID, part, "image URL is missing")
     if url[:5].lower() == "data:":
-        attachment = from_data_url(url, part=part, max_bytes=max_bytes, index=index)
+        attachment = await decode_data_url(url, part=part, max_bytes=max_bytes, index=index)
         if attachment.kind is not AttachmentKind.IMAGE:
             raise AttachmentError(AttachmentProblem.UNSUPPORTED, part,
                                   f"expected an image, got {attachment.media_type}")

@@ -26,7 +26,8 @@ from .admission import admitted
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
-from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
+from .pacing import LoopPacer
+from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt_async, neutralize
 from .shaping import AnswerShaper, needs_shaping
 from .token_cap import TokenCap
 from .tools.prompt import guard
@@ -158,7 +159,7 @@ class TurnRunner:
         nothing reached the client, then `AnswerRejected`.
         """
         trace = trace if trace is not None else TurnTrace()
-        prompt = build_prompt(request)
+        prompt = await build_prompt_async(request)  # a worker thread for a large turn
         # files: history over the inline limit and attachments (chat/uploads.py); raises AttachmentError
         staged = await self.uploads.stage(request, prompt)
         tried: list[str] = []
@@ -260,9 +261,11 @@ class TurnRunner:
                 decoder=decoder, ref_file_ids=ref_file_ids,
             )
             rounds = 0
+            pacer = LoopPacer()  # buffered upstream data must not hold the loop (chat/pacing.py)
             while True:
                 incomplete = False
                 async for event in stream:
+                    await pacer.tick()
                     if isinstance(event, UpstreamError):
                         self._failed_after_prompt(lease, event, relogin, emitted, trace)
                     if isinstance(event, Ready):
