@@ -27,9 +27,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from deepseek2api.background import BackgroundServer, free_port  # noqa: E402
-from deepseek2api.server import create_app  # noqa: E402
-from deepseek2api.settings import Settings  # noqa: E402
+from deepseek2api.background import BackgroundServer, free_port
+from deepseek2api.server import create_app
+from deepseek2api.settings import Settings
 
 KEY = "sk-bench"
 USER, PASSWORD = "bench@sim.test", "bench-password"
@@ -52,7 +52,7 @@ def rows() -> dict[str, bytes]:
     return {
         "small": _chat("hello"),
         "md10": _chat("![a](b)" * (10 * mb // 7)),
-        "mixed10": _chat((MIXED * (10 * mb // len(MIXED)))),
+        "mixed10": _chat(MIXED * (10 * mb // len(MIXED))),
         "dataurl9": _chat([{"type": "text", "text": "what is this"},
                            {"type": "image_url", "image_url": {"url": data_url}}]),
         "answer1": _chat("[sim:words=150000] long answer"),
