@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from . import __version__
 from .api import errors
 from .api.admin.cluster_backend import ClusterBackend
-from .api.admin.mount import mount_console
+from .api.admin.mount import admin_check, mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
 from .api.anthropic.protocol import ClaudeModels
@@ -220,7 +220,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(health_router(lambda: gateway.pool.usable_count))
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
-    app.include_router(status_router(gateway.authenticator, gateway.status))
+    app.include_router(status_router(admin_check(settings), gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
     errors.install(app)

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # echoed back as a header only when it looks like this
 _CLIENT_ID_LIMIT = 128
 _CLOSE = (b"connection", b"close")
+_OPERATOR_PATHS = ("/admin", "/metrics")
 _EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms, x-should-retry"
 
 
@@ -54,12 +55,17 @@ class GatewayMiddleware:
         self.origins = [o.rstrip("/") for o in cors_origins]
         self.any_origin = "*" in self.origins
 
-    def _allowed_origin(self, origin: str | None) -> bytes | None:
+    def _allowed_origin(self, origin: str | None, path: str) -> bytes | None:
+        """The Access-Control-Allow-Origin value. The operator's surfaces (`/admin…`, `/metrics`) are
+        same-origin only unless the origin is listed by name: `*` does not open them to any web page."""
         if not origin:
             return None
+        listed = origin.rstrip("/") in self.origins
+        if path.startswith(_OPERATOR_PATHS):
+            return origin.encode() if listed else None
         if self.any_origin:
             return b"*"
-        return origin.encode() if origin.rstrip("/") in self.origins else None
+        return origin.encode() if listed else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +82,7 @@ class GatewayMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["access"] = entry
-        origin = self._allowed_origin(headers.get("origin"))
+        origin = self._allowed_origin(headers.get("origin"), path)
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
         if client_id and _SAFE_REQUEST_ID.match(client_id):
             extra.append((b"x-client-request-id", client_id.encode()))
@@ -106,7 +112,7 @@ class GatewayMiddleware:
             allow = allowed_request_headers(headers.get("access-control-request-headers", ""))
             entry.status = 204
             await send({"type": "http.response.start", "status": 204, "headers": extra + [
-                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
                 (b"access-control-allow-headers", allow.encode("latin-1")),
                 (b"access-control-max-age", b"600"),
             ]})
