@@ -41,6 +41,7 @@ from .transport import (
 from .transport_curl import CurlTransport
 
 log = logging.getLogger("deepseek2api.upstream")
+_DECODE_SLICE = 64 * 1024  # bytes of upstream body decoded between two yields to the event loop
 
 PATH_LOGIN = "/api/v0/users/login"
 PATH_CURRENT_USER = "/api/v0/users/current"
@@ -457,10 +458,16 @@ class DeepSeekClient:
                         break
                     finally:
                         watchdog.waiting_since = None
-                    for event in decoder.feed(chunk):
-                        yield event
-                        if isinstance(event, UpstreamError):
-                            return
+                    # A large buffered chunk is decoded 64 KiB at a time with a yield between, so a
+                    # fast upstream's ~1 MB reply does not hold the event loop for seconds (issue 24).
+                    for at in range(0, len(chunk), _DECODE_SLICE):
+                        if at:
+                            await asyncio.sleep(0)
+                        for event in decoder.feed(chunk[at:at + _DECODE_SLICE] if len(chunk) > _DECODE_SLICE
+                                                  else chunk):
+                            yield event
+                            if isinstance(event, UpstreamError):
+                                return
         except (TransportError, TimeoutError) as exc:
             if decoder.finished_status is None:
                 if isinstance(exc, TimeoutError):
