@@ -90,7 +90,7 @@ def _parsed(response: bytes) -> tuple[dict[str, str], dict[str, Any]]:
 
 @pytest.mark.parametrize("head, status, code", [
     (b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431,
-     "request_header_fields_too_large"),
+     "request_headers_too_large"),
     (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Slow: 1", 408, "request_timeout"),
 ])
 def test_408_and_431_carry_the_envelope_a_request_id_and_an_access_line(

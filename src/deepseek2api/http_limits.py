@@ -60,7 +60,7 @@ _REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 def _too_large() -> ApiError:
     return ApiError(431, "Request header fields too large (server.max_header_bytes / server.max_headers).",
-                    "invalid_request_error", None, "request_header_fields_too_large")
+                    "invalid_request_error", None, "request_headers_too_large")
 
 
 def _head_timeout(seconds: float) -> ApiError:
