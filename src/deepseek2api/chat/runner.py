@@ -21,12 +21,12 @@ from ..deepseek.client import DeepSeekClient
 from ..deepseek.decode import StreamDecoder
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import Finished, Ready, UpstreamError
+from ..pacing import LoopPacer
 from ..settings import Settings
 from .admission import admitted
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
-from .pacing import LoopPacer
 from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt_async, neutralize
 from .shaping import AnswerShaper, needs_shaping
 from .token_cap import TokenCap
@@ -261,7 +261,7 @@ class TurnRunner:
                 decoder=decoder, ref_file_ids=ref_file_ids,
             )
             rounds = 0
-            pacer = LoopPacer()  # buffered upstream data must not hold the loop (chat/pacing.py)
+            pacer = LoopPacer()  # buffered upstream data must not hold the loop (pacing.py)
             while True:
                 incomplete = False
                 async for event in stream:
