@@ -312,7 +312,7 @@ class SharedPool:
             self._started = True
             logger.info("cluster %s: shared pool on Redis, replica %s", name, self._coordinator.replica_id)
         except ClusterUnavailable as exc:
-            logger.error("cluster %s: Redis unreachable at start (%s); refusing requests until it is back",
+            logger.error("cluster %s: Redis not usable at start (%s); refusing requests until it is back",
                          name, exc.message)
             self._starter = loop.create_task(self._keep_starting(), name="ds2api-cluster-start")
         self._refresher = loop.create_task(self._refresh_loop(), name="ds2api-cluster-snapshot")
