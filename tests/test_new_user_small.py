@@ -55,3 +55,17 @@ def test_a_refused_redis_password_is_not_called_unreachable() -> None:
     assert "authentication failed" in down_reason(AuthenticationError("invalid password"))
     assert "authentication failed" in down_reason(RedisConnectionError("WRONGPASS invalid username-password pair"))
     assert down_reason(RedisConnectionError("Connection refused")) == "Redis unreachable (ConnectionError)"
+
+
+def test_metrics_label_the_resolved_model_and_the_surface(stack: Stack) -> None:
+    headers = {"authorization": f"Bearer {API_KEY}"}
+    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=60) as http:
+        assert http.post("/v1/messages", json={"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [
+            {"role": "user", "content": "hi"}]}).status_code == 200
+        assert http.post("/v1/chat/completions", json={"model": "DeepSeek-R1", "messages": [
+            {"role": "user", "content": "hi"}]}).status_code == 200
+        text = http.get("/metrics").text
+    lines = [line for line in text.splitlines() if line.startswith("deepseek2api_requests_total{")]
+    assert any('gen_ai_request_model="deepseek-reasoner"' in line and 'surface="anthropic"' in line for line in lines)
+    assert any('gen_ai_request_model="deepseek-reasoner"' in line and 'surface="openai"' in line for line in lines)
+    assert not any('gen_ai_request_model="other"' in line for line in lines)
