@@ -58,7 +58,19 @@ def uvicorn_config(app: Any, host: str, port: int, settings: Any, *, log_level: 
                           log_config=None, proxy_headers=True, **uvicorn_limits(settings.server))
 
 
-def run_server(server: Any) -> None:
+def listeners(server: Any, settings: Any) -> list[Any] | None:
+    """The sockets to serve on: None (uvicorn binds `server.config`'s own), or that one plus the Ollama API's
+    own listener (`ollama.port`; on loopback unless `ollama.require_key`), answered by the same app."""
+    ollama = settings.ollama
+    if not ollama.enabled or ollama.port is None:
+        return None
+    config = server.config
+    host = config.host if ollama.require_key else "127.0.0.1"
+    extra = type(config)(config.app, host=host, port=ollama.port)
+    return [config.bind_socket(), extra.bind_socket()]
+
+
+def run_server(server: Any, sockets: list[Any] | None = None) -> None:
     """Run uvicorn until it stops; a SIGTERM that ended in a graceful shutdown is a normal exit (0).
 
     uvicorn re-raises the signal that stopped it once shutdown is complete, so with the default
@@ -70,7 +82,7 @@ def run_server(server: Any) -> None:
 
     tune_for_serving()  # the app is built: freeze it out of the GC, fewer malloc arenas (tuning.py)
     if threading.current_thread() is not threading.main_thread():
-        server.run()
+        server.run(sockets=sockets)
         return
 
     def stop(signum: int, frame: Any) -> None:
@@ -78,7 +90,7 @@ def run_server(server: Any) -> None:
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -111,7 +123,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     server = uvicorn.Server(uvicorn_config(create_app(settings), host, port, settings, log_level=args.log_level))
-    run_server(server)
+    sockets = listeners(server, settings)  # the Ollama API's own port, when configured
+    if sockets is None:
+        run_server(server)
+    else:
+        run_server(server, sockets)
     return 0
 
 

@@ -29,11 +29,19 @@ from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
 from .api.anthropic.signature import ThinkingSigner
 from .api.auth import Authenticator, Caller
+from .api.codec_turn import TurnService
 from .api.docs import install_docs
+from .api.gemini import errors as gemini_errors
+from .api.gemini.protocol import GeminiModels
+from .api.gemini.router import gemini_router
+from .api.gemini.serving import GenerateContent
 from .api.health import health_router
 from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
 from .api.observe import RequestRecorder
+from .api.ollama import errors as ollama_errors
+from .api.ollama.router import OllamaGate, ollama_router
+from .api.ollama.serving import OllamaTurns
 from .api.openai.router import openai_router
 from .api.openai.serving import ChatCompletions
 from .api.request_limits import request_limits
@@ -41,7 +49,9 @@ from .api.responses.router import responses_router
 from .api.responses.serving import Responses
 from .api.status import status_router
 from .chat.attachments import AttachmentPolicy
+from .chat.continuation import ContinueOptions, SessionBook
 from .chat.exit_probe import probe_exit
+from .chat.model_limits import ModelLimits
 from .chat.prewarm import TurnPrewarmer
 from .chat.runner import AccountSource, RunnerOptions, TurnRunner
 from .chat.tracker import TurnTracker
@@ -50,6 +60,7 @@ from .chat.uploads import TurnUploads, UploadOptions
 from .chat.usage import warm_up as warm_up_tokenizer
 from .deepseek.client import DeepSeekClient
 from .pool.accounts import AccountPool
+from .pool.cluster import ClusterConfig
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
@@ -57,10 +68,21 @@ from .pool.shared import SharedPool
 from .settings import Settings
 from .store import open_store
 from .store.account_book import open_account_book
-from .store.responses import open_response_store
+from .store.responses import ResponseStore, StoreLimits, open_response_store
+from .store.responses_redis import RedisResponseStore
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
+
+
+def open_responses(settings: Settings) -> ResponseStore:
+    """The response store: Redis under the cluster's prefix when replicas share a pool, else the state store's."""
+    config = settings.responses
+    limits = StoreLimits(config.max_response_bytes, config.max_key_bytes)
+    if settings.cluster.redis_url:
+        prefix = ClusterConfig.from_settings(settings).prefix
+        return RedisResponseStore.from_url(settings.cluster.redis_url, prefix, config.ttl, limits)
+    return open_response_store(settings.state.backend, settings.state.path, config.ttl, limits)
 
 
 class Gateway:
@@ -100,10 +122,11 @@ class Gateway:
             if settings.pool.prewarm and isinstance(self.pool, AccountPool) else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  observer=self.metrics,
-                                 uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
+                                 uploads=TurnUploads(UploadOptions.from_settings(settings)),  # issue 14
+                                 sessions=_session_book(settings))
         self.tracker = TurnTracker()
         files = AttachmentPolicy.from_settings(settings)  # attachment limits, the same on every surface
-        self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
+        self.response_store = open_responses(settings)  # in Redis with cluster.redis_url: shared by every replica
         self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker,
                                    write_timeout=settings.server.write_timeout, observer=self.recorder,
@@ -119,6 +142,12 @@ class Gateway:
                                  tracker=self.tracker, signer=ThinkingSigner(claude.signature_key),
                                  write_timeout=settings.server.write_timeout, observer=self.recorder,
                                  files=files)
+        service = functools.partial(TurnService, self.runner, self.tracker,
+                                    keepalive=settings.server.keepalive_interval,
+                                    write_timeout=settings.server.write_timeout, observer=self.recorder)
+        self.gemini_models = GeminiModels(self.registry, settings.gemini.model_map, settings.gemini.default_model)
+        self.gemini = GenerateContent(service(surface="gemini"), self.gemini_models, self.leases_for, files)
+        self.ollama = OllamaTurns(service(surface="ollama"), self.registry, self.leases_for, files)
         # the console acts on the in-process pool, or on the shared one through Redis (cluster mode)
         exit_probe = functools.partial(probe_exit, self.client)
         self.console: PoolBackend | ClusterBackend = PoolBackend(
@@ -192,6 +221,15 @@ class Gateway:
             raise failure
 
 
+def _session_book(settings: Settings) -> SessionBook | None:
+    """`upstream.continue_sessions` (chat/continuation.py): in-process only, so off with a shared pool."""
+    upstream = settings.upstream
+    if not upstream.continue_sessions or settings.cluster.redis_url:
+        return None
+    return SessionBook(ContinueOptions(enabled=True, max_turns=upstream.continue_max_turns,
+                                       max_age=upstream.continue_max_age, max_chars=upstream.continue_max_chars))
+
+
 def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                companion: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> FastAPI:
     """The ASGI app for `settings` (a fresh Gateway per app).
@@ -218,10 +256,17 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                   redirect_slashes=False)  # a slash redirect would echo the Host header (issue 17 item 7)
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
-    app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
+    app.include_router(gemini_router(gateway.gemini, gateway.gemini_models, gateway.registry, gateway.authenticator))
+    app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator,
+                                     ModelLimits(settings.model_limits)))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(admin_check(settings), gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
+    errors.register_dialect(gemini_errors.is_gemini_path, gemini_errors.render)
+    errors.register_dialect(ollama_errors.is_ollama_path, ollama_errors.render)  # even off: a 404 Ollama apps read
+    if settings.ollama.enabled:  # no keys in Ollama's API: only when the operator asks (api/ollama/router.py)
+        gate = OllamaGate(gateway.authenticator, port=settings.ollama.port, require_key=settings.ollama.require_key)
+        app.include_router(ollama_router(gateway.ollama, gateway.registry, gate))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN

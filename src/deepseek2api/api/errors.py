@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -323,11 +324,25 @@ class AnthropicStreamError:
         return anthropic_sse_bytes(self.error, self.request_id)
 
 
+DialectRender = Callable[[ApiError, str | None], tuple[int, bytes]]
+_DIALECTS: list[tuple[Callable[[str], bool], DialectRender]] = []  # further surfaces' envelopes (Gemini, Ollama)
+
+
+def register_dialect(matches: Callable[[str], bool], render: DialectRender) -> None:
+    """Errors on the paths `matches` accepts are rendered by `render` (status, JSON body); idempotent."""
+    if (matches, render) not in _DIALECTS:
+        _DIALECTS.append((matches, render))
+
+
 def rendered(error: ApiError, path: str, request_id: str | None) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of `error` for a request on `path` (OpenAI or Anthropic shape)."""
+    """Status, headers and body of `error` for a request on `path` (OpenAI, Anthropic or a registered shape)."""
     headers = error.all_headers()
     if request_id:
         headers["x-request-id"] = request_id
+    for matches, render in _DIALECTS:
+        if matches(path):
+            status, body = render(error, request_id)
+            return status, headers, body
     if is_anthropic_path(path):
         if request_id:
             headers["request-id"] = request_id

@@ -28,6 +28,7 @@ from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
 from ...chat.usage import count_tokens
+from ...chat.web_search import WebSearchTool, query_of, with_search
 from ..access import AccessRecord, cancelled_outcome
 from ..auth import Caller
 from ..complete import run_to_finish
@@ -41,14 +42,17 @@ from ..errors import (
 from ..observe import RequestObserver, in_flight, report
 from ..request_body import read_json
 from ..sse import WRITE_TIMEOUT, EventChannel, EventStreamResponse
-from .protocol import ClaudeModels, attachments_of, session_key, to_turn
+from .protocol import ClaudeModels, attachments_of, session_key, to_turn, web_search_of
 from .render import (
     PING,
     StreamWriter,
+    cited_text_blocks,
     content_blocks,
     count_body,
     message_body,
     new_message_id,
+    search_blocks,
+    server_tool_id,
     stop_reason,
     usage_body,
 )
@@ -126,13 +130,18 @@ class Messages:
         attachments = await attachments_of(body, self.files)  # image / document blocks (400/413 naming them)
         if attachments:
             turn = dataclasses.replace(turn, attachments=attachments)
+        search = web_search_of(body)
+        if search is not None and not search.enabled:
+            search = None
+        if search is not None:
+            turn = with_search(turn)  # the hosted search tool runs as DeepSeek's search (chat/web_search.py)
         record = AccessRecord.claim(request, request_id, caller.key_name, turn.model_name, turn.stream)
         session = request.headers.get(SESSION_HEADER) or session_key(body)
         source = self.leases_for(caller)
         leases: LeaseSource = SessionLeases(source, self.sessions, session) if session else source
         if turn.stream:
-            return await self._stream(turn, caller, leases, request.receive, record)
-        return await self._complete(turn, caller, leases, request.receive, record)
+            return await self._stream(turn, caller, leases, request.receive, record, search)
+        return await self._complete(turn, caller, leases, request.receive, record, search)
 
     async def count_tokens(self, request: Request, request_id: str) -> Response:
         """What the prompt of this request would count in DeepSeek's tokenizer (tools included)."""
@@ -143,7 +152,7 @@ class Messages:
     # ---- non-streaming -------------------------------------------------------------------
 
     async def _complete(self, turn: Turn, caller: Caller, leases: LeaseSource, receive: Receive,
-                        record: AccessRecord) -> Response:
+                        record: AccessRecord, search: WebSearchTool | None = None) -> Response:
         """The whole answer as one body; a client that hangs up first cancels the turn (api/complete.py)."""
         trace = TurnTrace()
         try:
@@ -161,21 +170,29 @@ class Messages:
         text = finish.content_text
         if calls and turn.tool_choice.forces_call:
             text = ""  # a forced call has no text before it (the stream holds it back the same way)
-        content = content_blocks(self.signer, finish.reasoning_text, text, calls)
+        searches: int | None = None
+        if search is None:
+            content = content_blocks(self.signer, finish.reasoning_text, text, calls)
+        else:
+            searched, searches = _searched(turn, finish, search, text)
+            content = content_blocks(self.signer, finish.reasoning_text, "", ())
+            content += searched + content_blocks(self.signer, "", "", calls)
         body = message_body(new_message_id(), turn.model_name, content,
                             stop_reason(finish.finish_reason, finish.stop_sequence, bool(calls)),
-                            finish.stop_sequence, usage_body(finish.usage))
+                            finish.stop_sequence, usage_body(finish.usage, searches))
         _log(self.observer, turn, record, trace, 200, None)
         return _json(body, turn.request_id)
 
     # ---- streaming -----------------------------------------------------------------------
 
     async def _stream(self, turn: Turn, caller: Caller, leases: LeaseSource, receive: Receive,
-                      record: AccessRecord) -> Response:
+                      record: AccessRecord, search: WebSearchTool | None = None) -> Response:
         tracker = self.tracker
         trace = TurnTrace()
         writer = StreamWriter(new_message_id(), turn.model_name, self.signer)
-        hold_text = turn.tool_choice.forces_call  # no text before a forced call: held until we know
+        # no text before a forced call: held until we know; a searched answer's text follows its search
+        # blocks, whose results are known at the end (and is split at its citations)
+        hold_text = turn.tool_choice.forces_call or search is not None
 
         async def produce(channel: EventChannel) -> None:
             started = False
@@ -198,14 +215,21 @@ class Messages:
                             await channel.write(writer.reasoning(out.text))
                         elif isinstance(out, OutToolCall):
                             called = True
-                            held.clear()
+                            if search is None:
+                                held.clear()
                             channel.put(writer.tool_call(out))
                         elif isinstance(out, OutFinish):
                             calls = bool(out.tool_calls) or called
-                            if held and not calls:
+                            searches: int | None = None
+                            if search is not None:
+                                text = "" if calls and turn.tool_choice.forces_call else "".join(held)
+                                searched, searches = _searched(turn, out, search, text)
+                                for block in searched:
+                                    channel.put(writer.whole_block(block))
+                            elif held and not calls:
                                 channel.put(writer.text("".join(held)))
                             reason = stop_reason(out.finish_reason, out.stop_sequence, calls)
-                            channel.put(writer.finish(reason, out.stop_sequence, out.usage))
+                            channel.put(writer.finish(reason, out.stop_sequence, out.usage, searches))
                             channel.settle()
             except BaseException as exc:
                 error = self._api_error(exc, caller, trace)
@@ -234,6 +258,16 @@ class Messages:
     @staticmethod
     def _api_error(exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
         return from_failure(exc, attempts=trace.attempts, passthrough=caller.passthrough_token is not None)
+
+
+def _searched(turn: Turn, finish: OutFinish, search: WebSearchTool, text: str) -> tuple[list[dict[str, Any]], int]:
+    """A searched turn's blocks after its thinking — the search (when DeepSeek searched) and the answer
+    with its citations — and the number of searches for `usage.server_tool_use`."""
+    if not finish.citations:  # DeepSeek answered without searching: no search to show
+        return ([{"type": "text", "text": text}] if text else []), 0
+    results = search.results(finish.citations)
+    blocks = search_blocks(server_tool_id(), query_of(turn), results)
+    return blocks + cited_text_blocks(text, results), 1
 
 
 def _json(body: dict[str, Any], request_id: str) -> Response:

@@ -138,7 +138,7 @@ def failure_error(error: ApiError) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class _OpenItem:
-    kind: str  # "message" | "reasoning"
+    kind: str  # "message" | "reasoning" | "web_search_call"
     id: str
     index: int
     prefix: bytes  # the delta event up to the delta text
@@ -178,6 +178,23 @@ class OutputBuilder:
         seq = self.sequence
         self.sequence += 1
         return item.prefix + (_encode_str(text) + ',"sequence_number":' + str(seq) + "}\n\n").encode()
+
+    def web_search(self, query: str) -> list[bytes]:
+        """A `web_search_call` item (action `search` with the query), open until the next item: added,
+        `response.web_search_call.in_progress`, `.searching`; `.completed` and done when it closes."""
+        out = self._close()
+        index = len(self.output)
+        item_id = _item_id("ws")
+        item = {"type": "web_search_call", "id": item_id, "status": "in_progress",
+                "action": {"type": "search", "query": query}}
+        self.output.append(item)
+        self._open = _OpenItem("web_search_call", item_id, index, b"")
+        if self.streaming:
+            ids = {"item_id": item_id, "output_index": index}
+            out.append(self.event("response.output_item.added", {"output_index": index, "item": dict(item)}))
+            out.append(self.event("response.web_search_call.in_progress", dict(ids)))
+            out.append(self.event("response.web_search_call.searching", dict(ids)))
+        return out
 
     def reasoning(self, text: str) -> list[bytes]:
         out: list[bytes] = []
@@ -259,6 +276,8 @@ class OutputBuilder:
         self.streaming = streaming
         if item is not None and item.kind == "message":
             self.output[item.index]["status"] = "incomplete"
+        elif item is not None and item.kind == "web_search_call":
+            self.output[item.index]["status"] = "failed"
         body = self.meta.body("failed", self.output, error=failure_error(error))
         return self.event("response.failed", {"response": body})
 
@@ -304,7 +323,11 @@ class OutputBuilder:
         out: list[bytes] = []
         part: dict[str, Any]
         done: dict[str, Any]
-        if item.kind == "reasoning":
+        if item.kind == "web_search_call":
+            done = {**self.output[item.index], "status": "completed"}
+            if self.streaming:
+                out.append(self.event("response.web_search_call.completed", dict(ids)))
+        elif item.kind == "reasoning":
             part = {"type": "summary_text", "text": text}
             done = {"type": "reasoning", "id": item.id, "summary": [part]}
             if self.streaming:

@@ -1,14 +1,15 @@
 """OpenAI Responses: request → Turn → runner → Response object or its event stream; stored responses.
 
 The turn core is the chat surface's (runner, failover before the first byte, usage on `OutFinish`);
-this module only adds what Responses needs: `previous_response_id` (the stored chain is prepended),
-storing the finished response (unless `store: false`), and the event stream of render.py. Nothing
-is sent before the runner's first event, so a turn that fails before its first byte is still an HTTP
-error; after it, a failure is a `response.failed` event, never text.
+this module only adds what Responses needs: `previous_response_id` and `item_reference` (resolved from
+the caller's stored responses, stored.py), storing the finished response (unless `store: false`), and
+the event stream of render.py. Nothing is sent before the runner's first event, so a turn that fails
+before its first byte is still an HTTP error; after it, a failure is a `response.failed` event, never text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -28,16 +29,18 @@ from ...chat.tools.events import OutReasoning as ToolReasoning
 from ...chat.tools.events import OutText, OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
-from ...store.responses import ResponseStore, StoredResponse
+from ...chat.web_search import WebSearchTool, query_of, responses_web_search, with_search, without_links
+from ...store.responses import ResponseStore
 from ..access import AccessRecord, cancelled_outcome
 from ..auth import Caller
 from ..complete import run_to_finish
-from ..errors import ApiError, client_closed, from_failure, not_found
+from ..errors import ApiError, client_closed, from_failure
 from ..observe import RequestObserver, in_flight, report
 from ..request_body import read_json
 from ..sse import KEEPALIVE, WRITE_TIMEOUT, EventChannel, EventStreamResponse
 from .protocol import ResponsesRequest, attachments_of, to_turn, validate_request
 from .render import OutputBuilder, ResponseMeta, new_response_id
+from .stored import Continuation, StoredResponses
 
 SURFACE = "responses"  # the `surface` label of this surface's requests
 log = logging.getLogger(__name__)
@@ -45,19 +48,6 @@ log = logging.getLogger(__name__)
 LeasesFor = Callable[[Caller], LeaseSource]
 _TEXT = (OutContent, OutText)
 _REASONING = (OutReasoning, ToolReasoning)
-
-
-def missing_response(response_id: str, param: str | None = None) -> ApiError:
-    """The 404 for an unknown, expired, deleted or never-stored response id."""
-    what = "Previous response" if param else "Response"
-    return not_found(f"{what} with id '{response_id}' not found (unknown, expired, deleted, or sent with "
-                     "store=false).", "previous_response_not_found" if param else "not_found", param)
-
-
-def store_unavailable() -> ApiError:
-    """The state store could not be read (a disk or database failure): a retryable 503."""
-    return ApiError(503, "The gateway's response store is unavailable; see its log.", "server_error", None,
-                    "response_store_unavailable", retry_after=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +74,7 @@ class Responses:
         self.registry = registry
         self.leases_for = leases_for
         self.store = store
+        self.stored = StoredResponses(store)
         self.keepalive = keepalive
         self.tracker = tracker
         self.files = files or AttachmentPolicy()
@@ -92,27 +83,26 @@ class Responses:
 
     async def create(self, request: Request, caller: Caller, request_id: str) -> Response:
         req = validate_request(await read_json(request))
-        context: list[dict[str, Any]] = []
-        if req.previous_response_id is not None:
-            stored = await self._stored(req.previous_response_id)
-            if stored is None:
-                raise missing_response(req.previous_response_id, "previous_response_id")
-            context = [*stored.context, *stored.input_items, *stored.body.get("output", ())]
+        context = await self.stored.continuation(req, caller)  # the caller's chain and item references
         # input_image / input_file parts of the chain and of this input (400/413 naming the part)
-        attachments = (await attachments_of(context, self.files, "previous_response_id")
-                       + await attachments_of(req.items, self.files))
-        turn = to_turn(req, context, self.registry, request_id, attachments)
+        attachments = (await attachments_of(context.context, self.files, "previous_response_id")
+                       + await attachments_of(context.items, self.files))
+        turn = to_turn(context.request(req), context.context, self.registry, request_id, attachments)
+        search = responses_web_search(req.echo.get("tools"))
+        if search is not None:
+            turn = with_search(turn)  # the hosted tool runs as DeepSeek's search (chat/web_search.py)
         meta = ResponseMeta(id=new_response_id(), created_at=int(time.time()), model=req.model, echo=req.echo,
                             parallel_tool_calls=req.parallel_tool_calls,
                             previous_response_id=req.previous_response_id, store=req.store, effort=req.effort,
                             summary=req.summary, max_output_tokens=req.max_output_tokens)
         record = AccessRecord.claim(request, request_id, caller.key_name, turn.model_name, turn.stream)
         if req.stream:
-            return await self._stream(turn, req, context, meta, caller, request.receive, record)
-        return await self._complete(turn, req, context, meta, caller, request.receive, record)
+            return await self._stream(turn, req, context, meta, caller, request.receive, record, search)
+        return await self._complete(turn, req, context, meta, caller, request.receive, record, search)
 
-    async def _complete(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
-                        caller: Caller, receive: Receive, record: AccessRecord) -> Response:
+    async def _complete(self, turn: Turn, req: ResponsesRequest, context: Continuation, meta: ResponseMeta,
+                        caller: Caller, receive: Receive, record: AccessRecord,
+                        search: WebSearchTool | None = None) -> Response:
         """The whole Response as one body; a client that hangs up first cancels the turn (api/complete.py)."""
         trace = TurnTrace()
         calls: list[OutToolCall] = []
@@ -132,22 +122,29 @@ class Responses:
             self._log(turn, record, trace, 499, "client_closed")
             raise client_closed()
         builder = OutputBuilder(meta, turn.tools, streaming=False)
+        text = finish.content_text
+        if search is not None:
+            builder.web_search(query_of(turn))
+            text, finish = _filtered(search, text, finish)
         if finish.reasoning_text:
             builder.reasoning(finish.reasoning_text)
-        if finish.content_text:
-            builder.content(finish.content_text)
+        if text:
+            builder.content(text)
         for call in calls:
             builder.tool_call(call.id, call.name, call.arguments)
         _, body = builder.finish(finish, finish.tool_calls)
-        await self._save(req, context, body)
+        await self.stored.save(req, context, caller, body)
         self._log(turn, record, trace, 200, None)
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
                         media_type="application/json")
 
-    async def _stream(self, turn: Turn, req: ResponsesRequest, context: list[dict[str, Any]], meta: ResponseMeta,
-                      caller: Caller, receive: Receive, record: AccessRecord) -> Response:
+    async def _stream(self, turn: Turn, req: ResponsesRequest, context: Continuation, meta: ResponseMeta,
+                      caller: Caller, receive: Receive, record: AccessRecord,
+                      search: WebSearchTool | None = None) -> Response:
         trace = TurnTrace()
         builder = OutputBuilder(meta, turn.tools, streaming=True)
+        # with domain filters the answer's links are checked before it is sent: the text waits for the end
+        held: list[str] | None = [] if search is not None and search.filters else None
 
         async def produce(channel: EventChannel) -> None:
             started = False
@@ -159,8 +156,13 @@ class Responses:
                         if not started:
                             for data in builder.start():
                                 channel.put(data)
+                            if search is not None:
+                                for data in builder.web_search(query_of(turn)):
+                                    channel.put(data)
                             started = True
-                        if isinstance(out, _TEXT):
+                        if isinstance(out, _TEXT) and held is not None:
+                            held.append(out.text)
+                        elif isinstance(out, _TEXT):
                             for data in builder.content(out.text):
                                 await channel.write(data)  # the hot path
                         elif isinstance(out, _REASONING):
@@ -170,8 +172,12 @@ class Responses:
                             for data in builder.tool_call(out.id, out.name, out.arguments):
                                 channel.put(data)
                         elif isinstance(out, OutFinish):
+                            if search is not None:
+                                text, out = _filtered(search, "".join(held or ()), out)
+                                for data in builder.content(text) if held else ():
+                                    channel.put(data)
                             events, body = builder.finish(out, out.tool_calls)
-                            await self._save(req, context, body)  # before the end: a follow-up may come at once
+                            await self.stored.save(req, context, caller, body)  # a follow-up may come at once
                             for data in events:
                                 channel.put(data)
                             channel.settle()
@@ -203,55 +209,17 @@ class Responses:
         return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first,
                                    write_timeout=self.write_timeout)
 
-    # ---- stored responses -----------------------------------------------------------------
+    # ---- stored responses (stored.py: each key sees only its own) --------------------------
 
-    async def retrieve(self, response_id: str) -> dict[str, Any]:
-        stored = await self._stored(response_id)
-        if stored is None:
-            raise missing_response(response_id)
-        return stored.body
+    async def retrieve(self, response_id: str, caller: Caller) -> dict[str, Any]:
+        return await self.stored.retrieve(response_id, caller)
 
-    async def delete(self, response_id: str) -> dict[str, Any]:
-        try:
-            deleted = await self.store.delete(response_id)
-        except Exception:
-            log.warning("the response store failed", exc_info=True)
-            raise store_unavailable() from None
-        if not deleted:
-            raise missing_response(response_id)
-        return {"id": response_id, "object": "response", "deleted": True}
+    async def delete(self, response_id: str, caller: Caller) -> dict[str, Any]:
+        return await self.stored.delete(response_id, caller)
 
-    async def input_items(self, response_id: str, *, limit: int, order: str, after: str | None) -> dict[str, Any]:
-        stored = await self._stored(response_id)
-        if stored is None:
-            raise missing_response(response_id)
-        items = list(stored.input_items)
-        if order == "desc":
-            items.reverse()
-        if after is not None:
-            ids = [item.get("id") for item in items]
-            if after in ids:
-                items = items[ids.index(after) + 1:]
-        page = items[:limit]
-        return {"object": "list", "data": page, "first_id": page[0].get("id") if page else None,
-                "last_id": page[-1].get("id") if page else None, "has_more": len(items) > limit}
-
-    async def _stored(self, response_id: str) -> StoredResponse | None:
-        try:
-            return await self.store.get(response_id)
-        except Exception:
-            log.warning("the response store failed", exc_info=True)
-            raise store_unavailable() from None
-
-    async def _save(self, req: ResponsesRequest, context: list[dict[str, Any]], body: dict[str, Any]) -> None:
-        """Keep the response for `previous_response_id` (never fails the response itself)."""
-        if not req.store:
-            return
-        record = StoredResponse(body["id"], body, list(req.items), context, time.time() + self.store.ttl)
-        try:
-            await self.store.put(record)
-        except Exception:
-            log.warning("could not store response %s", body["id"], exc_info=True)
+    async def input_items(self, response_id: str, caller: Caller, *, limit: int, order: str,
+                          after: str | None) -> dict[str, Any]:
+        return await self.stored.input_items(response_id, caller, limit=limit, order=order, after=after)
 
     # ---- plumbing -------------------------------------------------------------------------
 
@@ -269,6 +237,14 @@ class Responses:
         record.status, record.error_code, record.usage = status, code, trace.usage
         record.write(trace)
         report(self.observer, SURFACE, turn, trace, record.started, status)
+
+
+def _filtered(search: WebSearchTool, text: str, finish: OutFinish) -> tuple[str, OutFinish]:
+    """The answer and its finish with only the search results the tool's domain filters let through."""
+    results = search.results(finish.citations)
+    if len(results) == len(finish.citations):
+        return text, finish
+    return without_links(text, [r.url for r in results]), dataclasses.replace(finish, citations=results)
 
 
 _PARAMS = {"response_format": "text.format", "messages": "input"}  # the chat names of shared errors
