@@ -24,6 +24,7 @@ from .api.admin.cluster_backend import ClusterBackend
 from .api.admin.mount import admin_check, mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
+from .api.admin.upstream import UpstreamPanel
 from .api.anthropic.protocol import ClaudeModels
 from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
@@ -70,6 +71,7 @@ from .store import open_store
 from .store.account_book import open_account_book
 from .store.responses import ResponseStore, StoreLimits, open_response_store
 from .store.responses_redis import RedisResponseStore
+from .store.runtime_settings import open_runtime_settings
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,10 @@ class Gateway:
         self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
         self.client.on_pow_solved = self.metrics.pow_solved
+        self.metrics.watch_upstream(self.client.gate)  # version-gate refusals, unknown stream shapes (issue 20)
+        # the client identity, switchable from the console and kept in the state file (issue 20)
+        self.runtime_settings = open_runtime_settings(settings.state.backend, settings.state.path)
+        self.upstream = UpstreamPanel(self.client, settings.upstream.identity(), self.runtime_settings)
         self.store = open_store(settings.state)
         self.book = open_account_book(settings.state.backend, settings.state.path)  # accounts added at runtime
         self.proxies = ProxyPool.from_settings(settings, observer=self.metrics)
@@ -187,6 +193,7 @@ class Gateway:
     async def start(self) -> None:
         if isinstance(self.console, PoolBackend):  # accounts added from the console, before the pool starts
             await self.console.load_runtime_accounts()
+        await self.upstream.load()
         await self.pool.start()
         await asyncio.to_thread(warm_up_tokenizer)
         return_free_heap()  # parsing tokenizer.json left ~20 MB of freed heap behind
@@ -208,7 +215,8 @@ class Gateway:
         steps: list[Callable[[], Awaitable[None]]] = [
             self.tracker.cancel_all,  # each turn returns its lease and stops its upstream stream
             *([self.prewarmer.stop] if self.prewarmer is not None else []),
-            self.pool.close, self.store.close, self.book.close, self.response_store.close, self.client.aclose,
+            self.pool.close, self.store.close, self.book.close, self.response_store.close, self.runtime_settings.close,
+            self.client.aclose,
         ]
         failure: Exception | None = None
         for step in steps:  # one failing step must not keep the others (state flushes) from running
@@ -267,7 +275,8 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     if settings.ollama.enabled:  # no keys in Ollama's API: only when the operator asks (api/ollama/router.py)
         gate = OllamaGate(gateway.authenticator, port=settings.ollama.port, require_key=settings.ollama.require_key)
         app.include_router(ollama_router(gateway.ollama, gateway.registry, gate))
-    mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
+    mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics,
+                  upstream=gateway.upstream)
     errors.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

@@ -23,7 +23,7 @@ from starlette.types import Receive
 from ...chat.assemble import OutContent, OutFinish, OutReasoning
 from ...chat.attachments import AttachmentPolicy
 from ...chat.prompt import build_prompt
-from ...chat.runner import AccountSource, Lease, LeaseSource, TurnRunner, TurnTrace
+from ...chat.runner import AccountSource, Lease, LeaseSource, TurnRunner, TurnTrace, fallback_header
 from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import Turn
@@ -181,7 +181,9 @@ class Messages:
                             stop_reason(finish.finish_reason, finish.stop_sequence, bool(calls)),
                             finish.stop_sequence, usage_body(finish.usage, searches))
         _log(self.observer, turn, record, trace, 200, None)
-        return _json(body, turn.request_id)
+        response = _json(body, turn.request_id)
+        response.headers.update(fallback_header(trace))  # the mode the turn really ran in (issue 20)
+        return response
 
     # ---- streaming -----------------------------------------------------------------------
 
@@ -251,6 +253,7 @@ class Messages:
         if isinstance(first, AnthropicStreamError):
             raise first.error
         headers = [(b"request-id", turn.request_id.encode())]
+        headers += [(k.encode(), v.encode()) for k, v in fallback_header(trace).items()]
         return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers,
                                    first=PING if first is None else first, keepalive_bytes=PING,
                                    write_timeout=self.write_timeout)

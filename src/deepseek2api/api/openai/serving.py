@@ -20,7 +20,7 @@ from starlette.types import Receive
 
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ...chat.attachments import AttachmentPolicy
-from ...chat.runner import LeaseSource, TurnRunner, TurnTrace
+from ...chat.runner import LeaseSource, TurnRunner, TurnTrace, fallback_header
 from ...chat.tools.events import OutToolCall
 from ...chat.tracker import TurnTracker
 from ...chat.turn import ModelRegistry, Turn
@@ -103,7 +103,7 @@ class ChatCompletions:
         record.usage = usage
         self._finish(record, turn, trace)
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-                        media_type="application/json")
+                        media_type="application/json", headers=fallback_header(trace))
 
     async def _stream(self, turn: Turn, caller: Caller, record: AccessRecord, receive: Receive,
                       legacy: bool = False) -> Response:
@@ -161,6 +161,7 @@ class ChatCompletions:
         if first is None:
             first = KEEPALIVE
         headers = [(b"x-request-id", record.request_id.encode())]
+        headers += [(k.encode(), v.encode()) for k, v in fallback_header(trace).items()]
         return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first,
                                    write_timeout=self.write_timeout)
 

@@ -24,7 +24,7 @@ from starlette.types import Receive
 
 from ...chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ...chat.attachments import AttachmentPolicy
-from ...chat.runner import LeaseSource, TurnRunner, TurnTrace
+from ...chat.runner import LeaseSource, TurnRunner, TurnTrace, fallback_header
 from ...chat.tools.events import OutReasoning as ToolReasoning
 from ...chat.tools.events import OutText, OutToolCall
 from ...chat.tracker import TurnTracker
@@ -136,7 +136,7 @@ class Responses:
         await self.stored.save(req, context, caller, body)
         self._log(turn, record, trace, 200, None)
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-                        media_type="application/json")
+                        media_type="application/json", headers=fallback_header(trace))
 
     async def _stream(self, turn: Turn, req: ResponsesRequest, context: Continuation, meta: ResponseMeta,
                       caller: Caller, receive: Receive, record: AccessRecord,
@@ -206,6 +206,7 @@ class Responses:
         if first is None:
             first = KEEPALIVE
         headers = [(b"x-request-id", turn.request_id.encode())]
+        headers += [(k.encode(), v.encode()) for k, v in fallback_header(trace).items()]
         return EventStreamResponse(channel, keepalive=self.keepalive, headers=headers, first=first,
                                    write_timeout=self.write_timeout)
 
