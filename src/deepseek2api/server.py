@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from . import __version__
 from .api import errors
 from .api.admin.auth import AdminAuth
-from .api.admin.mount import mount_console
+from .api.admin.mount import admin_check, mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
 from .api.admin.timeline import Timeline
@@ -320,7 +320,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator,
                                      ModelLimits(settings.model_limits)))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
-    app.include_router(status_router(gateway.authenticator, gateway.status))
+    app.include_router(status_router(admin_check(settings), gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
     errors.register_dialect(gemini_errors.is_gemini_path, gemini_errors.render)
     errors.register_dialect(ollama_errors.is_ollama_path, ollama_errors.render)  # even off: a 404 Ollama apps read

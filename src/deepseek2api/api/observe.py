@@ -40,6 +40,7 @@ class FinishedRequest:
     tokens_out: int | None = None
     account_id: str | None = None  # the console's tail shows it; never a metric label
     request_id: str = ""
+    resolved_model: str | None = None  # the model id the name resolved to (`DeepSeek-R1`, `claude-*` → theirs)
 
 
 class RequestObserver(Protocol):
@@ -60,7 +61,9 @@ class RequestRecorder:
         self.requests = requests
 
     def request_finished(self, done: FinishedRequest) -> None:
-        self.metrics.request_finished(surface=done.surface, model=done.model, stream=done.stream,
+        # Metrics label the resolved model, so `claude-sonnet-4-5` and `DeepSeek-R1` are not "other".
+        self.metrics.request_finished(surface=done.surface, model=done.resolved_model or done.model,
+                                      stream=done.stream,
                                       outcome=Outcome.from_status(done.status), duration=done.duration,
                                       ttft=done.ttft, tokens_in=done.tokens_in, tokens_out=done.tokens_out)
         self.requests.record(RequestEntry(time=time.time(), surface=done.surface, model=done.model,
@@ -96,7 +99,7 @@ def report(observer: RequestObserver | None, surface: str, turn: Turn, trace: Tu
         ttft=trace.first_output - started if trace.first_output is not None else None,
         tokens_in=usage.prompt_tokens if usage is not None else None,
         tokens_out=usage.completion_tokens if usage is not None else None,
-        account_id=trace.account_id, request_id=turn.request_id))
+        account_id=trace.account_id, request_id=turn.request_id, resolved_model=turn.model.id))
 
 
 __all__ = ["FinishedRequest", "RequestObserver", "RequestRecorder", "in_flight", "report"]

@@ -22,6 +22,7 @@ from ..deepseek.client import DeepSeekClient
 from ..deepseek.decode import StreamDecoder
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import Finished, Ready, UpstreamError
+from ..pacing import LoopPacer
 from ..settings import Settings
 from .admission import admitted
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
@@ -29,7 +30,7 @@ from .continuation import Continuation, SessionBook, answered, next_held
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
 from .modes import ModeBook
-from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
+from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt_async, neutralize
 from .shaping import AnswerShaper, needs_shaping, needs_stripping, without_markup
 from .token_cap import TokenCap
 from .tools.prompt import guard
@@ -231,7 +232,7 @@ class TurnRunner:
         """
         trace = trace if trace is not None else TurnTrace()
         load_soon()  # the tokenizer (not loaded while idle), ready by the time this turn counts its usage
-        prompt = build_prompt(request)
+        prompt = await build_prompt_async(request)  # a worker thread for a large turn
         # files: history over the inline limit and attachments (chat/uploads.py); raises AttachmentError
         staged = await self.uploads.stage(request, prompt)
         follow = self.sessions.plan(request, staged) if self.sessions is not None else None
@@ -362,9 +363,11 @@ class TurnRunner:
                 parent_message_id=follow.held.response_id if follow is not None else None,
             )
             rounds = 0
+            pacer = LoopPacer()  # buffered upstream data must not hold the loop (pacing.py)
             while True:
                 incomplete = False
                 async for event in stream:
+                    await pacer.tick()
                     if isinstance(event, UpstreamError):
                         if follow is not None and not emitted and event.kind is not ErrorKind.TOKEN_INVALID:
                             raise _Fallback()

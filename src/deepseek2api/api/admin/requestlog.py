@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 
 DEFAULT_SIZE = 500
+MODEL_CHARS = 100  # of a model name the log keeps (the longest documented name is ~30)
 TAIL_QUEUE = 256  # entries one slow tail may fall behind before it drops some
 STATS_WINDOW = 60.0  # seconds the header strip's rates and percentiles cover
 
@@ -68,6 +70,8 @@ class RequestLog:
         self.dropped = 0  # entries some tail could not take (it was too slow)
 
     def record(self, entry: RequestEntry) -> None:
+        if len(entry.model) > MODEL_CHARS:  # a client's 5 MB model name, kept 500 times, sent on every refresh
+            entry = dataclasses.replace(entry, model=entry.model[:MODEL_CHARS] + "…")
         self._entries.append(entry)
         for queue in self._tails:
             try:
