@@ -115,9 +115,13 @@ class ThreadedRelay:
 
 @contextlib.contextmanager
 def cluster_stack(tmp_path: Path, *, replicas: int = 3, accounts: int = 4, sim: dict[str, Any] | None = None,
-                  relayed: int = 0, **overrides: Any) -> Iterator[ClusterStack]:
+                  relayed: int = 0, own_state: bool = False, wait: bool = True,
+                  **overrides: Any) -> Iterator[ClusterStack]:
     """Redis + simulator + `replicas` gateway processes sharing one pool; the last `relayed` replicas
-    reach Redis through a relay the test can cut. Everything is stopped on exit."""
+    reach Redis through a relay the test can cut. Everything is stopped on exit.
+
+    `own_state`: each replica keeps its own SQLite state file (`replicaN.db`) instead of memory state;
+    `wait=False`: yield as soon as every process is healthy, without waiting for /ready."""
     sim_options: dict[str, Any] = {"users": sim_users(accounts), "difficulty": TEST_DIFFICULTY, "seed": 7,
                                    "over_limit_grace": 0.0}
     sim_options.update(sim or {})
@@ -135,13 +139,17 @@ def cluster_stack(tmp_path: Path, *, replicas: int = 3, accounts: int = 4, sim: 
             for index in range(replicas):
                 url = relay.url if relay is not None and index >= replicas - relayed else redis.url
                 cluster = {**CLUSTER, **cluster_extra, "redis_url": url}
-                data = config_dict(simulator.base_url, sim_config.users, cluster=cluster, **overrides)
+                extra = dict(overrides)
+                if own_state:
+                    extra["state"] = {"backend": "sqlite", "path": str(tmp_path / f"replica{index}.db")}
+                data = config_dict(simulator.base_url, sim_config.users, cluster=cluster, **extra)
                 paths.append(write_config(tmp_path / f"replica{index}.json", data))
             processes = [GatewayProcess(path) for path in paths]
             with ThreadPoolExecutor(len(processes)) as pool:
                 list(pool.map(lambda p: p.start(60.0), processes))
             stack = ClusterStack(redis, simulator, processes, relay, paths)
-            stack.wait_ready()
+            if wait:
+                stack.wait_ready()
             yield stack
     finally:
         for process in processes:

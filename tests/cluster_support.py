@@ -22,6 +22,7 @@ from typing import cast
 import redis
 
 from deepseek2api.pool.cluster import ClusterAccount, ClusterConfig, ClusterCoordinator
+from deepseek2api.pool.cluster.membership import Membership
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -167,8 +168,10 @@ def coordinator(
     proxies: Sequence[str] = (),
     *,
     replica: str,
+    membership: Membership | None = None,
 ) -> ClusterCoordinator:
-    return ClusterCoordinator.from_url(url, config, accs, proxies, replica_id=replica, timeout=0.5)
+    return ClusterCoordinator.from_url(url, config, accs, proxies, replica_id=replica, timeout=0.5,
+                                       membership=membership)
 
 
 def leftover_keys(server: RedisServer, config: ClusterConfig) -> dict[str, object]:

@@ -185,6 +185,41 @@ def test_a_redis_restart_answers_503_while_recovering_then_serves_without_a_seco
         assert stack.sim_stats()["violations"] == 0
 
 
+def test_a_new_cluster_serves_its_first_request_and_a_flushed_one_waits_the_recovery_window(tmp_path: Path) -> None:
+    # a 25 s recovery window (lease_ttl + grace): any request inside it would be a 503
+    with cluster_stack(tmp_path, replicas=2, accounts=2, own_state=True, wait=False,
+                       cluster={"lease_ttl": 20.0, "grace": 5.0}) as stack:
+
+        async def ask(replica: int) -> StreamResult:
+            async with client() as http:
+                return await stream(http, stack.replicas[replica].base_url, "first", max_tokens=5)
+
+        for index in range(2):  # the first requests, as soon as the processes are up
+            result = asyncio.run(ask(index))
+            assert result.status == 200 and result.done, result
+        logs = [replica.stderr() for replica in stack.replicas]
+        assert sum("cluster test: first start, seeded" in log for log in logs) == 1, logs
+        assert not any("lost its data" in log for log in logs), logs
+
+        flush = stack.redis.client()
+        flush.flushall()  # Redis loses its data under running replicas: they were members, so the window opens
+        flush.close()
+        lost = asyncio.run(ask(0))
+        assert lost.status == 503 and lost.error is not None and lost.error["code"] == "pool_recovering", lost
+        assert lost.retry_after is not None
+        assert any("Redis lost its data; recovery window of" in r.stderr() for r in stack.replicas)
+
+        for replica in stack.replicas:
+            replica.kill()
+        stack.redis.restart()  # empty again, and the replica restarts: its state file says it was a member
+        seen = len(stack.replicas[0].stderr())
+        stack.replicas[0].start(60.0)
+        again = asyncio.run(ask(0))
+        assert again.status == 503 and again.error is not None and again.error["code"] == "pool_recovering", again
+        restarted = stack.replicas[0].stderr()[seen:]
+        assert "Redis lost its data; recovery window of" in restarted and "first start" not in restarted
+
+
 def test_a_rate_limit_seen_by_one_replica_keeps_the_others_off_the_account_until_its_deadline(
         tmp_path: Path) -> None:
     with cluster_stack(tmp_path, replicas=2, accounts=1, pool={"cooldown_rate_limited": 60.0, "max_failover": 1},

@@ -152,9 +152,13 @@ class Gateway:
         # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md)
         self.pool: AccountPool | SharedPool
         if settings.cluster.redis_url:
+            from .pool.cluster.membership import StoredMembership
             from .pool.shared import SharedPool  # Redis (~12 MB) only when configured
 
-            self.pool = SharedPool(settings, self.login, observer=self.metrics)
+            # the marker that tells a fresh cluster from lost data needs a state file; memory state: none
+            membership = StoredMembership(self.runtime_settings, settings.cluster.name) \
+                if settings.state.backend != "memory" else None
+            self.pool = SharedPool(settings, self.login, observer=self.metrics, membership=membership)
         else:
             self.pool = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
                                     proxies=self.proxies, login=self.login, observer=self.metrics)

@@ -39,6 +39,7 @@ from .cluster import (
     proxy_entries,
     seed_accounts,
 )
+from .cluster.membership import Membership
 from .errors import EditRefusal, PoolEditRefused, PoolExhausted, PoolReason, PoolUnavailable
 from .health import TOKEN_EXPIRED, Cooldowns, after_error
 from .observe import PoolObserver
@@ -289,13 +290,14 @@ class SharedPool:
     """The `LeaseSource` of a replica in cluster mode (`cluster.redis_url` set)."""
 
     def __init__(self, settings: Settings, login: LoginFn, *, replica_id: str | None = None,
-                 observer: PoolObserver | None = None) -> None:
+                 observer: PoolObserver | None = None, membership: Membership | None = None) -> None:
         assert settings.cluster.redis_url is not None
         self._settings = settings
         self._url = settings.cluster.redis_url
         self.config = ClusterConfig.from_settings(settings)
         self._accounts = {a.id: a for a in settings.accounts}
         self._replica_id = replica_id
+        self._membership = membership  # the "was part of this cluster" marker (cluster/membership.py)
         self.login = login
         self.cooldowns = Cooldowns(rate_limited=settings.pool.cooldown_rate_limited,
                                    busy=settings.pool.cooldown_busy)
@@ -315,7 +317,7 @@ class SharedPool:
         name = self.config.name
         seeds = await asyncio.to_thread(seed_accounts, self._settings, lambda a: shared_fingerprint(name, a))
         self._coordinator = ClusterCoordinator.from_url(self._url, self.config, seeds, proxy_entries(self._settings),
-                                                        replica_id=self._replica_id)
+                                                        replica_id=self._replica_id, membership=self._membership)
         loop = asyncio.get_running_loop()
         try:
             await self._coordinator.start()

@@ -44,6 +44,7 @@ from .errors import (
     UnavailableKind,
 )
 from .lua import BODIES, script_source
+from .membership import Membership
 from .records import (
     ClusterLease,
     ClusterSnapshot,
@@ -78,8 +79,11 @@ class ClusterCoordinator:
         proxies: Sequence[str] = (),
         *,
         replica_id: str | None = None,
+        membership: Membership | None = None,
     ) -> None:
         self.config = config
+        # None: cannot remember having been part of the cluster, so an empty Redis means lost data
+        self._membership = membership
         self.replica_id = replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._client = client
         self._accounts = list(accounts)
@@ -115,6 +119,7 @@ class ClusterCoordinator:
         replica_id: str | None = None,
         max_connections: int = 128,
         timeout: float = 2.0,
+        membership: Membership | None = None,
     ) -> ClusterCoordinator:
         """A coordinator on a blocking connection pool with explicit timeouts and health checks."""
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -126,7 +131,8 @@ class ClusterCoordinator:
             health_check_interval=15,
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
         )
-        return cls(aioredis.Redis(connection_pool=pool), config, accounts, proxies, replica_id=replica_id)
+        return cls(aioredis.Redis(connection_pool=pool), config, accounts, proxies, replica_id=replica_id,
+                   membership=membership)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -571,6 +577,13 @@ class ClusterCoordinator:
     # ---- Redis calls -----------------------------------------------------------------
 
     async def _seed(self) -> None:
+        """Seed (or join) the cluster's state; an empty Redis gets a recovery window unless this is a fresh start.
+
+        Fresh start = this replica never saw an epoch (not in this process, not in its state file: see
+        membership.py) and holds no lease, so no holder anywhere can be waiting to re-register. The seed
+        script is atomic: when several replicas start together, the first to run it decides the window
+        and the others join the epoch it created.
+        """
         async with self._seed_lock:
             cfg = self.config
             settings = {
@@ -588,18 +601,26 @@ class ClusterCoordinator:
                 {"id": a.id, "cred": a.credentials, "enabled": a.enabled, "fixed": a.own_proxy, "token": a.token or ""}
                 for a in self._accounts
             ]
+            fresh = (not self._epoch and not self._leases and self._membership is not None
+                     and not await self._membership.joined())
+            window = 0 if fresh else int(cfg.recovery * 1000)
             reply = await self._run(
-                "seed", uuid.uuid4().hex, int(cfg.recovery * 1000), json.dumps(settings), json.dumps(accounts),
+                "seed", uuid.uuid4().hex, window, json.dumps(settings), json.dumps(accounts),
                 json.dumps(list(self._proxy_urls)), self.replica_id,
             )
             previous, self._epoch = self._epoch, str(reply["epoch"])
+            if self._membership is not None:
+                await self._membership.record(self._epoch)
             if previous:
                 self.events["reseeds"] += 1
-            if reply.get("created") and previous:
-                logger.warning(
-                    "cluster %s: Redis lost its data; recovery window of %.1fs before new grants",
-                    cfg.name, float(reply.get("recovering") or 0) / 1000,
-                )
+            if reply.get("created") and fresh:
+                logger.info("cluster %s: first start, seeded", cfg.name)
+            elif reply.get("created"):
+                why = ("Redis lost its data" if previous or self._membership is not None else
+                       "Redis holds no state for this cluster (first start or lost data: with state.backend "
+                       "\"memory\" this replica cannot tell)")
+                logger.warning("cluster %s: %s; recovery window of %.1fs before new grants",
+                               cfg.name, why, float(reply.get("recovering") or 0) / 1000)
             elif previous and previous != self._epoch:
                 logger.warning("cluster %s: Redis was reset by another replica; state re-seeded", cfg.name)
 
