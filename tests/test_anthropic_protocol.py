@@ -20,11 +20,10 @@ from deepseek2api.api.anthropic.render import (
     usage_body,
 )
 from deepseek2api.api.anthropic.signature import ThinkingSigner
+from deepseek2api.api.anthropic.dialect import anthropic_body, anthropic_status
 from deepseek2api.api.errors import (
     ApiError,
     RequestInvalid,
-    anthropic_body,
-    anthropic_status,
     from_upstream,
 )
 from deepseek2api.chat.errors import ErrorKind, UpstreamError

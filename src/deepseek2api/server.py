@@ -19,17 +19,21 @@ from typing import Any
 from fastapi import FastAPI
 
 from . import __version__
-from .api import errors
+from .api import dialect
 from .api.admin.cluster_backend import ClusterBackend
 from .api.admin.mount import mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
+from .api.anthropic.dialect import ANTHROPIC
+from .api.anthropic.dialect import PREFIXES as ANTHROPIC_PREFIXES
 from .api.anthropic.protocol import ClaudeModels
 from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
 from .api.anthropic.signature import ThinkingSigner
 from .api.auth import Authenticator, Caller
+from .api.dialect import DialectTable
 from .api.docs import install_docs
+from .api.endpoint import SurfaceDeps
 from .api.health import health_router
 from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
@@ -61,6 +65,9 @@ from .store.responses import open_response_store
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
+
+# Which error dialect each route's clients speak (api/dialect.py); OpenAI's for every other route.
+DIALECTS = DialectTable([(prefix, ANTHROPIC) for prefix in ANTHROPIC_PREFIXES])
 
 
 class Gateway:
@@ -102,23 +109,16 @@ class Gateway:
                                  observer=self.metrics,
                                  uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
         self.tracker = TurnTracker()
-        files = AttachmentPolicy.from_settings(settings)  # attachment limits, the same on every surface
         self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
-        self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
-                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker,
-                                   write_timeout=settings.server.write_timeout, observer=self.recorder,
-                                   files=files)
-        self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
-                                    usage_chunk=settings.output.usage_chunk,
-                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker,
-                                    write_timeout=settings.server.write_timeout, observer=self.recorder,
-                                    files=files)
+        # what every surface needs, once (api/endpoint.py); attachment limits are the same on every surface
+        deps = SurfaceDeps(self.runner, self.registry, self.leases_for, self.tracker,
+                           keepalive=settings.server.keepalive_interval, write_timeout=settings.server.write_timeout,
+                           observer=self.recorder, files=AttachmentPolicy.from_settings(settings))
+        self.responses = Responses(deps, self.response_store)
+        self.chat = ChatCompletions(deps, usage_chunk=settings.output.usage_chunk)
         claude = settings.anthropic
-        self.messages = Messages(self.runner, ClaudeModels(self.registry, claude.model_map, claude.default_model),
-                                 self.leases_for, keepalive=settings.server.keepalive_interval,
-                                 tracker=self.tracker, signer=ThinkingSigner(claude.signature_key),
-                                 write_timeout=settings.server.write_timeout, observer=self.recorder,
-                                 files=files)
+        self.messages = Messages(deps, ClaudeModels(self.registry, claude.model_map, claude.default_model),
+                                 ThinkingSigner(claude.signature_key))
         # the console acts on the in-process pool, or on the shared one through Redis (cluster mode)
         exit_probe = functools.partial(probe_exit, self.client)
         self.console: PoolBackend | ClusterBackend = PoolBackend(
@@ -223,8 +223,9 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(status_router(gateway.authenticator, gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
-    errors.install(app)
+    dialect.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
-                       cors_origins=list(settings.server.cors_origins), limits=request_limits(settings.server))
+                       cors_origins=list(settings.server.cors_origins), limits=request_limits(settings.server),
+                       dialects=DIALECTS)
     return app

@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import random
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
+from ...chat.assemble import OutFinish
 from ...chat.usage import TurnUsage
+from ..errors import ApiError
+from .dialect import anthropic_sse_bytes
 from .signature import ThinkingSigner
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -183,3 +186,57 @@ class StreamWriter:
 
 def count_body(tokens: int) -> dict[str, Any]:
     return {"input_tokens": tokens}
+
+
+class MessagesCodec:
+    """The Messages wire format of one request (api/codec.py's `StreamCodec`).
+
+    A forced tool call (`tool_choice` any/tool) has no text before it: text is held back until the
+    answer shows whether a call comes, dropped when one does and sent at the finish when none did; the
+    non-stream body drops it the same way."""
+
+    keepalive: Final = PING
+
+    def __init__(self, request_id: str, model: str, signer: ThinkingSigner, *, forces_call: bool) -> None:
+        self.request_id, self.signer, self.model = request_id, signer, model
+        self.writer = StreamWriter(new_message_id(), model, signer)
+        self.hold_text = forces_call
+        self.held: list[str] = []
+        self.called = False
+        self.reasoning: Callable[[str], bytes] = self.writer.reasoning
+        # the hot path: straight to the writer, no extra call per token, unless text is held back
+        self.text: Callable[[str], bytes] = self._hold if forces_call else self.writer.text
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"request-id", self.request_id.encode())]
+
+    def start(self) -> bytes:
+        return self.writer.start()
+
+    def _hold(self, text: str) -> bytes:
+        if self.called:
+            return self.writer.text(text)
+        self.held.append(text)
+        return b""
+
+    def tool_call(self, call: ToolCall) -> bytes:
+        self.called = True
+        self.held.clear()
+        return self.writer.tool_call(call)
+
+    async def finish(self, finish: OutFinish) -> bytes:
+        calls = bool(finish.tool_calls) or self.called
+        out = self.writer.text("".join(self.held)) if self.held and not calls else b""
+        reason = stop_reason(finish.finish_reason, finish.stop_sequence, calls)
+        return out + self.writer.finish(reason, finish.stop_sequence, finish.usage)
+
+    def failed(self, error: ApiError, started: bool) -> bytes:
+        return anthropic_sse_bytes(error, self.request_id)
+
+    async def body(self, finish: OutFinish, calls: Sequence[ToolCall]) -> dict[str, Any]:
+        tool_calls = finish.tool_calls
+        text = "" if tool_calls and self.hold_text else finish.content_text  # a forced call has no text before it
+        content = content_blocks(self.signer, finish.reasoning_text, text, tool_calls)
+        return message_body(new_message_id(), self.model, content,
+                            stop_reason(finish.finish_reason, finish.stop_sequence, bool(tool_calls)),
+                            finish.stop_sequence, usage_body(finish.usage))

@@ -16,14 +16,16 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ...chat.assemble import OutFinish
+from ...chat.tools.events import OutToolCall
 from ...chat.tools.spec import ToolKind, ToolSpec
 from ...chat.usage import TurnUsage
 from ..errors import ApiError
+from ..sse import KEEPALIVE
 
 _encode_str = json.encoder.encode_basestring
 
@@ -326,4 +328,61 @@ class OutputBuilder:
         return out
 
 
-__all__ = ["OutputBuilder", "ResponseMeta", "failure_error", "new_response_id", "url_citations", "usage_body"]
+
+
+Save = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class ResponsesCodec:
+    """The Responses wire format of one request (api/codec.py's `StreamCodec`). `save` stores the finished
+    Response (serving.py): awaited before the stream's last events, so a follow-up that names it at
+    once finds it."""
+
+    keepalive: Final = KEEPALIVE
+
+    def __init__(self, request_id: str, meta: ResponseMeta, tools: Sequence[ToolSpec], save: Save, *,
+                 streaming: bool) -> None:
+        self.request_id = request_id
+        self.builder = OutputBuilder(meta, tools, streaming=streaming)
+        self.save = save
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"x-request-id", self.request_id.encode())]
+
+    def start(self) -> bytes:
+        return b"".join(self.builder.start())
+
+    def text(self, text: str) -> bytes:
+        return b"".join(self.builder.content(text))
+
+    def reasoning(self, text: str) -> bytes:
+        return b"".join(self.builder.reasoning(text))
+
+    def tool_call(self, call: OutToolCall) -> bytes:
+        return b"".join(self.builder.tool_call(call.id, call.name, call.arguments))
+
+    async def finish(self, finish: OutFinish) -> bytes:
+        events, body = self.builder.finish(finish, finish.tool_calls)
+        await self.save(body)
+        return b"".join(events)
+
+    def failed(self, error: ApiError, started: bool) -> bytes:
+        """After keep-alives only, the stream still opens (`response.created`) before it fails."""
+        opening = b"" if started else self.start()
+        return opening + self.builder.failed(error)
+
+    async def body(self, finish: OutFinish, calls: Sequence[OutToolCall]) -> dict[str, Any]:
+        builder = self.builder
+        if finish.reasoning_text:
+            builder.reasoning(finish.reasoning_text)
+        if finish.content_text:
+            builder.content(finish.content_text)
+        for call in calls:
+            builder.tool_call(call.id, call.name, call.arguments)
+        _, body = builder.finish(finish, finish.tool_calls)
+        await self.save(body)
+        return body
+
+
+__all__ = ["OutputBuilder", "ResponseMeta", "ResponsesCodec", "failure_error", "new_response_id", "url_citations",
+           "usage_body"]
