@@ -11,6 +11,7 @@ from anthropic.types import Message as SdkMessage
 from anthropic.types import RawMessageStreamEvent
 from pydantic import TypeAdapter
 
+from deepseek2api.api.anthropic.dialect import anthropic_body, anthropic_status
 from deepseek2api.api.anthropic.protocol import ClaudeModels, ModelNotFound, to_turn
 from deepseek2api.api.anthropic.render import (
     StreamWriter,
@@ -20,7 +21,6 @@ from deepseek2api.api.anthropic.render import (
     usage_body,
 )
 from deepseek2api.api.anthropic.signature import ThinkingSigner
-from deepseek2api.api.anthropic.dialect import anthropic_body, anthropic_status
 from deepseek2api.api.errors import (
     ApiError,
     RequestInvalid,

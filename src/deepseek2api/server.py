@@ -25,7 +25,6 @@ from .api.admin.mount import mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog
 from .api.anthropic.dialect import ANTHROPIC
-from .api.anthropic.dialect import PREFIXES as ANTHROPIC_PREFIXES
 from .api.anthropic.protocol import ClaudeModels
 from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
@@ -66,8 +65,12 @@ from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
 
-# Which error dialect each route's clients speak (api/dialect.py); OpenAI's for every other route.
-DIALECTS = DialectTable([(prefix, ANTHROPIC) for prefix in ANTHROPIC_PREFIXES])
+# Which error dialect each route's clients speak (api/dialect.py); OpenAI's for every other route. A new
+# surface whose clients expect another error shape adds its prefixes here.
+DIALECTS = DialectTable([
+    ("/v1/messages", ANTHROPIC),  # Anthropic Messages and count_tokens
+    ("/anthropic/", ANTHROPIC),
+])
 
 
 class Gateway:

@@ -47,7 +47,7 @@ class RequestEntry:
     path: str
     started: float
     key_name: str | None = None  # set once the caller is authenticated
-    error_code: str | None = None  # set by the error handlers (api/errors.py)
+    error_code: str | None = None  # set by the error handlers (api/dialect.py)
     claimed: bool = False  # a serving object writes this request's line
     status: int = 0  # the status the client got (0: none was sent)
 
@@ -134,19 +134,6 @@ class AccessRecord:
     @property
     def request_id(self) -> str:
         return self.entry.request_id
-
-    def failed(self, status: int, code: str | None) -> None:
-        self.status, self.error_code = status, code
-
-    def stream_failed(self, error: Any, sent_as_http: bool) -> None:
-        """A stream's turn failed with `error` (an ApiError): the client got its status when it went out as
-        the HTTP answer, and 200 (with the error as the stream's last event) otherwise."""
-        self.status = error.status if sent_as_http else 200
-        self.error_code = error.code
-
-    def stream_cancelled(self, stalled: bool) -> None:
-        """The turn was cancelled: the client hung up (499), or stopped reading (200, cut by the gateway)."""
-        self.status, self.error_code = cancelled_outcome(stalled)
 
     def write(self, trace: Trace | None) -> None:
         write_line(self.entry, status=self.status, key_name=self.key_name, model=self.model, stream=self.stream,

@@ -11,8 +11,6 @@ from typing import Any
 
 from ..errors import ApiError
 
-PREFIXES = ("/v1/messages", "/anthropic/")  # the routes whose clients speak this dialect
-
 _ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                     404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
                     500: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
@@ -69,5 +67,5 @@ class AnthropicDialect:
 
 ANTHROPIC = AnthropicDialect()
 
-__all__ = ["ANTHROPIC", "PREFIXES", "TOO_LONG_WORDING", "AnthropicDialect", "anthropic_body", "anthropic_message",
+__all__ = ["ANTHROPIC", "TOO_LONG_WORDING", "AnthropicDialect", "anthropic_body", "anthropic_message",
            "anthropic_sse_bytes", "anthropic_status", "anthropic_type"]
