@@ -53,6 +53,7 @@ from .chat.uploads import TurnUploads, UploadOptions
 from .chat.usage import warm_up as warm_up_tokenizer
 from .deepseek.client import DeepSeekClient
 from .pool.accounts import AccountPool
+from .pool.interface import Pool
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
@@ -98,16 +99,21 @@ class Gateway:
         self.book = open_account_book(settings.state.backend, settings.state.path)  # accounts added at runtime
         self.proxies = ProxyPool.from_settings(settings, observer=self.metrics)
         self.login = AccountLogin(self.client)
-        # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md)
-        self.pool: AccountPool | SharedPool = SharedPool(settings, self.login, observer=self.metrics) \
-            if settings.cluster.redis_url \
-            else AccountPool(settings.accounts, settings=settings.pool, store=self.store, proxies=self.proxies,
-                             login=self.login, observer=self.metrics)
+        # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md);
+        # chosen here once, from the config: nothing after this asks which pool it has (pool/interface.py)
+        self.pool: Pool
+        shared: SharedPool | None = None
+        local: AccountPool | None = None
+        if settings.cluster.redis_url:
+            self.pool = shared = SharedPool(settings, self.login, observer=self.metrics)
+        else:
+            self.pool = local = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
+                                            proxies=self.proxies, login=self.login, observer=self.metrics)
         # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py); per replica, so
         # only with the in-process pool (a prewarmed turn must not outlive a shared lease)
-        self.prewarmer = TurnPrewarmer(self.pool, self.client, self.proxies,
+        self.prewarmer = TurnPrewarmer(local, self.client, self.proxies,
                                        delete_session=settings.upstream.delete_session) \
-            if settings.pool.prewarm and isinstance(self.pool, AccountPool) else None
+            if settings.pool.prewarm and local is not None else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  observer=self.metrics,
                                  uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
@@ -124,11 +130,17 @@ class Gateway:
                                  ThinkingSigner(claude.signature_key))
         # the console acts on the in-process pool, or on the shared one through Redis (cluster mode)
         exit_probe = functools.partial(probe_exit, self.client)
-        self.console: PoolBackend | ClusterBackend = PoolBackend(
-            self.pool, self.proxies, self.runner, self.registry, self.book, observer=self.recorder,
-            probe_exit=exit_probe, queue_limit=settings.pool.queue_size) if isinstance(self.pool, AccountPool) \
-            else ClusterBackend(self.pool, settings, self.runner, self.registry, observer=self.recorder,
-                                probe_exit=exit_probe)
+        self.console: PoolBackend | ClusterBackend
+        self._before_pool: list[Callable[[], Awaitable[object]]] = []  # start-up steps before the pool starts
+        if local is not None:
+            backend = PoolBackend(local, self.proxies, self.runner, self.registry, self.book, observer=self.recorder,
+                                  probe_exit=exit_probe, queue_limit=settings.pool.queue_size)
+            self._before_pool.append(backend.load_runtime_accounts)  # accounts added from the console
+            self.console = backend
+        else:
+            assert shared is not None
+            self.console = ClusterBackend(shared, settings, self.runner, self.registry, observer=self.recorder,
+                                          probe_exit=exit_probe)
 
     def leases_for(self, caller: Caller) -> AccountSource:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
@@ -143,24 +155,17 @@ class Gateway:
     def status(self) -> dict[str, Any]:
         """What `/admin/status` shows."""
         return {
-            "mode": "cluster" if isinstance(self.pool, SharedPool) else "single",
+            "mode": self.pool.mode,
             "inflight": self.tracker.inflight_count,
             "leases_out": self.pool.leases_out,
             "usable_accounts": self.pool.usable_count,
             "accounts": self.pool.status(),
-            "proxies": self.pool.proxy_status() if isinstance(self.pool, SharedPool) else self.proxies.stats(),
+            "proxies": self.pool.proxy_status(),
         }
 
-    async def pool_snapshot(self) -> dict[str, Any]:
-        """The pool for the console: mode "cluster" (replicas with heartbeat age, shared accounts) or "single"."""
-        if isinstance(self.pool, SharedPool):
-            return await self.pool.snapshot()
-        return {"mode": "single", "leases": self.pool.leases_out, "waiting": self.pool.waiting,
-                "accounts": self.pool.status(), "proxies": self.proxies.stats()}
-
     async def start(self) -> None:
-        if isinstance(self.console, PoolBackend):  # accounts added from the console, before the pool starts
-            await self.console.load_runtime_accounts()
+        for step in self._before_pool:
+            await step()
         await self.pool.start()
         await asyncio.to_thread(warm_up_tokenizer)
         return_free_heap()  # parsing tokenizer.json left ~20 MB of freed heap behind
