@@ -23,7 +23,7 @@ from .api import dialect
 from .api.admin.cluster_backend import ClusterBackend
 from .api.admin.mount import mount_console
 from .api.admin.pool_backend import PoolBackend
-from .api.admin.requestlog import RequestLog
+from .api.admin.requestlog import RequestLog, RequestRecorder
 from .api.anthropic.dialect import ANTHROPIC
 from .api.anthropic.protocol import ClaudeModels
 from .api.anthropic.router import anthropic_router
@@ -36,7 +36,6 @@ from .api.endpoint import SurfaceDeps
 from .api.health import health_router
 from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
-from .api.observe import RequestRecorder
 from .api.openai.router import openai_router
 from .api.openai.serving import ChatCompletions
 from .api.request_limits import request_limits

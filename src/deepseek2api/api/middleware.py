@@ -19,7 +19,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .access import RequestEntry, write_line
+from .access import AccessEntry, write_line
 from .dialect import DialectTable, ErrorDialect, render_error
 from .errors import ApiError, internal_error, shutting_down, too_large
 from .request_limits import (
@@ -64,7 +64,7 @@ class GatewayMiddleware:
         request_id = f"req_{uuid.uuid4().hex}"
         client_id = headers.get("x-client-request-id") or headers.get("x-request-id") or None
         path = scope.get("path", "")
-        entry = RequestEntry(request_id, client_id[:_CLIENT_ID_LIMIT] if client_id else None, scope["method"], path,
+        entry = AccessEntry(request_id, client_id[:_CLIENT_ID_LIMIT] if client_id else None, scope["method"], path,
                              time.perf_counter())
         dialect = self.dialects.for_path(path)
         state = scope.setdefault("state", {})
@@ -87,7 +87,7 @@ class GatewayMiddleware:
                 write_line(entry, status=entry.status or 499)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str],
-                     extra: list[tuple[bytes, bytes]], entry: RequestEntry, dialect: ErrorDialect) -> None:
+                     extra: list[tuple[bytes, bytes]], entry: AccessEntry, dialect: ErrorDialect) -> None:
         request_id = entry.request_id
 
         async def answer(error: ApiError) -> None:
@@ -180,7 +180,7 @@ class GatewayMiddleware:
             if not started:
                 await answer(internal_error(request_id))
 
-    async def _shutting_down(self, entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]],
+    async def _shutting_down(self, entry: AccessEntry, send: Send, extra: list[tuple[bytes, bytes]],
                              dialect: ErrorDialect, started: bool, open_stream: bool) -> None:
         error = shutting_down()
         try:
@@ -196,7 +196,7 @@ class GatewayMiddleware:
         return too_large(self.max_body_bytes)
 
     @staticmethod
-    async def _error(entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]], error: ApiError,
+    async def _error(entry: AccessEntry, send: Send, extra: list[tuple[bytes, bytes]], error: ApiError,
                      dialect: ErrorDialect) -> None:
         status, error_headers, body = render_error(error, dialect, entry.request_id)
         entry.status, entry.error_code = status, error.code

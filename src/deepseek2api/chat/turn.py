@@ -43,7 +43,6 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     _spec("deepseek-expert-reasoner-search", "expert", True, True),
     _spec("deepseek-vision", "vision", False, False),
 )
-DEFAULT_MODEL = "deepseek-chat"
 
 
 def _field(entry: Any, name: str, default: Any) -> Any:

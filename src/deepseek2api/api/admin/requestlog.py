@@ -3,6 +3,7 @@
 A ring buffer (old entries fall off; memory stays flat for weeks) plus one bounded queue per open
 tail. `record()` never waits: a tail that cannot keep up loses entries (and is told how many) rather
 than slowing requests down. Everything runs on the event loop; call `record()` from it.
+`RequestRecorder` is the observer every surface reports to: it feeds this log and the metrics.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ import contextlib
 import math
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
+
+from ..metrics import GatewayMetrics, Outcome
+from ..observe import FinishedRequest
 
 DEFAULT_SIZE = 500
 TAIL_QUEUE = 256  # entries one slow tail may fall behind before it drops some
@@ -118,4 +123,25 @@ def _percentile(ordered: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-__all__ = ["RequestEntry", "RequestLog", "TrafficStats"]
+class RequestRecorder:
+    """The gateway's `RequestObserver` (api/observe.py): Prometheus counters and histograms plus the
+    console's tail."""
+
+    def __init__(self, metrics: GatewayMetrics, requests: RequestLog) -> None:
+        self.metrics = metrics
+        self.requests = requests
+
+    def request_finished(self, done: FinishedRequest) -> None:
+        self.metrics.request_finished(surface=done.surface, model=done.model, stream=done.stream,
+                                      outcome=Outcome.from_status(done.status), duration=done.duration,
+                                      ttft=done.ttft, tokens_in=done.tokens_in, tokens_out=done.tokens_out)
+        self.requests.record(RequestEntry(time=time.time(), surface=done.surface, model=done.model,
+                                          status=done.status, stream=done.stream, duration=done.duration,
+                                          ttft=done.ttft, tokens_in=done.tokens_in, tokens_out=done.tokens_out,
+                                          account_id=done.account_id, request_id=done.request_id))
+
+    def in_flight(self, surface: str) -> AbstractContextManager[None]:
+        return self.metrics.in_flight(surface)
+
+
+__all__ = ["RequestEntry", "RequestLog", "RequestRecorder", "TrafficStats"]
