@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from deepseek2api.api.errors import RequestInvalid
-from deepseek2api.api.responses.protocol import to_turn, validate_request
+from deepseek2api.api.responses.protocol import (
+    ItemNotFound,
+    normalise_items,
+    referenced_ids,
+    resolve_references,
+    stored_form,
+    to_turn,
+    validate_request,
+)
 from deepseek2api.chat.tools.spec import ToolChoiceMode, ToolKind
 from deepseek2api.chat.turn import ModelRegistry, Turn
 
@@ -111,3 +119,38 @@ def test_text_format_json_schema_and_max_output_tokens() -> None:
 ])
 def test_requests_that_would_change_meaning_are_400s(body: dict[str, Any], param: str) -> None:
     assert error(**body).param == param
+
+
+# ---- item_reference ----------------------------------------------------------------------------------
+
+
+def test_item_references_in_both_forms_are_resolved_in_place() -> None:
+    items = normalise_items([{"role": "user", "content": "a"}, {"type": "item_reference", "id": "msg_1"},
+                             {"id": "fc_2"}, {"role": "user", "content": "b"}])
+    assert referenced_ids(items) == ["msg_1", "fc_2"]
+    stored = {"msg_1": {"type": "message", "id": "msg_1", "role": "assistant", "content": [{"type": "output_text",
+                                                                                           "text": "A1"}]},
+              "fc_2": {"type": "function_call", "id": "fc_2", "call_id": "c", "name": "f", "arguments": "{}"}}
+    resolved = resolve_references(items, stored)
+    assert [item["type"] for item in resolved] == ["message", "message", "function_call", "message"]
+    assert resolved[1]["content"][0]["text"] == "A1"
+    with pytest.raises(ItemNotFound) as caught:
+        resolve_references(items, {"msg_1": stored["msg_1"]})
+    assert caught.value.status == 404 and caught.value.param == "input" and "fc_2" in caught.value.message
+
+
+def test_an_item_reference_without_an_id_is_a_400_naming_it() -> None:
+    with pytest.raises(RequestInvalid) as caught:
+        normalise_items([{"type": "item_reference"}])
+    assert caught.value.param == "input[0].id"
+
+
+def test_the_stored_form_keeps_only_what_goes_upstream() -> None:
+    items = normalise_items([{"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "s"}],
+                              "encrypted_content": "E" * 100},
+                             {"type": "future_item", "id": "fi_1", "blob": "B" * 100},
+                             {"type": "item_reference", "id": "msg_1"}, {"role": "user", "content": "hi"}])
+    kept = stored_form(items)
+    assert kept[:3] == [{"type": "reasoning", "id": "rs_1", "summary": []}, {"type": "future_item", "id": "fi_1"},
+                        {"type": "item_reference", "id": "msg_1"}]
+    assert kept[3]["content"][0]["text"] == "hi"

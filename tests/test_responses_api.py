@@ -294,10 +294,10 @@ def test_structured_output_that_stays_invalid_is_a_422_naming_text_format(stack:
 
 def test_a_failing_response_store_is_a_retryable_503_not_a_crash(stack: ConformanceStack,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    async def broken(response_id: str) -> None:
+    async def broken(owner: str, ids: list[str]) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(stack.gateway.responses.store, "get", broken)
+    monkeypatch.setattr(stack.gateway.responses.store, "get_many", broken)
     with pytest.raises(openai.InternalServerError) as caught:
         client(stack).responses.retrieve("resp_any")
     assert caught.value.status_code == 503 and caught.value.response.headers.get("retry-after") == "5"

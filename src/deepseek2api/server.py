@@ -52,6 +52,7 @@ from .chat.uploads import TurnUploads, UploadOptions
 from .chat.usage import warm_up as warm_up_tokenizer
 from .deepseek.client import DeepSeekClient
 from .pool.accounts import AccountPool
+from .pool.cluster import ClusterConfig
 from .pool.interface import Pool
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
@@ -60,7 +61,8 @@ from .pool.shared import SharedPool
 from .settings import Settings
 from .store import open_store
 from .store.account_book import open_account_book
-from .store.responses import open_response_store
+from .store.responses import ResponseStore, StoreLimits, open_response_store
+from .store.responses_redis import RedisResponseStore
 from .tuning import return_free_heap
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,16 @@ DIALECTS = DialectTable([
     ("/v1/messages", ANTHROPIC),  # Anthropic Messages and count_tokens
     ("/anthropic/", ANTHROPIC),
 ])
+
+
+def open_responses(settings: Settings) -> ResponseStore:
+    """The response store: Redis under the cluster's prefix when replicas share a pool, else the state store's."""
+    config = settings.responses
+    limits = StoreLimits(config.max_response_bytes, config.max_key_bytes)
+    if settings.cluster.redis_url:
+        prefix = ClusterConfig.from_settings(settings).prefix
+        return RedisResponseStore.from_url(settings.cluster.redis_url, prefix, config.ttl, limits)
+    return open_response_store(settings.state.backend, settings.state.path, config.ttl, limits)
 
 
 class Gateway:
@@ -117,7 +129,7 @@ class Gateway:
                                  observer=self.metrics,
                                  uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
         self.tracker = TurnTracker()
-        self.response_store = open_response_store(settings.state.backend, settings.state.path, settings.responses.ttl)
+        self.response_store = open_responses(settings)  # in Redis with cluster.redis_url: shared by every replica
         # what every surface needs, once (api/endpoint.py); attachment limits are the same on every surface
         deps = SurfaceDeps(self.runner, self.registry, self.leases_for, self.tracker,
                            keepalive=settings.server.keepalive_interval, write_timeout=settings.server.write_timeout,

@@ -305,9 +305,15 @@ class MetricsSettings(_Section):
 
 
 class ResponsesSettings(_Section):
-    """The Responses API (`/v1/responses`): how long stored responses stay for `previous_response_id`."""
+    """The Responses API (`/v1/responses`): stored responses, for `previous_response_id` and `item_reference`.
 
-    ttl: float = Field(default=86400.0, gt=0)  # seconds; stored in the `state` store
+    Kept in the `state` store (in Redis with `cluster.redis_url`) for `ttl` seconds; one response's stored
+    JSON at most `max_response_bytes`, one key's live responses together at most `max_key_bytes` (a request
+    beyond either is a 400 unless it says `store: false`)."""
+
+    ttl: float = Field(default=86400.0, gt=0)  # seconds
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_key_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
 
 
 class Settings(_Section):

@@ -22,6 +22,7 @@ class Caller:
 
     key_name: str
     passthrough_token: str | None = None  # a DeepSeek token used directly (token_passthrough mode)
+    fingerprint: str = ""  # `key_fingerprint` of the presented key: who owns stored responses (never the key)
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -39,11 +40,19 @@ def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
+def key_fingerprint(digest: bytes) -> str:
+    """Who owns a stored response: a domain-separated hash of the key's digest (128 bits as hex), the same
+    on every replica and across restarts, never the key. Keys are random secrets, and the state file that
+    keeps it already holds the conversations themselves (0600), so a fast hash is enough here."""
+    return hashlib.sha256(b"deepseek2api/response-owner\0" + digest).hexdigest()[:32]
+
+
 class Authenticator:
     """Checks gateway keys; knows whether unknown bearers may be used as DeepSeek tokens."""
 
     def __init__(self, keys: Sequence[tuple[str, str]], *, token_passthrough: bool = False) -> None:
         self._keys = [(name, _digest(key)) for name, key in keys]
+        self._fingerprints = {digest: key_fingerprint(digest) for _, digest in self._keys}
         self.token_passthrough = token_passthrough
 
     @property
@@ -66,9 +75,9 @@ class Authenticator:
             if hmac.compare_digest(digest, expected) and matched is None:
                 matched = name
         if matched is not None:
-            return Caller(key_name=matched)
-        if self.token_passthrough:
-            return Caller(key_name="passthrough", passthrough_token=key)
+            return Caller(key_name=matched, fingerprint=self._fingerprints[digest])
+        if self.token_passthrough:  # every bearer owns its own stored responses
+            return Caller(key_name="passthrough", passthrough_token=key, fingerprint=key_fingerprint(digest))
         if not self._keys:
             raise ApiError(401, "This gateway has no API keys configured; add one to `keys` in config.json.",
                            "invalid_request_error", None, "invalid_api_key")

@@ -10,7 +10,13 @@ Decisions (README "OpenAI Responses API"):
   model's default (the web chat has no effort dial, and a non-thinking model is not switched on).
 - Hosted tools (`web_search`, `file_search`, …) are accepted and not offered to the model.
 - `reasoning` items sent back are kept (they are listed in input_items) but not re-sent upstream, as
-  the chat surface drops earlier `reasoning_content`. Unknown item types are skipped the same way.
+  the chat surface drops earlier `reasoning_content`. Unknown item types are accepted and skipped the
+  same way, each type logged once (`items_to_messages`).
+- `item_reference` items (`{"type": "item_reference", "id": …}`, or only `{"id": …}`) name an item the
+  store keeps; serving.py looks them up (`referenced_ids`) and `resolve_references` puts each in place.
+  An id the store does not have for this key is a 404 `item_not_found` with `param: input`.
+- What is stored of an input (`stored_form`) leaves out what never goes upstream: a reasoning item keeps
+  its id, not its summary or encrypted content; an unknown item keeps its type and id.
 - `namespace` tools are flattened to `namespace.name` for the prompt (`flat_name`); calls are
   restored to `namespace` + `name` by render.py from the turn's `ToolSpec`s.
 """
@@ -18,6 +24,7 @@ Decisions (README "OpenAI Responses API"):
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +55,20 @@ HOSTED_TOOL_CHOICES = frozenset({
 _THINKING_OFF_EFFORTS = frozenset({"none", "minimal"})
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 _EMPTY_PARAMETERS: Mapping[str, Any] = {"type": "object", "properties": {}}
+ITEM_REFERENCE = "item_reference"
+_UPSTREAM_ITEMS = frozenset({"message", "function_call", "custom_tool_call", "function_call_output",
+                             "custom_tool_call_output", ITEM_REFERENCE})
+_KNOWN_SKIPPED = frozenset({"reasoning", ITEM_REFERENCE})  # known items deliberately not sent upstream
+_logged_unknown: set[str] = set()  # unknown item types already logged (once per type per process)
+log = logging.getLogger(__name__)
+
+
+class ItemNotFound(RequestInvalid):
+    """An `item_reference` to an item this key has not stored: 404, as OpenAI answers it."""
+
+    def __init__(self, item_id: str) -> None:
+        super().__init__(f"Item with id '{item_id}' not found (unknown, expired, deleted, or stored with "
+                         "store=false).", "input", "item_not_found", status=404)
 
 
 class ModelNotFound(RequestInvalid):
@@ -254,6 +275,8 @@ def normalise_items(raw: Any, param: str = "input") -> list[dict[str, Any]]:
         kind = item.get("type")
         if kind is None and "role" in item:
             kind = "message"  # the easy message form {role, content}
+        elif kind is None and "id" in item:
+            kind = ITEM_REFERENCE  # OpenAI's item reference may leave its type out
         if not isinstance(kind, str):
             raise _missing(f"{at}.type")
         out = dict(item)
@@ -278,10 +301,55 @@ def normalise_items(raw: Any, param: str = "input") -> list[dict[str, Any]]:
         elif kind in ("function_call_output", "custom_tool_call_output"):
             _string(item, "call_id", at)
             _output_text(item.get("output"), f"{at}.output")
+        elif kind == ITEM_REFERENCE:
+            _string(item, "id", at)
+            out = {"type": ITEM_REFERENCE, "id": item["id"]}
         if kind in _ID_PREFIX and not isinstance(out.get("id"), str):
             out["id"] = new_item_id(_ID_PREFIX[kind])
         items.append(out)
     return items
+
+
+def referenced_ids(items: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The ids the `item_reference` items among `items` name, in order."""
+    return [str(item["id"]) for item in items if item.get("type") == ITEM_REFERENCE]
+
+
+def resolve_references(items: Sequence[Mapping[str, Any]], found: Mapping[str, Mapping[str, Any]],
+                       ) -> list[dict[str, Any]]:
+    """`items` with every `item_reference` replaced by the stored item it names, in place; raises
+    `ItemNotFound` for the first id `found` does not hold."""
+    resolved: list[dict[str, Any]] = []
+    for item in items:
+        if item.get("type") != ITEM_REFERENCE:
+            resolved.append(dict(item))
+            continue
+        target = found.get(str(item["id"]))
+        if target is None or target.get("type") == ITEM_REFERENCE:
+            raise ItemNotFound(str(item["id"]))
+        resolved.append(dict(target))
+    return resolved
+
+
+def stored_form(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Input items as the store keeps them: what never goes upstream is cut to its type and id."""
+    kept: list[dict[str, Any]] = []
+    for item in items:
+        kind = item.get("type")
+        if kind in _UPSTREAM_ITEMS:
+            kept.append(dict(item))
+        elif kind == "reasoning":
+            kept.append({"type": "reasoning", "id": item.get("id"), "summary": []})
+        else:
+            kept.append({"type": kind, "id": item.get("id")} if "id" in item else {"type": kind})
+    return kept
+
+
+def _note_unknown(kind: Any) -> None:
+    name = str(kind)[:64]
+    if name not in _logged_unknown and len(_logged_unknown) < 256:
+        _logged_unknown.add(name)
+        log.info("input items of type %r are accepted and not sent upstream (logged once per type)", name)
 
 
 def _call_name(item: Mapping[str, Any]) -> str:
@@ -314,7 +382,8 @@ def items_to_messages(items: Sequence[Mapping[str, Any]]) -> list[Message]:
             call_id = str(item["call_id"])
             messages.append(Message(role="tool", content=_output_text(item.get("output"), "input"),
                                     name=names.get(call_id), tool_call_id=call_id))
-        # reasoning items and unknown newer item types: accepted, not sent upstream
+        elif kind not in _KNOWN_SKIPPED:
+            _note_unknown(kind)  # newer item types: accepted, not sent upstream, logged once per type
     return messages
 
 
@@ -592,6 +661,8 @@ def to_turn(req: ResponsesRequest, context: Sequence[Mapping[str, Any]], registr
 
 
 __all__ = [
+    "ITEM_REFERENCE",
+    "ItemNotFound",
     "ModelNotFound",
     "ResponsesRequest",
     "attachments_of",
@@ -604,6 +675,9 @@ __all__ = [
     "parse_text_format",
     "parse_tool_choice",
     "parse_tools",
+    "referenced_ids",
+    "resolve_references",
+    "stored_form",
     "to_turn",
     "validate_request",
 ]

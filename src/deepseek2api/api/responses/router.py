@@ -44,20 +44,21 @@ def responses_router(responses: Responses, authenticator: Authenticator) -> APIR
     @router.get("/v1/responses/{response_id}", summary="Retrieve a stored response")
     @router.get("/responses/{response_id}", include_in_schema=False)
     async def retrieve(response_id: str, request: Request) -> JSONResponse:
-        authenticator.authenticate_request(request)
-        return JSONResponse(await responses.retrieve(response_id))
+        caller = authenticator.authenticate_request(request)
+        return JSONResponse(await responses.retrieve(response_id, caller))
 
     @router.delete("/v1/responses/{response_id}", summary="Delete a stored response")
     @router.delete("/responses/{response_id}", include_in_schema=False)
     async def delete(response_id: str, request: Request) -> JSONResponse:
-        authenticator.authenticate_request(request)
-        return JSONResponse(await responses.delete(response_id))
+        caller = authenticator.authenticate_request(request)
+        return JSONResponse(await responses.delete(response_id, caller))
 
     @router.get("/v1/responses/{response_id}/input_items", summary="List a stored response's input items")
     @router.get("/responses/{response_id}/input_items", include_in_schema=False)
     async def input_items(response_id: str, request: Request) -> JSONResponse:
-        authenticator.authenticate_request(request)
+        caller = authenticator.authenticate_request(request)
         limit, order, after = _list_params(request)
-        return JSONResponse(await responses.input_items(response_id, limit=limit, order=order, after=after))
+        return JSONResponse(await responses.input_items(response_id, caller, limit=limit, order=order,
+                                                        after=after))
 
     return router
