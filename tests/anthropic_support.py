@@ -71,6 +71,9 @@ def _check_order(events: list[dict[str, Any]]) -> None:
             if event["content_block"]["type"] == "tool_use":
                 assert event["content_block"]["id"].startswith("toolu_")
                 partial[open_index] = []
+            elif event["content_block"]["type"] == "server_tool_use":
+                assert event["content_block"]["id"].startswith("srvtoolu_")
+                partial[open_index] = []
         elif kind == "content_block_delta":
             assert event["index"] == open_index, "a delta for a block that is not open"
             if event["delta"]["type"] == "input_json_delta":
@@ -92,7 +95,7 @@ def blocks_of(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for event in events:
         if event["type"] == "content_block_start":
             blocks.append(dict(event["content_block"]))
-            if blocks[-1]["type"] == "tool_use":
+            if blocks[-1]["type"] in ("tool_use", "server_tool_use"):
                 blocks[-1]["_json"] = ""
         elif event["type"] == "content_block_delta":
             block, delta = blocks[event["index"]], event["delta"]
@@ -104,8 +107,10 @@ def blocks_of(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 block["signature"] = delta["signature"]
             elif delta["type"] == "input_json_delta":
                 block["_json"] += delta["partial_json"]
+            elif delta["type"] == "citations_delta":
+                block.setdefault("citations", []).append(delta["citation"])
     for block in blocks:
-        if block["type"] == "tool_use":
+        if block["type"] in ("tool_use", "server_tool_use"):
             block["input"] = json.loads(block.pop("_json"))
     return blocks
 

@@ -69,3 +69,33 @@ def test_claude_code_reads_one_file_and_writes_another_through_the_gateway(tmp_p
     # The Read tool's result (the file's text) went back upstream inside a tool result.
     assert any("tool_result" in p and "alpha-7391" in p.split("tool_result", 1)[1] for p in prompts)
     assert "returned" in report["result"]  # the simulator's prose answer after the Write result
+
+
+def test_claude_code_searches_the_web_through_the_gateway(tmp_path: Path) -> None:
+    """Its WebSearch tool sends a request offering Anthropic's hosted `web_search_…` tool: the gateway runs
+    it as DeepSeek's search and answers with search blocks, and the simulator's results reach the agent."""
+    claude = _claude()
+    project, home = tmp_path / "project", tmp_path / "home"
+    project.mkdir()
+    home.mkdir()
+    task = ('Search the web for the DeepSeek2API simulator handbook and tell me the first link. '
+            # WebSearch is one of Claude Code's deferred tools: loaded with ToolSearch first, then called
+            '[sim:tool=ToolSearch args={"query": "select:WebSearch"}] '
+            '[sim:after1=WebSearch args={"query": "DeepSeek2API simulator handbook"}]')
+    with running_stack(accounts=2, server={"keepalive_interval": 2.0}) as stack:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "TERM": "dumb", "NO_COLOR": "1",
+               "ANTHROPIC_BASE_URL": stack.base_url, "ANTHROPIC_AUTH_TOKEN": API_KEY,
+               "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1",
+               "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1"}
+        result = subprocess.run([str(claude), "-p", task, "--output-format", "json", "--allowedTools", "ToolSearch,WebSearch"],
+                                cwd=project, env=env, capture_output=True, text=True, timeout=300,
+                                stdin=subprocess.DEVNULL, check=False)
+        assert result.returncode == 0, f"claude failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        prompts: list[str] = httpx.get(f"{stack.simulator.base_url}/_sim/prompts", timeout=10).json()
+    assert report["is_error"] is False, report
+    # The search request ran with DeepSeek's search on, and its results went back to the agent's loop as
+    # the WebSearch tool's result (the simulator's result URLs are on example.* domains).
+    results = [p.split("tool_result", 1)[1] for p in prompts if "tool_result" in p]
+    assert any("docs.example.com/simulator/overview" in r for r in results), results[-1:]
+    assert "returned" in report["result"] and "example.com" in report["result"], report["result"]

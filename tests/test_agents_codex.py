@@ -58,11 +58,12 @@ def stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
         yield running
 
 
-def codex_home(tmp_path: Path, base_url: str, model: str) -> Path:
+def codex_home(tmp_path: Path, base_url: str, model: str, extra: str = "") -> Path:
     home = tmp_path / "codex-home"
     home.mkdir()
     (home / "config.toml").write_text(f'''model = "{model}"
 model_provider = "ds2"
+{extra}
 
 [model_providers.ds2]
 name = "DeepSeek2API"
@@ -75,8 +76,9 @@ stream_max_retries = 0
     return home
 
 
-def run_codex(tmp_path: Path, stack: ConformanceStack, task: str, model: str) -> list[dict[str, Any]]:
-    home = codex_home(tmp_path, stack.base_url, model)
+def run_codex(tmp_path: Path, stack: ConformanceStack, task: str, model: str,
+              config: str = "") -> list[dict[str, Any]]:
+    home = codex_home(tmp_path, stack.base_url, model, config)
     work = tmp_path / "work"
     work.mkdir()
     (work / "hello.txt").write_text(FILE_TEXT)
@@ -117,5 +119,23 @@ def test_codex_runs_a_shell_command_through_the_gateway_and_answers_with_its_out
     assert SHELL_TOOL in declared, f"Codex's tools changed: {declared}"
     assert first["stream"] is True and first["store"] is False
     assert any(item.get("type") == "function_call_output" for item in second["input"])
+    stack.assert_invariants()
+    check_responses_wire(exchanges, response_schemas)
+
+
+def test_codex_with_web_search_gets_the_search_results_into_its_answer(
+        tmp_path: Path, stack: ConformanceStack, response_schemas: OpenAISchemas) -> None:
+    """Web search on: Codex offers the hosted `web_search` tool, the gateway runs the turn with DeepSeek's
+    search and answers with a `web_search_call` item and a cited message; the results reach the answer."""
+    mark = stack.wire.mark()
+    events = run_codex(tmp_path, stack, "Search the web: what does the simulator handbook say?", "deepseek-chat",
+                       config='web_search = "live"')
+    exchanges = [e for e in stack.wire.since(mark) if e.route == "/responses"]
+    first = exchanges[0].request_json()
+    assert any(str(tool.get("type", "")).startswith("web_search") for tool in first["tools"]), first["tools"]
+    completed = [e["item"] for e in events if e.get("type") == "item.completed"]
+    messages = [item for item in completed if item["type"] == "agent_message"]
+    assert messages and "docs.example.com/simulator/overview" in messages[-1]["text"], completed
+    assert events[-1]["type"] == "turn.completed"
     stack.assert_invariants()
     check_responses_wire(exchanges, response_schemas)

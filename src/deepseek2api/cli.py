@@ -28,6 +28,18 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def listeners(server: Any, settings: Any) -> list[Any] | None:
+    """The sockets to serve on: None (uvicorn binds `server.config`'s own), or that one plus the Ollama API's
+    own listener (`ollama.port`; on loopback unless `ollama.require_key`), answered by the same app."""
+    ollama = settings.ollama
+    if not ollama.enabled or ollama.port is None:
+        return None
+    config = server.config
+    host = config.host if ollama.require_key else "127.0.0.1"
+    extra = type(config)(config.app, host=host, port=ollama.port)
+    return [config.bind_socket(), extra.bind_socket()]
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .logs import configure_logging
     from .settings import ConfigError, load_settings
@@ -48,7 +60,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     server = uvicorn.Server(uvicorn_config(create_app(settings), host, port, settings, log_level=args.log_level))
-    run_server(server)
+    sockets = listeners(server, settings)  # the Ollama API's own port, when configured
+    if sockets is None:
+        run_server(server)
+    else:
+        run_server(server, sockets)
     return 0
 
 

@@ -34,7 +34,7 @@ def uvicorn_config(app: Any, host: str, port: int, settings: Any, *, log_level: 
                           log_config=None, proxy_headers=True, **uvicorn_limits(settings.server))
 
 
-def run_server(server: Any) -> None:
+def run_server(server: Any, sockets: list[Any] | None = None) -> None:
     """Run uvicorn until it stops; a SIGTERM that ended in a graceful shutdown is a normal exit (0).
 
     uvicorn re-raises the signal that stopped it once shutdown is complete, so with the default
@@ -46,7 +46,7 @@ def run_server(server: Any) -> None:
 
     tune_for_serving()  # the app is built: freeze it out of the GC, fewer malloc arenas (tuning.py)
     if threading.current_thread() is not threading.main_thread():
-        server.run()
+        server.run(sockets=sockets)
         return
 
     def stop(signum: int, frame: Any) -> None:
@@ -54,7 +54,7 @@ def run_server(server: Any) -> None:
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
         signal.signal(signal.SIGTERM, previous)
 

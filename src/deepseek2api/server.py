@@ -30,12 +30,20 @@ from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
 from .api.anthropic.signature import ThinkingSigner
 from .api.auth import Authenticator, Caller
-from .api.dialect import DialectTable
+from .api.codec_turn import TurnService
+from .api.dialect import DialectTable, RenderedDialect
 from .api.docs import install_docs
 from .api.endpoint import SurfaceDeps
+from .api.gemini import errors as gemini_errors
+from .api.gemini.protocol import GeminiModels
+from .api.gemini.router import gemini_router
+from .api.gemini.serving import GenerateContent
 from .api.health import health_router
 from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
+from .api.ollama import errors as ollama_errors
+from .api.ollama.router import OllamaGate, ollama_router
+from .api.ollama.serving import OllamaTurns
 from .api.openai.router import openai_router
 from .api.openai.serving import ChatCompletions
 from .api.request_limits import request_limits
@@ -43,7 +51,9 @@ from .api.responses.router import responses_router
 from .api.responses.serving import Responses
 from .api.status import status_router
 from .chat.attachments import AttachmentPolicy
+from .chat.continuation import ContinueOptions, SessionBook
 from .chat.exit_probe import probe_exit
+from .chat.model_limits import ModelLimits
 from .chat.prewarm import TurnPrewarmer
 from .chat.runner import AccountSource, RunnerOptions, TurnRunner
 from .chat.tracker import TurnTracker
@@ -70,6 +80,8 @@ log = logging.getLogger(__name__)
 # Which error dialect each route's clients speak (api/dialect.py); OpenAI's for every other route. A new
 # surface whose clients expect another error shape adds its prefixes here.
 DIALECTS = DialectTable([
+    (gemini_errors.is_gemini_path, RenderedDialect(gemini_errors.render)),  # /v1beta/…, /v1/models/{m}:{method}
+    (ollama_errors.is_ollama_path, RenderedDialect(ollama_errors.render)),  # /api/… (even when off: a 404 it reads)
     ("/v1/messages", ANTHROPIC),  # Anthropic Messages and count_tokens
     ("/anthropic/", ANTHROPIC),
 ])
@@ -127,7 +139,8 @@ class Gateway:
             if settings.pool.prewarm and local is not None else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  observer=self.metrics,
-                                 uploads=TurnUploads(UploadOptions.from_settings(settings)))  # issue 14
+                                 uploads=TurnUploads(UploadOptions.from_settings(settings)),  # issue 14
+                                 sessions=_session_book(settings))
         self.tracker = TurnTracker()
         self.response_store = open_responses(settings)  # in Redis with cluster.redis_url: shared by every replica
         # what every surface needs, once (api/endpoint.py); attachment limits are the same on every surface
@@ -139,6 +152,13 @@ class Gateway:
         claude = settings.anthropic
         self.messages = Messages(deps, ClaudeModels(self.registry, claude.model_map, claude.default_model),
                                  ThinkingSigner(claude.signature_key))
+        files = deps.files
+        service = functools.partial(TurnService, self.runner, self.tracker,
+                                    keepalive=settings.server.keepalive_interval,
+                                    write_timeout=settings.server.write_timeout, observer=self.recorder)
+        self.gemini_models = GeminiModels(self.registry, settings.gemini.model_map, settings.gemini.default_model)
+        self.gemini = GenerateContent(service(surface="gemini"), self.gemini_models, self.leases_for, files)
+        self.ollama = OllamaTurns(service(surface="ollama"), self.registry, self.leases_for, files)
         # the console acts on the in-process pool, or on the shared one through Redis (cluster mode)
         exit_probe = functools.partial(probe_exit, self.client)
         self.console: PoolBackend | ClusterBackend
@@ -211,6 +231,15 @@ class Gateway:
             raise failure
 
 
+def _session_book(settings: Settings) -> SessionBook | None:
+    """`upstream.continue_sessions` (chat/continuation.py): in-process only, so off with a shared pool."""
+    upstream = settings.upstream
+    if not upstream.continue_sessions or settings.cluster.redis_url:
+        return None
+    return SessionBook(ContinueOptions(enabled=True, max_turns=upstream.continue_max_turns,
+                                       max_age=upstream.continue_max_age, max_chars=upstream.continue_max_chars))
+
+
 def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                companion: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> FastAPI:
     """The ASGI app for `settings` (a fresh Gateway per app).
@@ -237,10 +266,15 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                   redirect_slashes=False)  # a slash redirect would echo the Host header (issue 17 item 7)
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
-    app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator))
+    app.include_router(gemini_router(gateway.gemini, gateway.gemini_models, gateway.registry, gateway.authenticator))
+    app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator,
+                                     ModelLimits(settings.model_limits)))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(gateway.authenticator, gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
+    if settings.ollama.enabled:  # no keys in Ollama's API: only when the operator asks (api/ollama/router.py)
+        gate = OllamaGate(gateway.authenticator, port=settings.ollama.port, require_key=settings.ollama.require_key)
+        app.include_router(ollama_router(gateway.ollama, gateway.registry, gate))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
     dialect.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN

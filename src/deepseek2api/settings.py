@@ -195,6 +195,12 @@ class UpstreamSettings(_Section):
     delete_session: bool = True
     # tokens; a longer prompt sends its earlier transcript as an attached file (chat/history_file.py)
     inline_prompt_limit: int = Field(default=24_000, ge=1_000)
+    # continue the DeepSeek session that holds a conversation instead of re-sending it (chat/continuation.py);
+    # off by default (see bench/continuation.py); not used with cluster.redis_url
+    continue_sessions: bool = False
+    continue_max_turns: int = Field(default=50, ge=1)  # turns on one session, then a fresh re-send
+    continue_max_age: float = Field(default=1800.0, gt=0)  # seconds since the session's first turn
+    continue_max_chars: int = Field(default=2_000_000, ge=1_000)  # prompt characters one session received
 
     @field_validator("base_url")
     @classmethod
@@ -226,6 +232,24 @@ class ModelAlias(_Section):
         return (value,) if isinstance(value, str) else value
 
 
+class ModelLimit(_Section):
+    """One model's limits as `/v1/models` reports them (either may be left out)."""
+
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+
+
+class ModelLimitsSettings(_Section):
+    """The context window and output limit `/v1/models` reports per model (`model_limits` section); agent
+    clients size their compaction from them. Defaults: DeepSeek's published API limits — 128K tokens of
+    context, 8K of output, 64K for thinking models (the web chat's own limits are not published)."""
+
+    context_window: int = Field(default=131072, gt=0)
+    max_output_tokens: int = Field(default=8192, gt=0)
+    thinking_max_output_tokens: int = Field(default=65536, gt=0)
+    models: dict[str, ModelLimit] = Field(default_factory=dict)  # by model id or alias, any case
+
+
 class OutputSettings(_Section):
     citations: Literal["link", "strip"] = "link"
     usage_chunk: Literal["both", "openai", "deepseek"] = "both"
@@ -245,6 +269,26 @@ class AnthropicSettings(_Section):
     model_map: dict[str, str] = Field(default_factory=_default_claude_map)
     default_model: str = "deepseek-reasoner"
     signature_key: str | None = Field(default=None, repr=False)
+
+
+def _default_gemini_map() -> dict[str, str]:
+    return {"pro": "deepseek-reasoner", "flash": "deepseek-chat"}
+
+
+class GeminiSettings(_Section):
+    """The Gemini API (`/v1beta`, `gemini` section): `model_map` as `anthropic.model_map`, for `gemini-*` names."""
+
+    model_map: dict[str, str] = Field(default_factory=_default_gemini_map)
+    default_model: str = "deepseek-chat"
+
+
+class OllamaSettings(_Section):
+    """The Ollama API (`/api/…`): off unless `enabled`; loopback clients only unless `require_key` (then a
+    `keys` key as Bearer); with `port`, served only on that extra listener (11434 is Ollama's)."""
+
+    enabled: bool = False
+    port: int | None = Field(default=None, ge=1, le=65535)
+    require_key: bool = False
 
 
 class StateSettings(_Section):
@@ -330,6 +374,7 @@ class Settings(_Section):
     pool: PoolSettings = Field(default_factory=PoolSettings)
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     models: dict[str, ModelAlias] = Field(default_factory=dict)
+    model_limits: ModelLimitsSettings = Field(default_factory=ModelLimitsSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
@@ -338,6 +383,8 @@ class Settings(_Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
+    gemini: GeminiSettings = Field(default_factory=GeminiSettings)
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)
 
     _config_path: str | None = PrivateAttr(default=None)
 

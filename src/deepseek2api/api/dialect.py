@@ -11,7 +11,7 @@ shutdown trailer), the admin API, `/metrics`, and the turn endpoint's status rul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from fastapi import FastAPI
@@ -63,16 +63,33 @@ class OpenAIDialect:
 OPENAI = OpenAIDialect()
 
 
-class DialectTable:
-    """Route prefix → dialect; the first matching prefix wins, `default` for the rest."""
+class RenderedDialect(OpenAIDialect):
+    """A dialect from a surface's render function `(error, request_id) -> (status, body)`; a stream that
+    already started ends with the OpenAI error event (the surface's codec writes its own before that)."""
 
-    def __init__(self, routes: Sequence[tuple[str, ErrorDialect]] = (), default: ErrorDialect = OPENAI) -> None:
+    def __init__(self, render: Callable[[ApiError, str | None], tuple[int, bytes]]) -> None:
+        self.render = render
+
+    def status(self, error: ApiError) -> int:
+        return self.render(error, None)[0]
+
+    def body(self, error: ApiError, request_id: str | None) -> bytes:
+        return self.render(error, request_id)[1]
+
+
+Route = str | Callable[[str], bool]  # a path prefix, or a test of the whole path
+
+
+class DialectTable:
+    """Route → dialect; the first matching route wins, `default` for the rest."""
+
+    def __init__(self, routes: Sequence[tuple[Route, ErrorDialect]] = (), default: ErrorDialect = OPENAI) -> None:
         self.routes = tuple(routes)
         self.default = default
 
     def for_path(self, path: str) -> ErrorDialect:
-        for prefix, dialect in self.routes:
-            if path.startswith(prefix):
+        for route, dialect in self.routes:
+            if path.startswith(route) if isinstance(route, str) else route(path):
                 return dialect
         return self.default
 
@@ -135,5 +152,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
 
 
-__all__ = ["OPENAI", "DialectTable", "ErrorDialect", "OpenAIDialect", "dialect_of", "error_response", "install",
-           "render_error", "request_id_of"]
+__all__ = ["OPENAI", "DialectTable", "ErrorDialect", "OpenAIDialect", "RenderedDialect", "dialect_of",
+           "error_response", "install", "render_error", "request_id_of"]

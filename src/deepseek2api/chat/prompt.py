@@ -22,6 +22,7 @@ prior answers only, DeepSeek's chat template drops prior reasoning too, and it w
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -198,3 +199,23 @@ def build_prompt(turn: Turn | Sequence[Message]) -> str:
     else:
         messages = turn
     return _join(_blocks(messages), clean=True)
+
+
+def build_followup(turn: Turn, start: int) -> str:
+    """The prompt for `turn.messages[start:]` sent into an upstream session that already holds the
+    messages before `start` (chat/continuation.py): the same rendering as `build_prompt` — results tagged
+    with their calls, the tool reminder on the last user turn — but no catalog or JSON instruction (the
+    session has them) and no marker on the first block (the web chat adds the user turn itself)."""
+    if not _tooled(turn):
+        return _join(_blocks(turn.messages[start:]), clean=True)
+    blocks = _safe_blocks(turn)  # all of them: a result's call name comes from an earlier message
+    kept = len(_safe_blocks(dataclasses.replace(turn, messages=turn.messages[:start])))
+    blocks = blocks[kept:]
+    _, remind = _instructions(turn)
+    if remind is not None:
+        for at in range(len(blocks) - 1, -1, -1):
+            if blocks[at][0] == "user":
+                role, text = blocks[at]
+                blocks[at] = (role, f"{text}\n\n{remind}" if text else remind)
+                break
+    return _join(blocks, clean=False)

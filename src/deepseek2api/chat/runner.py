@@ -10,6 +10,7 @@ before the lease goes back.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Collection
@@ -24,12 +25,14 @@ from ..deepseek.events import Finished, Ready, UpstreamError
 from ..settings import Settings
 from .admission import admitted
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
+from .continuation import Continuation, SessionBook, answered, next_held
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
 from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
-from .shaping import AnswerShaper, needs_shaping
+from .shaping import AnswerShaper, needs_shaping, needs_stripping, without_markup
 from .token_cap import TokenCap
 from .tools.prompt import guard
+from .tools.spec import ToolCallRecord
 from .turn import Turn
 from .uploads import StagedTurn, TurnUploads
 from .usage import TurnUsage, count_usage
@@ -96,6 +99,10 @@ def repair_prompt(prompt: str, answer: str, correction: str) -> str:
     return f"{prompt}{ASSISTANT}{guard(neutralize(answer))}{END_OF_SENTENCE}{USER}{correction}"
 
 
+class _Fallback(Exception):
+    """A continued session failed before any output: re-send the whole conversation (chat/continuation.py)."""
+
+
 class _TryNextAccount(Exception):
     def __init__(self, error: UpstreamError) -> None:
         super().__init__(error.message)
@@ -134,7 +141,8 @@ class TurnRunner:
 
     def __init__(self, client: DeepSeekClient, options: RunnerOptions,
                  prepared: PreparedTurns | None = None, observer: RunnerObserver | None = None,
-                 uploads: TurnUploads | None = None) -> None:
+                 uploads: TurnUploads | None = None, sessions: SessionBook | None = None) -> None:
+        self.sessions = sessions  # upstream.continue_sessions (chat/continuation.py); None: always re-send
         self.client = client
         self.options = options
         self.prepared = prepared
@@ -160,14 +168,16 @@ class TurnRunner:
         prompt = build_prompt(request)
         # files: history over the inline limit and attachments (chat/uploads.py); raises AttachmentError
         staged = await self.uploads.stage(request, prompt)
+        follow = self.sessions.plan(request, staged) if self.sessions is not None else None
         tried: list[str] = []
         last_error: UpstreamError | None = None
         max_accounts = max(1, self.options.max_failover)
         shaping = needs_shaping(request)
+        stripping = needs_stripping(request)  # no tools, yet call markup is possible: made readable
         retried = False
         while True:
             try:
-                lease_cm = leases.lease(exclude=tried)
+                lease_cm = _leasing(leases, tried, follow.held.account_id if follow is not None else None)
                 lease = await lease_cm.__aenter__()
             except Exception:
                 if last_error is not None:  # accounts were tried: their error says more than "pool empty"
@@ -177,12 +187,16 @@ class TurnRunner:
             if last_error is not None:  # logged here, not at the failure: a single-token source has no other
                 log.info("request %s: retrying on account %s", request.request_id, lease.account_id)
             exc_info: tuple[type[BaseException] | None, BaseException | None, object] = (None, None, None)
+            if follow is not None and lease.account_id != follow.held.account_id:  # busy: re-send instead
+                self._drop(follow)
+                follow = None
             try:
                 tried.append(lease.account_id)
                 trace.account_id = lease.account_id
                 trace.attempts += 1
                 shaper = AnswerShaper(request, buffered=buffered, retried=retried) if shaping else None
-                async with aclosing(self._attempt(request, staged, lease, trace, buffered, shaper)) as events:
+                attempt = self._attempt(request, staged, lease, trace, buffered, shaper, follow)
+                async with aclosing(without_markup(attempt) if stripping else attempt) as events:
                     async for event in events:  # aclosing: the attempt's cleanup runs before the lease goes back
                         if trace.first_output is None:
                             trace.first_output = time.perf_counter()
@@ -190,6 +204,10 @@ class TurnRunner:
                             trace.usage = event.usage
                         yield event
                 return
+            except _Fallback:
+                follow = None
+                tried.remove(lease.account_id)  # the full re-send may use the same account
+                log.info("request %s: the continued session failed; re-sending the conversation", request.request_id)
             except _Repair as repair:
                 retried = True
                 staged = staged.with_prompt(repair_prompt(staged.prompt, repair.answer, repair.correction))
@@ -213,12 +231,13 @@ class TurnRunner:
                 await lease_cm.__aexit__(*exc_info)  # type: ignore[arg-type]
 
     async def _attempt(self, request: Turn, staged: StagedTurn, lease: Lease, trace: TurnTrace, buffered: bool,
-                       shaper: AnswerShaper | None = None) -> AsyncGenerator[OutEvent, None]:
+                       shaper: AnswerShaper | None = None,
+                       follow: Continuation | None = None) -> AsyncGenerator[OutEvent, None]:
         """One account's try. Raises `_TryNextAccount` only while nothing has been emitted."""
         relogged = False
         while True:  # runs twice only when the token is rejected and one re-login is due
             try:
-                attempt = self._attempt_with_token(request, staged, lease, trace, relogged, buffered, shaper)
+                attempt = self._attempt_with_token(request, staged, lease, trace, relogged, buffered, shaper, follow)
                 async with aclosing(attempt) as outs:
                     async for out in outs:
                         yield out
@@ -227,9 +246,13 @@ class TurnRunner:
                 relogged = True
 
     async def _attempt_with_token(self, request: Turn, staged: StagedTurn, lease: Lease, trace: TurnTrace,
-                                  relogin: bool, buffered: bool,
-                                  shaper: AnswerShaper | None = None) -> AsyncGenerator[OutEvent, None]:
+                                  relogin: bool, buffered: bool, shaper: AnswerShaper | None = None,
+                                  follow: Continuation | None = None) -> AsyncGenerator[OutEvent, None]:
         client = self.client
+        if follow is not None:
+            staged = follow.staged  # only the new part, into the session that holds the rest
+        kept = False  # the session stays upstream for the next turn (chat/continuation.py)
+        final: OutFinish | None = None
         proxy = lease.proxy
         spec = request.model
         assembler = TurnAssembler(request.stop, citations=self.options.citations)
@@ -248,8 +271,12 @@ class TurnRunner:
         try:
             ref_file_ids = await self._upload_files(staged, lease, token, relogin)
             try:
-                ready = None if self.prepared is None else self.prepared.take(lease.account_id, token, proxy)
-                session_id, pow_header = ready or await client.prepare_completion(token, proxy=proxy)
+                if follow is not None:
+                    session_id = follow.held.session_id
+                    pow_header = await client.pow_header(token, COMPLETION_PATH, proxy=proxy)
+                else:
+                    ready = None if self.prepared is None else self.prepared.take(lease.account_id, token, proxy)
+                    session_id, pow_header = ready or await client.prepare_completion(token, proxy=proxy)
             except UpstreamFailure as failure:
                 self._before_output(lease, failure.error, relogin, prompt_sent=False)
             decoder = StreamDecoder()  # shared with continue rounds, so repeated snapshots are not re-emitted
@@ -257,12 +284,15 @@ class TurnRunner:
                 token, session_id=session_id, prompt=staged.prompt, pow_header=pow_header,
                 thinking=spec.thinking, search=spec.search, model_type=staged.model_type, proxy=proxy,
                 decoder=decoder, ref_file_ids=ref_file_ids,
+                parent_message_id=follow.held.response_id if follow is not None else None,
             )
             rounds = 0
             while True:
                 incomplete = False
                 async for event in stream:
                     if isinstance(event, UpstreamError):
+                        if follow is not None and not emitted and event.kind is not ErrorKind.TOKEN_INVALID:
+                            raise _Fallback()
                         self._failed_after_prompt(lease, event, relogin, emitted, trace)
                     if isinstance(event, Ready):
                         response_id = event.response_message_id
@@ -280,6 +310,7 @@ class TurnRunner:
                                 out = await _with_usage(out, staged.counted_text)
                             for shaped in shaper.push(out):  # nothing but OutFinish while buffered
                                 emitted = emitted or not isinstance(shaped, OutFinish)
+                                final = shaped if isinstance(shaped, OutFinish) else final
                                 yield shaped
                             continue
                         if isinstance(out, (OutContent, OutReasoning)):
@@ -288,6 +319,7 @@ class TurnRunner:
                             emitted = True
                         elif isinstance(out, OutFinish):
                             out = await _with_usage(out, staged.counted_text)
+                            final = out
                         yield out
                     if assembler.ended_early or (shaper is not None and shaper.stopped):
                         break
@@ -313,18 +345,45 @@ class TurnRunner:
                 if shaper is not None:
                     for shaped in shaper.push(out):
                         emitted = emitted or not isinstance(shaped, OutFinish)
+                        final = shaped if isinstance(shaped, OutFinish) else final
                         yield shaped
-                elif not (buffered and isinstance(out, (OutContent, OutReasoning))):
-                    yield out
+                else:
+                    final = out if isinstance(out, OutFinish) else final
+                    if not (buffered and isinstance(out, (OutContent, OutReasoning))):
+                        yield out
             trace.upstream_tokens = assembler.upstream_tokens
             lease.report_success()
+            if finished and final is not None and response_id is not None and session_id is not None \
+                    and (shaper is None or shaper.retry is None):
+                kept = self._hold(request, final, follow, lease.account_id, session_id, response_id, staged.prompt)
         finally:
             if stream is not None:
                 await _close(stream)
-            if session_id is not None:
+            if session_id is not None and not kept:
                 await self._cleanup(token, session_id, None if finished else response_id, proxy)
+            if self.sessions is not None:  # sessions no longer continued, deleted while the lease is ours
+                for doomed in self.sessions.doomed(lease.account_id):
+                    await delete_session(client, token, doomed, proxy)
         if shaper is not None and shaper.retry is not None:  # after the cleanup: the account is free again
             raise _Repair(shaper.retry, shaper.answer)
+
+    def _hold(self, request: Turn, final: OutFinish, follow: Continuation | None, account_id: str, session_id: str,
+              response_id: int, sent: str) -> bool:
+        """Keep the session for the conversation's next turn (True), when continuing is on."""
+        sessions = self.sessions
+        if sessions is None or not sessions.options.enabled:
+            return False
+        calls = [ToolCallRecord(c.id, c.name, c.arguments) for c in final.tool_calls]
+        held = next_held(follow.held if follow is not None else None, account_id, session_id, response_id,
+                         len(sent), sessions.clock())
+        sessions.keep(answered(request, final.content_text, calls), held)
+        if follow is not None:
+            sessions.continued += 1
+        return True
+
+    def _drop(self, follow: Continuation) -> None:
+        if self.sessions is not None:
+            self.sessions.forget(follow.held)
 
     async def _upload_files(self, staged: StagedTurn, lease: Lease, token: str, relogged: bool) -> list[str]:
         """The turn's files on this account (uploaded again on each account tried: ids are per account).
@@ -370,6 +429,14 @@ class TurnRunner:
     async def _delete_session(self, token: str, session_id: str, proxy: str | None) -> None:
         if self.options.delete_session:
             await delete_session(self.client, token, session_id, proxy)
+
+
+def _leasing(leases: LeaseSource, tried: list[str], prefer: str | None) -> AbstractAsyncContextManager[Lease]:
+    """A lease, asking for the account holding the session to continue when the source can be steered
+    (`prefer`: that account only if it is free now; otherwise another one and a full re-send)."""
+    if prefer is not None and "prefer" in inspect.signature(leases.lease).parameters:
+        return leases.lease(exclude=tried, prefer=prefer)  # type: ignore[call-arg]
+    return leases.lease(exclude=tried)
 
 
 async def _capped(outs: list[OutEvent], cap: TokenCap, assembler: TurnAssembler) -> list[OutEvent]:

@@ -15,7 +15,8 @@ Plain turns never get a shaper: their hot path stays the assembler's.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
+from contextlib import aclosing
 
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from .errors import AnswerRejected, RejectKind
@@ -24,6 +25,7 @@ from .tools.events import OutToolCall
 from .tools.repair import Outcome, decide
 from .tools.sieve import ToolStream
 from .tools.spec import ResponseFormat, ToolChoiceMode
+from .tools.strip import MarkupStripper, strip_markup
 from .tools.structured import StructuredError, check_structured
 from .tools.structured import correction_text as structured_correction
 from .turn import Turn
@@ -32,6 +34,53 @@ from .turn import Turn
 def needs_shaping(turn: Turn) -> bool:
     """Tools offered to the model, or a JSON answer demanded."""
     return _tools_offered(turn) or _json_format(turn) is not None
+
+
+def needs_stripping(turn: Turn) -> bool:
+    """A turn without a shaper whose answer may still hold call markup: tools declared but not offered
+    (`tool_choice: none`), or a history with calls and tool results in it (summaries, compaction, titles)."""
+    if needs_shaping(turn):
+        return False
+    return bool(turn.tools) or any(m.tool_calls or m.role == "tool" for m in turn.messages)
+
+
+async def without_markup(outs: AsyncGenerator[OutEvent, None]) -> AsyncGenerator[OutEvent, None]:
+    """The events of a plain answer with call markup turned into readable text (chat/tools/strip.py);
+    `OutFinish` carries the stripped texts. Closing it closes `outs`."""
+    content, reasoning = MarkupStripper(), MarkupStripper()
+    texts: list[str] = []
+    thoughts: list[str] = []
+    streamed = False  # pieces came before the finish (not a buffered answer)
+    async with aclosing(outs) as events:
+        async for out in events:
+            if isinstance(out, OutContent):
+                streamed = True
+                text = "".join(i for i in content.feed(out.text) if isinstance(i, str))
+                texts.append(text)
+                if text:
+                    yield OutContent(text)
+            elif isinstance(out, OutReasoning):
+                streamed = True
+                text = "".join(i for i in reasoning.feed(out.text) if isinstance(i, str))
+                thoughts.append(text)
+                if text:
+                    yield OutReasoning(text)
+            elif isinstance(out, OutFinish):
+                if not streamed:
+                    yield dataclasses.replace(out, content_text=strip_markup(out.content_text),
+                                              reasoning_text=strip_markup(out.reasoning_text))
+                    continue
+                thought = "".join(i for i in reasoning.finish() if isinstance(i, str))
+                text = "".join(i for i in content.finish() if isinstance(i, str))
+                if thought:
+                    thoughts.append(thought)
+                    yield OutReasoning(thought)
+                if text:
+                    texts.append(text)
+                    yield OutContent(text)
+                yield dataclasses.replace(out, content_text="".join(texts), reasoning_text="".join(thoughts))
+            else:
+                yield out
 
 
 def _tools_offered(turn: Turn) -> bool:

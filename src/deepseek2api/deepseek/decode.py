@@ -111,6 +111,13 @@ def _int_or_none(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
+def _seconds(value: object) -> float | None:
+    """A unix time in seconds, or None (absent, not a number, or a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return None
+    return float(value)
+
+
 def _str_or_empty(value: Any) -> str:
     return value if type(value) is str else ""
 
@@ -846,6 +853,7 @@ class StreamDecoder:
                 title=_str_or_empty(item.get("title")),
                 snippet=_str_or_empty(item.get("snippet")),
                 site_name=_str_or_empty(item.get("site_name")),
+                published_at=_seconds(item.get("published_at")),
             )
             if cite is not None:
                 by_cite[cite] = result

@@ -42,6 +42,7 @@ class SearchResult:
     title: str = ""
     snippet: str = ""
     site_name: str = ""
+    published_at: float | None = None  # unix seconds, when upstream says (a web_search result's page age)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from .envelope import bad_request, biz_error, code_error, invalid_parent, invali
 from .eventstream import EventStream
 from .faults import first_request_fault, pick_faults, request_fault_response
 from .files import FileEndpoints, SimFile, check_refs, with_file_notes
+from .history import held_prompt
 from .replies import parse_directives, reply_for
 from .state import SimMessage, SimSession, SimState, StreamSlot
 from .streams import MessageMeta, hint_event, make_writer
@@ -305,7 +306,8 @@ class SimulatorApi:
         meta = MessageMeta(request_message_id=request_id, message_id=response_id,
                            model_type=session.model_type or "default", thinking=thinking, search=search,
                            inserted_at=now)
-        reply = reply_for(prompt, thinking=thinking, search=search)
+        parent = session.messages[request_id].parent_id  # a continued session: answer from all it holds
+        reply = reply_for(held_prompt(session, parent, prompt), thinking=thinking, search=search)
         if files:
             state.files.attach(session.id, files)
             reply = with_file_notes(reply, files)

@@ -102,6 +102,7 @@ class FileStore:
     def __init__(self) -> None:
         self.files: dict[str, SimFile] = {}
         self.uploads = 0
+        self.uploaded_bytes = 0  # all uploads' sizes (bench/continuation.py reads it)
         self.forks = 0
         self.deleted = 0
 
@@ -126,14 +127,15 @@ class FileStore:
             self.deleted += 1
 
     def reset_counters(self) -> None:
-        self.uploads = self.forks = self.deleted = 0
+        self.uploads = self.forks = self.deleted = self.uploaded_bytes = 0
 
     def clear(self) -> None:
         self.files.clear()
         self.reset_counters()
 
     def stats(self) -> dict[str, int]:
-        return {"stored": len(self.files), "uploads": self.uploads, "forks": self.forks, "deleted": self.deleted}
+        return {"stored": len(self.files), "uploads": self.uploads, "forks": self.forks, "deleted": self.deleted,
+                "uploaded_bytes": self.uploaded_bytes}
 
 
 def final_status_for(data: bytes, name: str, model_type: str, forced: str | None, max_chars: int | None) -> str:
@@ -266,6 +268,7 @@ class FileEndpoints:
                        model_type=model_type, created_at=self.state.clock(), final_status=status)
         self.state.files.add(file)
         self.state.files.uploads += 1
+        self.state.files.uploaded_bytes += len(data)
         return ok(file.public(config.file_parse_polls))
 
     async def fetch(self, request: Request) -> Response:

@@ -20,6 +20,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .demo_answers import json_answer
 from .toolcalls import plan_tools
 
 _DIRECTIVE = re.compile(r"\[sim:([A-Za-z_]+)(?:=([^\]]*))?\]")
@@ -162,8 +163,11 @@ def reply_for(prompt: str, *, thinking: bool, search: bool) -> Reply:
     if plan is not None:
         return Reply(reasoning=plan.reasoning, content=plan.content, title=title_for(excerpt),
                      split=directives.split)
+    structured = json_answer(prompt, excerpt) if directives.reply is None else None
     if directives.reply is not None:
         content = directives.reply
+    elif structured is not None:
+        content = structured
     else:
         content = f'{SIMULATOR_NOTICE} You wrote: "{excerpt}"'
         if search:

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .demo_answers import best_tool, proper_noun
+
 MARKUPS = ("v4", "v32", "ascii", "cdata", "legacy", "json", "unclosed", "fenced", "trailing")
 _CATALOG_HEAD = "## Available tools"
 _RESULT = re.compile(r"<\s*[|｜]DSML[|｜]tool_result([^>]*)>(.*?)(?:<\s*/\s*[|｜]DSML[|｜]tool_result>|\Z)", re.DOTALL)
@@ -284,6 +286,11 @@ def render_call_text(calls: list[tuple[str, Any]], markup: str) -> str:
 
 def user_words(prompt: str) -> set[str]:
     """The words of the last user turn, without the tool catalog and without directives."""
+    return set(_WORD.findall(user_text(prompt)))
+
+
+def user_text(prompt: str) -> str:
+    """The last user turn's text, without the tool catalog and without directives."""
     cut = prompt.rfind("<｜User｜>")
     text = prompt[cut + len("<｜User｜>"):] if cut >= 0 else prompt
     assistant = text.find("<｜Assistant｜>")
@@ -293,7 +300,15 @@ def user_words(prompt: str) -> set[str]:
     if start >= 0:
         end = text.find("<｜", start)
         text = text[:start] + (text[end:] if end >= 0 else "")
-    return set(_WORD.findall(re.sub(r"\[sim:[^\]]*\]", " ", text)))
+    return re.sub(r"\[sim:[^\]]*\]", " ", text)
+
+
+def _with_noun(args: dict[str, Any], question: str) -> dict[str, Any]:
+    """String arguments the catalog could only guess get the question's proper noun ("Paris")."""
+    noun = proper_noun(question)
+    if noun is None:
+        return args
+    return {k: noun if v == "simulated value" else v for k, v in args.items()}
 
 
 def plan_tools(prompt: str, *, thinking: bool) -> ToolPlan | None:
@@ -325,10 +340,16 @@ def plan_tools(prompt: str, *, thinking: bool) -> ToolPlan | None:
     else:
         words = user_words(prompt)
         named = [name for name in catalog if name in words]
-        if not named:
-            return None
-        tool = catalog[named[0]]
-        calls.append((tool.name, "simulated input" if tool.freeform else arguments_for(tool)))
+        if not named:  # the demo: the tool the question is about (simulator/demo_answers.py)
+            question = user_text(prompt)
+            best = best_tool(prompt, question)
+            if best is None or best not in catalog:
+                return None
+            tool = catalog[best]
+            calls.append((tool.name, "simulated input" if tool.freeform else _with_noun(arguments_for(tool), question)))
+        else:
+            tool = catalog[named[0]]
+            calls.append((tool.name, "simulated input" if tool.freeform else arguments_for(tool)))
         markup = _option(prompt, "markup") or "ascii"
     text = render_call_text(calls, markup if markup in MARKUPS else "ascii")
     if thinking and _option(prompt, "tool_in") == "reasoning":

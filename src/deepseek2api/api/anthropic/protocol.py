@@ -26,6 +26,7 @@ from ...chat.tools.spec import (
     ToolSpec,
 )
 from ...chat.turn import Message, ModelRegistry, ModelSpec, Turn
+from ...chat.web_search import WebSearchTool, domains
 from ...jsontypes import json_type
 from ..errors import RequestInvalid, from_attachment
 from .signature import ThinkingSigner
@@ -316,8 +317,24 @@ def _tools(value: Any) -> tuple[ToolSpec, ...]:
     return tuple(tools)
 
 
-def _tool_choice(value: Any, tools: tuple[ToolSpec, ...]) -> tuple[ToolChoice, bool]:
-    """(choice, parallel_tool_calls)."""
+def web_search_of(body: Any) -> WebSearchTool | None:
+    """The hosted `web_search_…` tool a request offers (any version: `web_search_20250305`,
+    `web_search_20260209`, …), or None. Its limits are kept; `user_location` has no DeepSeek equivalent."""
+    tools = body.get("tools") if isinstance(body, dict) else None
+    if not isinstance(tools, list):
+        return None
+    for tool in tools:
+        if isinstance(tool, dict) and str(tool.get("type") or "").startswith("web_search_"):
+            uses = tool.get("max_uses")
+            return WebSearchTool(max_uses=uses if isinstance(uses, int) and not isinstance(uses, bool) else None,
+                                 allowed_domains=domains(tool.get("allowed_domains")),
+                                 blocked_domains=domains(tool.get("blocked_domains")))
+    return None
+
+
+def _tool_choice(value: Any, tools: tuple[ToolSpec, ...], hosted: bool = False) -> tuple[ToolChoice, bool]:
+    """(choice, parallel_tool_calls). `hosted`: a web search tool is offered, which the server runs, so a
+    choice of it (by name, or `any` with no other tool) asks for a search, not for a call."""
     if value is None:
         return AUTO, True
     if not isinstance(value, dict):
@@ -327,11 +344,13 @@ def _tool_choice(value: Any, tools: tuple[ToolSpec, ...]) -> tuple[ToolChoice, b
     if kind == "auto":
         return AUTO, parallel
     if kind == "any":
-        return ToolChoice(ToolChoiceMode.REQUIRED), parallel
+        return (AUTO if hosted and not tools else ToolChoice(ToolChoiceMode.REQUIRED)), parallel
     if kind == "none":
         return ToolChoice(ToolChoiceMode.NONE), parallel
     if kind == "tool":
         name = _str(value, "name", "tool_choice")
+        if hosted and name == "web_search" and name not in {t.name for t in tools}:
+            return AUTO, parallel
         if name not in {t.name for t in tools}:
             raise RequestInvalid(f"tool_choice.name: Tool '{name}' not found in tools.", "tool_choice.name")
         return ToolChoice(ToolChoiceMode.NAMED, name), parallel
@@ -429,7 +448,7 @@ def to_turn(body: Any, models: ClaudeModels, signer: ThinkingSigner, request_id:
     for i, message in enumerate(messages):
         conversation.add(message, f"messages.{i}")
     tools = _tools(body.get("tools"))
-    choice, parallel = _tool_choice(body.get("tool_choice"), tools)
+    choice, parallel = _tool_choice(body.get("tool_choice"), tools, hosted=web_search_of(body) is not None)
     thinking = _thinking(body.get("thinking"))
     if thinking is not None and thinking != spec.thinking:
         spec = dataclasses.replace(spec, thinking=thinking)

@@ -22,11 +22,12 @@ from starlette.responses import Response
 from ...chat.prompt import build_prompt
 from ...chat.runner import AccountSource, Lease, LeaseSource
 from ...chat.usage import count_tokens
+from ...chat.web_search import query_of, with_search
 from ..auth import Caller
 from ..endpoint import SurfaceDeps, TurnEndpoint
 from ..request_body import read_json
 from .dialect import ANTHROPIC
-from .protocol import ClaudeModels, attachments_of, session_key, to_turn
+from .protocol import ClaudeModels, attachments_of, session_key, to_turn, web_search_of
 from .render import MessagesCodec, count_body
 from .signature import ThinkingSigner
 
@@ -81,10 +82,16 @@ class Messages:
         attachments = await attachments_of(body, self.deps.files)  # image / document blocks (400/413 naming them)
         if attachments:
             turn = dataclasses.replace(turn, attachments=attachments)
+        search = web_search_of(body)
+        if search is not None and not search.enabled:
+            search = None
+        if search is not None:
+            turn = with_search(turn)  # the hosted search tool runs as DeepSeek's search (chat/web_search.py)
         session = request.headers.get(SESSION_HEADER) or session_key(body)
         source = self.deps.leases_for(caller)
         leases: LeaseSource = SessionLeases(source, self.sessions, session) if session else source
-        codec = MessagesCodec(request_id, turn.model_name, self.signer, forces_call=turn.tool_choice.forces_call)
+        codec = MessagesCodec(request_id, turn.model_name, self.signer, forces_call=turn.tool_choice.forces_call,
+                              search=search, query=query_of(turn) if search is not None else "")
         return await self.endpoint.serve(request, turn, caller, leases, codec)
 
     async def count_tokens(self, request: Request, request_id: str) -> Response:

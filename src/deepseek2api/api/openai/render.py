@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from ...chat.assemble import OutFinish
+from ...chat.model_limits import ModelLimits
 from ...chat.tools.events import OutToolCall
 from ...chat.turn import ModelRegistry, ModelSpec
 from ...chat.usage import TurnUsage
@@ -198,9 +199,12 @@ def display_name(name: str) -> str:
 _CREATED_AT = datetime.fromtimestamp(MODELS_CREATED, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def model_body(spec: ModelSpec, name: str | None = None) -> dict[str, Any]:
-    """One model in the OpenAI + Anthropic union shape (CONFORMANCE.md §0 rule 10)."""
+def model_body(spec: ModelSpec, name: str | None = None, limits: ModelLimits | None = None) -> dict[str, Any]:
+    """One model in the OpenAI + Anthropic union shape (CONFORMANCE.md §0 rule 10), with its limits
+    (chat/model_limits.py) under Anthropic's names (`max_input_tokens`, `max_tokens`) and the names
+    OpenAI-compatible clients read (`context_window`, `context_length`, `max_output_tokens`)."""
     model_id = name or spec.id
+    limit = (limits or _DEFAULT_LIMITS).of(spec, model_id)
     return {
         "id": model_id,
         "object": "model",
@@ -209,16 +213,24 @@ def model_body(spec: ModelSpec, name: str | None = None) -> dict[str, Any]:
         "created_at": _CREATED_AT,
         "owned_by": "deepseek",
         "display_name": display_name(model_id),
+        "context_window": limit.context_window,
+        "context_length": limit.context_window,
+        "max_output_tokens": limit.max_output_tokens,
+        "max_input_tokens": limit.context_window,
+        "max_tokens": limit.max_output_tokens,
     }
 
 
-def model_list_body(specs: Sequence[ModelSpec] | ModelRegistry) -> dict[str, Any]:
+_DEFAULT_LIMITS = ModelLimits()
+
+
+def model_list_body(specs: Sequence[ModelSpec] | ModelRegistry, limits: ModelLimits | None = None) -> dict[str, Any]:
     """`GET /v1/models`: each id followed by its aliases, parseable by the openai and anthropic SDKs."""
     if isinstance(specs, ModelRegistry):
         names = specs.names()
     else:
         names = [(n, s) for s in specs for n in (s.id, *s.aliases)]
-    data = [model_body(spec, name) for name, spec in names]
+    data = [model_body(spec, name, limits) for name, spec in names]
     return {
         "object": "list",
         "data": data,

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ...chat.model_limits import ModelLimits
 from ...chat.turn import ModelRegistry
 from ..auth import Authenticator
 from .protocol import ModelNotFound
@@ -18,7 +19,8 @@ from .render import model_body, model_list_body
 from .serving import ChatCompletions
 
 
-def openai_router(chat: ChatCompletions, registry: ModelRegistry, authenticator: Authenticator) -> APIRouter:
+def openai_router(chat: ChatCompletions, registry: ModelRegistry, authenticator: Authenticator,
+                  limits: ModelLimits | None = None) -> APIRouter:
     router = APIRouter()
     authenticate = authenticator.authenticate_request  # also names the key in the access line
 
@@ -32,7 +34,7 @@ def openai_router(chat: ChatCompletions, registry: ModelRegistry, authenticator:
     @router.get("/models", include_in_schema=False)
     async def list_models(request: Request) -> JSONResponse:
         authenticate(request)
-        return JSONResponse(model_list_body(registry))
+        return JSONResponse(model_list_body(registry, limits))
 
     @router.get("/v1/models/{model_id:path}", summary="Retrieve a model")
     @router.get("/models/{model_id:path}", include_in_schema=False)
@@ -41,6 +43,6 @@ def openai_router(chat: ChatCompletions, registry: ModelRegistry, authenticator:
         spec = registry.resolve(model_id)
         if spec is None:
             raise ModelNotFound(model_id)  # the same 404 as an unknown model in a chat request
-        return JSONResponse(model_body(spec, model_id))
+        return JSONResponse(model_body(spec, model_id, limits))
 
     return router

@@ -12,6 +12,7 @@ token) is encoded from a prefix made once per item; only the text is JSON-encode
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -24,6 +25,7 @@ from ...chat.assemble import OutFinish
 from ...chat.tools.events import OutToolCall
 from ...chat.tools.spec import ToolKind, ToolSpec
 from ...chat.usage import TurnUsage
+from ...chat.web_search import WebSearchTool, without_links
 from ..errors import ApiError
 from ..sse import KEEPALIVE
 
@@ -140,7 +142,7 @@ def failure_error(error: ApiError) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class _OpenItem:
-    kind: str  # "message" | "reasoning"
+    kind: str  # "message" | "reasoning" | "web_search_call"
     id: str
     index: int
     prefix: bytes  # the delta event up to the delta text
@@ -180,6 +182,23 @@ class OutputBuilder:
         seq = self.sequence
         self.sequence += 1
         return item.prefix + (_encode_str(text) + ',"sequence_number":' + str(seq) + "}\n\n").encode()
+
+    def web_search(self, query: str) -> list[bytes]:
+        """A `web_search_call` item (action `search` with the query), open until the next item: added,
+        `response.web_search_call.in_progress`, `.searching`; `.completed` and done when it closes."""
+        out = self._close()
+        index = len(self.output)
+        item_id = _item_id("ws")
+        item = {"type": "web_search_call", "id": item_id, "status": "in_progress",
+                "action": {"type": "search", "query": query}}
+        self.output.append(item)
+        self._open = _OpenItem("web_search_call", item_id, index, b"")
+        if self.streaming:
+            ids = {"item_id": item_id, "output_index": index}
+            out.append(self.event("response.output_item.added", {"output_index": index, "item": dict(item)}))
+            out.append(self.event("response.web_search_call.in_progress", dict(ids)))
+            out.append(self.event("response.web_search_call.searching", dict(ids)))
+        return out
 
     def reasoning(self, text: str) -> list[bytes]:
         out: list[bytes] = []
@@ -261,6 +280,8 @@ class OutputBuilder:
         self.streaming = streaming
         if item is not None and item.kind == "message":
             self.output[item.index]["status"] = "incomplete"
+        elif item is not None and item.kind == "web_search_call":
+            self.output[item.index]["status"] = "failed"
         body = self.meta.body("failed", self.output, error=failure_error(error))
         return self.event("response.failed", {"response": body})
 
@@ -306,7 +327,11 @@ class OutputBuilder:
         out: list[bytes] = []
         part: dict[str, Any]
         done: dict[str, Any]
-        if item.kind == "reasoning":
+        if item.kind == "web_search_call":
+            done = {**self.output[item.index], "status": "completed"}
+            if self.streaming:
+                out.append(self.event("response.web_search_call.completed", dict(ids)))
+        elif item.kind == "reasoning":
             part = {"type": "summary_text", "text": text}
             done = {"type": "reasoning", "id": item.id, "summary": [part]}
             if self.streaming:
@@ -336,23 +361,33 @@ Save = Callable[[dict[str, Any]], Awaitable[None]]
 class ResponsesCodec:
     """The Responses wire format of one request (api/codec.py's `StreamCodec`). `save` stores the finished
     Response (serving.py): awaited before the stream's last events, so a follow-up that names it at
-    once finds it."""
+    once finds it. With the hosted web search tool (`search`, asked `query`) a `web_search_call` item
+    opens the output; with its domain filters the answer's links are checked before it is sent, so the
+    text waits for the end."""
 
     keepalive: Final = KEEPALIVE
 
     def __init__(self, request_id: str, meta: ResponseMeta, tools: Sequence[ToolSpec], save: Save, *,
-                 streaming: bool) -> None:
+                 streaming: bool, search: WebSearchTool | None = None, query: str = "") -> None:
         self.request_id = request_id
         self.builder = OutputBuilder(meta, tools, streaming=streaming)
         self.save = save
+        self.search, self.query = search, query
+        self.held: list[str] | None = [] if search is not None and search.filters else None
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         return [(b"x-request-id", self.request_id.encode())]
 
     def start(self) -> bytes:
-        return b"".join(self.builder.start())
+        opening = b"".join(self.builder.start())
+        if self.search is not None:
+            opening += b"".join(self.builder.web_search(self.query))
+        return opening
 
     def text(self, text: str) -> bytes:
+        if self.held is not None:
+            self.held.append(text)
+            return b""
         return b"".join(self.builder.content(text))
 
     def reasoning(self, text: str) -> bytes:
@@ -362,26 +397,43 @@ class ResponsesCodec:
         return b"".join(self.builder.tool_call(call.id, call.name, call.arguments))
 
     async def finish(self, finish: OutFinish) -> bytes:
+        out = b""
+        if self.search is not None:
+            text, finish = filtered(self.search, "".join(self.held or ()), finish)
+            if self.held:
+                out = b"".join(self.builder.content(text))
         events, body = self.builder.finish(finish, finish.tool_calls)
         await self.save(body)
-        return b"".join(events)
+        return out + b"".join(events)
 
     def failed(self, error: ApiError, started: bool) -> bytes:
         """After keep-alives only, the stream still opens (`response.created`) before it fails."""
-        opening = b"" if started else self.start()
+        opening = b"" if started else b"".join(self.builder.start())
         return opening + self.builder.failed(error)
 
     async def body(self, finish: OutFinish, calls: Sequence[OutToolCall]) -> dict[str, Any]:
         builder = self.builder
+        text = finish.content_text
+        if self.search is not None:
+            builder.web_search(self.query)
+            text, finish = filtered(self.search, text, finish)
         if finish.reasoning_text:
             builder.reasoning(finish.reasoning_text)
-        if finish.content_text:
-            builder.content(finish.content_text)
+        if text:
+            builder.content(text)
         for call in calls:
             builder.tool_call(call.id, call.name, call.arguments)
         _, body = builder.finish(finish, finish.tool_calls)
         await self.save(body)
         return body
+
+
+def filtered(search: WebSearchTool, text: str, finish: OutFinish) -> tuple[str, OutFinish]:
+    """The answer and its finish with only the search results the tool's domain filters let through."""
+    results = search.results(finish.citations)
+    if len(results) == len(finish.citations):
+        return text, finish
+    return without_links(text, [r.url for r in results]), dataclasses.replace(finish, citations=results)
 
 
 __all__ = ["OutputBuilder", "ResponseMeta", "ResponsesCodec", "failure_error", "new_response_id", "url_citations",

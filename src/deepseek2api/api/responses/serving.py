@@ -15,6 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ...chat.web_search import query_of, responses_web_search, with_search
 from ...store.responses import ResponseStore
 from ..auth import Caller
 from ..dialect import OPENAI
@@ -47,6 +48,9 @@ class Responses:
         attachments = (await attachments_of(context.context, files, "previous_response_id")
                        + await attachments_of(context.items, files))
         turn = to_turn(context.request(req), context.context, self.deps.registry, request_id, attachments)
+        search = responses_web_search(req.echo.get("tools"))
+        if search is not None:
+            turn = with_search(turn)  # the hosted tool runs as DeepSeek's search (chat/web_search.py)
         meta = ResponseMeta(id=new_response_id(), created_at=int(time.time()), model=req.model, echo=req.echo,
                             parallel_tool_calls=req.parallel_tool_calls,
                             previous_response_id=req.previous_response_id, store=req.store, effort=req.effort,
@@ -55,7 +59,8 @@ class Responses:
         async def save(body: dict[str, Any]) -> None:  # before the stream's end: a follow-up may come at once
             await self.stored.save(req, context, caller, body)
 
-        codec = ResponsesCodec(request_id, meta, turn.tools, save, streaming=req.stream)
+        codec = ResponsesCodec(request_id, meta, turn.tools, save, streaming=req.stream, search=search,
+                               query=query_of(turn) if search is not None else "")
         return await self.endpoint.serve(request, turn, caller, self.deps.leases_for(caller), codec)
 
     # ---- stored responses (stored.py: each key sees only its own) --------------------------
