@@ -31,6 +31,11 @@ def test_every_error_answer_carries_the_request_id_in_its_routes_dialect() -> No
         assert body["type"] == "error" and body["error"]["type"] == "authentication_error"
         assert body["request_id"] == anthropic.headers["request-id"] == _request_id(anthropic)
 
+        gemini = http.post("/v1beta/models/gemini-2.5-flash:generateContent", headers={"x-goog-api-key": "wrong"},
+                           json={"contents": [{"parts": [{"text": "hi"}]}]})
+        assert gemini.status_code == 401 and gemini.json()["error"]["status"] == "UNAUTHENTICATED"
+        _request_id(gemini)
+
         admin = http.get("/admin/api/summary", headers=wrong)
         assert admin.status_code == 401 and admin.headers["cache-control"] == "no-store"
         assert admin.json()["error"]["code"]
