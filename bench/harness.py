@@ -424,17 +424,19 @@ _GATEWAY_CONTENT = re.compile(rb'"delta":\{"content":"')
 _GATEWAY_TAIL = 20
 
 
-def chat_body(prompt: str, model: str = "deepseek-chat") -> bytes:
-    return json.dumps({"model": model, "stream": True,
-                       "messages": [{"role": "user", "content": prompt}]}).encode()
+def chat_body(prompt: str, model: str = "deepseek-chat", tools: list[Any] | None = None) -> bytes:
+    body: dict[str, Any] = {"model": model, "stream": True, "messages": [{"role": "user", "content": prompt}]}
+    if tools:
+        body["tools"] = tools
+    return json.dumps(body).encode()
 
 
-async def gateway_turn(conn: Connection, prompt: str) -> Sample:
-    """One streaming chat completion through the gateway."""
+async def gateway_turn(conn: Connection, prompt: str, tools: list[Any] | None = None) -> Sample:
+    """One streaming chat completion through the gateway (`tools`: declared, none called)."""
     sample = Sample()
     started = time.perf_counter()
     try:
-        status = await conn.request("POST", "/v1/chat/completions", chat_body(prompt),
+        status = await conn.request("POST", "/v1/chat/completions", chat_body(prompt, tools=tools),
                                     {"authorization": f"Bearer {API_KEY}"})
         if status != 200:
             sample.error = f"HTTP {status}: {(await conn.read())[:200]!r}"
@@ -455,6 +457,60 @@ async def gateway_turn(conn: Connection, prompt: str) -> Sample:
         sample.ok = done and not failed
         if not sample.ok:
             sample.error = "stream ended with an error event" if failed else "stream ended without [DONE]"
+    except (OSError, HttpError, asyncio.IncompleteReadError, ValueError) as exc:
+        conn.close()
+        sample.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        sample.total = time.perf_counter() - started
+    return sample
+
+
+class FloorRelay(_Child):
+    """bench/floor_relay.py in front of `simulator`: the transport floor (curl_cffi in, uvicorn out, no
+    logic), logged in with `accounts` (its own, so the gateway's tokens stay valid)."""
+
+    name = "relay"
+
+    def __init__(self, simulator: Simulator, accounts: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.simulator = simulator
+        self.accounts = accounts
+
+    def command(self) -> list[str]:
+        return [PYTHON, str(ROOT / "bench" / "floor_relay.py"), "--host", HOST, "--port", str(self.port),
+                "--upstream", self.simulator.base_url,
+                "--accounts", ",".join(f"{email}:{password}" for email, password in self.accounts)]
+
+    def ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.base_url}/", timeout=5) as response:
+            return bool(response.status == 200)
+
+
+_TEXT_EVENT = b'data: {"v":"'  # a plain text append; the reply's first piece is inside the RESPONSE opening
+
+
+async def relay_turn(conn: Connection, prompt: str) -> Sample:
+    """One turn through the floor relay; `chunks` counts the upstream text pieces relayed (the same reply
+    through the gateway sends one chunk per piece while pieces arrive apart)."""
+    sample = Sample()
+    started = time.perf_counter()
+    try:
+        status = await conn.request("POST", "/relay", json.dumps({"prompt": prompt}).encode())
+        if status != 200:
+            sample.error = f"HTTP {status}: {(await conn.read())[:200]!r}"
+            return sample
+        tail = b""
+        pieces = 1
+        async for data in conn.chunks():
+            text = tail + data
+            if sample.ttfb is None and b'"RESPONSE"' in text:
+                sample.ttfb = time.perf_counter() - started
+            pieces += text.count(_TEXT_EVENT)
+            sample.ok = sample.ok or b'"FINISHED"' in text
+            tail = text[-(len(_TEXT_EVENT) - 1):]
+        sample.chunks = pieces
+        if not sample.ok:
+            sample.error = "stream ended without FINISHED"
     except (OSError, HttpError, asyncio.IncompleteReadError, ValueError) as exc:
         conn.close()
         sample.error = f"{type(exc).__name__}: {exc}"

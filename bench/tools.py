@@ -57,7 +57,7 @@ TOOLS = [
 ]
 # Longer than the simulator's 120-character excerpt, so the echoed answer is the same with and without
 # the tool reminder at the end of the user turn.
-PROSE = ("Please write a long and thoughtful answer about streaming gateways, sieves, markers and "
+PROSE = ("Please give a long and thoughtful answer about streaming gateways, sieves, markers and "
          "the cost of every single piece of text that passes through them on its way. [sim:words={words}]")
 
 

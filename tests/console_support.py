@@ -184,6 +184,18 @@ class FakeBackend:
         return TesterReply(True, "Hello", account_id=acc.settings.id, model=model, duration=0.42, ttft=0.21,
                            tokens_in=len(prompt.split()), tokens_out=1)
 
+    async def set_token(self, account_id: str, token: str) -> AccountView:
+        acc = self._get(account_id)
+        if token.startswith("bad"):
+            raise AdminError(AdminErrorKind.INVALID, "DeepSeek did not accept the token (token_invalid)")
+        self.calls.append(("set_token", account_id))
+        return self._view(acc)
+
+    async def probe_account(self, account_id: str) -> dict[str, object]:
+        self._get(account_id)
+        self.calls.append(("probe", account_id))
+        return {"account_id": account_id, "ok": True, "error_kind": None, "unknown_shapes": [], "steps": []}
+
 
 ADMIN_KEY = "admin-key-Secret-0001"
 CLIENT_KEY = "client-key-Secret-0002"

@@ -232,7 +232,7 @@ async def test_one_session_per_proxy_reused_across_calls(fresh_loopback_sim):
     assert ds.transport._sessions[None] is direct and ds.transport._sessions[dead_a] is first_a
     assert all(s.max_clients == 37 for s in ds.transport._sessions.values())
     assert ds.transport._sessions[dead_a].proxies == {"all": dead_a} and ds.transport._sessions[None].proxies == {}
-    assert direct.impersonate == "safari15_3"
+    assert direct.impersonate == ClientProfile().impersonate == "chrome131_android"
     await ds.aclose()
     assert ds.transport._sessions == {}
     with pytest.raises(RuntimeError):

@@ -42,6 +42,11 @@ ROUTES = [
     ("POST", "/admin/api/accounts/alpha@example.com/disable", None),
     ("POST", "/admin/api/accounts/alpha@example.com/enable", None),
     ("DELETE", "/admin/api/accounts/alpha@example.com", None),
+    ("POST", "/admin/api/accounts/alpha@example.com/token", {"token": "pasted-token-0123456789abcdef"}),
+    ("POST", "/admin/api/accounts/alpha@example.com/probe", None),
+    ("GET", "/admin/api/upstream", None),
+    ("PUT", "/admin/api/upstream/identity", {"persona": "android"}),
+    ("DELETE", "/admin/api/upstream/identity", None),
 ]
 
 
@@ -430,3 +435,25 @@ async def test_the_console_mounts_on_a_fastapi_app_behind_the_gateway_middleware
     assert refused.status_code == 403
     assert too_big.status_code == 413
     assert page.status_code == 200 and scrape.status_code == 200
+
+
+async def test_set_token_and_probe_are_audited_and_never_echo_the_token(client: httpx.AsyncClient,
+                                                                        backend: FakeBackend,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="deepseek2api.api.admin.router.audit")
+    headers = {"x-api-key": ADMIN_KEY}
+    token = "pasted-token-Secret-0123456789"
+    ok = await client.post("/admin/api/accounts/alpha@example.com/token", json={"token": token}, headers=headers)
+    assert ok.status_code == 200 and ok.json()["account"]["id"] == "alpha@example.com"
+    bad = await client.post("/admin/api/accounts/alpha@example.com/token", json={"token": "bad-" + token},
+                            headers=headers)
+    assert bad.status_code == 400 and token not in bad.text
+    missing = await client.post("/admin/api/accounts/alpha@example.com/token", json={}, headers=headers)
+    assert missing.status_code == 400 and missing.json()["error"]["param"] == "token"
+    probe = await client.post("/admin/api/accounts/alpha@example.com/probe", headers=headers)
+    assert probe.json()["ok"] is True
+    assert backend.calls == [("set_token", "alpha@example.com"), ("probe", "alpha@example.com")]
+    assert "action=set_token target=alpha@example.com result=ok" in caplog.text
+    assert "result=refused:invalid" in caplog.text and token not in caplog.text
+    # without an upstream panel (a bare console), the identity routes say so
+    assert (await client.get("/admin/api/upstream", headers=headers)).status_code == 404

@@ -130,6 +130,7 @@ data: [DONE]
 """
 
 RESULT_A = SearchResult(1, "https://example.org/a", "Release notes A", "…", "example.org")
+RESULT_A_DATED = SearchResult(1, "https://example.org/a", "Release notes A", "…", "example.org", published_at=1788000000.0)
 RESULT_B = SearchResult(2, "https://example.net/b", "Changelog B", "…", "example.net")
 
 CASES = {
@@ -175,7 +176,8 @@ def test_example_b_reasoning_precedes_content():
 def test_example_c_search_results_and_split_citation_markers():
     events = decode_body(EXAMPLE_C)
     results = [e for e in events if isinstance(e, SearchResults)]
-    assert results == [SearchResults((RESULT_A,)), SearchResults((RESULT_A, RESULT_B))]
+    # the first list carries a publication date, the cumulative second one does not
+    assert results == [SearchResults((RESULT_A_DATED,)), SearchResults((RESULT_A, RESULT_B))]
     # The marker arrives in three pieces; the decoder keeps it verbatim (rendering is the assembler's job).
     assert summarize(events)[1].endswith("3.99[citation:1].")
     # Results come before the answer text that cites them.

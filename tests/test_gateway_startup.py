@@ -33,16 +33,18 @@ class RecordingTransport:
         self.closed = True
 
 
-def _broken_warm_up() -> None:
-    raise RuntimeError("tokenizer.json is unreadable")
+def _broken_start(self: object) -> None:
+    raise RuntimeError("the prewarmer is unreadable")
 
 
 async def test_a_failed_start_up_closes_the_client_and_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings.model_validate({"keys": ["sk-test"], "state": {"backend": "memory"}})
+    settings = Settings.model_validate({"keys": ["sk-test"], "state": {"backend": "memory"},
+                                        "pool": {"prewarm": True}})
     transport = RecordingTransport()
     client = DeepSeekClient(settings.profile(), transport=transport)
     app = create_app(settings, client=client)
-    monkeypatch.setattr(server, "warm_up_tokenizer", _broken_warm_up)  # fails after the pool started
+    # fails after the pool started (the tokenizer is no longer loaded at start-up: chat/usage.py)
+    monkeypatch.setattr(server.TurnPrewarmer, "start", _broken_start)
     with pytest.raises(RuntimeError, match="unreadable"):
         async with app.router.lifespan_context(app):
             pass

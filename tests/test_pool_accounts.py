@@ -307,10 +307,12 @@ async def test_token_only_account_is_marked_when_its_token_dies() -> None:
         lease.report(error(ErrorKind.TOKEN_INVALID))
         with pytest.raises(UpstreamFailure) as info:
             await lease.token()
-    assert info.value.kind is ErrorKind.BAD_CREDENTIALS and login.count() == 0
-    assert pool.status()[0]["state"] == "bad_credentials"
+    # issue 20: "token expired, paste a new one" (needs_token), never a login attempt
+    assert info.value.kind is ErrorKind.NEEDS_TOKEN and login.count() == 0
+    assert "paste a fresh token" in info.value.error.message
+    assert pool.status()[0]["state"] == "needs_token"
     await pool.close()
-    assert (await store.load())["t@x"].status == "bad_credentials"
+    assert (await store.load())["t@x"].status == "needs_token"
 
 
 async def test_relogin_then_second_failure_cools_the_account_down() -> None:

@@ -171,7 +171,8 @@ def test_profile_merges_headers_over_defaults() -> None:
     assert lowered["x-extra"] == "1" and "x-client-locale" not in lowered
     assert lowered["x-client-version"] == DEFAULT_HEADERS["x-client-version"]
     default = Settings().profile()
-    assert dict(default.headers) == DEFAULT_HEADERS and default.impersonate == "safari15_3"
+    assert dict(default.headers) == DEFAULT_HEADERS and default.impersonate == "chrome131_android"
+    assert DEFAULT_HEADERS["User-Agent"] == "DeepSeek/2.0.4 Android/35"  # the newest persona evidence supports
 
 
 def test_disabled_pool_warns_and_yields_no_entries(caplog: pytest.LogCaptureFixture) -> None:

@@ -127,6 +127,8 @@ def cmd_check(args: argparse.Namespace) -> int:
           f"upstream {settings.upstream.base_url}")
     if args.no_login or not settings.accounts:
         return 0
+    if args.live:
+        return _print_live(asyncio.run(_live_reports(settings)))
     rows = asyncio.run(_check_accounts(settings))
     width = max(len("account"), *(len(r[0]) for r in rows))
     via_width = max(len("via"), *(len(r[2]) for r in rows))
@@ -167,16 +169,93 @@ async def _check_accounts(settings: Any) -> list[tuple[str, str, str, str]]:
         via = redact_proxy(proxy)
         started = time.perf_counter()
         try:
-            token = await login(account, proxy)
+            token = account.token or await login(account, proxy)
             await client.current_user(token, proxy=proxy)
         except UpstreamFailure as failure:
             return account.id, failure.kind.value, via, failure.error.message
-        return account.id, "ready", via, f"login ok in {(time.perf_counter() - started) * 1000:.0f} ms"
+        how = "token accepted" if account.token else "login ok"
+        return account.id, "ready", via, f"{how} in {(time.perf_counter() - started) * 1000:.0f} ms"
 
     try:
         return list(await asyncio.gather(*(one(a) for a in settings.accounts)))
     finally:
         await client.aclose()
+
+
+async def _live_reports(settings: Any) -> list[Any]:
+    """`check --live`: the live probe (deepseek/probe.py) on every enabled account, one after another
+    (gentle on the accounts), with the identity and the tokens the gateway itself would use: the console's
+    identity and the learned or pasted tokens from the state file, else the config's token, else a login."""
+    from .api.admin.upstream import UpstreamPanel
+    from .deepseek.client import DeepSeekClient
+    from .deepseek.errors import UpstreamFailure
+    from .deepseek.probe import LiveReport, ProbeStep, probe_account
+    from .logs import redactor
+    from .pool.login import AccountLogin, register_secrets
+    from .pool.proxies import ProxyPool
+    from .pool.record import settle_fingerprint
+    from .store import open_store
+    from .store.runtime_settings import open_runtime_settings
+
+    register_secrets(settings)
+    client = DeepSeekClient(settings.profile(), max_clients=8)
+    store = open_store(settings.state)
+    runtime = open_runtime_settings(settings.state.backend, settings.state.path)
+    reports: list[Any] = []
+    try:
+        await UpstreamPanel(client, settings.upstream.identity(), runtime).load()
+        print(f"client identity: {client.profile.describe()}")
+        try:
+            stored = await store.load()
+        except Exception as exc:  # noqa: BLE001 - the probe works from the config alone
+            log.warning("could not read the state file (%s): using the config's tokens", exc)
+            stored = {}
+        login = AccountLogin(client)
+        proxies = ProxyPool.from_settings(settings)
+        for account in settings.accounts:
+            if not account.enabled:
+                continue
+            proxy = proxies.exit_for(account)
+            state = stored.get(account.id)
+            token = None
+            if state is not None and state.token and state.credentials:
+                _, unchanged = await asyncio.to_thread(settle_fingerprint, account, state.credentials)
+                token = state.token if unchanged else None
+            try:
+                token = token or account.token or await login(account, proxy)
+            except UpstreamFailure as failure:
+                reports.append(LiveReport(account.id, [ProbeStep("login", False, f"{failure.kind.value}: "
+                                                                                 f"{failure.error.message}")],
+                                          error_kind=failure.kind.value))
+                continue
+            redactor.add(token)
+            reports.append(await probe_account(client, account.id, token, proxy=proxy))
+    finally:
+        await store.close()
+        await runtime.close()
+        await client.aclose()
+    return reports
+
+
+def _print_live(reports: list[Any]) -> int:
+    """The table of `check --live`; exit 1 when any step failed on any account."""
+    rows = [(r.account_id, step.name, "ok" if step.ok else "FAIL", step.detail) for r in reports for step in r.steps]
+    if not rows:
+        print("no enabled account to probe")
+        return 1
+    width = max(len("account"), *(len(r[0]) for r in rows))
+    step_width = max(len("step"), *(len(r[1]) for r in rows))
+    print(f"{'account'.ljust(width)}  {'step'.ljust(step_width)}  result  detail")
+    for account_id, step, result, detail in rows:
+        print(f"{account_id.ljust(width)}  {step.ljust(step_width)}  {result:<6}  {detail}")
+    for report in reports:
+        for shape in report.unknown_shapes:
+            print(f"{report.account_id}: unknown stream shape: {shape} (answer decoded as before; "
+                  "see docs/deepseek-changes.md)")
+    failed = [r.account_id for r in reports if not r.ok]
+    print(f"{len(reports) - len(failed)} of {len(reports)} account(s) passed the live probe"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 def cmd_simulate(args: argparse.Namespace, rest: list[str]) -> int:
@@ -246,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the config and log in every account")
     check.add_argument("--config")
     check.add_argument("--no-login", action="store_true", help="only validate the config")
+    check.add_argument("--live", action="store_true",
+                       help="probe every account against DeepSeek: token, model settings, session, PoW, one tiny "
+                            "completion (with unknown stream shapes), session delete; exit 1 on any failure")
     check.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 
     sub.add_parser("simulate", help="run the DeepSeek simulator (see `deepseek2api simulate --help`)",

@@ -21,8 +21,19 @@ def uvicorn_limits(server: Any) -> dict[str, Any]:
     return options
 
 
+def event_loop() -> str:
+    """uvicorn's `loop`: uvloop (in `uvicorn[standard]`, a dependency), plain asyncio only when it is missing.
+    Every streamed token costs an event-loop wake-up, which uvloop makes cheaper (bench/README.md)."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
 def uvicorn_config(app: Any, host: str, port: int, settings: Any, *, log_level: str | None = None) -> Any:
-    """The uvicorn configuration every way of serving uses (`serve`, `demo`, `python app.py`).
+    """The uvicorn configuration every way of serving uses (`serve`, `demo`, `python app.py`): uvloop and the
+    httptools parser (http_limits.py), h11 and asyncio only as fallbacks when those are not installed.
 
     `log_level` (a `--log-level` option) overrides the config's, as it does for the gateway's own logs:
     uvicorn sets its loggers to this level itself."""
@@ -31,7 +42,7 @@ def uvicorn_config(app: Any, host: str, port: int, settings: Any, *, log_level: 
     level = log_level or settings.server.log_level
     return uvicorn.Config(app, host=host, port=port, log_level=level if level != "trace" else "debug",
                           access_log=False, timeout_graceful_shutdown=settings.server.shutdown_grace,
-                          log_config=None, proxy_headers=True, **uvicorn_limits(settings.server))
+                          log_config=None, proxy_headers=True, loop=event_loop(), **uvicorn_limits(settings.server))
 
 
 def run_server(server: Any, sockets: list[Any] | None = None) -> None:
@@ -59,4 +70,4 @@ def run_server(server: Any, sockets: list[Any] | None = None) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-__all__ = ["run_server", "uvicorn_config", "uvicorn_limits"]
+__all__ = ["event_loop", "run_server", "uvicorn_config", "uvicorn_limits"]

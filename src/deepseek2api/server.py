@@ -9,21 +9,20 @@ flushes state.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
 from . import __version__
 from .api import dialect
-from .api.admin.cluster_backend import ClusterBackend
 from .api.admin.mount import mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog, RequestRecorder
+from .api.admin.upstream import UpstreamPanel
 from .api.anthropic.dialect import ANTHROPIC
 from .api.anthropic.protocol import ClaudeModels
 from .api.anthropic.router import anthropic_router
@@ -59,21 +58,21 @@ from .chat.runner import AccountSource, RunnerOptions, TurnRunner
 from .chat.tracker import TurnTracker
 from .chat.turn import ModelRegistry
 from .chat.uploads import TurnUploads, UploadOptions
-from .chat.usage import warm_up as warm_up_tokenizer
 from .deepseek.client import DeepSeekClient
 from .pool.accounts import AccountPool
-from .pool.cluster import ClusterConfig
 from .pool.interface import Pool
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
-from .pool.shared import SharedPool
 from .settings import Settings
 from .store import open_store
 from .store.account_book import open_account_book
 from .store.responses import ResponseStore, StoreLimits, open_response_store
-from .store.responses_redis import RedisResponseStore
-from .tuning import return_free_heap
+from .store.runtime_settings import open_runtime_settings
+
+if TYPE_CHECKING:  # the shared pool and its console load the Redis client (~12 MB): only with cluster.redis_url
+    from .api.admin.cluster_backend import ClusterBackend
+    from .pool.shared import SharedPool
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +90,10 @@ def open_responses(settings: Settings) -> ResponseStore:
     """The response store: Redis under the cluster's prefix when replicas share a pool, else the state store's."""
     config = settings.responses
     limits = StoreLimits(config.max_response_bytes, config.max_key_bytes)
-    if settings.cluster.redis_url:
+    if settings.cluster.redis_url:  # Redis (~12 MB) only when configured
+        from .pool.cluster import ClusterConfig
+        from .store.responses_redis import RedisResponseStore
+
         prefix = ClusterConfig.from_settings(settings).prefix
         return RedisResponseStore.from_url(settings.cluster.redis_url, prefix, config.ttl, limits)
     return open_response_store(settings.state.backend, settings.state.path, config.ttl, limits)
@@ -118,6 +120,10 @@ class Gateway:
         self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
         self.client.on_pow_solved = self.metrics.pow_solved
+        self.metrics.watch_upstream(self.client.gate)  # version-gate refusals, unknown stream shapes (issue 20)
+        # the client identity, switchable from the console and kept in the state file (issue 20)
+        self.runtime_settings = open_runtime_settings(settings.state.backend, settings.state.path)
+        self.upstream = UpstreamPanel(self.client, settings.upstream.identity(), self.runtime_settings)
         self.store = open_store(settings.state)
         self.book = open_account_book(settings.state.backend, settings.state.path)  # accounts added at runtime
         self.proxies = ProxyPool.from_settings(settings, observer=self.metrics)
@@ -128,6 +134,8 @@ class Gateway:
         shared: SharedPool | None = None
         local: AccountPool | None = None
         if settings.cluster.redis_url:
+            from .pool.shared import SharedPool  # Redis (~12 MB) only when configured
+
             self.pool = shared = SharedPool(settings, self.login, observer=self.metrics)
         else:
             self.pool = local = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
@@ -169,6 +177,8 @@ class Gateway:
             self._before_pool.append(backend.load_runtime_accounts)  # accounts added from the console
             self.console = backend
         else:
+            from .api.admin.cluster_backend import ClusterBackend  # with the shared pool only
+
             assert shared is not None
             self.console = ClusterBackend(shared, settings, self.runner, self.registry, observer=self.recorder,
                                           probe_exit=exit_probe)
@@ -197,9 +207,8 @@ class Gateway:
     async def start(self) -> None:
         for step in self._before_pool:
             await step()
+        await self.upstream.load()
         await self.pool.start()
-        await asyncio.to_thread(warm_up_tokenizer)
-        return_free_heap()  # parsing tokenizer.json left ~20 MB of freed heap behind
         if self.prewarmer is not None:
             self.prewarmer.start()
         if not self.authenticator.has_keys and not self.settings.token_passthrough:
@@ -218,7 +227,8 @@ class Gateway:
         steps: list[Callable[[], Awaitable[None]]] = [
             self.tracker.cancel_all,  # each turn returns its lease and stops its upstream stream
             *([self.prewarmer.stop] if self.prewarmer is not None else []),
-            self.pool.close, self.store.close, self.book.close, self.response_store.close, self.client.aclose,
+            self.pool.close, self.store.close, self.book.close, self.response_store.close, self.runtime_settings.close,
+            self.client.aclose,
         ]
         failure: Exception | None = None
         for step in steps:  # one failing step must not keep the others (state flushes) from running
@@ -275,7 +285,8 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     if settings.ollama.enabled:  # no keys in Ollama's API: only when the operator asks (api/ollama/router.py)
         gate = OllamaGate(gateway.authenticator, port=settings.ollama.port, require_key=settings.ollama.require_key)
         app.include_router(ollama_router(gateway.ollama, gateway.registry, gate))
-    mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics)
+    mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics,
+                  upstream=gateway.upstream)
     dialect.install(app)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

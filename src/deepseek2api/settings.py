@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from .deepseek.profile import DEFAULT_BASE_URL, DEFAULT_HEADERS, ClientProfile
+from .deepseek.profile import DEFAULT_BASE_URL, PERSONAS, ClientProfile, Identity
 from .deepseek.proxy_url import redact_proxy
 from .jsontypes import json_type
 
@@ -183,10 +183,20 @@ _PROFILE = ClientProfile()  # the client's own defaults are the config's default
 
 
 class UpstreamSettings(_Section):
+    """How the gateway talks to DeepSeek. The client identity: `persona` (android, ios, web: see
+    deepseek/profile.py), `client_version` (empty: the persona's), `headers` merged over the persona's
+    (null removes one), `impersonate` (empty: the persona's fingerprint; "none": plain libcurl) and
+    `login_os` (empty: the persona's). The console can switch the identity at runtime."""
+
     base_url: str = _PROFILE.base_url
-    impersonate: str | None = _PROFILE.impersonate
-    headers: dict[str, str | None] = Field(default_factory=dict)  # merged over DEFAULT_HEADERS; null removes
-    login_os: str = _PROFILE.login_os
+    persona: str = "android"
+    client_version: str | None = None
+    impersonate: str | None = None
+    headers: dict[str, str | None] = Field(default_factory=dict)  # merged over the persona's; null removes
+    login_os: str | None = None
+    # a mode (expert, vision) the account's settings say is disabled: "fallback" to the default mode
+    # (response header X-DS2API-Model-Fallback) or "refuse" the request with a 400
+    disabled_mode: Literal["fallback", "refuse"] = "fallback"
     connect_timeout: float = Field(default=_PROFILE.connect_timeout, gt=0)
     request_timeout: float = Field(default=_PROFILE.request_timeout, gt=0)
     idle_timeout: float = Field(default=_PROFILE.idle_timeout, gt=0)
@@ -214,7 +224,32 @@ class UpstreamSettings(_Section):
     @field_validator("impersonate", mode="before")
     @classmethod
     def _impersonate(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            return "" if value.lower() == "none" else (value or None)
+        return value
+
+    @field_validator("persona", mode="before")
+    @classmethod
+    def _persona(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in PERSONAS:
+                raise ValueError(f"unknown persona {value!r} (expected one of {', '.join(PERSONAS)})")
+        return value
+
+    @field_validator("client_version", "login_os", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any) -> Any:
         return (value.strip() or None) if isinstance(value, str) else value
+
+    def identity(self) -> Identity:
+        """The client identity this section describes (deepseek/profile.py)."""
+        impersonate = self.impersonate
+        if impersonate is None and "impersonate" in self.model_fields_set:
+            impersonate = ""  # an explicit null (or "" / "none"): plain libcurl, as before personas existed
+        return Identity(persona=self.persona, version=self.client_version, headers=dict(self.headers),
+                        impersonate=impersonate, login_os=self.login_os)
 
 
 class ModelAlias(_Section):
@@ -482,24 +517,15 @@ class Settings(_Section):
         return self._config_path
 
     def profile(self) -> ClientProfile:
-        """The client identity for `DeepSeekClient`: config headers merged over the defaults."""
-        headers = dict(DEFAULT_HEADERS)
-        for name, value in self.upstream.headers.items():
-            for existing in [k for k in headers if k.lower() == name.lower()]:
-                del headers[existing]
-            if value is not None:
-                headers[name] = value
+        """The client for `DeepSeekClient`: the configured identity with the connection settings."""
         up = self.upstream
         return ClientProfile(
             base_url=up.base_url,
-            headers=headers,
-            impersonate=up.impersonate,
-            login_os=up.login_os,
             connect_timeout=up.connect_timeout,
             request_timeout=up.request_timeout,
             idle_timeout=up.idle_timeout,
             first_byte_timeout=up.first_byte_timeout,
-        )
+        ).with_identity(up.identity())
 
 
 # --------------------------------------------------------------------------------------------
@@ -513,6 +539,8 @@ _ENV_FIELDS: dict[str, tuple[str, ...]] = {
     "DS2API_HOST": ("server", "host"),
     "DS2API_PORT": ("server", "port"),
     "DS2API_BASE_URL": ("upstream", "base_url"),
+    "DS2API_PERSONA": ("upstream", "persona"),
+    "DS2API_CLIENT_VERSION": ("upstream", "client_version"),
     "DS2API_STATE_PATH": ("state", "path"),
     "DS2API_STATE_BACKEND": ("state", "backend"),
     "DS2API_LOG_LEVEL": ("server", "log_level"),

@@ -34,7 +34,7 @@ from starlette.types import Receive
 
 from ..chat.assemble import OutContent, OutEvent, OutFinish, OutReasoning
 from ..chat.attachments import AttachmentPolicy
-from ..chat.runner import AccountSource, LeaseSource, TurnRunner, TurnTrace
+from ..chat.runner import AccountSource, LeaseSource, TurnRunner, TurnTrace, fallback_header
 from ..chat.tools.events import OutToolCall
 from ..chat.tracker import TurnTracker
 from ..chat.turn import ModelRegistry, Turn
@@ -105,8 +105,10 @@ class TurnEndpoint:
             raise client_closed()
         body = await codec.body(finish, calls)
         self._finish(record, turn, trace, 200, None)
+        headers = {k.decode(): v.decode() for k, v in codec.headers()}
+        headers.update(fallback_header(trace))  # the mode the turn really ran in
         return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-                        media_type="application/json", headers={k.decode(): v.decode() for k, v in codec.headers()})
+                        media_type="application/json", headers=headers)
 
     async def _stream(self, turn: Turn, caller: Caller, leases: LeaseSource, codec: StreamCodec,
                       record: AccessRecord, receive: Receive) -> Response:
@@ -160,7 +162,8 @@ class TurnEndpoint:
         if isinstance(first, StreamFailure):
             raise first.error
         keepalive = codec.keepalive
-        return EventStreamResponse(channel, keepalive=deps.keepalive, headers=codec.headers(),
+        headers = codec.headers() + [(k.encode(), v.encode()) for k, v in fallback_header(trace).items()]
+        return EventStreamResponse(channel, keepalive=deps.keepalive, headers=headers,
                                    first=keepalive if first is None else first, keepalive_bytes=keepalive,
                                    write_timeout=deps.write_timeout)
 

@@ -114,7 +114,13 @@ _UPSTREAM_ANSWERS: dict[ErrorKind, tuple[int, str, str, str]] = {
     ErrorKind.WAF_BLOCKED: (502, "server_error", "upstream_blocked",
                             "DeepSeek's firewall answered with a challenge page instead of the API"),
     ErrorKind.CLIENT_TOO_OLD: (502, "server_error", "upstream_client_outdated",
-                               "DeepSeek rejected the client version; update `upstream.headers` in the config"),
+                               "DeepSeek refuses the gateway's client version (no account is at fault)"),
+    ErrorKind.NEEDS_TOKEN: (503, "server_error", "upstream_needs_token",
+                            "DeepSeek refuses the account's password login (risk control) or its pasted token "
+                            "expired: the account needs a token pasted from a browser"),
+    ErrorKind.EMPTY_ANSWER: (502, "server_error", "upstream_empty_answer", "DeepSeek sent an empty answer"),
+    ErrorKind.MODE_DISABLED: (400, "invalid_request_error", "model_mode_disabled",
+                              "the requested model's mode is disabled for the accounts"),
     ErrorKind.INPUT_TOO_LONG: (400, "invalid_request_error", "context_length_exceeded",
                                "the conversation is longer than DeepSeek's web chat accepts"),
     ErrorKind.FILE_TOO_LARGE: (413, "invalid_request_error", "file_too_large",
@@ -142,7 +148,7 @@ _UPSTREAM_ANSWERS: dict[ErrorKind, tuple[int, str, str, str]] = {
 # Failures a retry seconds later cannot fix (the operator must act, or the wait is hours). The SDKs retry
 # every 5xx twice by default, so these say `x-should-retry: false` (CONFORMANCE.md §0 rule 6, §5.5).
 _PERMANENT = frozenset({ErrorKind.TOKEN_INVALID, ErrorKind.BAD_CREDENTIALS, ErrorKind.ACCOUNT_MUTED,
-                        ErrorKind.ACCOUNT_BANNED, ErrorKind.CLIENT_TOO_OLD})
+                        ErrorKind.ACCOUNT_BANNED, ErrorKind.CLIENT_TOO_OLD, ErrorKind.NEEDS_TOKEN})
 NO_RETRY = {"x-should-retry": "false"}
 _ABOUT_MESSAGES = frozenset({ErrorKind.INPUT_TOO_LONG, ErrorKind.FILE_TOO_LARGE, ErrorKind.FILE_UNSUPPORTED,
                              ErrorKind.FILE_PARSE_FAILED, ErrorKind.TOO_MANY_FILES})
@@ -175,7 +181,7 @@ def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool 
                         "invalid_api_key")
     status, type_, code, text = _UPSTREAM_ANSWERS.get(error.kind, _UPSTREAM_ANSWERS[ErrorKind.PROTOCOL])
     tried = f" (tried {attempts} account{'s' if attempts != 1 else ''})" if attempts > 1 else ""
-    param = "messages" if error.kind in _ABOUT_MESSAGES else None
+    param = "messages" if error.kind in _ABOUT_MESSAGES else "model" if error.kind is ErrorKind.MODE_DISABLED else None
     retry_after = None
     if status == 503:
         retry_after = error.retry_after or 5.0

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..deepseek.drift import CANARY, DriftCanary
+from ..deepseek.gate import VersionGate
 from ..settings import redact_proxy
 from .dialect import error_response
 from .errors import ApiError
@@ -113,6 +115,32 @@ class _PoolCollector(Collector):
         return []  # names are only known at collect time; describe() would call the snapshot too early
 
 
+class _UpstreamCollector(Collector):
+    """DeepSeek's side as the gateway meets it, read at scrape time: version-gate refusals (and whether the
+    gate is shut now), and the decoder's unknown shapes by kind (the drift canary, deepseek/drift.py)."""
+
+    def __init__(self, gate: VersionGate, canary: DriftCanary) -> None:
+        self._gate = gate
+        self._canary = canary
+
+    def collect(self) -> Iterable[Metric]:
+        refusals = CounterMetricFamily("deepseek2api_client_version_refusals",
+                                       "Upstream calls DeepSeek refused as from a too old client version (40005).",
+                                       value=float(self._gate.count))
+        shut = GaugeMetricFamily("deepseek2api_client_version_refused",
+                                 "1 while DeepSeek refuses the gateway's client version (change the persona).",
+                                 value=1.0 if self._gate.state().refused else 0.0)
+        unknown = CounterMetricFamily("deepseek2api_upstream_unknown_shapes",
+                                      "Stream shapes the decoder did not know, by kind (event, path, fragment, "
+                                      "status); the answer is decoded as before.", labels=["kind"])
+        for kind, count in sorted(self._canary.counts.items()):
+            unknown.add_metric([kind], float(count))
+        return [refusals, shut, unknown]
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
 class GatewayMetrics:
     """The gateway's metric set on its own registry, with one recording method per event.
 
@@ -162,6 +190,10 @@ class GatewayMetrics:
                                        ["proxy"], registry=reg)
         if snapshot is not None:
             reg.register(_PoolCollector(snapshot))
+
+    def watch_upstream(self, gate: VersionGate, canary: DriftCanary = CANARY) -> None:
+        """Expose the client's version gate and the drift canary (called once by the composition root)."""
+        self.registry.register(_UpstreamCollector(gate, canary))
 
     def _model(self, model: str) -> str:
         return model if model in self._known_models else OTHER_MODEL

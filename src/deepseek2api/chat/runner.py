@@ -28,6 +28,7 @@ from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembl
 from .continuation import Continuation, SessionBook, answered, next_held
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
+from .modes import ModeBook
 from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
 from .shaping import AnswerShaper, needs_shaping, needs_stripping, without_markup
 from .token_cap import TokenCap
@@ -35,7 +36,7 @@ from .tools.prompt import guard
 from .tools.spec import ToolCallRecord
 from .turn import Turn
 from .uploads import StagedTurn, TurnUploads
-from .usage import TurnUsage, count_usage
+from .usage import TurnUsage, count_usage, load_soon
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class TurnTrace:
     upstream_tokens: int | None = None  # DeepSeek's own `accumulated_token_usage`, for comparison
     first_output: float | None = None  # perf_counter of the first event yielded (buffered: the finish)
     usage: TurnUsage | None = None  # the finish's counted usage (the metrics and the console read it)
+    model_fallback: str | None = None  # "expert->default" when the account's settings disabled the mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,7 @@ class RunnerOptions:
     max_continue_rounds: int = 8
     delete_session: bool = True
     citations: Literal["link", "strip"] = "link"
+    disabled_mode: Literal["fallback", "refuse"] = "fallback"  # a mode the account's settings disable
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunnerOptions:
@@ -133,7 +136,43 @@ class RunnerOptions:
         return cls(max_failover=max(1, settings.pool.max_failover),
                    max_continue_rounds=settings.upstream.max_continue_rounds,
                    delete_session=settings.upstream.delete_session,
-                   citations=settings.output.citations)
+                   citations=settings.output.citations,
+                   disabled_mode=settings.upstream.disabled_mode)
+
+
+# ---- issue 20: empty answers and disabled modes (today's DeepSeek) ------------------------------------
+
+EMPTY_RETRIES = 1  # an empty answer is retried once on another account, then it is the turn's error
+MODE_FALLBACK = "default"
+
+
+def empty_answer_error(persona: str, model_type: str, accounts: int) -> UpstreamError:
+    """The error of a turn whose replies were empty on every account tried, naming the likely causes."""
+    mode = f"the {model_type} mode is not available to these accounts (pick another model), " \
+        if model_type != MODE_FALLBACK else ""
+    return UpstreamError(ErrorKind.EMPTY_ANSWER,
+                         f"DeepSeek finished with an empty answer (no text, no thinking, no tool call) on {accounts} "
+                         f"account(s). Likely causes: {mode}restricted accounts (check them in the console), or an "
+                         f"outdated client identity ({persona}; see upstream.client_version)")
+
+
+FALLBACK_HEADER = "x-ds2api-model-fallback"
+
+
+def fallback_header(trace: TurnTrace) -> dict[str, str]:
+    """`X-DS2API-Model-Fallback: expert->default` when the turn ran in the default mode instead."""
+    return {FALLBACK_HEADER: trace.model_fallback} if trace.model_fallback else {}
+
+
+def _refuse_empty(outs: list[OutEvent], lease: Lease) -> None:
+    """An answer that finished with no text, no thinking and no tool call is a failure, not a reply: it
+    is counted on the account and tried on another one (the caller has sent nothing yet)."""
+    for out in outs:
+        if isinstance(out, OutFinish) and out.upstream_status != "CONTENT_FILTER" and out.finish_reason == "stop" \
+                and not out.content_text and not out.reasoning_text and not out.tool_calls:
+            empty = UpstreamError(ErrorKind.EMPTY_ANSWER, "the reply finished with nothing in it")
+            lease.report(empty)  # counted per account (console)
+            raise _TryNextAccount(empty)
 
 
 class TurnRunner:
@@ -148,6 +187,7 @@ class TurnRunner:
         self.prepared = prepared
         self.observer = observer
         self.uploads = uploads or TurnUploads()
+        self.modes = ModeBook()  # which modes each account's settings allow (chat/modes.py)
 
     async def run(self, request: Turn, leases: LeaseSource,
                   trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
@@ -165,6 +205,7 @@ class TurnRunner:
         nothing reached the client, then `AnswerRejected`.
         """
         trace = trace if trace is not None else TurnTrace()
+        load_soon()  # the tokenizer (not loaded while idle), ready by the time this turn counts its usage
         prompt = build_prompt(request)
         # files: history over the inline limit and attachments (chat/uploads.py); raises AttachmentError
         staged = await self.uploads.stage(request, prompt)
@@ -175,6 +216,7 @@ class TurnRunner:
         shaping = needs_shaping(request)
         stripping = needs_stripping(request)  # no tools, yet call markup is possible: made readable
         retried = False
+        empties = 0
         while True:
             try:
                 lease_cm = _leasing(leases, tried, follow.held.account_id if follow is not None else None)
@@ -216,6 +258,11 @@ class TurnRunner:
             except _TryNextAccount as retry:
                 last_error = retry.error
                 give_up = len(tried) >= max_accounts
+                if retry.error.kind is ErrorKind.EMPTY_ANSWER:  # retried once, then the turn's error
+                    empties += 1
+                    give_up = give_up or empties > EMPTY_RETRIES
+                    last_error = retry.error = empty_answer_error(self.client.profile.describe(),
+                                                                  staged.model_type, empties)
                 log.info("request %s: account %s failed before output (%s)%s", request.request_id,
                          lease.account_id, retry.error.kind.value, "; giving up" if give_up else "")
                 if self.observer is not None:
@@ -269,6 +316,9 @@ class TurnRunner:
                 raise _TryNextAccount(failure.error) from None
             raise TurnFailed(failure.error, emitted=False, attempts=trace.attempts) from None
         try:
+            model_type = await self._usable_mode(staged.model_type, lease, token, trace)
+            if model_type != staged.model_type:  # the files go up for the mode the turn really runs in
+                staged = dataclasses.replace(staged, model_type=model_type)
             ref_file_ids = await self._upload_files(staged, lease, token, relogin)
             try:
                 if follow is not None:
@@ -282,7 +332,7 @@ class TurnRunner:
             decoder = StreamDecoder()  # shared with continue rounds, so repeated snapshots are not re-emitted
             stream = client.completion(
                 token, session_id=session_id, prompt=staged.prompt, pow_header=pow_header,
-                thinking=spec.thinking, search=spec.search, model_type=staged.model_type, proxy=proxy,
+                thinking=spec.thinking, search=spec.search, model_type=model_type, proxy=proxy,
                 decoder=decoder, ref_file_ids=ref_file_ids,
                 parent_message_id=follow.held.response_id if follow is not None else None,
             )
@@ -304,6 +354,8 @@ class TurnRunner:
                     outs = assembler.push(event)
                     if cap is not None and outs:
                         outs = await _capped(outs, cap, assembler)
+                    if not emitted:
+                        _refuse_empty(outs, lease)
                     for out in outs:
                         if shaper is not None:
                             if isinstance(out, OutFinish):
@@ -337,6 +389,8 @@ class TurnRunner:
                                                 pow_header=pow_header, proxy=proxy, decoder=decoder)
             finished = not (assembler.ended_early or (shaper is not None and shaper.stopped))
             tail = assembler.finish()
+            if finished and not emitted:
+                _refuse_empty(tail, lease)
             if cap is not None and tail:
                 tail = await _capped(tail, cap, assembler)
             for out in tail:
@@ -366,6 +420,22 @@ class TurnRunner:
                     await delete_session(client, token, doomed, proxy)
         if shaper is not None and shaper.retry is not None:  # after the cleanup: the account is free again
             raise _Repair(shaper.retry, shaper.answer)
+
+    async def _usable_mode(self, model_type: str, lease: Lease, token: str, trace: TurnTrace) -> str:
+        """`model_type`, or the default mode when the account's settings disable it and the operator chose
+        "fallback" (the response says so); "refuse" fails the turn with MODE_DISABLED (a 400)."""
+        if model_type == MODE_FALLBACK:
+            return model_type
+        allowed = await self.modes.allows(self.client, lease.account_id, token, lease.proxy, model_type)
+        if allowed is not False:
+            return model_type
+        if self.options.disabled_mode == "refuse":
+            raise TurnFailed(UpstreamError(
+                ErrorKind.MODE_DISABLED,
+                f"DeepSeek's settings for this account disable the {model_type} mode; pick a model in the default "
+                f"mode, or set upstream.disabled_mode to \"fallback\""), emitted=False, attempts=trace.attempts)
+        trace.model_fallback = f"{model_type}->{MODE_FALLBACK}"
+        return MODE_FALLBACK
 
     def _hold(self, request: Turn, final: OutFinish, follow: Continuation | None, account_id: str, session_id: str,
               response_id: int, sent: str) -> bool:

@@ -31,6 +31,9 @@ def _spec(id: str, model_type: str, thinking: bool, search: bool, *aliases: str)
     return ModelSpec(id=id, model_type=model_type, thinking=thinking, search=search, aliases=aliases)
 
 
+# The official API's V4 names (2026) map to the web chat's modes: flash = default (Instant), pro = expert
+# (falls back to default where an account's settings disable expert, chat/modes.py). With a V4 name a
+# `reasoning_effort` of low/medium/high/max turns thinking on, as it means on the official API.
 BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     # The 2025 names stay first: Cline, Roo and LiteLLM presets still use them (CONFORMANCE.md §1.6).
     _spec("deepseek-chat", "default", False, False, "deepseek-v3", "deepseek-v4-flash", "deepseek-flash"),
@@ -41,7 +44,8 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     _spec("deepseek-expert-reasoner", "expert", True, False),
     _spec("deepseek-expert-chat-search", "expert", False, True),
     _spec("deepseek-expert-reasoner-search", "expert", True, True),
-    _spec("deepseek-vision", "vision", False, False),
+    # the official API's August 2026 vision name; with vision disabled upstream it falls back (chat/modes.py)
+    _spec("deepseek-vision", "vision", False, False, "deepseek-v4-flash-vision-exp"),
 )
 
 

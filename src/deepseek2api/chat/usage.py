@@ -5,8 +5,10 @@ HF `tokenizers` Rust loader, which is several times faster than the package's pu
 We locate the file WITHOUT importing the package, because its `__init__` eagerly builds the slow
 pure-Python tokenizer.
 
-Loading takes a few hundred milliseconds, so it happens once (lazily, under a lock) — call
-`warm_up()` in a worker thread at startup to keep it off the first request. Counting is not free
+Loading takes a few hundred milliseconds and ~45 MB of RSS, so it happens once (lazily, under a lock),
+not at start-up: an idle gateway does not hold it (issue 25). `load_soon()` — called when a turn
+starts — loads it in a background thread, so by the time that turn counts its usage the tokenizer is
+normally ready; `warm_up()` loads it at once (blocking: run it in a worker thread). Counting is not free
 either: the gateway counts once per turn (prompt, reasoning, content), never per streamed chunk.
 If the tokenizer cannot be loaded, counts fall back to a len/3 estimate and a warning is logged once.
 
@@ -81,6 +83,23 @@ def _load() -> Any:
             log.warning("DeepSeek tokenizer unavailable (%s); token counts are estimates (len/3)", exc)
         _loaded = True
         return _tokenizer
+
+
+_loader: threading.Thread | None = None
+
+
+def _load_and_trim() -> None:
+    _load()
+    return_free_heap()  # parsing tokenizer.json leaves ~20 MB of freed heap behind
+
+
+def load_soon() -> None:
+    """Start loading the tokenizer in a background thread, once; returns at once (safe on the event loop)."""
+    global _loader
+    if _loaded or _loader is not None:
+        return
+    _loader = threading.Thread(target=_load_and_trim, name="tokenizer-load", daemon=True)
+    _loader.start()
 
 
 def warm_up() -> bool:

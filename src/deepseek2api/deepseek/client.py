@@ -27,8 +27,10 @@ from urllib.parse import unquote, urlsplit
 from .decode import StreamDecoder
 from .errors import ErrorKind, UpstreamFailure, classify_http
 from .events import UpstreamError, UpstreamEvent
+from .gate import SETTING_HINT, VersionGate
+from .modes import ModelModes, parse_model_settings
 from .pow import PowChallenge, PowError, PowUnsolvable, encode_pow_response, solve_async
-from .profile import ClientProfile
+from .profile import ClientProfile, Identity
 from .proxy_url import redact_proxy
 from .transport import (
     Method,
@@ -50,6 +52,7 @@ PATH_POW_CHALLENGE = "/api/v0/chat/create_pow_challenge"
 PATH_COMPLETION = "/api/v0/chat/completion"
 PATH_CONTINUE = "/api/v0/chat/continue"
 PATH_STOP_STREAM = "/api/v0/chat/stop_stream"
+PATH_MODEL_SETTINGS = "/api/v0/client/settings?scope=model"
 
 MAX_ERROR_BODY = 1 << 20  # an error answer is a small JSON envelope or a WAF page; never buffer more
 
@@ -159,8 +162,34 @@ class DeepSeekClient:
         self.profile = profile
         self.on_pow_solved = on_pow_solved  # seconds per solve, for the metrics (set by the composition root)
         self.max_clients = max(1, int(max_clients))
+        self._own_transport = transport is None  # ours to rebuild when the fingerprint changes
         self.transport: Transport = transport or CurlTransport.for_profile(profile, max_clients=self.max_clients)
+        self._retired: list[Transport] = []  # transports of an earlier identity, closed with the client
+        self.gate = VersionGate()  # DeepSeek's client-version gate as met by this client (deepseek/gate.py)
         self._closed = False
+
+    def set_identity(self, identity: Identity) -> None:
+        """Present another identity from the next call on (the console's persona switch; no restart).
+
+        Calls already running finish with the old one. A new TLS fingerprint gets a new transport; the
+        old one is closed with the client, so its running streams are not cut."""
+        profile = self.profile.with_identity(identity)
+        if self._own_transport and profile.impersonate != self.profile.impersonate:
+            self._retired.append(self.transport)
+            self.transport = CurlTransport.for_profile(profile, max_clients=self.max_clients)
+        self.profile = profile
+        self.gate.reset()
+        log.info("client identity is now %s", profile.describe())
+
+    def _seen(self, error: UpstreamError) -> UpstreamError:
+        """Every upstream error passes here: a version-gate refusal is recorded once for the whole
+        gateway and told in terms of what to change."""
+        if error.kind is not ErrorKind.CLIENT_TOO_OLD:
+            return error
+        described = self.profile.describe()
+        self.gate.refused(described, error.message)
+        return UpstreamError(ErrorKind.CLIENT_TOO_OLD,
+                             f"DeepSeek refused the client version ({described}; {error.message}): {SETTING_HINT}")
 
     # ----------------------------------------------------------------------------------- transport
 
@@ -228,7 +257,7 @@ class DeepSeekClient:
         content = response.content
         error = classify_http(response.status, response.headers, content, login=login)
         if error is not None:
-            raise UpstreamFailure(error)
+            raise UpstreamFailure(self._seen(error))
         try:
             envelope = json.loads(content)
         except ValueError:  # classify_http already rejects non-JSON; keep the guard local
@@ -272,6 +301,14 @@ class DeepSeekClient:
         if not isinstance(session_id, str) or not session_id:
             raise _protocol("chat_session/create answer carries no session id")
         return session_id
+
+    async def model_settings(self, token: str, *, proxy: str | None = None) -> ModelModes:
+        """What the account's web settings say about the modes (expert, vision); see deepseek/modes.py.
+
+        The answer's shape is not public, so it is read tolerantly: an unknown shape gives "unknown"
+        for every mode, never an error. Upstream failures (token, network …) raise `UpstreamFailure`."""
+        envelope = await self._call("GET", PATH_MODEL_SETTINGS, token=token, proxy=proxy)
+        return parse_model_settings(envelope)
 
     async def create_pow_challenge(self, token: str, target_path: str, *, proxy: str | None = None) -> PowChallenge:
         """A PoW challenge bound to `target_path` (§2.4)."""
@@ -427,7 +464,7 @@ class DeepSeekClient:
                 data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
                 response = await self._open_stream(path, headers, data, proxy)
             except UpstreamFailure as failure:
-                yield failure.error
+                yield self._seen(failure.error)
                 return
             except TransportError as exc:
                 log.debug("POST %s failed after %.0f ms", path, (time.monotonic() - started) * 1000)
@@ -438,11 +475,12 @@ class DeepSeekClient:
             content_type = (response.headers.get("content-type") or "").lower()
             is_stream = status == 200 and (not content_type or "text/event-stream" in content_type)
             if not is_stream:
-                yield await self._error_answer(path, response, content_type, proxy, secrets)
+                yield self._seen(await self._error_answer(path, response, content_type, proxy, secrets))
                 return
+            self.gate.passed()
             async with contextlib.aclosing(self._decode(path, response, decoder, proxy, secrets)) as events:
                 async for event in events:
-                    yield event
+                    yield self._seen(event) if isinstance(event, UpstreamError) else event
         finally:
             if response is not None:
                 await response.aclose()  # ends the transfer now: never drains an unwanted reply
@@ -507,6 +545,8 @@ class DeepSeekClient:
         if self._closed:
             return
         self._closed = True
+        for retired in self._retired:
+            await retired.aclose()
         await self.transport.aclose()
 
     async def __aenter__(self) -> Self:

@@ -29,7 +29,8 @@ class ErrorKind(str, enum.Enum):
     BUSY = "busy"  # server overloaded; short cool-down
     POW_REJECTED = "pow_rejected"  # the PoW answer was refused (bad, expired, reused)
     WAF_BLOCKED = "waf_blocked"  # an HTML page instead of the API: this exit is blocked
-    CLIENT_TOO_OLD = "client_too_old"  # the client identity (profile) is outdated
+    CLIENT_TOO_OLD = "client_too_old"  # the client identity (persona, version) is outdated: gateway-wide
+    NEEDS_TOKEN = "needs_token"  # risk control refused the password login, or a token-only account's token died
     INPUT_TOO_LONG = "input_too_long"  # the prompt exceeds the web chat's limit
     FILE_TOO_LARGE = "file_too_large"  # an upload over the size limit, or parsed text too long (CONTENT_TOO_LONG)
     FILE_UNSUPPORTED = "file_unsupported"  # upstream cannot read this kind of file
@@ -41,6 +42,14 @@ class ErrorKind(str, enum.Enum):
     NETWORK = "network"  # connect / proxy / timeout / connection reset
     STREAM_CUT = "stream_cut"  # the stream ended without a terminal status
     PROTOCOL = "protocol"  # an answer we cannot parse or do not know
+    EMPTY_ANSWER = "empty_answer"  # the reply finished with no text, no thinking and no tool call
+    MODE_DISABLED = "mode_disabled"  # the account's settings say this mode (expert, vision) is off
+
+    @property
+    def gateway_wide(self) -> bool:
+        """True for a condition of the whole gateway (its client identity), not of one account: no
+        account is blamed, and no other account is tried (it would be refused the same way)."""
+        return self is ErrorKind.CLIENT_TOO_OLD
 
     @property
     def try_another_account(self) -> bool:
@@ -65,6 +74,8 @@ _RETRYABLE = frozenset(
     {
         ErrorKind.TOKEN_INVALID,
         ErrorKind.BAD_CREDENTIALS,
+        ErrorKind.NEEDS_TOKEN,
+        ErrorKind.EMPTY_ANSWER,
         ErrorKind.RATE_LIMITED,
         ErrorKind.BUSY,
         ErrorKind.POW_REJECTED,
@@ -78,6 +89,7 @@ _ACCOUNT_STATES = frozenset(
     {
         ErrorKind.TOKEN_INVALID,
         ErrorKind.BAD_CREDENTIALS,
+        ErrorKind.NEEDS_TOKEN,
         ErrorKind.ACCOUNT_MUTED,
         ErrorKind.ACCOUNT_BANNED,
         ErrorKind.RATE_LIMITED,
@@ -108,6 +120,7 @@ _CODE_KINDS: dict[int, ErrorKind] = {
     40001: ErrorKind.TOKEN_INVALID,
     40002: ErrorKind.TOKEN_INVALID,
     40003: ErrorKind.TOKEN_INVALID,
+    40005: ErrorKind.CLIENT_TOO_OLD,  # {"code":40005,"msg":"CLIENT_VERSION_TOO_LOW","data":null}, HTTP 200
     40300: ErrorKind.POW_REJECTED,
     40301: ErrorKind.POW_REJECTED,
     1001: ErrorKind.BUSY,
@@ -123,7 +136,7 @@ _KEYWORDS: tuple[tuple[tuple[str, ...], ErrorKind], ...] = (
     (("file too large", "file_too_large", "file size"), ErrorKind.FILE_TOO_LARGE),
     (("unsupported file", "unsupported_file", "file type"), ErrorKind.FILE_UNSUPPORTED),
     (("too long", "exceeds", "超长"), ErrorKind.INPUT_TOO_LONG),
-    (("version too low", "version is too low", "upgrade", "too old"), ErrorKind.CLIENT_TOO_OLD),
+    (("version too low", "version is too low", "version_too_low", "upgrade", "too old"), ErrorKind.CLIENT_TOO_OLD),
     (("muted",), ErrorKind.ACCOUNT_MUTED),
     (("banned", "disabled"), ErrorKind.ACCOUNT_BANNED),
     (("too frequent", "rate limit", "too many requests", "频繁"), ErrorKind.RATE_LIMITED),
@@ -133,6 +146,20 @@ _KEYWORDS: tuple[tuple[tuple[str, ...], ErrorKind], ...] = (
     (("password", "user_name", "username"), ErrorKind.BAD_CREDENTIALS),
     (("content_filter", "content filter"), ErrorKind.CONTENT_FILTER),
 )
+
+
+RISK_BIZ_CODE = 11  # `biz_code 11 RISK_DEVICE_DETECTED`: risk control refused a password login
+# What an operator does about an account in state needs_token (client errors, the console, `check`).
+TOKEN_REMEDY = ("paste a fresh token: log in to chat.deepseek.com in a browser, copy the `value` of `userToken` "
+                "from the page's local storage, and set it with the console's \"Set token\" (README: pasted tokens)")
+RISK_REFUSED = "DeepSeek's risk control refused the password login (the credentials may well be right): " + TOKEN_REMEDY
+_RISK_WORDS = ("risk", "device_detected", "captcha", "verification required", "verify your", "风险", "风控")
+
+
+def _risk_refusal(text: str) -> bool:
+    """A login answer that means "not from this device / not without a human check", whatever the code."""
+    lowered = text.lower()
+    return any(word in lowered for word in _RISK_WORDS)
 
 
 def _kind_from_text(text: str) -> ErrorKind | None:
@@ -154,6 +181,8 @@ def classify_envelope(envelope: Any, *, login: bool = False) -> UpstreamError | 
     code = envelope.get("code", 0)
     msg = str(envelope.get("msg") or "")
     if code not in (0, None):
+        if login and _risk_refusal(msg):
+            return _make(ErrorKind.NEEDS_TOKEN, f"code {code}: {msg}: {RISK_REFUSED}")
         kind = _CODE_KINDS.get(code) if isinstance(code, int) else None
         kind = kind or _kind_from_text(msg) or ErrorKind.PROTOCOL
         return _make(kind, f"code {code}: {msg or 'no message'}")
@@ -174,6 +203,8 @@ def classify_envelope(envelope: Any, *, login: bool = False) -> UpstreamError | 
         return _make(
             ErrorKind.ACCOUNT_MUTED, text, until=float(until) if isinstance(until, (int, float)) else None
         )
+    if login and (biz_code == RISK_BIZ_CODE or _risk_refusal(biz_msg)):
+        return _make(ErrorKind.NEEDS_TOKEN, f"{text}: {RISK_REFUSED}")
     if biz_code == 2:
         return _make(ErrorKind.BAD_CREDENTIALS, text)
     if biz_code == 10 and login:

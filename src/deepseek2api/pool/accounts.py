@@ -28,7 +28,17 @@ from ..settings import AccountSettings, PoolSettings, redact_proxy
 from ..store.base import AccountState, StateStore
 from .dispatch import BUSY_RETRY_AFTER, Limits, choose, exhausted, next_wake, verdict
 from .errors import EditRefusal, PoolEditRefused, PoolExhausted, PoolReason
-from .health import DEAD_KINDS, STATES, AccountStatus, Cooldowns, Health, after_error, parse_status, transition
+from .health import (
+    DEAD_KINDS,
+    STATES,
+    TOKEN_EXPIRED,
+    AccountStatus,
+    Cooldowns,
+    Health,
+    after_error,
+    parse_status,
+    transition,
+)
 from .lease import AccountLease, LeaseContext
 from .observe import PoolObserver
 from .proxies import ProxyPool
@@ -39,6 +49,7 @@ logger = logging.getLogger(__name__)
 READY, COOLING, MUTED = AccountStatus.READY, AccountStatus.COOLING, AccountStatus.MUTED
 CONSOLE_DISABLED = "disabled from the console"
 BANNED, BAD_CREDENTIALS, DISABLED = AccountStatus.BANNED, AccountStatus.BAD_CREDENTIALS, AccountStatus.DISABLED
+NEEDS_TOKEN = AccountStatus.NEEDS_TOKEN
 
 
 LoginFn = Callable[[AccountSettings, "str | None"], Awaitable[str]]
@@ -399,12 +410,11 @@ class AccountPool:
 
     async def _login(self, acc: AccountRecord, lease: AccountLease) -> None:
         """Log `acc` in (caller holds its login lock); apply the failure's state change, re-raise."""
-        if acc.status in (BANNED, BAD_CREDENTIALS):
+        if acc.status in DEAD_KINDS:
             raise UpstreamFailure(UpstreamError(DEAD_KINDS[acc.status], f"account {acc.status}: {acc.reason}"))
-        if not acc.settings.can_login:
-            message = "token rejected and no password configured to log in again"
-            self._set_state(acc, BAD_CREDENTIALS, message)
-            raise UpstreamFailure(UpstreamError(ErrorKind.BAD_CREDENTIALS, message))
+        if not acc.settings.can_login:  # a token-only account whose token died: no re-login loop
+            self._set_state(acc, NEEDS_TOKEN, TOKEN_EXPIRED)
+            raise UpstreamFailure(UpstreamError(ErrorKind.NEEDS_TOKEN, TOKEN_EXPIRED))
         try:
             token = await self._login_fn(acc.settings, lease.proxy)
         except UpstreamFailure as exc:
@@ -464,6 +474,10 @@ class AccountPool:
         acc.counters_dirty = True
 
     def _apply_error(self, acc: AccountRecord, error: UpstreamError, proxy: str | None) -> None:
+        if error.kind.gateway_wide:  # the gateway's identity is refused, not this account
+            return
+        if error.kind is ErrorKind.EMPTY_ANSWER:
+            acc.empty_answers += 1
         self._count_failure(acc)
         health = after_error(error, self._clock(), self._cooldowns)
         if health is not None:
@@ -582,7 +596,7 @@ class AccountPool:
         acc = self._get(account_id)
         lease = AccountLease(self, acc, self._proxies.exit_for(acc.settings))
         async with acc.login_lock:
-            if acc.status in (BANNED, BAD_CREDENTIALS) and acc.settings.can_login:
+            if acc.status in (BANNED, BAD_CREDENTIALS, NEEDS_TOKEN) and acc.settings.can_login:
                 self._set_state(acc, READY, "")  # the operator asks for a fresh try
             self._forget_token(acc)
             acc.suspect_token = None
@@ -591,6 +605,23 @@ class AccountPool:
             except UpstreamFailure as failure:
                 return failure.error
         return None
+
+    def set_token(self, account_id: str, token: str) -> None:
+        """Use a token the operator pasted (already checked upstream by the caller), from now on and
+        after a restart (persisted like a learned token). A needs_token / bad_credentials account is ready
+        again; a ban, mute or console disable stays."""
+        acc = self._get(account_id)
+        redactor.add(token)
+        acc.token = token
+        acc.token_at = self._clock()
+        acc.suspect_token = None
+        acc.token_rejected = False
+        acc.updated_at = self._clock()
+        logger.info("account %s: token set from the console", acc.id)
+        if acc.status in (NEEDS_TOKEN, BAD_CREDENTIALS):
+            self._set_state(acc, READY, "")
+        self._persist(acc)
+        self._dispatch()
 
     # ---- reporting -------------------------------------------------------------------
 
@@ -618,6 +649,7 @@ class AccountPool:
                     "proxy": proxy,
                     "requests": acc.requests,
                     "failures": acc.failures,
+                    "empty_answers": acc.empty_answers,
                 }
             )
         return rows

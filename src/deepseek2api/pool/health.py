@@ -2,7 +2,9 @@
 whether a new state may replace the current one. No clock, no I/O: the pool passes `now` in.
 
 States: ready; cooling and muted come back by themselves once `until` has passed; banned,
-bad_credentials and disabled only come back when the operator acts.
+bad_credentials, needs_token and disabled only come back when the operator acts. needs_token: DeepSeek's
+risk control refuses the password login, or a token-only account's token expired; a token pasted
+from a browser (console "Set token") brings it back.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..deepseek.errors import ErrorKind
+from ..deepseek.errors import TOKEN_REMEDY, ErrorKind
 from ..deepseek.events import UpstreamError
 
 DEFAULT_MUTE_SECONDS = 3600.0  # a mute without mute_until
@@ -22,6 +24,7 @@ class AccountStatus(enum.StrEnum):
     MUTED = "muted"
     BANNED = "banned"
     BAD_CREDENTIALS = "bad_credentials"
+    NEEDS_TOKEN = "needs_token"
     DISABLED = "disabled"
 
     @property
@@ -32,7 +35,8 @@ class AccountStatus(enum.StrEnum):
     @property
     def dead(self) -> bool:
         """Only the operator brings it back."""
-        return self in (AccountStatus.BANNED, AccountStatus.BAD_CREDENTIALS, AccountStatus.DISABLED)
+        return self in (AccountStatus.BANNED, AccountStatus.BAD_CREDENTIALS, AccountStatus.NEEDS_TOKEN,
+                        AccountStatus.DISABLED)
 
 
 STATES = tuple(AccountStatus)
@@ -83,6 +87,8 @@ def after_error(error: UpstreamError, now: float, cooldowns: Cooldowns) -> Healt
         return Health(AccountStatus.BANNED, error.message)
     if kind is ErrorKind.BAD_CREDENTIALS:
         return Health(AccountStatus.BAD_CREDENTIALS, error.message)
+    if kind is ErrorKind.NEEDS_TOKEN:
+        return Health(AccountStatus.NEEDS_TOKEN, error.message)
     return None
 
 
@@ -108,4 +114,7 @@ def transition(current: Health, new: Health, now: float) -> Health | None:
 
 
 # The error a lease reports for an account the operator must repair.
-DEAD_KINDS = {AccountStatus.BANNED: ErrorKind.ACCOUNT_BANNED, AccountStatus.BAD_CREDENTIALS: ErrorKind.BAD_CREDENTIALS}
+DEAD_KINDS = {AccountStatus.BANNED: ErrorKind.ACCOUNT_BANNED, AccountStatus.BAD_CREDENTIALS: ErrorKind.BAD_CREDENTIALS,
+              AccountStatus.NEEDS_TOKEN: ErrorKind.NEEDS_TOKEN}
+
+TOKEN_EXPIRED = "DeepSeek refused the pasted token (it expired) and the account has no password: " + TOKEN_REMEDY

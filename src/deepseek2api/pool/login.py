@@ -14,6 +14,7 @@ from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
 from ..logs import redactor
 from ..settings import AccountSettings, Settings
+from .health import TOKEN_EXPIRED
 
 
 class LoginClient(Protocol):
@@ -42,8 +43,7 @@ class AccountLogin:
 
     async def __call__(self, account: AccountSettings, proxy: str | None) -> str:
         if not account.password:
-            raise UpstreamFailure(UpstreamError(ErrorKind.BAD_CREDENTIALS,
-                                                "the account has no password configured, so it cannot log in again"))
+            raise UpstreamFailure(UpstreamError(ErrorKind.NEEDS_TOKEN, TOKEN_EXPIRED))
         token = await self.client.login(password=account.password, email=account.email, mobile=account.mobile,
                                         device_id=device_id(account.id), proxy=proxy, area_code=account.area_code)
         redactor.add(token)

@@ -72,6 +72,7 @@ class AccountRecord:
     requests: int = 0
     failures: int = 0
     consecutive_failures: int = 0
+    empty_answers: int = 0  # replies that finished with nothing in them (since start; console)
     counters_dirty: bool = False
     token_rejected: bool = False  # the last token was refused: the next login is a re-login
     suspect_token: str | None = None  # token from a re-login not yet confirmed by a success

@@ -40,7 +40,7 @@ from .cluster import (
     seed_accounts,
 )
 from .errors import EditRefusal, PoolEditRefused, PoolExhausted, PoolReason, PoolUnavailable
-from .health import Cooldowns, after_error
+from .health import TOKEN_EXPIRED, Cooldowns, after_error
 from .observe import PoolObserver
 from .record import credentials_fingerprint
 
@@ -130,8 +130,7 @@ class SharedLease:
         about the account is reported at once: replicas waiting for this login read it next."""
         account = self.account
         if not account.can_login:
-            error = UpstreamError(ErrorKind.BAD_CREDENTIALS,
-                                  "token rejected and no password configured to log in again")
+            error = UpstreamError(ErrorKind.NEEDS_TOKEN, TOKEN_EXPIRED)
             await self._report_now(error)
             raise UpstreamFailure(error)
         try:

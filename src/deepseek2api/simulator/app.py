@@ -8,6 +8,7 @@ fresh challenge for `/api/v0/chat/continue`) → request faults → session and 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import random
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import control
+from . import control, late2026
 from .config import SimulatorConfig, SimUser, normalize_format
 from .envelope import bad_request, biz_error, code_error, invalid_parent, invalid_session, ok, token_error
 from .eventstream import EventStream
@@ -134,6 +135,9 @@ class SimulatorApi:
         if state.is_banned(user.account):
             state.counts["login_failures"] += 1
             return biz_error(10, "user is banned")
+        if state.config.risk_control_logins:  # late-2026: correct credentials, refused all the same
+            state.counts["login_failures"] += 1
+            return biz_error(11, "RISK_DEVICE_DETECTED")
         state.counts["logins"] += 1
         token = state.issue_token(user)
         return ok({"code": 0, "msg": "", "user": _user_object(user, token)})
@@ -281,6 +285,12 @@ class SimulatorApi:
             state.faults_injected[fault] += 1
         thinking, search = bool(body.get("thinking_enabled")), bool(body.get("search_enabled"))
         model_type = body.get("model_type") if isinstance(body.get("model_type"), str) else None
+        if "empty" in faults or (model_type or "default") in config.disabled_modes:  # late2026.py
+            state.counts["empty_replies"] += 1
+            request_id = session.next_message_id
+            session.next_message_id += 2
+            return Response(late2026.empty_reply(request_id, request_id + 1, model_type or "default", state.clock()),
+                            media_type=_SSE)
         session.model_type = model_type or session.model_type or "default"
         turn = self._new_turn(session, prompt, fmt, thinking, search, faults,
                               rounds=directives.rounds, stall=directives.stall, files=files)
@@ -314,7 +324,8 @@ class SimulatorApi:
         rng = random.Random(f"{config.seed}|{response_id}|{prompt}") if config.seed is not None else random.Random()
         turn = plan_turn(
             session=session, message=message, meta=meta,
-            writer=make_writer(fmt, meta, finish_event=config.finish_event), reply=reply, rng=rng,
+            writer=late2026.writer_for(config, make_writer(fmt, meta, finish_event=config.finish_event)),
+            reply=reply, rng=rng,
             chunk=reply.split or config.chunk_chars, title=reply.title if first_turn else None,
             stall=(stall if stall is not None else config.stall_seconds) if "stall" in faults else 0.0,
             cut="cut" in faults, content_filter="content_filter" in faults,
@@ -436,9 +447,11 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         Route(COMPLETION_PATH, api.completion, methods=["POST"]),
         Route(CONTINUE_PATH, api.continue_, methods=["POST"]),
         Route("/api/v0/chat/stop_stream", api.stop_stream, methods=["POST"]),
+        Route("/api/v0/client/settings", functools.partial(late2026.settings_endpoint, state=state), methods=["GET"]),
         *FileEndpoints(api).routes(),
         *control.routes(state),
     ]
     app = Starlette(routes=routes)
+    app.add_middleware(late2026.ClientVersionGate, state=state)  # the 40005 gate (late-2026 profile)
     app.state.sim = state
     return app

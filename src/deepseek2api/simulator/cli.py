@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import STREAM_FORMATS, SimulatorConfig, SimUser, demo_config
+from .config import PROFILES, STREAM_FORMATS, SimulatorConfig, SimUser, demo_config
 
 
 def _fault_rate(text: str) -> tuple[str, float]:
@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault-rate", type=_fault_rate, action="append", default=[], metavar="NAME=P",
                         help="inject fault NAME with probability P per completion (repeatable)")
     parser.add_argument("--no-pow", action="store_true", help="do not require x-ds-pow-response")
+    parser.add_argument("--profile", choices=PROFILES, default="current",
+                        help="current: DeepSeek as captured in spring 2026; late-2026: the version gate (2.0.0+), "
+                             "risk-controlled password logins (accounts work with the tokens printed at start), "
+                             "expert and vision disabled, new stream fields (docs/deepseek-changes.md)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--log-level", default="info")
     return parser
@@ -67,6 +71,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     if args.tokens_per_second is not None:
         changes["tokens_per_second"] = args.tokens_per_second or None
     config.update(changes)
+    config.use_profile(args.profile)
     return config
 
 
@@ -85,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     names = [u.account for u in config.users]
     accounts = ", ".join(names[:5]) + (f" … ({len(names)} accounts)" if len(names) > 5 else "")
     print(f"DeepSeek simulator on http://{args.host}:{args.port} — accounts: {accounts}; "
-          f"format {config.stream_format}, PoW difficulty {config.difficulty}", file=sys.stderr)
+          f"format {config.stream_format}, PoW difficulty {config.difficulty}, profile {config.profile}",
+          file=sys.stderr)
+    for user in config.users:
+        if user.token:  # simulator tokens, to paste into the gateway's config (never real ones)
+            print(f"  token of {user.account}: {user.token}", file=sys.stderr)
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -6,6 +6,7 @@ server runs (the running server reads the config on every request).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 FAULT_NAMES: frozenset[str] = frozenset(
     {
         "token_expired", "pow_rejected", "mute", "ban", "rate_limit", "busy", "waf",
-        "stall", "cut", "content_filter", "incomplete", "input_too_long", "slow",
+        "stall", "cut", "content_filter", "incomplete", "input_too_long", "slow", "empty",
     }
 )
 
@@ -44,6 +45,7 @@ class SimUser:
     email: str | None = None
     mobile: str | None = None
     banned: bool = False
+    token: str | None = None  # a token valid from the start (as if pasted from a logged-in browser)
 
     def __post_init__(self) -> None:
         if not self.email and not self.mobile:
@@ -65,11 +67,15 @@ class SimUser:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SimUser:
         return cls(password=str(data["password"]), email=data.get("email") or None,
-                   mobile=data.get("mobile") or None, banned=bool(data.get("banned", False)))
+                   mobile=data.get("mobile") or None, banned=bool(data.get("banned", False)),
+                   token=data.get("token") or None)
 
     def public(self) -> dict[str, Any]:
-        """Without the password (for `/_sim/config`)."""
-        return {"email": self.email, "mobile": self.mobile, "banned": self.banned}
+        """Without the password or the token (for `/_sim/config`)."""
+        out: dict[str, Any] = {"email": self.email, "mobile": self.mobile, "banned": self.banned}
+        if self.token:
+            out["has_token"] = True
+        return out
 
 
 @dataclass
@@ -106,6 +112,13 @@ class SimulatorConfig:
     max_ref_files: int = 20
     max_file_chars: int | None = 2_000_000  # longer text files end CONTENT_TOO_LONG
     vision_available: bool = True  # False: vision turns get the "vision is temporarily unavailable" hint
+    # late-2026 behaviour (late2026.py; `profile="late-2026"` sets all of them)
+    profile: str = "current"  # "current" (PROTOCOL.md as captured in spring 2026) or "late-2026"
+    # older x-client-version: {"code":40005,"msg":"CLIENT_VERSION_TOO_LOW"}; "" turns the gate off in late-2026
+    min_client_version: str | None = None
+    risk_control_logins: bool = False  # password logins answer biz_code 11 RISK_DEVICE_DETECTED
+    disabled_modes: tuple[str, ...] = ()  # settings list them enabled:false; completions in them come back empty
+    drift_fields: bool = False  # streams carry fields no decoder knows yet (a new event, path, fragment type)
 
     def __post_init__(self) -> None:
         self.stream_format = normalize_format(self.stream_format)
@@ -119,6 +132,16 @@ class SimulatorConfig:
             raise ValueError("difficulty must be a positive integer")
         self.difficulty = int(self.difficulty)
         self.events_per_write = max(1, int(self.events_per_write))
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r} (expected one of {', '.join(PROFILES)})")
+        if self.profile == LATE_2026 and self.min_client_version is None:
+            # `SimulatorConfig(profile="late-2026")` alone: the profile's knobs (set them afterwards to differ)
+            self.min_client_version = LATE_2026_MIN_VERSION
+            self.disabled_modes = tuple(self.disabled_modes) or ("expert", "vision")
+            self.risk_control_logins = self.drift_fields = True
+            for user in self.users:
+                user.token = user.token or preset_token(user.account)
+        self.disabled_modes = tuple(str(m).lower() for m in self.disabled_modes)
         if int(self.max_file_bytes) <= 0 or int(self.file_parse_polls) < 1 or int(self.max_ref_files) < 0:
             raise ValueError("max_file_bytes must be > 0, file_parse_polls >= 1 and max_ref_files >= 0")
 
@@ -136,7 +159,20 @@ class SimulatorConfig:
         return next((u for u in self.users if u.account == account), None)
 
     def update(self, changes: Mapping[str, Any]) -> None:
-        """Apply a `/_sim/config` body; ValueError (nothing changed) on an unknown field or bad value."""
+        """Apply a `/_sim/config` body; ValueError (nothing changed) on an unknown field or bad value.
+        A `profile` in it switches the late-2026 knobs as `use_profile` does, before the other changes."""
+        if "profile" in changes:
+            changes = dict(changes)
+            profile = changes.pop("profile")
+            if profile not in PROFILES:
+                raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
+            self._update(changes)  # validated first: a bad field leaves the profile alone too
+            self.use_profile(profile)
+            self._update(changes)  # explicit knobs win over the profile's
+            return
+        self._update(changes)
+
+    def _update(self, changes: Mapping[str, Any]) -> None:
         if "format" in changes:  # the short name used by the contract and the CLI
             changes = {("stream_format" if k == "format" else k): v for k, v in changes.items()}
         known = {f.name for f in fields(self)}
@@ -147,7 +183,7 @@ class SimulatorConfig:
         for name, value in changes.items():
             if name == "users":
                 value = [u if isinstance(u, SimUser) else SimUser.from_dict(u) for u in value]
-            elif name == "chunk_chars" and isinstance(value, list):
+            elif name in ("chunk_chars", "disabled_modes") and isinstance(value, list):
                 value = tuple(value)
             elif name == "fault_rates":
                 value = {str(k): float(v) for k, v in dict(value).items()}
@@ -161,7 +197,32 @@ class SimulatorConfig:
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         out["users"] = [u.public() for u in self.users]
         out["chunk_chars"] = list(self.chunk_chars)
+        out["disabled_modes"] = list(self.disabled_modes)
         return out
+
+    def use_profile(self, name: str) -> None:
+        """Switch every late-2026 knob on ("late-2026") or off ("current"); other fields stay."""
+        if name not in PROFILES:
+            raise ValueError(f"unknown profile {name!r} (expected one of {', '.join(PROFILES)})")
+        late = name == LATE_2026
+        self._update({"profile": name, "min_client_version": LATE_2026_MIN_VERSION if late else None,
+                     "risk_control_logins": late, "disabled_modes": ["expert", "vision"] if late else [],
+                     "drift_fields": late})
+        if late:
+            for user in self.users:
+                user.token = user.token or preset_token(user.account)
+
+
+LATE_2026 = "late-2026"
+PROFILES = ("current", LATE_2026)
+LATE_2026_MIN_VERSION = "2.0.0"  # the gate of 2026-04-08: 1.6.11 is refused, 2.0.0 and later pass
+
+
+def preset_token(account: str) -> str:
+    """The token a late-2026 simulator account starts with (64 hex characters, like the real ones):
+    stable per account, so the operator can paste it into the gateway's config (`deepseek2api simulate`
+    prints them)."""
+    return hashlib.sha256(f"deepseek2api-simulator:{account}".encode()).hexdigest()
 
 
 def _chunk_range(value: Any) -> tuple[int, int]:
@@ -184,10 +245,12 @@ DEMO_DIFFICULTY = 20000
 even without the native solver. The realistic value is 144000."""
 
 
-def demo_config(n_accounts: int = 3) -> SimulatorConfig:
+def demo_config(n_accounts: int = 3, profile: str = "current") -> SimulatorConfig:
     """The simulator behind `deepseek2api demo`: demo1@simulator.local … with password demo-password-N.
 
     Streams at 40 pieces per second so a person can watch the tokens arrive.
     """
     users = [SimUser(email=f"demo{i}@simulator.local", password=f"demo-password-{i}") for i in range(1, n_accounts + 1)]
-    return SimulatorConfig(users=users, difficulty=DEMO_DIFFICULTY, tokens_per_second=40.0)
+    config = SimulatorConfig(users=users, difficulty=DEMO_DIFFICULTY, tokens_per_second=40.0)
+    config.use_profile(profile)
+    return config

@@ -11,7 +11,7 @@ Request faults answer instead of the endpoint: `waf` (HTML "Just a moment..." pa
 `token_expired` (40003; the token is dropped, so the next call fails too until a new login),
 `mute` (biz_code 5 with `mute_until` = now + mute_seconds; only that request), `pow_rejected` (40301).
 Stream faults shape the reply: `stall`, `slow`, `cut`, `content_filter`, `incomplete`,
-`input_too_long` (see turns.py and app.py).
+`input_too_long` (see turns.py and app.py), `empty` (a finished reply with nothing in it, late2026.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .state import SimState
 from .streams import data_event
 
 REQUEST_FAULTS = ("waf", "rate_limit", "busy", "ban", "token_expired", "mute", "pow_rejected")
-STREAM_FAULTS = ("input_too_long", "stall", "slow", "cut", "content_filter", "incomplete")
+STREAM_FAULTS = ("input_too_long", "stall", "slow", "cut", "content_filter", "incomplete", "empty")
 
 _EVERYWHERE = frozenset({"waf", "rate_limit", "busy", "ban"})
 _AUTHED = _EVERYWHERE | {"token_expired"}

@@ -135,6 +135,7 @@ class SimState:
         self.rng = random.Random(config.seed)
         self.pow = PowVerifier(self.rng, lambda: self.clock())
         self.tokens: dict[str, TokenInfo] = {}
+        self.revoked: set[str] = set()  # preset (pasted) tokens dropped by a token_expired fault
         self.sessions: dict[str, SimSession] = {}
         self.generations: dict[tuple[str, int], Generation] = {}
         self.active: dict[str, int] = {}
@@ -168,7 +169,10 @@ class SimState:
             return None
         info = self.tokens.get(token)
         if info is None:
-            return None
+            user = next((u for u in self.config.users if u.token and u.token == token), None)
+            if user is None or token in self.revoked:
+                return None
+            info = self.tokens[token] = TokenInfo(user.account, self.clock())  # a token "pasted from a browser"
         ttl = self.config.token_ttl
         if ttl is not None and self.clock() - info.issued_at > ttl:
             del self.tokens[token]
@@ -177,6 +181,8 @@ class SimState:
 
     def invalidate_token(self, token: str) -> None:
         self.tokens.pop(token, None)
+        if any(u.token == token for u in self.config.users):
+            self.revoked.add(token)
 
     # --- sessions -------------------------------------------------------------------------------
     def create_session(self, account: str) -> SimSession:
@@ -282,6 +288,8 @@ class SimState:
             "stop_streams": self.counts["stop_streams"],
             "stopped": self.counts["stopped"],
             "streams_finished": self.counts["streams_finished"],
+            "version_refusals": self.counts["version_refusals"],  # late2026.py: the 40005 gate
+            "empty_replies": self.counts["empty_replies"],
             "faults": dict(self.faults_injected),
             "active_streams": {k: v for k, v in self.active.items()},
             "active_total": sum(self.active.values()),

@@ -39,7 +39,7 @@ class AccountView:
     """One account as the console shows it. Times are unix seconds (server clock)."""
 
     id: str
-    state: str  # ready | cooling | muted | banned | bad_credentials | disabled
+    state: str  # ready | cooling | muted | banned | bad_credentials | needs_token | disabled
     reason: str = ""
     until: float | None = None  # when cooling/muted ends
     in_use: int = 0
@@ -53,6 +53,7 @@ class AccountView:
     failures: int = 0
     login: str = "email"  # email | mobile | token (token-only accounts cannot log in again)
     source: str = "config"  # config | runtime (added from the console; removable)
+    empty_answers: int = 0  # replies that came back with nothing in them (since start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +190,16 @@ class AdminBackend(Protocol):
 
     async def try_prompt(self, model: str, prompt: str, account_id: str | None) -> TesterReply:
         """Send one prompt (optionally on one account) as a normal request would."""
+        ...
+
+    async def set_token(self, account_id: str, token: str) -> AccountView:
+        """Use a token pasted from a browser: checked upstream first (INVALID when DeepSeek refuses it),
+        then kept like a learned token (never shown again); a needs_token account is ready again."""
+        ...
+
+    async def probe_account(self, account_id: str) -> dict[str, object]:
+        """The live probe (deepseek/probe.py) on this account: token, settings, session, PoW, a tiny
+        completion with the drift report, session delete."""
         ...
 
 

@@ -3,7 +3,9 @@
 Two formats, chosen by the first non-blank character: JSON (`[...]`, `{"accounts": [...]}` or one
 object, each shaped like a config.json account) or lines of `login:password`, where the login is an
 e-mail (has an `@`) or a mobile number (digits, optional leading `+`). The password is everything
-after the first colon, so passwords may contain colons. Blank lines and `#` comments are skipped.
+after the first colon, so passwords may contain colons. A token line, `login:token=<value>`, adds a
+token-only account (the `value` of `userToken` from a browser where the account is logged in: for
+accounts whose password logins DeepSeek's risk control refuses). Blank lines and `#` comments are skipped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 from ...settings import AccountSettings
 
 MAX_IMPORT_LINES = 1000
+TOKEN_PREFIX = "token="  # `login:token=<value>`: a token-only account
 _MOBILE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
 _EMAIL = re.compile(r"^[^@\s:]+@[^@\s:]+\.[^@\s:]+$")
 
@@ -96,7 +99,10 @@ def _parse_lines(text: str) -> list[ImportLine]:
             out.append(ImportLine(number, LineStatus.INVALID, None,
                                   "the login is neither an e-mail address nor a mobile number"))
             continue
-        out.append(_validated(number, {**fields, "password": password}))
+        if password.startswith(TOKEN_PREFIX):
+            out.append(_validated(number, {**fields, "token": password.removeprefix(TOKEN_PREFIX).strip()}))
+        else:
+            out.append(_validated(number, {**fields, "password": password}))
     return out
 
 

@@ -283,5 +283,15 @@ class ClusterBackend:
             await self._current(account_id)
         return await self.turns.run(self.pool, model, prompt, account_id)
 
+    async def set_token(self, account_id: str, token: str) -> AccountView:
+        await self._current(account_id)
+        raise AdminError(AdminErrorKind.UNAVAILABLE, "setting a token from the console is not available in cluster "
+                                                     "mode yet: put it in the account's `token` in config.json")
+
+    async def probe_account(self, account_id: str) -> dict[str, object]:
+        await self._current(account_id)
+        raise AdminError(AdminErrorKind.UNAVAILABLE, "the live probe runs per replica: use "
+                                                     "`deepseek2api check --live` in cluster mode")
+
 
 __all__ = ["ClusterBackend"]

@@ -15,10 +15,11 @@ from .auth import AdminAuth
 from .backend import AdminBackend
 from .requestlog import RequestLog
 from .router import console_routes
+from .upstream import UpstreamPanel
 
 
 def mount_console(app: Starlette, settings: Settings, *, backend: AdminBackend | None, requests: RequestLog,
-                  metrics: GatewayMetrics) -> None:
+                  metrics: GatewayMetrics, upstream: UpstreamPanel | None = None) -> None:
     """`/metrics` (open unless `metrics.require_key`: then any API or admin key), the console page at
     `/admin` and its API under `/admin/api/` (`admin_keys`, or any of `keys` when none are set);
     the backend is the in-process pool's or the shared pool's (cluster mode); without one only `/metrics`."""
@@ -27,7 +28,7 @@ def mount_console(app: Starlette, settings: Settings, *, backend: AdminBackend |
     check = Authenticator(keys + admin_keys).authenticate if settings.metrics.require_key else None
     app.router.routes.append(metrics_route(metrics, check=check))
     if backend is not None:
-        app.router.routes.extend(console_routes(backend, AdminAuth(admin_keys, keys), requests))
+        app.router.routes.extend(console_routes(backend, AdminAuth(admin_keys, keys), requests, upstream=upstream))
 
 
 __all__ = ["mount_console"]

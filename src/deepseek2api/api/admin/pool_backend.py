@@ -17,9 +17,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from ...chat.errors import UpstreamError
 from ...chat.runner import TurnRunner
 from ...chat.turn import ModelRegistry
+from ...deepseek.errors import UpstreamFailure
+from ...deepseek.probe import LiveReport, ProbeStep, probe_account
 from ...logs import redactor
 from ...pool.accounts import AccountPool
-from ...pool.errors import PoolEditRefused
+from ...pool.errors import PoolEditRefused, PoolExhausted
 from ...pool.health import STATES
 from ...pool.proxies import ProxyPool
 from ...pool.record import AccountRecord
@@ -113,7 +115,7 @@ class PoolBackend:
             has_token=acc.token is not None,
             proxy=self._exit_of(settings), requests=acc.requests, failures=acc.failures,
             login="email" if settings.email and settings.can_login else "mobile" if settings.can_login else "token",
-            source="runtime" if acc.id in self.runtime_ids else "config")
+            source="runtime" if acc.id in self.runtime_ids else "config", empty_answers=acc.empty_answers)
 
     def _exit_of(self, settings: AccountSettings) -> str:
         if settings.proxy:
@@ -172,6 +174,39 @@ class PoolBackend:
         if failure is not None:
             return ProbeResult(False, failure.message, kind=failure.kind.value, duration=duration)
         return ProbeResult(True, "logged in again", duration=duration)
+
+    async def set_token(self, account_id: str, token: str) -> AccountView:
+        record = self._record(account_id)
+        token = check_token_text(token)
+        redactor.add(token)  # masked in every log line from now on, accepted or not
+        proxy = self.proxy_pool.exit_for(record.settings)
+        try:  # a cheap authenticated call: a token DeepSeek refuses is never stored
+            await self.runner.client.current_user(token, proxy=proxy)
+        except UpstreamFailure as failure:
+            raise AdminError(AdminErrorKind.INVALID, f"DeepSeek did not accept the token ({failure.kind.value}: "
+                                                     f"{failure.error.message})") from None
+        self.pool.set_token(account_id, token)
+        return self._view(record)
+
+    async def probe_account(self, account_id: str) -> dict[str, object]:
+        self._record(account_id)
+        try:
+            async with self.pool.lease(only=account_id) as lease:
+                try:
+                    token = await lease.token()
+                except UpstreamFailure as failure:
+                    report = LiveReport(account_id, [ProbeStep("token", False, f"{failure.kind.value}: "
+                                                                               f"{failure.error.message}")],
+                                        error_kind=failure.kind.value)
+                    return report.as_dict()
+                report = await probe_account(self.runner.client, account_id, token, proxy=lease.proxy)
+                if report.ok:
+                    lease.report_success()
+                return report.as_dict()
+        except PoolExhausted as exc:
+            raise AdminError(AdminErrorKind.CONFLICT, f"the account cannot be probed now: {exc.message}") from None
+        except PoolEditRefused as exc:
+            raise refused(exc) from None
 
     async def clear_cooldown(self, account_id: str) -> AccountView:
         record = self._record(account_id)
@@ -243,6 +278,20 @@ class PoolBackend:
         if account_id is not None:
             self._record(account_id)
         return await self.turns.run(self.pool, model, prompt, account_id)
+
+
+MAX_TOKEN_CHARS = 4096
+
+
+def check_token_text(token: object) -> str:
+    """A pasted token as text: one line, no spaces, a sensible length (INVALID otherwise; never echoed)."""
+    if not isinstance(token, str):
+        raise AdminError(AdminErrorKind.INVALID, "`token` must be a string")
+    token = token.strip().strip('"')
+    if not 16 <= len(token) <= MAX_TOKEN_CHARS or any(c.isspace() or ord(c) < 32 for c in token):
+        raise AdminError(AdminErrorKind.INVALID, "`token` must be the `value` of `userToken` (one word, "
+                                                 "16 to 4096 characters)")
+    return token
 
 
 def _register(account: AccountSettings) -> None:

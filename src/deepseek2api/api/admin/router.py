@@ -27,6 +27,7 @@ from .backend import AccountView, AdminBackend, AdminError, AdminErrorKind
 from .bulk_import import ImportLine, ImportTooLarge, LineStatus, parse_import
 from .page import page_routes
 from .requestlog import RequestLog
+from .upstream import UpstreamPanel
 
 logger = logging.getLogger(__name__)
 audit_log = logging.getLogger(__name__ + ".audit")
@@ -77,11 +78,12 @@ class AdminApi:
     """The handlers, bound to one backend, key check and request log."""
 
     def __init__(self, backend: AdminBackend, auth: AdminAuth, requests: RequestLog, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, upstream: UpstreamPanel | None = None) -> None:
         self.backend = backend
         self.auth = auth
         self.requests = requests
         self.clock = clock
+        self.upstream = upstream
 
     def guarded(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """Authenticate, run, and turn refusals into answers (never a 500 for a known failure)."""
@@ -133,6 +135,7 @@ class AdminApi:
             "ttft_p95": traffic.ttft_p95,
             "accounts_by_state": states,
             "cluster": asdict(cluster) if cluster is not None else None,
+            "version_gate": self.upstream.gate() if self.upstream is not None else None,  # the console's banner
         })
 
     async def cluster(self, request: Request, key_name: str) -> Response:
@@ -225,6 +228,46 @@ class AdminApi:
         self.audit(key_name, "remove_account", account_id, "ok")
         return _json({"removed": account_id})
 
+    async def set_token(self, request: Request, key_name: str) -> Response:
+        """`{"token": "<value of userToken>"}`: checked upstream, kept, never shown again."""
+        account_id = request.path_params["account_id"]
+        token = (await _body(request)).get("token")
+        if not isinstance(token, str) or not token.strip():
+            raise bad_request("`token` must be the `value` of `userToken` from the browser's local storage.",
+                              "token")
+        view = await self._acted(key_name, "set_token", account_id, self.backend.set_token(account_id, token))
+        self.audit(key_name, "set_token", account_id, "ok")
+        return _json({"account": _account(view)})
+
+    async def probe(self, request: Request, key_name: str) -> Response:
+        account_id = request.path_params["account_id"]
+        report = await self._acted(key_name, "probe", account_id, self.backend.probe_account(account_id))
+        self.audit(key_name, "probe", account_id, "ok" if report.get("ok") else f"failed:{report.get('error_kind')}")
+        return _json(report)
+
+    # ---- upstream identity ------------------------------------------------------------
+
+    def _panel(self) -> UpstreamPanel:
+        if self.upstream is None:
+            raise not_found("This gateway has no upstream panel.")
+        return self.upstream
+
+    async def upstream_view(self, request: Request, key_name: str) -> Response:
+        return _json(self._panel().view())
+
+    async def set_identity(self, request: Request, key_name: str) -> Response:
+        """`{"persona": "android", "version": "2.0.4", "headers": {…}}`: used from the next call on, kept."""
+        panel = self._panel()
+        body = await _body(request)
+        view = await self._acted(key_name, "set_identity", str(body.get("persona")), panel.set_identity(body))
+        self.audit(key_name, "set_identity", view["sent"], "ok")
+        return _json(view)
+
+    async def reset_identity(self, request: Request, key_name: str) -> Response:
+        view = await self._acted(key_name, "reset_identity", "config", self._panel().reset())
+        self.audit(key_name, "reset_identity", view["sent"], "ok")
+        return _json(view)
+
     async def import_accounts(self, request: Request, key_name: str) -> Response:
         """Bulk import: `{"text": "...", "dry_run": true}` → a verdict per line; adds the good ones
         unless `dry_run`. Lines already in the pool or repeated in the paste are reported, not added."""
@@ -310,9 +353,10 @@ def _sse(data: dict[str, object]) -> bytes:
 
 
 def console_routes(backend: AdminBackend, auth: AdminAuth, requests: RequestLog, *,
-                   clock: Callable[[], float] = time.time, prefix: str = "/admin") -> list[BaseRoute]:
+                   clock: Callable[[], float] = time.time, prefix: str = "/admin",
+                   upstream: UpstreamPanel | None = None) -> list[BaseRoute]:
     """Every console route: the page and its assets at `prefix`, the API at `prefix`/api/…"""
-    api = AdminApi(backend, auth, requests, clock=clock)
+    api = AdminApi(backend, auth, requests, clock=clock, upstream=upstream)
     g = api.guarded
     base = f"{prefix}/api"
     account = f"{base}/accounts/{{account_id}}"
@@ -328,6 +372,9 @@ def console_routes(backend: AdminBackend, auth: AdminAuth, requests: RequestLog,
         ("/requests", api.recent, "GET"),
         ("/requests/stream", api.tail, "GET"),
         ("/tester", api.tester, "POST"),
+        ("/upstream", api.upstream_view, "GET"),
+        ("/upstream/identity", api.set_identity, "PUT"),
+        ("/upstream/identity", api.reset_identity, "DELETE"),
     )
     out: list[BaseRoute] = [Route(base + path, g(handler), methods=[method]) for path, handler, method in routes]
     out += [
@@ -336,6 +383,8 @@ def console_routes(backend: AdminBackend, auth: AdminAuth, requests: RequestLog,
         Route(f"{account}/clear-cooldown", g(api.clear_cooldown), methods=["POST"]),
         Route(f"{account}/disable", g(api.disable), methods=["POST"]),
         Route(f"{account}/enable", g(api.enable), methods=["POST"]),
+        Route(f"{account}/token", g(api.set_token), methods=["POST"]),
+        Route(f"{account}/probe", g(api.probe), methods=["POST"]),
         Route(account, g(api.remove), methods=["DELETE"]),
     ]
     return out + page_routes(prefix)

@@ -137,19 +137,32 @@ def _thinking_switch(value: Any) -> bool | None:
     return None
 
 
+V4_EFFORTS = frozenset({"low", "medium", "high", "max", "xhigh"})
+
+
+def _v4_name(name: Any) -> bool:
+    """A model name of the official API since 2026 (`deepseek-v4-flash`, `deepseek-v4-pro` …)."""
+    return isinstance(name, str) and name.strip().lower().startswith("deepseek-v4")
+
+
 def apply_overrides(spec: ModelSpec, body: Mapping[str, Any]) -> ModelSpec:
     """Fold per-request switches into the model spec.
 
     Precedence: an explicit `thinking` object (DeepSeek's API, sent via the SDK's `extra_body`) wins;
-    otherwise `reasoning_effort: "none"` turns thinking off, and any other effort leaves the model's
-    default alone (clients send efforts by habit; the web chat has no effort dial). A present,
+    otherwise `reasoning_effort: "none"` (or "minimal") turns thinking off; with a V4 model name
+    (`deepseek-v4-flash`, `deepseek-v4-pro`) low/medium/high/max turn it on, as on the official API;
+    with the older names any other effort leaves the model's default alone (clients send efforts by
+    habit; the web chat has no effort dial). A present,
     non-null `web_search_options` turns search on.
     """
     thinking = _thinking_switch(body.get("thinking"))
     if thinking is None:
         effort = body.get("reasoning_effort")
-        if isinstance(effort, str) and effort.strip().lower() == "none":
+        effort = effort.strip().lower() if isinstance(effort, str) else None
+        if effort in ("none", "minimal"):
             thinking = False
+        elif effort in V4_EFFORTS and _v4_name(body.get("model")):
+            thinking = True  # the official V4 API's efforts all mean thinking mode
     search = True if body.get("web_search_options") is not None else None
     thinking = spec.thinking if thinking is None else thinking
     search = spec.search if search is None else search
@@ -497,6 +510,7 @@ def to_turn(req: ChatCompletionRequest, registry: ModelRegistry, request_id: str
             "thinking": req.thinking,
             "reasoning_effort": req.reasoning_effort,
             "web_search_options": req.web_search_options,
+            "model": req.model,
         },
     )
     declared = tool_params(req.model_dump(include={"tools", "tool_choice", "parallel_tool_calls", "functions",

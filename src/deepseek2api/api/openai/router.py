@@ -34,6 +34,12 @@ def openai_router(chat: ChatCompletions, registry: ModelRegistry, authenticator:
     @router.get("/models", include_in_schema=False)
     async def list_models(request: Request) -> JSONResponse:
         authenticate(request)
+        if request.query_params.get("available", "").lower() in ("1", "true", "yes"):
+            # only the models every account can serve today, by the settings learned so far (chat/modes.py)
+            learned = chat.deps.runner.modes.learned().values()
+            served = [spec for spec in registry.listed()
+                      if all(modes.allows(spec.model_type) is not False for modes in learned)]
+            return JSONResponse(model_list_body(served, limits))
         return JSONResponse(model_list_body(registry, limits))
 
     @router.get("/v1/models/{model_id:path}", summary="Retrieve a model")

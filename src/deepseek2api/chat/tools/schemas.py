@@ -10,6 +10,10 @@ document (never fetched), or a cycle of references that never descends into the 
 (`{"anyOf": [{"$ref": "#"}]}`), which recurses until Python gives up. Those are refused here, so they
 become a 400 on the request instead of a failure in the middle of an answer; `first_error` is the
 last line of defence all the same.
+
+`jsonschema` (~7 MB resident with its format and referencing modules) is imported on the first schema
+a request brings, not at start-up: a gateway whose clients never declare tools or a response schema
+never loads it (issue 25).
 """
 
 from __future__ import annotations
@@ -18,11 +22,6 @@ import json
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
-
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
-import referencing.exceptions
 
 _TOO_DEEP = "the schema is nested too deeply to check"
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
@@ -33,6 +32,9 @@ def _compiled(key: str) -> tuple[Any, str | None]:
     schema = json.loads(key)
     if not isinstance(schema, dict):
         return None, "a JSON Schema must be an object"
+    import jsonschema.exceptions
+    import jsonschema.validators
+
     try:
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         cls.check_schema(schema)
@@ -133,6 +135,9 @@ def _reference_problem(schema: dict[str, Any]) -> str | None:
 def first_error(checker: Any, instance: Any) -> tuple[str, str] | None:
     """(where, message) of the most relevant validation error, or None. A schema that still cannot be
     evaluated counts as an error rather than a crash."""
+    import jsonschema.exceptions
+    import referencing.exceptions
+
     try:
         error = jsonschema.exceptions.best_match(checker.iter_errors(instance))
     except (referencing.exceptions.Unresolvable, RecursionError) as exc:

@@ -29,7 +29,7 @@ local HOLD0 = tonumber(C[8]) or 5000
 local HB = tonumber(C[9]) or 15000
 
 local TIMED = {cooling = true, muted = true}
-local DEAD = {banned = true, bad_credentials = true, disabled = true}
+local DEAD = {banned = true, bad_credentials = true, needs_token = true, disabled = true}
 
 local function fstr(n) return string.format('%d', n) end
 
@@ -355,7 +355,8 @@ for _, a in ipairs(cjson.decode(ARGV[4])) do
     redis.call('HSET', key, 'cred', a.cred, 'updated', NOW)
     redis.call('HDEL', key, 'token')
     redis.call('HINCRBY', key, 'tver', 1)
-    if redis.call('HGET', key, 'status') == 'bad_credentials' then
+    local was = redis.call('HGET', key, 'status')
+    if was == 'bad_credentials' or was == 'needs_token' then
       redis.call('HSET', key, 'status', 'ready', 'reason', '')
     end
   end

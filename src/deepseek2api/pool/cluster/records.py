@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .coordinator import ClusterCoordinator
 
 TIMED_STATES = ("cooling", "muted")
-HEALTH_STATES = ("ready", "cooling", "muted", "banned", "bad_credentials", "disabled")
+HEALTH_STATES = ("ready", "cooling", "muted", "banned", "bad_credentials", "needs_token", "disabled")
 
 OnLost = Callable[[LeaseLost], None]
 

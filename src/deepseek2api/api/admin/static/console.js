@@ -138,9 +138,11 @@
   async function refresh() {
     if (!key) return;
     try {
-      const [summary, accounts, proxies] = await Promise.all([api("/summary"), api("/accounts"), api("/proxies")]);
+      const [summary, accounts, proxies, upstream] = await Promise.all(
+        [api("/summary"), api("/accounts"), api("/proxies"), api("/upstream").catch(() => null)]);
       clockOffset = summary.now - Date.now() / 1000;
       renderSummary(summary);
+      if (upstream) renderUpstream(upstream);
       renderAccounts(accounts.accounts);
       renderProxies(proxies.proxies);
     } catch (error) {
@@ -156,6 +158,52 @@
     $("s-errors").textContent = `${(s.error_rate * 100).toFixed(1)}%`;
     $("s-ttft").textContent = `${secs(s.ttft_p50)} / ${secs(s.ttft_p95)}`;
     renderCluster(s.cluster || null);
+    // DeepSeek refuses our client version: every request fails until the identity changes (issue 20)
+    const gate = s.version_gate, banner = $("gate-banner");
+    banner.hidden = !(gate && gate.refused);
+    if (gate && gate.refused) {
+      banner.textContent = `DeepSeek refuses the gateway's client version (${gate.identity}; ${gate.message}). ` +
+        "Every request fails until you pick a newer version in the Upstream panel below or set " +
+        "upstream.client_version in the config.";
+    }
+  }
+
+  let lastUpstream = "";
+  function renderUpstream(u) {
+    const signature = JSON.stringify(u);
+    if (signature === lastUpstream) return;
+    lastUpstream = signature;
+    $("upstream-sent").textContent = `${u.sent} (from the ${u.source})`;
+    const select = $("upstream-persona");
+    if (document.activeElement !== select && document.activeElement !== $("upstream-version")) {
+      select.replaceChildren(...u.identity.personas.map((p) => el("option", { value: p }, p)));
+      select.value = u.identity.persona;
+      $("upstream-version").value = u.identity.version;
+    }
+    const shapes = u.drift.shapes.map((d) => `${d.kind} ${d.shape}`);
+    $("upstream-drift").textContent = shapes.length ? shapes.join(", ") : "none";
+  }
+
+  async function saveUpstream(event) {
+    event.preventDefault();
+    try {
+      const view = await api("/upstream/identity", { method: "PUT",
+        body: { persona: $("upstream-persona").value, version: $("upstream-version").value.trim() || null } });
+      toast(`Upstream identity: ${view.sent}`);
+    } catch (error) {
+      toast(`Upstream identity: ${error.message}`, true);
+    }
+    lastUpstream = ""; refresh();
+  }
+
+  async function resetUpstream() {
+    try {
+      const view = await api("/upstream/identity", { method: "DELETE" });
+      toast(`Upstream identity back to the config's: ${view.sent}`);
+    } catch (error) {
+      toast(`Upstream identity: ${error.message}`, true);
+    }
+    lastUpstream = ""; refresh();
   }
 
   // Cluster mode only (the shared pool on Redis): replicas with their heartbeat age, queue, leases.
@@ -227,6 +275,8 @@
       const actions = el("td", { class: "actions" },
         actionButton("Test", "test", a.id),
         a.login !== "token" ? actionButton("Re-login", "relogin", a.id) : null,
+        actionButton("Set token", "token", a.id),
+        actionButton("Probe", "probe", a.id),
         TIMED.has(a.state) ? actionButton("Clear cool-down", "clear-cooldown", a.id) : null,
         a.state === "disabled" ? actionButton("Enable", "enable", a.id) : actionButton("Disable", "disable", a.id),
         a.source === "runtime" ? actionButton("Remove", "remove", a.id, "danger") : null);
@@ -240,7 +290,8 @@
         el("td", { class: "wrap" }, a.last_error ? `${a.last_error} (${ago(a.last_error_at)})` : "–"),
         el("td", {}, a.token_obtained_at !== null ? age(now() - a.token_obtained_at) : a.has_token ? "shared" : "no token"),
         el("td", {}, a.proxy),
-        el("td", {}, `${a.requests} / ${a.failures}`));
+        el("td", {}, `${a.requests} / ${a.failures}`),
+        el("td", {}, String(a.empty_answers || 0)));
     });
     body.replaceChildren(...rows);
     const counts = {};
@@ -288,13 +339,22 @@
     const id = button.dataset.id, action = button.dataset.action;
     const path = `/accounts/${encodeURIComponent(id)}`;
     if (action === "remove" && !window.confirm(`Remove ${id} from the pool?`)) return;
+    let token = null;
+    if (action === "token") {  // the value of `userToken` from a browser where the account is logged in
+      token = window.prompt(`Token for ${id}: the "value" of userToken in chat.deepseek.com's local storage`);
+      if (!token || !token.trim()) return;
+    }
     button.disabled = true;
     toast(`${action} ${id}…`);
     try {
       let result;
       if (action === "remove") result = await api(path, { method: "DELETE" });
+      else if (action === "token") result = await api(`${path}/token`, { method: "POST", body: { token } });
       else result = await api(`${path}/${action}`, { method: "POST" });
-      if (result && result.ok === false) toast(`${action} ${id}: failed — ${result.message}`, true);
+      if (action === "probe") {
+        const steps = result.steps.map((st) => `${st.name} ${st.ok ? "ok" : "FAILED"}: ${st.detail}`).join(" · ");
+        toast(`probe ${id}: ${result.ok ? "passed" : "failed"} — ${steps}`, !result.ok);
+      } else if (result && result.ok === false) toast(`${action} ${id}: failed — ${result.message}`, true);
       else toast(`${action} ${id}: ${result && result.message ? result.message : "done"}`);
     } catch (error) {
       if (!(error instanceof Refused) || error.status !== 401) toast(`${action} ${id}: ${error.message}`, true);
@@ -442,6 +502,8 @@
   $("proxies-table").addEventListener("click", onProxyAction);
   $("import-dry").addEventListener("click", () => runImport(true));
   $("import-go").addEventListener("click", () => runImport(false));
+  $("upstream-form").addEventListener("submit", saveUpstream);
+  $("upstream-reset").addEventListener("click", resetUpstream);
   $("tester-form").addEventListener("submit", sendTest);
 
   if (key) login(key); else logout("");
