@@ -139,6 +139,30 @@ async def test_a_server_that_never_answers_hits_the_timeout():
     assert caught.value.problem is AttachmentProblem.REMOTE_FAILED
 
 
+async def test_a_slow_drip_server_is_cut_at_the_timeout_not_when_it_finishes():
+    """Headers at once, then one byte a second of a 500-byte image: the whole fetch is bounded by
+    `timeout`, the closing of the transfer included (it used to wait in `aclose()` for the drip)."""
+    stop = asyncio.Event()
+
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_http_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 508\r\n\r\n" + PNG[:8])
+        await writer.drain()
+        for _ in range(500):
+            if stop.is_set():
+                return
+            writer.write(b"\0")
+            await writer.drain()
+            await asyncio.sleep(0.2)
+
+    async with RawServer(drip) as server:
+        with pytest.raises(AttachmentError) as caught:  # not the wait_for's TimeoutError: the drip lasts 100 s
+            await asyncio.wait_for(fetch_image(f"{server.base_url}/drip.png", part="p", timeout=0.5,
+                                               allow_address=allow_all), 20)
+        stop.set()
+    assert caught.value.problem is AttachmentProblem.REMOTE_FAILED
+
+
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.png", "http://user:pw@example.com/a.png"])
 async def test_other_schemes_and_credentials_are_refused(url):
     with pytest.raises(AttachmentError) as caught:

@@ -456,4 +456,5 @@ async def test_set_token_and_probe_are_audited_and_never_echo_the_token(client: 
     assert "action=set_token target=alpha@example.com result=ok" in caplog.text
     assert "result=refused:invalid" in caplog.text and token not in caplog.text
     # without an upstream panel (a bare console), the identity routes say so
-    assert (await client.get("/admin/api/upstream", headers=headers)).status_code == 404
+    upstream = await client.get("/admin/api/upstream", headers=headers)  # a console without an upstream panel
+    assert upstream.status_code == 200 and upstream.json() == {"available": False}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,27 @@ def test_two_replicas_share_one_console_view_and_obey_each_others_actions(tmp_pa
 
         if shutil.which(CHROMIUM) or Path(CHROMIUM).is_file():
             screenshot_cluster_panel(one.base_url)
+
+
+def test_the_cluster_console_shows_the_last_success_and_agrees_with_admin_status_on_the_proxy(
+        tmp_path: Path) -> None:
+    with cluster_stack(tmp_path, replicas=1, accounts=1, admin_keys=[{"name": "ops", "key": ADMIN_KEY}]) as stack:
+        admin = Admin(stack.replicas[0].base_url)
+        answer = httpx.post(f"{admin.base_url}/v1/chat/completions", timeout=60,
+                            headers={"authorization": f"Bearer {API_KEY}"},
+                            json={"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]})
+        assert answer.status_code == 200
+        account: dict[str, Any] = {}
+        for _ in range(100):  # the console reads the shared state from a snapshot refreshed every second
+            account = admin.account(FIRST)
+            if account.get("last_success"):
+                break
+            time.sleep(0.1)
+        assert account.get("last_success"), account
+        status = admin.http.get("/admin/status").json()
+        row = next(a for a in status["accounts"] if a["id"] == FIRST)
+        assert row["proxy"] == account["proxy"] == "direct"
+        assert row["last_success"] == pytest.approx(account["last_success"])
 
 
 def screenshot_cluster_panel(base_url: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 from deepseek2api.background import BackgroundServer
 from deepseek2api.logs import MASK, SecretRedactor
 from deepseek2api.pool.record import (
-    FINGERPRINT_ITERATIONS,
+    FINGERPRINT_COST,
     credentials_fingerprint,
     credentials_match,
 )
@@ -85,11 +85,14 @@ def test_the_credentials_fingerprint_is_salted_and_slow() -> None:
     assert first != second  # a fresh random salt each time: no precomputed table applies
     assert credentials_match(first, account) and credentials_match(second, account)
     assert not credentials_match(first, AccountSettings(email="a@example.com", password="abd"))
-    assert FINGERPRINT_ITERATIONS >= 10_000 and f"${FINGERPRINT_ITERATIONS}$" in first
+    assert first.startswith("scrypt$") and FINGERPRINT_COST >= 2**14 and f"${FINGERPRINT_COST}$" in first
     material = f"{account.id}\0a@example.com\0\0abc\0"
     old = hashlib.sha256(b"deepseek2api-credentials\0" + material.encode()).hexdigest()
     assert old[:16] not in first and old not in first
     assert not credentials_match(old[:16], account)  # the old format: a fresh login, nothing worse
+    salt = bytes(16)
+    pbkdf2 = hashlib.pbkdf2_hmac("sha256", b"deepseek2api-credentials\0" + material.encode(), salt, 20_000)
+    assert not credentials_match(f"pbkdf2-sha256$20000${salt.hex()}${pbkdf2.hex()}", account)  # 0.2.0's format
 
 
 def test_secrets_shorter_than_four_characters_are_masked_as_whole_words() -> None:

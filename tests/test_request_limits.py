@@ -4,8 +4,10 @@ names (issue 17 item 4). Raw sockets on loopback, every wait bounded."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -78,6 +80,53 @@ def test_a_body_that_never_finishes_is_answered_408(server: BackgroundServer) ->
     assert status_of(response) == 408
     body = response.split(b"\r\n\r\n", 1)[1]
     assert json.loads(body)["error"]["code"] == "request_timeout"
+
+
+def _parsed(response: bytes) -> tuple[dict[str, str], dict[str, Any]]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    headers = dict(line.decode().lower().split(": ", 1) for line in head.split(b"\r\n")[1:])
+    return headers, json.loads(body)
+
+
+@pytest.mark.parametrize("head, status, code", [
+    (b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431,
+     "request_headers_too_large"),
+    (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Slow: 1", 408, "request_timeout"),
+])
+def test_408_and_431_carry_the_envelope_a_request_id_and_an_access_line(
+        server: BackgroundServer, caplog: pytest.LogCaptureFixture, head: bytes, status: int, code: str) -> None:
+    with caplog.at_level(logging.INFO, logger="deepseek2api.access"):
+        response = exchange(server, head)
+    assert status_of(response) == status
+    headers, body = _parsed(response)
+    assert headers["x-request-id"].startswith("req_") and headers["connection"] == "close"
+    if b"/v1/messages" in head:  # the Anthropic shape on the Anthropic path
+        assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    else:
+        assert body["error"]["code"] == code
+    lines = [r.getMessage() for r in caplog.records if r.name == "deepseek2api.access"]
+    assert any(f"request_id={headers['x-request-id']}" in line and f"status={status}" in line for line in lines)
+
+
+def test_a_keyless_client_trickling_a_body_is_disconnected_after_its_401(server: BackgroundServer) -> None:
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000\r\n\r\n")
+    with socket.create_connection((server.host, server.port), timeout=15) as sock:
+        sock.sendall(head + b'{"model": ')
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        assert status_of(data) == 401
+        for _ in range(50):  # keep trickling: the server must close rather than wait for the rest
+            try:
+                sock.sendall(b" ")
+                chunk = sock.recv(65536)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+        else:
+            raise AssertionError("the connection stayed open after the 401")
 
 
 def test_normal_requests_pass_and_a_kept_alive_connection_serves_several(server: BackgroundServer) -> None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +24,9 @@ from .serve import run_server, uvicorn_config
 log = logging.getLogger(__name__)
 
 DEFAULT_POW_DIFFICULTY = 144000  # what DeepSeek asks for today
+
+EXIT_PORT_IN_USE = 3  # the README's exit codes: the listen address is taken (said before anything starts)
+
 
 def _fail(message: str, code: int = 2) -> int:
     print(f"deepseek2api: {message}", file=sys.stderr)
@@ -50,13 +55,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _fail(f"invalid configuration: {error}")
     if _nothing_configured(settings):
         return _fail(_NO_CONFIG.format(cwd=os.getcwd()))
+    from .chat.turn import model_config_problems
+
+    problems = model_config_problems(settings)
+    if problems:
+        return _fail(f"invalid configuration: {problems[0]}")
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    busy = port_in_use(host, port)
+    if busy:
+        return _fail(busy, EXIT_PORT_IN_USE)
     from .server import create_app  # after the config check: a broken config answers at once
 
     configure_logging(args.log_level or settings.server.log_level)
     report_start()
     _warn_permissions(args.config)
-    host = args.host or settings.server.host
-    port = args.port if args.port is not None else settings.server.port
     import uvicorn
 
     server = uvicorn.Server(uvicorn_config(create_app(settings), host, port, settings, log_level=args.log_level))
@@ -91,9 +104,31 @@ def _warn_permissions(path: str | None) -> None:
             log.warning("%s", warning)
 
 
+def port_in_use(host: str, port: int) -> str | None:
+    """A one-line reason when `host:port` cannot be listened on (checked before anything starts), or None.
+
+    uvicorn would only find out after the banner and "gateway ready", then exit with status 3."""
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            why = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            return (f"cannot listen on {host}:{port}: {why} (another gateway or program has it?); "
+                    "choose another with --port or server.port")
+    return None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import build_demo_app
     from .logs import configure_logging
+
+    busy = port_in_use(args.host, args.port)
+    if busy:
+        return _fail(busy, EXIT_PORT_IN_USE)
 
     configure_logging(args.log_level or "info")
     report_start()

@@ -66,6 +66,7 @@ DeepSeek2API demo: the gateway at {base} talks to the built-in DeepSeek simulato
        -H 'Content-Type: application/json' \\
        -d '{{"model": "deepseek-chat", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
 
+  pip install openai   # the OpenAI Python SDK, for this example (not a dependency of the gateway)
   python -c "from openai import OpenAI; c = OpenAI(base_url='{base}/v1', api_key='{DEMO_KEY}'); \\
 print(c.chat.completions.create(model='deepseek-reasoner', \\
 messages=[{{'role': 'user', 'content': 'Hi'}}]).choices[0].message)"

@@ -19,9 +19,11 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import dialect
-from .api.admin.mount import mount_console
+from .api.admin.auth import AdminAuth
+from .api.admin.mount import admin_check, mount_console
 from .api.admin.pool_backend import PoolBackend
 from .api.admin.requestlog import RequestLog, RequestRecorder
+from .api.admin.timeline import Timeline
 from .api.admin.upstream import UpstreamPanel
 from .api.anthropic.dialect import ANTHROPIC
 from .api.anthropic.protocol import ClaudeModels
@@ -38,6 +40,11 @@ from .api.gemini.protocol import GeminiModels
 from .api.gemini.router import gemini_router
 from .api.gemini.serving import GenerateContent
 from .api.health import health_router
+from .api.keys.gate import KeyGate
+from .api.keys.manager import KeyManager
+from .api.keys.metrics import KeyMetrics
+from .api.keys.page import keys_page_routes
+from .api.keys.router import KeysApi, key_routes
 from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
 from .api.ollama import errors as ollama_errors
@@ -59,6 +66,9 @@ from .chat.tracker import TurnTracker
 from .chat.turn import ModelRegistry
 from .chat.uploads import TurnUploads, UploadOptions
 from .deepseek.client import DeepSeekClient
+from .keys.directory import KeyDirectory
+from .keys.rules import KeyRules
+from .keys.usage import UsageLedger
 from .pool.accounts import AccountPool
 from .pool.interface import Pool
 from .pool.login import AccountLogin, register_secrets
@@ -67,8 +77,10 @@ from .pool.proxies import ProxyPool
 from .settings import Settings
 from .store import open_store
 from .store.account_book import open_account_book
+from .store.keys import open_key_book
 from .store.responses import ResponseStore, StoreLimits, open_response_store
 from .store.runtime_settings import open_runtime_settings
+from .store.usage import UsageStore, open_usage_store
 
 if TYPE_CHECKING:  # the shared pool and its console load the Redis client (~12 MB): only with cluster.redis_url
     from .api.admin.cluster_backend import ClusterBackend
@@ -84,6 +96,16 @@ DIALECTS = DialectTable([
     ("/v1/messages", ANTHROPIC),  # Anthropic Messages and count_tokens
     ("/anthropic/", ANTHROPIC),
 ])
+
+
+def open_usage(settings: Settings) -> UsageStore:
+    """The usage counts: in Redis when replicas share a pool (docs/keys.md), else in the state file."""
+    if settings.cluster.redis_url:
+        from .pool.cluster import ClusterConfig
+        from .store.usage_redis import RedisUsageStore
+
+        return RedisUsageStore(settings.cluster.redis_url, ClusterConfig.from_settings(settings).prefix)
+    return open_usage_store(settings.state.backend, settings.state.path)
 
 
 def open_responses(settings: Settings) -> ResponseStore:
@@ -112,11 +134,22 @@ class Gateway:
         self.registry = ModelRegistry(settings.models)
         self.authenticator = Authenticator([(k.name, k.key) for k in settings.keys],
                                            token_passthrough=settings.token_passthrough)
+        # keys for people (issue 23): each key's rules, what it used, and the gate every turn passes
+        self.key_directory = KeyDirectory(KeyRules.from_settings(key) for key in settings.keys)
+        # usage counts in Redis when replicas share a pool (docs/keys.md), else in the state file
+        self.usage = UsageLedger(open_usage(settings), shared=bool(settings.cluster.redis_url))
+        self.timeline = Timeline()
+        self.key_gate = KeyGate(self.key_directory, self.usage, self.timeline)
+        self.key_book = open_key_book(settings.state.backend, settings.state.path)
+        self.keys = KeyManager(self.key_directory, self.key_book, self.authenticator)
         capacity = max(16, len(settings.accounts) * settings.pool.per_account_concurrency * 2 + 8)
         # the console: metrics and the live tail every surface reports to (api/observe.py)
         self.requests = RequestLog()
         self.metrics = GatewayMetrics(known_models=[name for name, _ in self.registry.names()],
                                       snapshot=lambda: self.console.gauges())
+        if settings.metrics.per_key:  # series by key name, opt-in (api/keys/metrics.py)
+            self.metrics.registry.register(KeyMetrics(self.usage, self.key_gate.limiter,
+                                                      [name for name, _ in self.registry.names()]))
         self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
         self.client.on_pow_solved = self.metrics.pow_solved
@@ -140,6 +173,7 @@ class Gateway:
         else:
             self.pool = local = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
                                             proxies=self.proxies, login=self.login, observer=self.metrics)
+        self.fair_use = local.fair_use if local is not None else None  # per-account fair use: in-process only
         # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py); per replica, so
         # only with the in-process pool (a prewarmed turn must not outlive a shared lease)
         self.prewarmer = TurnPrewarmer(local, self.client, self.proxies,
@@ -187,7 +221,15 @@ class Gateway:
         """Where a caller's turn gets its account: the pool, or the caller's own token (passthrough)."""
         if caller.passthrough_token is not None:
             return PassthroughLeases(caller.passthrough_token, self.proxies)
-        return self.pool
+        return self.key_gate.leases(caller, self.pool)  # the key's rules, fair turns, usage (api/keys/gate.py)
+
+    def _timeline_sample(self) -> tuple[dict[str, int], int]:
+        """Accounts per state and requests waiting, for the console's timeline."""
+        states: dict[str, int] = {}
+        for row in self.pool.status():
+            state = str(row.get("state"))
+            states[state] = states.get(state, 0) + 1
+        return states, self.pool.waiting
 
     @property
     def inflight_count(self) -> int:
@@ -209,6 +251,9 @@ class Gateway:
             await step()
         await self.upstream.load()
         await self.pool.start()
+        await self.keys.load()
+        await self.usage.start()
+        self.timeline.start(self._timeline_sample)
         if self.prewarmer is not None:
             self.prewarmer.start()
         if not self.authenticator.has_keys and not self.settings.token_passthrough:
@@ -227,6 +272,7 @@ class Gateway:
         steps: list[Callable[[], Awaitable[None]]] = [
             self.tracker.cancel_all,  # each turn returns its lease and stops its upstream stream
             *([self.prewarmer.stop] if self.prewarmer is not None else []),
+            self.timeline.stop, self.usage.close, self.key_book.close,
             self.pool.close, self.store.close, self.book.close, self.response_store.close, self.runtime_settings.close,
             self.client.aclose,
         ]
@@ -280,14 +326,18 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator,
                                      ModelLimits(settings.model_limits)))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
-    app.include_router(status_router(gateway.authenticator, gateway.status))
+    app.include_router(status_router(admin_check(settings), gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
     if settings.ollama.enabled:  # no keys in Ollama's API: only when the operator asks (api/ollama/router.py)
         gate = OllamaGate(gateway.authenticator, port=settings.ollama.port, require_key=settings.ollama.require_key)
         app.include_router(ollama_router(gateway.ollama, gateway.registry, gate))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics,
                   upstream=gateway.upstream)
-    dialect.install(app)
+    admin_auth = AdminAuth([(k.name, k.key) for k in settings.admin_keys], [(k.name, k.key) for k in settings.keys])
+    app.router.routes.extend(key_routes(KeysApi(gateway.keys, gateway.key_gate, gateway.timeline, admin_auth,
+                                                fair_use=gateway.fair_use)))
+    app.router.routes.extend(keys_page_routes())
+    dialect.install(app, DIALECTS)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
                        cors_origins=list(settings.server.cors_origins), limits=request_limits(settings.server),

@@ -16,6 +16,7 @@ import stat
 import sys
 import typing
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -94,10 +95,40 @@ class _Section(BaseModel):
 
 
 class ApiKey(_Section):
-    """A downstream API key; `name` identifies the caller in logs without revealing the key."""
+    """A downstream API key; `name` identifies the caller in logs without revealing the key.
+
+    The rules are optional (issue 23; keys/rules.py enforces them): `models` — the model names the key
+    may use (shell patterns like `deepseek-*`; empty: all), `max_streams` concurrent requests, `rpm`
+    requests a minute, `tokens_per_day` prompt + completion tokens a UTC day, `expires_at` (unix seconds
+    or an ISO-8601 time), `enabled`, and a free `note`. 0 / None means "no limit"."""
 
     name: str
     key: str = Field(min_length=1, repr=False)
+    models: tuple[str, ...] = ()
+    max_streams: int = Field(default=0, ge=0)
+    rpm: int = Field(default=0, ge=0)
+    tokens_per_day: int = Field(default=0, ge=0)
+    expires_at: float | None = None
+    enabled: bool = True
+    note: str = ""
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _expires_at(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            try:
+                moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("expected unix seconds or an ISO-8601 time like 2027-01-31T00:00:00Z") from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return moment.timestamp()
+        return value
 
 
 class AccountSettings(_Section):
@@ -111,6 +142,9 @@ class AccountSettings(_Section):
     name: str | None = None
     proxy: ProxyUrl | None = None
     enabled: bool = True
+    # fair use (pool/fair_use.py): None takes the pool's default
+    max_requests_per_hour: int | None = Field(default=None, ge=0)
+    min_request_gap: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -177,6 +211,9 @@ class PoolSettings(_Section):
     cooldown_rate_limited: float = Field(default=60.0, ge=0)
     cooldown_busy: float = Field(default=5.0, ge=0)
     prewarm: bool = False
+    # fair use for every account (pool/fair_use.py; an account's own field wins); 0: no limit
+    max_requests_per_hour: int = Field(default=0, ge=0)
+    min_request_gap: float = Field(default=0.0, ge=0)  # seconds between two turns started on one account
 
 
 _PROFILE = ClientProfile()  # the client's own defaults are the config's defaults (one source)
@@ -381,6 +418,8 @@ class MetricsSettings(_Section):
     """`GET /metrics`: open by default (scrapers rarely send keys); `require_key` asks for any API key."""
 
     require_key: bool = False
+    # series by API key *name* (never the key): opt-in, since the names are the operator's labels (docs/keys.md)
+    per_key: bool = False
 
 
 class ResponsesSettings(_Section):

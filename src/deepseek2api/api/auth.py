@@ -36,8 +36,12 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return key.strip() if key and key.strip() else None
 
 
-def _digest(value: str) -> bytes:
+def key_digest(value: str) -> bytes:
+    """The fixed-length digest keys are compared on (and the only form a console-made key is kept in)."""
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+_digest = key_digest
 
 
 def key_fingerprint(digest: bytes) -> str:
@@ -54,6 +58,16 @@ class Authenticator:
         self._keys = [(name, _digest(key)) for name, key in keys]
         self._fingerprints = {digest: key_fingerprint(digest) for _, digest in self._keys}
         self.token_passthrough = token_passthrough
+
+    def add_digest(self, name: str, digest: bytes) -> None:
+        """A key made at runtime (the console; store/keys.py keeps only its digest). Replaces `name`'s."""
+        self._keys = [(n, d) for n, d in self._keys if n != name] + [(name, digest)]
+        self._fingerprints[digest] = key_fingerprint(digest)
+
+    def remove(self, name: str) -> bool:
+        before = len(self._keys)
+        self._keys = [(n, d) for n, d in self._keys if n != name]
+        return len(self._keys) != before
 
     @property
     def has_keys(self) -> bool:

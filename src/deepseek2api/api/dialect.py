@@ -145,12 +145,25 @@ async def _validation_error_handler(request: Request, exc: Exception) -> Respons
     return error_response(request, bad_request(f"Invalid request: {first.get('msg', 'bad input')}", where))
 
 
-def install(app: FastAPI) -> None:
-    """Route every error the framework raises through `error_response`."""
+_installed = DialectTable()  # the table of the last `install`, for answers given before any app runs
+
+
+def dialect_for(path: str) -> ErrorDialect:
+    """The dialect of `path` by the installed table: for the HTTP parser (http_limits.py), which answers a
+    request whose head is too large or too slow before the app (and so the middleware) sees it."""
+    return _installed.for_path(path)
+
+
+def install(app: FastAPI, table: DialectTable | None = None) -> None:
+    """Route every error the framework raises through `error_response`; `table` (server.py's) also serves
+    `dialect_for`."""
+    global _installed
+    if table is not None:
+        _installed = table
     app.add_exception_handler(ApiError, _api_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
 
 
-__all__ = ["OPENAI", "DialectTable", "ErrorDialect", "OpenAIDialect", "RenderedDialect", "dialect_of",
+__all__ = ["OPENAI", "DialectTable", "ErrorDialect", "OpenAIDialect", "RenderedDialect", "dialect_for", "dialect_of",
            "error_response", "install", "render_error", "request_id_of"]

@@ -50,6 +50,7 @@ def install_docs(app: FastAPI) -> None:
     kept[:0] = [
         Route(DOCS_PATH, docs_page, methods=["GET", "HEAD"], include_in_schema=False),
         Route(f"{ASSETS_PATH}/favicon.svg", favicon, methods=["GET", "HEAD"], include_in_schema=False),
+        Route("/favicon.ico", favicon, methods=["GET", "HEAD"], include_in_schema=False),  # what browsers ask for
         Mount(ASSETS_PATH, app=StaticFiles(directory=_STATIC / "swagger-ui"), name="swagger-ui"),
     ]
     app.router.routes[:] = kept

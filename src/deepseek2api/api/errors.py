@@ -186,7 +186,10 @@ def from_upstream(error: UpstreamError, *, attempts: int = 1, passthrough: bool 
     if status == 503:
         retry_after = error.retry_after or 5.0
     headers = dict(NO_RETRY) if error.kind in _PERMANENT else {}
-    return ApiError(status, f"{text}{tried}: {client_detail(error)}", type_, param, code, retry_after, headers)
+    detail = client_detail(error)
+    said = detail.lower().removeprefix("upstream ") in text.lower()  # the detail only restates the summary
+    message = f"{text}{tried}" if said or not detail else f"{text}{tried}: {detail}"
+    return ApiError(status, message, type_, param, code, retry_after, headers)
 
 
 # A complete answer that missed the shape the request demanded: the request was valid and the model did

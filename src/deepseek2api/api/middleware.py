@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # echoed back as a header only when it looks like this
 _CLIENT_ID_LIMIT = 128
+_CLOSE = (b"connection", b"close")
+_OPERATOR_PATHS = ("/admin", "/metrics")
 _EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms, x-should-retry"
 
 
@@ -47,12 +49,17 @@ class GatewayMiddleware:
         self.origins = [o.rstrip("/") for o in cors_origins]
         self.any_origin = "*" in self.origins
 
-    def _allowed_origin(self, origin: str | None) -> bytes | None:
+    def _allowed_origin(self, origin: str | None, path: str) -> bytes | None:
+        """The Access-Control-Allow-Origin value. The operator's surfaces (`/admin…`, `/metrics`) are
+        same-origin only unless the origin is listed by name: `*` does not open them to any web page."""
         if not origin:
             return None
+        listed = origin.rstrip("/") in self.origins
+        if path.startswith(_OPERATOR_PATHS):
+            return origin.encode() if listed else None
         if self.any_origin:
             return b"*"
-        return origin.encode() if origin.rstrip("/") in self.origins else None
+        return origin.encode() if listed else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,7 +78,7 @@ class GatewayMiddleware:
         state["request_id"] = request_id
         state["access"] = entry
         state["dialect"] = dialect  # every error answer of this request renders in it (api/dialect.py)
-        origin = self._allowed_origin(headers.get("origin"))
+        origin = self._allowed_origin(headers.get("origin"), path)
         extra = dialect.id_headers(request_id)  # x-request-id, and the one the surface's SDKs read
         if client_id and _SAFE_REQUEST_ID.match(client_id):
             extra.append((b"x-client-request-id", client_id.encode()))
@@ -90,8 +97,8 @@ class GatewayMiddleware:
                      extra: list[tuple[bytes, bytes]], entry: AccessEntry, dialect: ErrorDialect) -> None:
         request_id = entry.request_id
 
-        async def answer(error: ApiError) -> None:
-            await self._error(entry, send, extra, error, dialect)
+        async def answer(error: ApiError, *, close: bool = False) -> None:
+            await self._error(entry, send, extra + [_CLOSE] if close else extra, error, dialect)
 
         too_big = head_error(scope["headers"], self.limits)
         if too_big is not None:
@@ -102,7 +109,7 @@ class GatewayMiddleware:
             allow = allowed_request_headers(headers.get("access-control-request-headers", ""))
             entry.status = 204
             await send({"type": "http.response.start", "status": 204, "headers": extra + [
-                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
                 (b"access-control-allow-headers", allow.encode("latin-1")),
                 (b"access-control-max-age", b"600"),
             ]})
@@ -110,8 +117,12 @@ class GatewayMiddleware:
             return
 
         length = headers.get("content-length")
+        # A body the app does not read in full (a 401 before it, a 413) must not keep the connection: a
+        # client trickling the rest would hold it open for ever (issue 24). `connection: close` makes
+        # the server close it once the answer is out.
+        has_body = (length is not None and length.strip() not in ("", "0")) or "transfer-encoding" in headers
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await answer(self._too_large())
+            await answer(self._too_large(), close=True)
             return
 
         received = 0
@@ -151,6 +162,8 @@ class GatewayMiddleware:
                                 for k, v in message.get("headers", []))
                 message["headers"] = list(message.get("headers", [])) + [
                     (k, v) for k, v in extra if k not in present]
+                if has_body and not body_done and b"connection" not in present:
+                    message["headers"].append(_CLOSE)
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 ended = True
             await send(message)
@@ -160,7 +173,7 @@ class GatewayMiddleware:
         except ApiError as error:
             entry.error_code = error.code
             if not started:
-                await answer(error)
+                await answer(error, close=has_body and not body_done)
         except ClientStalled:  # the stream's turn is already ended (api/sse.py); drop the connection too
             entry.error_code = "write_timeout"
             await _abort_connection(receive)

@@ -38,6 +38,7 @@ class FinishedRequest:
     tokens_out: int | None = None
     account_id: str | None = None  # the console's tail shows it; never a metric label
     request_id: str = ""
+    resolved_model: str | None = None  # the model id the name resolved to (`DeepSeek-R1`, `claude-*` → theirs)
 
 
 class RequestObserver(Protocol):
@@ -74,7 +75,7 @@ def report(observer: RequestObserver | None, surface: str, turn: Turn, trace: Tu
         ttft=trace.first_output - started if trace.first_output is not None else None,
         tokens_in=usage.prompt_tokens if usage is not None else None,
         tokens_out=usage.completion_tokens if usage is not None else None,
-        account_id=trace.account_id, request_id=turn.request_id))
+        account_id=trace.account_id, request_id=turn.request_id, resolved_model=turn.model.id))
 
 
 __all__ = ["FinishedRequest", "RequestObserver", "in_flight", "report"]

@@ -29,8 +29,8 @@ from .attachments import (
     AttachmentError,
     AttachmentKind,
     AttachmentProblem,
+    decode_data_url,
     from_bytes,
-    from_data_url,
 )
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,10 @@ async def fetch_image(url: str, *, part: str, max_bytes: int = DEFAULT_MAX_BYTES
 
 async def _get(url: str, host: str, port: int, addresses: list[IPAddress], pin: bool, max_bytes: int,
                timeout: float, part: str) -> tuple[bytes, str]:
-    options: dict[CurlOpt, object] = {CurlOpt.MAXFILESIZE_LARGE: max_bytes, CurlOpt.NOSIGNAL: 1}
+    # curl's own deadline for the whole transfer: cancelling the task alone left `aclose()` waiting for a
+    # slow-drip server to finish (issue 24), so curl must stop the transfer itself.
+    options: dict[CurlOpt, object] = {CurlOpt.MAXFILESIZE_LARGE: max_bytes, CurlOpt.NOSIGNAL: 1,
+                                      CurlOpt.TIMEOUT_MS: max(1, int(timeout * 1000))}
     if pin:
         shown = ",".join(f"[{a}]" if a.version == 6 else str(a) for a in addresses)
         options[CurlOpt.RESOLVE] = [f"{host}:{port}:{shown}"]
@@ -157,7 +160,7 @@ async def image_from_url(url: str, *, part: str, fetch_remote: bool, max_bytes: 
     if not isinstance(url, str) or not url:
         raise AttachmentError(AttachmentProblem.INVALID, part, "image URL is missing")
     if url[:5].lower() == "data:":
-        attachment = from_data_url(url, part=part, max_bytes=max_bytes, index=index)
+        attachment = await decode_data_url(url, part=part, max_bytes=max_bytes, index=index)
         if attachment.kind is not AttachmentKind.IMAGE:
             raise AttachmentError(AttachmentProblem.UNSUPPORTED, part,
                                   f"expected an image, got {attachment.media_type}")

@@ -13,7 +13,7 @@ import dataclasses
 import inspect
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass
 from typing import Literal, NoReturn, Protocol
@@ -22,6 +22,7 @@ from ..deepseek.client import DeepSeekClient
 from ..deepseek.decode import StreamDecoder
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import Finished, Ready, UpstreamError
+from ..pacing import LoopPacer
 from ..settings import Settings
 from .admission import admitted
 from .assemble import OutContent, OutEvent, OutFinish, OutReasoning, TurnAssembler
@@ -29,7 +30,7 @@ from .continuation import Continuation, SessionBook, answered, next_held
 from .errors import TurnFailed
 from .housekeeping import best_effort, delete_session
 from .modes import ModeBook
-from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt, neutralize
+from .prompt import ASSISTANT, END_OF_SENTENCE, USER, build_prompt_async, neutralize
 from .shaping import AnswerShaper, needs_shaping, needs_stripping, without_markup
 from .token_cap import TokenCap
 from .tools.prompt import guard
@@ -66,6 +67,12 @@ class AccountSource(Protocol):
 
     def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None,
               only: str | None = None) -> AbstractAsyncContextManager[Lease]: ...
+
+
+class GatedSource(Protocol):
+    """A lease source with an admission for the whole turn (a named key's checks and accounting)."""
+
+    def admit(self, turn: Turn, trace: TurnTrace) -> AbstractAsyncContextManager[None]: ...
 
 
 class PreparedTurns(Protocol):
@@ -191,6 +198,24 @@ class TurnRunner:
 
     async def run(self, request: Turn, leases: LeaseSource,
                   trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
+        """`_run_leased` inside the lease source's admission when it has one (a named key's rules and
+        usage, api/keys/gate.py): the one place every surface's turn passes before its first lease and
+        after its last event."""
+        trace = trace if trace is not None else TurnTrace()
+        turns = self._run_leased(request, leases, trace, buffered=buffered)
+        # a GatedSource (getattr: an isinstance check on a runtime Protocol costs ~10 µs a request)
+        admit: Callable[[Turn, TurnTrace], AbstractAsyncContextManager[None]] | None = getattr(leases, "admit", None)
+        if admit is None:
+            async with aclosing(turns) as events:
+                async for event in events:
+                    yield event
+            return
+        async with admit(request, trace), aclosing(turns) as events:
+            async for event in events:
+                yield event
+
+    async def _run_leased(self, request: Turn, leases: LeaseSource,
+                          trace: TurnTrace | None = None, *, buffered: bool = False) -> AsyncGenerator[OutEvent, None]:
         """Yield the turn's output; raises `TurnFailed` or `pool.PoolExhausted`.
 
         The prompt is built here (once per turn, whatever the surface), and `OutFinish.usage` carries
@@ -206,7 +231,7 @@ class TurnRunner:
         """
         trace = trace if trace is not None else TurnTrace()
         load_soon()  # the tokenizer (not loaded while idle), ready by the time this turn counts its usage
-        prompt = build_prompt(request)
+        prompt = await build_prompt_async(request)  # a worker thread for a large turn
         # files: history over the inline limit and attachments (chat/uploads.py); raises AttachmentError
         staged = await self.uploads.stage(request, prompt)
         follow = self.sessions.plan(request, staged) if self.sessions is not None else None
@@ -337,9 +362,11 @@ class TurnRunner:
                 parent_message_id=follow.held.response_id if follow is not None else None,
             )
             rounds = 0
+            pacer = LoopPacer()  # buffered upstream data must not hold the loop (pacing.py)
             while True:
                 incomplete = False
                 async for event in stream:
+                    await pacer.tick()
                     if isinstance(event, UpstreamError):
                         if follow is not None and not emitted and event.kind is not ErrorKind.TOKEN_INVALID:
                             raise _Fallback()

@@ -7,6 +7,7 @@ the rest of the gateway one `Turn` (DESIGN.md §1). Model names map to the web c
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     # the official API's August 2026 vision name; with vision disabled upstream it falls back (chat/modes.py)
     _spec("deepseek-vision", "vision", False, False, "deepseek-v4-flash-vision-exp"),
 )
+_log = logging.getLogger(__name__)
 
 
 def _field(entry: Any, name: str, default: Any) -> Any:
@@ -152,3 +154,28 @@ class Turn:
     parallel_tool_calls: bool = True
     response_format: ResponseFormat | None = None
     attachments: tuple[Attachment, ...] = ()
+
+
+KNOWN_MODEL_TYPES = frozenset(spec.model_type for spec in BUILTIN_MODELS)  # what the web chat takes today
+
+
+def model_config_problems(settings: Any) -> list[str]:
+    """Config that parses but cannot work, naming the field: an `anthropic.model_map` entry or
+    `anthropic.default_model` naming no model (every Claude request it covers would be a 404).
+    An unknown `models.<id>.model_type` is only logged (DeepSeek may add types before we know them)."""
+    registry = ModelRegistry(settings.models)
+    problems: list[str] = []
+    known = ", ".join(spec.id for spec in registry.listed())
+    claude = settings.anthropic
+    for key, target in claude.model_map.items():
+        if registry.resolve(target) is None:
+            problems.append(f"anthropic.model_map.{key}: no model named {target!r} (models: {known})")
+    if registry.resolve(claude.default_model) is None:
+        problems.append(f"anthropic.default_model: no model named {claude.default_model!r} (models: {known})")
+    for model_id, entry in settings.models.items():
+        model_type = _field(entry, "model_type", "default")
+        if model_type not in KNOWN_MODEL_TYPES:
+            _log.warning("models.%s.model_type: %r is not a model type the web chat is known to take (%s); "
+                         "requests for it may fail upstream", model_id, model_type,
+                         ", ".join(sorted(KNOWN_MODEL_TYPES)))
+    return problems

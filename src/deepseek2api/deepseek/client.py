@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
+from ..pacing import LoopPacer
 from .decode import StreamDecoder
 from .errors import ErrorKind, UpstreamFailure, classify_http
 from .events import UpstreamError, UpstreamEvent
@@ -43,6 +44,7 @@ from .transport import (
 from .transport_curl import CurlTransport
 
 log = logging.getLogger("deepseek2api.upstream")
+_DECODE_SLICE = 16 * 1024  # bytes of upstream body decoded at a time (the loop may run between two)
 
 PATH_LOGIN = "/api/v0/users/login"
 PATH_CURRENT_USER = "/api/v0/users/current"
@@ -491,6 +493,7 @@ class DeepSeekClient:
         """Body chunks → decoder → events, with the idle timeout between chunks."""
         idle = self.profile.idle_timeout
         chunks = aiter(response)
+        pacer = LoopPacer()  # chunks already buffered complete every await at once: yield now and then
         try:
             async with _IdleWatchdog(idle) as watchdog:
                 while True:
@@ -501,10 +504,15 @@ class DeepSeekClient:
                         break
                     finally:
                         watchdog.waiting_since = None
-                    for event in decoder.feed(chunk):
-                        yield event
-                        if isinstance(event, UpstreamError):
-                            return
+                    # A large buffered chunk is decoded 16 KiB at a time, yielding every 5 ms, so a fast
+                    # upstream's ~1 MB reply does not hold the event loop for seconds (issue 24).
+                    for at in range(0, len(chunk), _DECODE_SLICE):
+                        await pacer.tick()
+                        for event in decoder.feed(chunk[at:at + _DECODE_SLICE] if len(chunk) > _DECODE_SLICE
+                                                  else chunk):
+                            yield event
+                            if isinstance(event, UpstreamError):
+                                return
         except (TransportError, TimeoutError) as exc:
             if decoder.finished_status is None:
                 if isinstance(exc, TimeoutError):

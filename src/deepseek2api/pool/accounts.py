@@ -28,6 +28,8 @@ from ..settings import AccountSettings, PoolSettings, redact_proxy
 from ..store.base import AccountState, StateStore
 from .dispatch import BUSY_RETRY_AFTER, Limits, choose, exhausted, next_wake, verdict
 from .errors import EditRefusal, PoolEditRefused, PoolExhausted, PoolReason
+from .fair_use import FairUse
+from .fairness import fair_order
 from .health import (
     DEAD_KINDS,
     STATES,
@@ -62,6 +64,7 @@ class _Waiter:
     deadline: float  # pool clock
     timer: asyncio.TimerHandle | None = None
     queued_at: float = 0.0  # loop time, for the queue-wait metric
+    owner: str = ""  # the API key it waits for: keys take turns (pool/fairness.py)
 
 
 class AccountPool:
@@ -96,6 +99,10 @@ class AccountPool:
         self._exits: collections.Counter[str] = collections.Counter()  # leases out per exit ("" = direct)
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._sequence = 0
+        self._served: dict[str, int] = {}  # owner → sequence of its last grant (pool/fairness.py)
+        self._fair_use = FairUse(settings)  # max_requests_per_hour, min_request_gap (pool/fair_use.py)
+        for account in accounts:
+            self._fair_use.consider(account)
         self._leases_out = 0
         self._dirty: dict[str, AccountState] = {}
         self._writer: asyncio.Task[None] | None = None
@@ -193,14 +200,15 @@ class AccountPool:
     # ---- leasing ---------------------------------------------------------------------
 
     def lease(self, *, exclude: Collection[str] = (), prefer: str | None = None,
-              only: str | None = None) -> LeaseContext:
+              only: str | None = None, owner: str = "") -> LeaseContext:
         """`async with pool.lease(exclude=tried) as lease:` — raises `PoolExhausted` when none is free.
 
         `prefer`: an account to take when it has a free slot right now (one client session kept on one
         account); only a hint — when it is busy, any other free account is taken, never waited for.
         `only`: this account and no other (the console's "test now" and pinned tester); it waits in
-        the same FIFO queue as everybody, so the one-stream-per-account rule holds."""
-        return LeaseContext(self, frozenset(exclude), prefer, only)
+        the same FIFO queue as everybody, so the one-stream-per-account rule holds.
+        `owner`: whose request it is (an API key's name); waiting owners take turns (pool/fairness.py)."""
+        return LeaseContext(self, frozenset(exclude), prefer, only, owner)
 
     @property
     def leases_out(self) -> int:
@@ -209,6 +217,10 @@ class AccountPool:
     @property
     def waiting(self) -> int:
         return len(self._waiters)
+
+    def waiting_by_owner(self) -> dict[str, int]:
+        """Requests waiting per owner (API key name): the console's queue per key."""
+        return dict(collections.Counter(waiter.owner for waiter in self._waiters))
 
     @property
     def usable_count(self) -> int:
@@ -229,24 +241,24 @@ class AccountPool:
             )
 
     async def _acquire(self, exclude: frozenset[str], prefer: str | None = None,
-                       only: str | None = None) -> AccountRecord:
+                       only: str | None = None, owner: str = "") -> AccountRecord:
         if only is not None:
             if only not in self._accounts:
                 raise PoolEditRefused(EditRefusal.NOT_FOUND, f"no account {only!r}")
             exclude = exclude | frozenset(i for i in self._accounts if i != only)
-            return await self._acquire_observed(exclude, None, count_rejection=False)
-        return await self._acquire_observed(exclude, prefer, count_rejection=not exclude)
+            return await self._acquire_observed(exclude, None, count_rejection=False, owner=owner)
+        return await self._acquire_observed(exclude, prefer, count_rejection=not exclude, owner=owner)
 
     async def _acquire_observed(self, exclude: frozenset[str], prefer: str | None, *,
-                                count_rejection: bool) -> AccountRecord:
+                                count_rejection: bool, owner: str = "") -> AccountRecord:
         """`_wait_for_account` with the queue wait and rejections told to the observer (a retry on
         another account, `exclude` non-empty, is a failover, not a rejection)."""
         observer = self.observer
         if observer is None:
-            return await self._wait_for_account(exclude, prefer)
+            return await self._wait_for_account(exclude, prefer, owner)
         started = time.monotonic()
         try:
-            account = await self._wait_for_account(exclude, prefer)
+            account = await self._wait_for_account(exclude, prefer, owner)
         except PoolExhausted as refused:
             if count_rejection:
                 observer.queue_rejected(refused.reason.value)
@@ -254,7 +266,7 @@ class AccountPool:
         observer.queue_waited(time.monotonic() - started)
         return account
 
-    async def _wait_for_account(self, exclude: frozenset[str], prefer: str | None) -> AccountRecord:
+    async def _wait_for_account(self, exclude: frozenset[str], prefer: str | None, owner: str = "") -> AccountRecord:
         if self._closed:
             raise PoolExhausted(PoolReason.NONE_USABLE, "the gateway is shutting down", 5.0)
         self._dispatch()  # earlier waiters first
@@ -262,6 +274,7 @@ class AccountPool:
         account = self._preferred(prefer, exclude, now) or self._choose(exclude, now)
         if account is not None:
             self._take(account)
+            self._served[owner] = self._sequence
             return account
         timeout = self._settings.queue_timeout
         verdict = self._verdict(exclude, now, now + timeout)
@@ -274,7 +287,7 @@ class AccountPool:
                 BUSY_RETRY_AFTER,
             )
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop.create_future(), exclude, now + timeout)
+        waiter = _Waiter(loop.create_future(), exclude, now + timeout, owner=owner)
         waiter.timer = loop.call_later(timeout, self._expire, waiter)
         self._waiters.append(waiter)
         self._schedule_wake()
@@ -322,10 +335,30 @@ class AccountPool:
         acc = self._accounts.get(prefer)
         if acc is None or acc.in_use >= self._settings.per_account_concurrency or not acc.usable(now):
             return None
+        if self._fair_use.active and self._fair_use.usable_at(acc.settings, now) is not None:
+            return None
         return acc
 
     def _choose(self, exclude: frozenset[str], now: float) -> AccountRecord | None:
+        if self._fair_use.active:  # accounts at their fair-use limit are skipped, not failed
+            exclude = exclude | self._fair_use.held_back((a.settings for a in self._accounts.values()), now)
         return choose(self._accounts.values(), exclude, now, self._settings.per_account_concurrency, self._rng)
+
+    def fair_use_until(self, account_id: str) -> float | None:
+        """When an account held back by its fair-use limits may start a turn again (None: now)."""
+        return self._fair_use.usable_at(self._get(account_id).settings, self._clock())
+
+    def fair_use(self) -> list[dict[str, object]]:
+        """Every account's fair-use limits, use in the last hour and time until usable (the console)."""
+        now = self._clock()
+        rows: list[dict[str, object]] = []
+        for acc in self._accounts.values():
+            per_hour, gap = self._fair_use.limits(acc.settings)
+            at = self._fair_use.usable_at(acc.settings, now)
+            rows.append({"id": acc.id, "max_requests_per_hour": per_hour, "min_request_gap": gap,
+                         "requests_last_hour": self._fair_use.requests_last_hour(acc.id, now),
+                         "usable_in": round(at - now, 1) if at is not None else 0.0})
+        return rows
 
     def _take(self, acc: AccountRecord) -> None:
         acc.in_use += 1
@@ -334,6 +367,8 @@ class AccountPool:
         acc.requests += 1
         acc.counters_dirty = True
         self._leases_out += 1
+        if self._fair_use.active:
+            self._fair_use.note(acc.settings, self._clock())
         if acc.status.timed:  # its cooling/mute has passed
             self._set_state(acc, READY, "")
 
@@ -371,7 +406,7 @@ class AccountPool:
 
     def _serve_waiters(self) -> None:
         now = self._clock()
-        for waiter in list(self._waiters):
+        for waiter in fair_order(self._waiters, self._served):
             if waiter not in self._waiters:
                 continue
             if waiter.future.done():
@@ -382,6 +417,7 @@ class AccountPool:
                 self._waiters.remove(waiter)
                 waiter.future.set_result(account)
                 self._take(account)
+                self._served[waiter.owner] = self._sequence
                 continue
             verdict = self._verdict(waiter.exclude, now, waiter.deadline)
             if verdict is not None:
@@ -396,6 +432,10 @@ class AccountPool:
         if not self._waiters or self._closed:
             return
         wake_at = next_wake(self._accounts.values(), self._clock())
+        if self._fair_use.active:  # or when the first account held back by fair use may start again
+            free_at = self._fair_use.next_free((a.settings for a in self._accounts.values()), self._clock())
+            if free_at is not None:
+                wake_at = free_at if wake_at is None else min(wake_at, free_at)
         if wake_at is not None:
             loop = asyncio.get_running_loop()
             self._wake = loop.call_later(wake_at - self._clock() + 0.01, self._dispatch)
@@ -575,6 +615,7 @@ class AccountPool:
             raise PoolEditRefused(EditRefusal.EXISTS, f"account {account.id!r} is in the pool already")
         record = self._record(account)
         record.credentials = fingerprint
+        self._fair_use.consider(account)
         self._accounts[account.id] = record
         logger.info("account %s: added", account.id)
         self._dispatch()

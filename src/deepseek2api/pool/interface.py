@@ -39,6 +39,11 @@ class Pool(Protocol):
     def leases_out(self) -> int: ...
 
     @property
+    def waiting(self) -> int:
+        """Requests waiting in this process's queue for an account."""
+        ...
+
+    @property
     def usable_count(self) -> int:
         """Accounts that could serve a turn now (`/ready` fails at 0)."""
         ...

@@ -101,15 +101,16 @@ class LeaseContext:
     """`async with pool.lease() as lease:` — acquire on enter, release exactly once on exit."""
 
     def __init__(self, pool: AccountPool, exclude: frozenset[str], prefer: str | None = None,
-                 only: str | None = None) -> None:
+                 only: str | None = None, owner: str = "") -> None:
         self._pool = pool
+        self._owner = owner
         self._exclude = exclude
         self._prefer = prefer
         self._only = only
         self._lease: AccountLease | None = None
 
     async def __aenter__(self) -> AccountLease:
-        account = await self._pool._acquire(self._exclude, self._prefer, self._only)
+        account = await self._pool._acquire(self._exclude, self._prefer, self._only, self._owner)
         try:
             self._lease = self._pool._open_lease(account)
         except BaseException:

@@ -15,32 +15,35 @@ from .health import AccountStatus, Health
 READY = AccountStatus.READY
 
 
-FINGERPRINT_ITERATIONS = 20_000
-"""PBKDF2-SHA256 rounds of the credentials fingerprint: a few ms per account, once at start."""
-_FINGERPRINT_SCHEME = "pbkdf2-sha256"
+FINGERPRINT_COST = 2**14
+"""scrypt's N for the credentials fingerprint (r=8, p=1: 16 MiB and tens of ms per account, once at start).
+Memory-hard, so a wordlist attack on a stolen state file costs 16 MiB per guess: PBKDF2 at 20,000 rounds
+gave a weak password away in 35 s (issue 24)."""
+_FINGERPRINT_SCHEME = "scrypt"
+_R, _P = 8, 1
 
 
 def credentials_fingerprint(account: AccountSettings, salt: bytes | None = None) -> str:
-    """A salted, slow digest of the configured login, so a config change invalidates learned state.
+    """A salted, memory-hard digest of the configured login, so a config change invalidates learned state.
 
     It is stored beside the account's state, so it must not reveal the password: a 64-bit unsalted
-    SHA-256 gave a weak password away in 0.05 s (issue 17 item 7). Blocking (milliseconds): the pool
-    computes it in a worker thread. A fingerprint in the old format never matches, which only costs
-    one fresh login per account after the upgrade.
+    SHA-256 gave a weak password away in 0.05 s (issue 17 item 7), PBKDF2 in 35 s. Blocking (tens of
+    ms): the pool computes it in a worker thread. A fingerprint in an older format never matches, which
+    only costs one fresh login per account after the upgrade.
     """
     material = "\0".join(
         [account.id, account.email or "", account.mobile or "", account.password or "", account.token or ""]
     )
     salt = salt if salt is not None else os.urandom(16)
-    digest = hashlib.pbkdf2_hmac("sha256", b"deepseek2api-credentials\0" + material.encode(), salt,
-                                 FINGERPRINT_ITERATIONS)
-    return f"{_FINGERPRINT_SCHEME}${FINGERPRINT_ITERATIONS}${salt.hex()}${digest.hex()}"
+    digest = hashlib.scrypt(b"deepseek2api-credentials\0" + material.encode(), salt=salt, n=FINGERPRINT_COST,
+                            r=_R, p=_P, maxmem=64 * 1024 * 1024, dklen=32)
+    return f"{_FINGERPRINT_SCHEME}${FINGERPRINT_COST}${salt.hex()}${digest.hex()}"
 
 
 def credentials_match(fingerprint: str, account: AccountSettings) -> bool:
     """True when `fingerprint` (as stored) was made from this account's configured login."""
     parts = fingerprint.split("$")
-    if len(parts) != 4 or parts[0] != _FINGERPRINT_SCHEME or parts[1] != str(FINGERPRINT_ITERATIONS):
+    if len(parts) != 4 or parts[0] != _FINGERPRINT_SCHEME or parts[1] != str(FINGERPRINT_COST):
         return False
     try:
         salt = bytes.fromhex(parts[2])

@@ -59,6 +59,17 @@ def exhausted(exc: ClusterExhausted) -> PoolExhausted:
     return PoolExhausted(PoolReason(exc.reason.value), exc.message, exc.retry_after)
 
 
+def proxy_label(account: AccountSettings | None, shared_proxies: bool) -> str:
+    """An account's exit in cluster mode, in the words `/admin/status` and the console both use: its own
+    proxy (redacted), "shared pool" (picked per lease from `proxy_pool`), "direct", or "unknown" for an
+    account only another replica's config holds."""
+    if account is None:
+        return "unknown"
+    if account.proxy:
+        return redact_proxy(account.proxy)
+    return "shared pool" if shared_proxies else "direct"
+
+
 def shared_fingerprint(cluster_name: str, account: AccountSettings) -> str:
     """The credentials fingerprint every replica computes alike (the salt comes from the namespace and
     the account id, not from a random source): Redis compares it to void a token when the login changes."""
@@ -278,6 +289,7 @@ class SharedPool:
     """The `LeaseSource` of a replica in cluster mode (`cluster.redis_url` set); pool/interface.py's `Pool`."""
 
     mode = "cluster"
+    waiting = 0  # requests queued in this process: the shared queue lives in Redis (`snapshot()`)
 
     def __init__(self, settings: Settings, login: LoginFn, *, replica_id: str | None = None,
                  observer: PoolObserver | None = None) -> None:
@@ -313,7 +325,7 @@ class SharedPool:
             self._started = True
             logger.info("cluster %s: shared pool on Redis, replica %s", name, self._coordinator.replica_id)
         except ClusterUnavailable as exc:
-            logger.error("cluster %s: Redis unreachable at start (%s); refusing requests until it is back",
+            logger.error("cluster %s: Redis not usable at start (%s); refusing requests until it is back",
                          name, exc.message)
             self._starter = loop.create_task(self._keep_starting(), name="ds2api-cluster-start")
         self._refresher = loop.create_task(self._refresh_loop(), name="ds2api-cluster-snapshot")
@@ -437,9 +449,12 @@ class SharedPool:
         """Per-account rows like the in-process pool's `status()` (from the last snapshot)."""
         if self._last is None:
             return []
+        shared_proxies = bool(proxy_entries(self._settings))
         return [{"id": row["id"], "state": row.get("status"), "reason": row.get("reason") or "",
                  "until": row.get("until"), "in_use": row.get("in_use"), "has_token": row.get("has_token"),
-                 "proxy": "shared", "requests": row.get("requests"), "failures": row.get("failures")}
+                 "proxy": proxy_label(self._accounts.get(str(row["id"])), shared_proxies),
+                 "requests": row.get("requests"), "failures": row.get("failures"),
+                 "last_success": row.get("last_success") or None}
                 for row in self._last.accounts]
 
     def proxy_status(self) -> list[dict[str, object]]:
@@ -488,4 +503,4 @@ class SharedPool:
         return base
 
 
-__all__ = ["SharedLease", "SharedLeaseContext", "SharedPool", "shared_fingerprint"]
+__all__ = ["SharedLease", "SharedLeaseContext", "SharedPool", "proxy_label", "shared_fingerprint"]

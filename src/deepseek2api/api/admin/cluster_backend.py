@@ -31,7 +31,7 @@ from ...pool.cluster import (
     proxy_id,
 )
 from ...pool.cluster.records import HEALTH_STATES, TIMED_STATES
-from ...pool.shared import SharedPool
+from ...pool.shared import SharedPool, proxy_label
 from ...settings import AccountSettings, Settings, redact_proxy
 from ..metrics import PoolGauges
 from ..observe import RequestObserver
@@ -117,19 +117,20 @@ class ClusterBackend:
         account_id = str(row["id"])
         state = str(row.get("status") or "unknown")
         settings = self.pool.account(account_id)
+        proxy = proxy_label(settings, bool(self.proxy_urls))  # the same words as /admin/status
         if settings is None:  # in another replica's config only
-            login, proxy = "other replica", "unknown"
+            login = "other replica"
         else:
             login = "email" if settings.email and settings.can_login else \
                 "mobile" if settings.can_login else "token"
-            proxy = redact_proxy(settings.proxy) if settings.proxy else \
-                "shared pool" if self.proxy_urls else "direct"
         until = row.get("until")
+        last_success = row.get("last_success")
         return AccountView(
             id=account_id, state=state, reason=str(row.get("reason") or ""),
             until=float(until) if state in TIMED_STATES and until else None, in_use=int(row.get("in_use") or 0),
             has_token=bool(row.get("has_token")), proxy=proxy, requests=int(row.get("requests") or 0),
-            failures=int(row.get("failures") or 0), login=login)
+            failures=int(row.get("failures") or 0), login=login,
+            last_success=float(last_success) if last_success else None)
 
     def proxies(self) -> Sequence[ProxyView]:
         snap = self.snap

@@ -6,6 +6,8 @@ calls `mount_console` once; this module decides which keys open what.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from starlette.applications import Starlette
 
 from ...settings import Settings
@@ -31,4 +33,9 @@ def mount_console(app: Starlette, settings: Settings, *, backend: AdminBackend |
         app.router.routes.extend(console_routes(backend, AdminAuth(admin_keys, keys), requests, upstream=upstream))
 
 
-__all__ = ["mount_console"]
+def admin_check(settings: Settings) -> Callable[[Mapping[str, str]], str]:
+    """Who opens the operator's pages (`/admin/status`, the console): `admin_keys`, or any of `keys`."""
+    return AdminAuth([(k.name, k.key) for k in settings.admin_keys], [(k.name, k.key) for k in settings.keys]).check
+
+
+__all__ = ["admin_check", "mount_console"]

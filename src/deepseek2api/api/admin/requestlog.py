@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,7 @@ from ..metrics import GatewayMetrics, Outcome
 from ..observe import FinishedRequest
 
 DEFAULT_SIZE = 500
+MODEL_CHARS = 100  # of a model name the log keeps (the longest documented name is ~30)
 TAIL_QUEUE = 256  # entries one slow tail may fall behind before it drops some
 STATS_WINDOW = 60.0  # seconds the header strip's rates and percentiles cover
 
@@ -73,6 +75,8 @@ class RequestLog:
         self.dropped = 0  # entries some tail could not take (it was too slow)
 
     def record(self, entry: RequestEntry) -> None:
+        if len(entry.model) > MODEL_CHARS:  # a client's 5 MB model name, kept 500 times, sent on every refresh
+            entry = dataclasses.replace(entry, model=entry.model[:MODEL_CHARS] + "…")
         self._entries.append(entry)
         for queue in self._tails:
             try:
@@ -132,7 +136,9 @@ class RequestRecorder:
         self.requests = requests
 
     def request_finished(self, done: FinishedRequest) -> None:
-        self.metrics.request_finished(surface=done.surface, model=done.model, stream=done.stream,
+        # Metrics label the resolved model, so `claude-sonnet-4-5` and `DeepSeek-R1` are not "other".
+        self.metrics.request_finished(surface=done.surface, model=done.resolved_model or done.model,
+                                      stream=done.stream,
                                       outcome=Outcome.from_status(done.status), duration=done.duration,
                                       ttft=done.ttft, tokens_in=done.tokens_in, tokens_out=done.tokens_out)
         self.requests.record(RequestEntry(time=time.time(), surface=done.surface, model=done.model,

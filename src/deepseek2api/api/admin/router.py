@@ -253,7 +253,10 @@ class AdminApi:
         return self.upstream
 
     async def upstream_view(self, request: Request, key_name: str) -> Response:
-        return _json(self._panel().view())
+        """The panel's state; `{"available": false}` for a console without one (the page hides the panel)."""
+        if self.upstream is None:
+            return _json({"available": False})
+        return _json(self.upstream.view())
 
     async def set_identity(self, request: Request, key_name: str) -> Response:
         """`{"persona": "android", "version": "2.0.4", "headers": {…}}`: used from the next call on, kept."""

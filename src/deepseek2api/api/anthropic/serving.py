@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import hashlib
 import json
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
@@ -43,13 +44,25 @@ class SessionAccounts:
         self._last: collections.OrderedDict[str, str] = collections.OrderedDict()
 
     def get(self, session: str) -> str | None:
-        return self._last.get(session)
+        return self._last.get(_bounded(session))
 
     def remember(self, session: str, account_id: str) -> None:
+        session = _bounded(session)
         self._last[session] = account_id
         self._last.move_to_end(session)
         while len(self._last) > self._size:
             self._last.popitem(last=False)
+
+
+def _bounded(session: str) -> str:
+    """The map's key for a client's session id: itself up to 128 characters, else its SHA-256 (a client's
+    9 MB `metadata.user_id` must not be kept 4096 times)."""
+    if len(session) <= _SESSION_CHARS:
+        return session
+    return "sha256:" + hashlib.sha256(session.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_SESSION_CHARS = 128
 
 
 class SessionLeases:

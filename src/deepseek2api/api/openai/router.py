@@ -46,6 +46,8 @@ def openai_router(chat: ChatCompletions, registry: ModelRegistry, authenticator:
     @router.get("/models/{model_id:path}", include_in_schema=False)
     async def retrieve_model(model_id: str, request: Request) -> JSONResponse:
         authenticate(request)
+        if not model_id.strip("/"):  # `GET /v1/models/` is the list, not a model named ""
+            return JSONResponse(model_list_body(registry))
         spec = registry.resolve(model_id)
         if spec is None:
             raise ModelNotFound(model_id)  # the same 404 as an unknown model in a chat request

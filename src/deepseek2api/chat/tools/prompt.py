@@ -10,8 +10,9 @@ never raw JSON Schema: agents declare dozens of tools and the prompt must stay s
 
 Everything returned here is TRUSTED prompt text: markup written by the gateway, with every piece
 of client text inside it (descriptions, argument values, tool results, schemas) already passed
-through `guard`, the same rule as `chat.prompt.neutralize` plus the `</|` closers. Insert it
-without neutralising it again, or the markup is destroyed.
+through `guard`, the same rule as `chat.prompt.neutralize` plus the `</|` closers and the key of the
+whole-message JSON call (`"tool_calls"` gets a zero-width space). Insert it without neutralising it
+again, or the markup is destroyed.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ _ZWSP = "\u200b"
 _UNSAFE = re.compile(r"<(?=[ \t]{0,3}/?[ \t]{0,3}(?:[|‖]|dsml)|/?think>|!\[CDATA\[)", re.IGNORECASE)
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _MAX_DEPTH = 2
+_JSON_CALLS_KEY = '"tool_calls"'  # what the sieve recognises at the start of an answer (sieve.py)
+_JSON_CALLS_GUARDED = '"tool' + _ZWSP + '_calls"'
 
 
 def guard(text: str) -> str:
@@ -46,6 +49,8 @@ def guard(text: str) -> str:
         text = text.replace(_FULLWIDTH_BAR, "|")
     if "<" in text:
         text = _UNSAFE.sub("<" + _ZWSP, text)
+    if _JSON_CALLS_KEY in text:  # the whole-message JSON call spelling: a model repeating it makes no call
+        text = text.replace(_JSON_CALLS_KEY, _JSON_CALLS_GUARDED)
     return text
 
 

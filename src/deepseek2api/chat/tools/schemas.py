@@ -13,7 +13,10 @@ last line of defence all the same.
 
 `jsonschema` (~7 MB resident with its format and referencing modules) is imported on the first schema
 a request brings, not at start-up: a gateway whose clients never declare tools or a response schema
-never loads it (issue 25).
+never loads it.
+
+Every `pattern` the validators match goes through RE2 (`safe_regex`): a client's `^(a+)+$` must not
+freeze the process while it backtracks over the model's answer.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import json
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
+
+from . import safe_regex
 
 _TOO_DEEP = "the schema is nested too deeply to check"
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
@@ -35,6 +40,7 @@ def _compiled(key: str) -> tuple[Any, str | None]:
     import jsonschema.exceptions
     import jsonschema.validators
 
+    safe_regex.install()  # now that jsonschema's keyword modules are loaded (idempotent)
     try:
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         cls.check_schema(schema)

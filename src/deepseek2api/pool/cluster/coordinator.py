@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import BusyLoadingError, NoScriptError, ResponseError
+from redis.exceptions import AuthenticationError, BusyLoadingError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -57,6 +57,14 @@ logger = logging.getLogger(__name__)
 
 _DOWN = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
 DOWN_RETRY_AFTER = 5.0
+
+
+def down_reason(exc: BaseException) -> str:
+    """Why Redis cannot be used, for the log and the 503: a refused password is not "unreachable"."""
+    if isinstance(exc, AuthenticationError) or any(
+            word in str(exc) for word in ("NOAUTH", "WRONGPASS", "invalid password", "invalid username")):
+        return "Redis refused the gateway's credentials (authentication failed: check cluster.redis_url)"
+    return f"Redis unreachable ({type(exc).__name__})"
 
 
 class ClusterCoordinator:
@@ -615,12 +623,13 @@ class ClusterCoordinator:
             raw = await script(keys=[self._epoch_key], args=[str(a) for a in args])
         except _DOWN as exc:
             self.events["redis_errors"] += 1
+            reason = down_reason(exc)
             if self.available:
-                logger.error("cluster %s: Redis unreachable (%s); refusing requests until it is back",
-                             self.config.name, type(exc).__name__)
+                logger.error("cluster %s: %s; refusing requests until it is back", self.config.name, reason)
             self.available = False
-            raise ClusterUnavailable(UnavailableKind.REDIS_DOWN, "the shared pool (Redis) is unreachable",
-                                     DOWN_RETRY_AFTER) from exc
+            message = ("the shared pool (Redis) is unreachable" if reason.startswith("Redis unreachable")
+                       else "the shared pool (Redis) refused the gateway's credentials")
+            raise ClusterUnavailable(UnavailableKind.REDIS_DOWN, message, DOWN_RETRY_AFTER) from exc
         except ResponseError as exc:
             if "LOADING" in str(exc) or "MASTERDOWN" in str(exc) or "READONLY" in str(exc):
                 self.available = False

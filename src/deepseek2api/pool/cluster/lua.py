@@ -497,7 +497,11 @@ if not info then
 end
 local acct = split_member(m)
 local d = cjson.decode(info)
-if ARGV[5] == '1' then redis.call('HINCRBY', k('A:' .. acct), 'failures', 1) end
+if ARGV[5] == '1' then
+  redis.call('HINCRBY', k('A:' .. acct), 'failures', 1)
+else
+  redis.call('HSET', k('A:' .. acct), 'last_ok', NOW)  -- the console's "last success" (ms)
+end
 proxy_report(d.p, ARGV[4])
 if ARGV[3] ~= '' then
   local h = cjson.decode(ARGV[3])
@@ -591,11 +595,13 @@ SNAPSHOT = r"""
 -- ARGV: heartbeat age (ms) after which a replica counts as gone. Read-only view for the console.
 local accounts = {}
 for _, acct in ipairs(redis.call('SMEMBERS', k('accounts'))) do
-  local a = redis.call('HMGET', k('A:' .. acct), 'status', 'reason', 'until', 'token', 'requests', 'failures')
+  local a = redis.call('HMGET', k('A:' .. acct), 'status', 'reason', 'until', 'token', 'requests', 'failures',
+                       'last_ok')
   local st, u = effective(acct)
   accounts[#accounts + 1] = {id = acct, status = st or 'unknown', reason = (st ~= 'ready') and (a[2] or '') or '',
     ['until'] = u or false, in_use = redis.call('ZCARD', k('L:' .. acct)), has_token = a[4] ~= false,
-    requests = tonumber(a[5]) or 0, failures = tonumber(a[6]) or 0}
+    requests = tonumber(a[5]) or 0, failures = tonumber(a[6]) or 0,
+    last_success = tonumber(a[7]) and tonumber(a[7]) / 1000 or false}
 end
 local proxies = {}
 local all = redis.call('ZRANGE', k('P'), 0, -1, 'WITHSCORES')

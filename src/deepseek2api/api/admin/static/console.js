@@ -142,7 +142,7 @@
         [api("/summary"), api("/accounts"), api("/proxies"), api("/upstream").catch(() => null)]);
       clockOffset = summary.now - Date.now() / 1000;
       renderSummary(summary);
-      if (upstream) renderUpstream(upstream);
+      if (upstream && upstream.available !== false) renderUpstream(upstream);
       renderAccounts(accounts.accounts);
       renderProxies(proxies.proxies);
     } catch (error) {
