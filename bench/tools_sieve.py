@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from deepseek2api.chat.tools.events import OutText, OutToolCall
+from deepseek2api.chat.tools.events import OutToolCall, SievedText
 from deepseek2api.chat.tools.parser import ToolSet
 from deepseek2api.chat.tools.sieve import ToolStream
 from deepseek2api.chat.tools.spec import ToolSpec
@@ -58,7 +58,7 @@ def pieces_of(text: str, rng: random.Random) -> list[str]:
 def passthrough(pieces: list[str]) -> int:
     events = []
     for piece in pieces:
-        events.append(OutText(piece))
+        events.append(SievedText(piece))
     return len(events)
 
 

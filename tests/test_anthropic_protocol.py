@@ -11,6 +11,7 @@ from anthropic.types import Message as SdkMessage
 from anthropic.types import RawMessageStreamEvent
 from pydantic import TypeAdapter
 
+from deepseek2api.api.anthropic.dialect import anthropic_body, anthropic_status
 from deepseek2api.api.anthropic.protocol import ClaudeModels, ModelNotFound, to_turn
 from deepseek2api.api.anthropic.render import (
     StreamWriter,
@@ -23,8 +24,6 @@ from deepseek2api.api.anthropic.signature import ThinkingSigner
 from deepseek2api.api.errors import (
     ApiError,
     RequestInvalid,
-    anthropic_body,
-    anthropic_status,
     from_upstream,
 )
 from deepseek2api.chat.errors import ErrorKind, UpstreamError

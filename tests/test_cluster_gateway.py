@@ -289,7 +289,7 @@ def test_the_cluster_snapshot_lists_the_replicas_with_their_heartbeat_age() -> N
     try:
         cluster = {"redis_url": server.url, "lease_ttl": 2.0, "grace": 0.5, "name": "snap"}
         with running_stack(accounts=2, cluster=cluster) as stack:
-            snapshot = asyncio.run_coroutine_threadsafe(stack.gateway.pool_snapshot(),
+            snapshot = asyncio.run_coroutine_threadsafe(stack.gateway.pool.snapshot(),
                                                         stack.gateway_server.loop).result(10)  # type: ignore[arg-type]
             assert snapshot["mode"] == "cluster" and snapshot["name"] == "snap"
             assert [r["alive"] for r in snapshot["replicas"]] == [True]

@@ -12,10 +12,11 @@ import random
 import time
 from typing import Any
 
-from deepseek2api.chat.prewarm import COMPLETION_PATH, TurnPrewarmer
+from deepseek2api.chat.prewarm import TurnPrewarmer
+from deepseek2api.deepseek.client import PATH_COMPLETION as COMPLETION_PATH
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import UpstreamError
-from deepseek2api.deepseek.pow import PowChallenge, decode_pow_response, hash_hex
+from deepseek2api.deepseek.pow import PowChallenge, decode_pow_response, encode_pow_response, hash_hex, solve_async
 from deepseek2api.pool.proxies import ProxyPool
 from deepseek2api.settings import AccountSettings
 from gateway_support import running_stack
@@ -76,6 +77,12 @@ class FakeClient:
                                  self.expire_after_ms)
         self.issued.append(challenge)
         return challenge
+
+    async def solved_pow(self, token: str, target_path: str, *,
+                         proxy: str | None = None) -> tuple[str, PowChallenge]:
+        """As DeepSeekClient's: the challenge, solved by the real solver, and its header."""
+        challenge = await self.create_pow_challenge(token, target_path, proxy=proxy)
+        return encode_pow_response(challenge, await solve_async(challenge), target_path), challenge
 
     async def delete_session(self, token: str, *, session_id: str, proxy: str | None = None) -> None:
         self.deleted.append((token, session_id))

@@ -17,7 +17,7 @@ from deepseek2api.api.request_limits import (
     allowed_request_headers,
 )
 from deepseek2api.background import BackgroundServer
-from deepseek2api.cli import uvicorn_limits
+from deepseek2api.serve import uvicorn_limits
 from deepseek2api.server import create_app
 from gateway_support import API_KEY, gateway_settings, running_stack, sim_users
 

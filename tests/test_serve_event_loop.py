@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from deepseek2api import cli, entry
+from deepseek2api import cli, entry, serve
 from deepseek2api.settings import Settings
 
 CONFIG = {"keys": [{"name": "t", "key": "sk-test-event-loop-0123"}],
@@ -22,6 +22,7 @@ CONFIG = {"keys": [{"name": "t", "key": "sk-test-event-loop-0123"}],
 def _captured(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     servers: list[Any] = []
     monkeypatch.setattr(cli, "run_server", servers.append)  # build the server, do not run it
+    monkeypatch.setattr(serve, "run_server", servers.append)  # the same for entry.py (serve.py holds it)
     return servers
 
 
@@ -73,4 +74,4 @@ def test_asyncio_only_when_uvloop_is_missing(monkeypatch: pytest.MonkeyPatch) ->
     import sys
 
     monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` now raises ImportError
-    assert cli.event_loop() == "asyncio"
+    assert serve.event_loop() == "asyncio"

@@ -8,7 +8,7 @@ import json
 import jsonschema
 import pytest
 
-from deepseek2api.chat.tools.events import OutReasoning, OutText, OutToolCall
+from deepseek2api.chat.tools.events import OutToolCall, SievedReasoning, SievedText
 from deepseek2api.chat.tools.parser import parse_answer
 from deepseek2api.chat.tools.prompt import (
     reminder,
@@ -101,7 +101,7 @@ def test_a_thinking_model_can_put_the_call_in_its_reasoning() -> None:
     stream = ToolStream(ALL)
     events = [e for ch in reply.reasoning for e in stream.reasoning(ch)] + stream.content("") + stream.finish()
     assert [e.name for e in events if isinstance(e, OutToolCall)] == ["get_weather"]
-    assert "DSML" not in "".join(e.text for e in events if isinstance(e, OutReasoning))
+    assert "DSML" not in "".join(e.text for e in events if isinstance(e, SievedReasoning))
 
 
 @pytest.mark.parametrize("split", ["1", "random"])
@@ -120,7 +120,7 @@ async def test_streamed_in_small_pieces_the_sieve_recovers_the_call(markup: str,
     events = [e for p in pieces for e in stream.content(p)] + stream.finish()
     calls = [e for e in events if isinstance(e, OutToolCall)]
     assert [(c.name, json.loads(c.arguments)) for c in calls] == [("write_file", {"path": "a.py", "content": "x < 1\n"})]
-    text = "".join(e.text for e in events if isinstance(e, OutText))
+    text = "".join(e.text for e in events if isinstance(e, SievedText))
     assert "DSML" not in text and "tool▁" not in text and "invented" not in text
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepseek2api.chat.tools.events import OutReasoning, OutText, OutToolCall
+from deepseek2api.chat.tools.events import OutToolCall, SievedReasoning, SievedText
 from deepseek2api.chat.tools.grammar import MAX_TAG
 from deepseek2api.chat.tools.parser import ToolSet, parse_answer
 from deepseek2api.chat.tools.sieve import Sieve, ToolStream
@@ -30,7 +30,7 @@ def split_at(text: str, cuts: list[int]) -> list[str]:
     return pieces
 
 
-def run(pieces: list[str], *, parallel: bool = True) -> tuple[ToolStream, list[OutText | OutReasoning | OutToolCall]]:
+def run(pieces: list[str], *, parallel: bool = True) -> tuple[ToolStream, list[SievedText | SievedReasoning | OutToolCall]]:
     stream = ToolStream(TOOLS, parallel=parallel)
     events = []
     for piece in pieces:
@@ -39,11 +39,11 @@ def run(pieces: list[str], *, parallel: bool = True) -> tuple[ToolStream, list[O
     return stream, events
 
 
-def text_of(events: list[OutText | OutReasoning | OutToolCall]) -> str:
-    return "".join(e.text for e in events if isinstance(e, OutText))
+def text_of(events: list[SievedText | SievedReasoning | OutToolCall]) -> str:
+    return "".join(e.text for e in events if isinstance(e, SievedText))
 
 
-def calls_of(events: list[OutText | OutReasoning | OutToolCall]) -> tuple[tuple[str, object], ...]:
+def calls_of(events: list[SievedText | SievedReasoning | OutToolCall]) -> tuple[tuple[str, object], ...]:
     return tuple((e.name, arguments_of(e.arguments, e.name)) for e in events if isinstance(e, OutToolCall))
 
 
@@ -72,7 +72,7 @@ def test_streaming_equals_the_non_streaming_parse(case: Case, cuts: list[int]) -
 def test_no_marker_fragment_ever_reaches_the_emitted_text(case: Case, cuts: list[int]) -> None:
     _, events = run(split_at(case.answer, cuts))
     for event in events:
-        if isinstance(event, OutText):
+        if isinstance(event, SievedText):
             assert not any(fragment in event.text for fragment in MARKER_FRAGMENTS), event.text
     assert not any(fragment in text_of(events) for fragment in MARKER_FRAGMENTS)
 
@@ -164,7 +164,7 @@ def test_a_call_written_only_in_the_reasoning_is_recovered_when_the_answer_is_em
         events += stream.reasoning(ch)
     events += stream.content("\n")
     events += stream.finish()
-    reasoning = "".join(e.text for e in events if isinstance(e, OutReasoning))
+    reasoning = "".join(e.text for e in events if isinstance(e, SievedReasoning))
     assert reasoning == "I need the weather.\nThen I answer."
     assert calls_of(events) == (("get_weather", {"city": "Paris", "days": 3}),)
 

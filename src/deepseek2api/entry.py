@@ -86,6 +86,6 @@ def run(app: Any, settings: Settings) -> None:
     """Serve with uvicorn on `server.host:server.port` (0.0.0.0:5001 like the seed), configured as `serve` does."""
     import uvicorn
 
-    from .cli import run_server, uvicorn_config
+    from .serve import run_server, uvicorn_config
 
     run_server(uvicorn.Server(uvicorn_config(app, settings.server.host, settings.server.port, settings)))

@@ -29,8 +29,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .api.access import RequestEntry, write_line
-from .api.errors import ApiError, rendered
+from .api.access import AccessEntry, write_line
+from .api.dialect import dialect_for, render_error
+from .api.errors import ApiError
 
 DEFAULT_MAX_HEADER_BYTES = 65_536
 DEFAULT_MAX_HEADERS = 100
@@ -45,8 +46,8 @@ class HeadLimitExceeded(Exception):
 
 def _response(error: ApiError, method: str, path: str) -> bytes:
     """The bytes of `error` as the app would render it for `path`, logged as one access line."""
-    entry = RequestEntry(f"req_{uuid.uuid4().hex}", None, method or "-", path or "-", time.perf_counter())
-    status, headers, body = rendered(error, path, entry.request_id)
+    entry = AccessEntry(f"req_{uuid.uuid4().hex}", None, method or "-", path or "-", time.perf_counter())
+    status, headers, body = render_error(error, dialect_for(path), entry.request_id)
     entry.error_code = error.code
     write_line(entry, status=status)
     lines = [f"HTTP/1.1 {status} {_REASONS[status]}", "content-type: application/json",

@@ -18,20 +18,23 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from . import __version__
-from .api import errors
+from .api import dialect
 from .api.admin.auth import AdminAuth
 from .api.admin.mount import admin_check, mount_console
 from .api.admin.pool_backend import PoolBackend
-from .api.admin.requestlog import RequestLog
+from .api.admin.requestlog import RequestLog, RequestRecorder
 from .api.admin.timeline import Timeline
 from .api.admin.upstream import UpstreamPanel
+from .api.anthropic.dialect import ANTHROPIC
 from .api.anthropic.protocol import ClaudeModels
 from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
 from .api.anthropic.signature import ThinkingSigner
 from .api.auth import Authenticator, Caller
 from .api.codec_turn import TurnService
+from .api.dialect import DialectTable, RenderedDialect
 from .api.docs import install_docs
+from .api.endpoint import SurfaceDeps
 from .api.gemini import errors as gemini_errors
 from .api.gemini.protocol import GeminiModels
 from .api.gemini.router import gemini_router
@@ -44,7 +47,6 @@ from .api.keys.page import keys_page_routes
 from .api.keys.router import KeysApi, key_routes
 from .api.metrics import GatewayMetrics
 from .api.middleware import GatewayMiddleware
-from .api.observe import RequestRecorder
 from .api.ollama import errors as ollama_errors
 from .api.ollama.router import OllamaGate, ollama_router
 from .api.ollama.serving import OllamaTurns
@@ -68,6 +70,7 @@ from .keys.directory import KeyDirectory
 from .keys.rules import KeyRules
 from .keys.usage import UsageLedger
 from .pool.accounts import AccountPool
+from .pool.interface import Pool
 from .pool.login import AccountLogin, register_secrets
 from .pool.passthrough import PassthroughLeases
 from .pool.proxies import ProxyPool
@@ -84,6 +87,15 @@ if TYPE_CHECKING:  # the shared pool and its console load the Redis client (~12 
     from .pool.shared import SharedPool
 
 log = logging.getLogger(__name__)
+
+# Which error dialect each route's clients speak (api/dialect.py); OpenAI's for every other route. A new
+# surface whose clients expect another error shape adds its prefixes here.
+DIALECTS = DialectTable([
+    (gemini_errors.is_gemini_path, RenderedDialect(gemini_errors.render)),  # /v1beta/…, /v1/models/{m}:{method}
+    (ollama_errors.is_ollama_path, RenderedDialect(ollama_errors.render)),  # /api/… (even when off: a 404 it reads)
+    ("/v1/messages", ANTHROPIC),  # Anthropic Messages and count_tokens
+    ("/anthropic/", ANTHROPIC),
+])
 
 
 def open_usage(settings: Settings) -> UsageStore:
@@ -149,8 +161,11 @@ class Gateway:
         self.book = open_account_book(settings.state.backend, settings.state.path)  # accounts added at runtime
         self.proxies = ProxyPool.from_settings(settings, observer=self.metrics)
         self.login = AccountLogin(self.client)
-        # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md)
-        self.pool: AccountPool | SharedPool
+        # cluster.redis_url: every replica shares one pool through Redis (pool/shared.py, docs/cluster.md);
+        # chosen here once, from the config: nothing after this asks which pool it has (pool/interface.py)
+        self.pool: Pool
+        shared: SharedPool | None = None
+        local: AccountPool | None = None
         if settings.cluster.redis_url:
             from .pool.cluster.membership import StoredMembership
             from .pool.shared import SharedPool  # Redis (~12 MB) only when configured
@@ -158,37 +173,32 @@ class Gateway:
             # the marker that tells a fresh cluster from lost data needs a state file; memory state: none
             membership = StoredMembership(self.runtime_settings, settings.cluster.name) \
                 if settings.state.backend != "memory" else None
-            self.pool = SharedPool(settings, self.login, observer=self.metrics, membership=membership)
+            self.pool = shared = SharedPool(settings, self.login, observer=self.metrics, membership=membership)
         else:
-            self.pool = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
-                                    proxies=self.proxies, login=self.login, observer=self.metrics)
+            self.pool = local = AccountPool(settings.accounts, settings=settings.pool, store=self.store,
+                                            proxies=self.proxies, login=self.login, observer=self.metrics)
+        self.fair_use = local.fair_use if local is not None else None  # per-account fair use: in-process only
         # pool.prewarm: idle accounts keep a session + solved PoW ready (chat/prewarm.py); per replica, so
         # only with the in-process pool (a prewarmed turn must not outlive a shared lease)
-        self.prewarmer = TurnPrewarmer(self.pool, self.client, self.proxies,
+        self.prewarmer = TurnPrewarmer(local, self.client, self.proxies,
                                        delete_session=settings.upstream.delete_session) \
-            if settings.pool.prewarm and isinstance(self.pool, AccountPool) else None
+            if settings.pool.prewarm and local is not None else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  observer=self.metrics,
                                  uploads=TurnUploads(UploadOptions.from_settings(settings)),  # issue 14
                                  sessions=_session_book(settings))
         self.tracker = TurnTracker()
-        files = AttachmentPolicy.from_settings(settings)  # attachment limits, the same on every surface
         self.response_store = open_responses(settings)  # in Redis with cluster.redis_url: shared by every replica
-        self.responses = Responses(self.runner, self.registry, self.leases_for, self.response_store,
-                                   keepalive=settings.server.keepalive_interval, tracker=self.tracker,
-                                   write_timeout=settings.server.write_timeout, observer=self.recorder,
-                                   files=files)
-        self.chat = ChatCompletions(self.runner, self.registry, self.leases_for,
-                                    usage_chunk=settings.output.usage_chunk,
-                                    keepalive=settings.server.keepalive_interval, tracker=self.tracker,
-                                    write_timeout=settings.server.write_timeout, observer=self.recorder,
-                                    files=files)
+        # what every surface needs, once (api/endpoint.py); attachment limits are the same on every surface
+        deps = SurfaceDeps(self.runner, self.registry, self.leases_for, self.tracker,
+                           keepalive=settings.server.keepalive_interval, write_timeout=settings.server.write_timeout,
+                           observer=self.recorder, files=AttachmentPolicy.from_settings(settings))
+        self.responses = Responses(deps, self.response_store)
+        self.chat = ChatCompletions(deps, usage_chunk=settings.output.usage_chunk)
         claude = settings.anthropic
-        self.messages = Messages(self.runner, ClaudeModels(self.registry, claude.model_map, claude.default_model),
-                                 self.leases_for, keepalive=settings.server.keepalive_interval,
-                                 tracker=self.tracker, signer=ThinkingSigner(claude.signature_key),
-                                 write_timeout=settings.server.write_timeout, observer=self.recorder,
-                                 files=files)
+        self.messages = Messages(deps, ClaudeModels(self.registry, claude.model_map, claude.default_model),
+                                 ThinkingSigner(claude.signature_key))
+        files = deps.files
         service = functools.partial(TurnService, self.runner, self.tracker,
                                     keepalive=settings.server.keepalive_interval,
                                     write_timeout=settings.server.write_timeout, observer=self.recorder)
@@ -198,14 +208,17 @@ class Gateway:
         # the console acts on the in-process pool, or on the shared one through Redis (cluster mode)
         exit_probe = functools.partial(probe_exit, self.client)
         self.console: PoolBackend | ClusterBackend
-        if isinstance(self.pool, AccountPool):
-            self.console = PoolBackend(self.pool, self.proxies, self.runner, self.registry, self.book,
-                                       observer=self.recorder, probe_exit=exit_probe,
-                                       queue_limit=settings.pool.queue_size)
+        self._before_pool: list[Callable[[], Awaitable[object]]] = []  # start-up steps before the pool starts
+        if local is not None:
+            backend = PoolBackend(local, self.proxies, self.runner, self.registry, self.book, observer=self.recorder,
+                                  probe_exit=exit_probe, queue_limit=settings.pool.queue_size)
+            self._before_pool.append(backend.load_runtime_accounts)  # accounts added from the console
+            self.console = backend
         else:
             from .api.admin.cluster_backend import ClusterBackend  # with the shared pool only
 
-            self.console = ClusterBackend(self.pool, settings, self.runner, self.registry, observer=self.recorder,
+            assert shared is not None
+            self.console = ClusterBackend(shared, settings, self.runner, self.registry, observer=self.recorder,
                                           probe_exit=exit_probe)
 
     def leases_for(self, caller: Caller) -> AccountSource:
@@ -220,7 +233,7 @@ class Gateway:
         for row in self.pool.status():
             state = str(row.get("state"))
             states[state] = states.get(state, 0) + 1
-        return states, self.pool.waiting if isinstance(self.pool, AccountPool) else 0
+        return states, self.pool.waiting
 
     @property
     def inflight_count(self) -> int:
@@ -229,24 +242,17 @@ class Gateway:
     def status(self) -> dict[str, Any]:
         """What `/admin/status` shows."""
         return {
-            "mode": "cluster" if not isinstance(self.pool, AccountPool) else "single",
+            "mode": self.pool.mode,
             "inflight": self.tracker.inflight_count,
             "leases_out": self.pool.leases_out,
             "usable_accounts": self.pool.usable_count,
             "accounts": self.pool.status(),
-            "proxies": self.pool.proxy_status() if not isinstance(self.pool, AccountPool) else self.proxies.stats(),
+            "proxies": self.pool.proxy_status(),
         }
 
-    async def pool_snapshot(self) -> dict[str, Any]:
-        """The pool for the console: mode "cluster" (replicas with heartbeat age, shared accounts) or "single"."""
-        if not isinstance(self.pool, AccountPool):
-            return await self.pool.snapshot()
-        return {"mode": "single", "leases": self.pool.leases_out, "waiting": self.pool.waiting,
-                "accounts": self.pool.status(), "proxies": self.proxies.stats()}
-
     async def start(self) -> None:
-        if isinstance(self.console, PoolBackend):  # accounts added from the console, before the pool starts
-            await self.console.load_runtime_accounts()
+        for step in self._before_pool:
+            await step()
         await self.upstream.load()
         await self.pool.start()
         await self.keys.load()
@@ -326,20 +332,18 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(admin_check(settings), gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))
-    errors.register_dialect(gemini_errors.is_gemini_path, gemini_errors.render)
-    errors.register_dialect(ollama_errors.is_ollama_path, ollama_errors.render)  # even off: a 404 Ollama apps read
     if settings.ollama.enabled:  # no keys in Ollama's API: only when the operator asks (api/ollama/router.py)
         gate = OllamaGate(gateway.authenticator, port=settings.ollama.port, require_key=settings.ollama.require_key)
         app.include_router(ollama_router(gateway.ollama, gateway.registry, gate))
     mount_console(app, settings, backend=gateway.console, requests=gateway.requests, metrics=gateway.metrics,
                   upstream=gateway.upstream)
     admin_auth = AdminAuth([(k.name, k.key) for k in settings.admin_keys], [(k.name, k.key) for k in settings.keys])
-    fair_use = gateway.pool.fair_use if isinstance(gateway.pool, AccountPool) else None
     app.router.routes.extend(key_routes(KeysApi(gateway.keys, gateway.key_gate, gateway.timeline, admin_auth,
-                                                fair_use=fair_use)))
+                                                fair_use=gateway.fair_use)))
     app.router.routes.extend(keys_page_routes())
-    errors.install(app)
+    dialect.install(app, DIALECTS)
     install_docs(app)  # /docs with Swagger UI from the package, not a CDN
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
-                       cors_origins=list(settings.server.cors_origins), limits=request_limits(settings.server))
+                       cors_origins=list(settings.server.cors_origins), limits=request_limits(settings.server),
+                       dialects=DIALECTS)
     return app

@@ -1,6 +1,6 @@
 """The access log: exactly one line per HTTP request, whoever answered it (issue 17 item 6).
 
-The middleware opens a `RequestEntry` for every request. A serving object (a chat surface) that will
+The middleware opens a `AccessEntry` for every request. A serving object (a chat surface) that will
 write the request's line itself — it knows the account, the tokens and how a stream really ended —
 claims the entry through `AccessRecord.claim`; every other request (401s, 404s, 400s of malformed
 bodies, 413s, `/v1/models`, `/health`) gets its line from the middleware when the response is done.
@@ -38,7 +38,7 @@ class Trace(Protocol):
 
 
 @dataclass(slots=True)
-class RequestEntry:
+class AccessEntry:
     """What the middleware knows of a request, kept in `scope["state"]["access"]`."""
 
     request_id: str
@@ -47,16 +47,16 @@ class RequestEntry:
     path: str
     started: float
     key_name: str | None = None  # set once the caller is authenticated
-    error_code: str | None = None  # set by the error handlers (api/errors.py)
+    error_code: str | None = None  # set by the error handlers (api/dialect.py)
     claimed: bool = False  # a serving object writes this request's line
     status: int = 0  # the status the client got (0: none was sent)
 
 
-def entry_of(scope: Any) -> RequestEntry | None:
+def entry_of(scope: Any) -> AccessEntry | None:
     """The request's entry (from an ASGI scope or a Starlette `Request`)."""
     state = scope.get("state") if isinstance(scope, dict) else getattr(scope, "scope", {}).get("state")
     entry = state.get("access") if isinstance(state, dict) else None
-    return entry if isinstance(entry, RequestEntry) else None
+    return entry if isinstance(entry, AccessEntry) else None
 
 
 def note_key(scope: Any, key_name: str) -> None:
@@ -85,7 +85,7 @@ def cancelled_outcome(stalled: bool) -> tuple[int, str]:
     return (200, "write_timeout") if stalled else (499, "client_closed")
 
 
-def write_line(entry: RequestEntry, *, status: int, key_name: str | None = None, model: str | None = None,
+def write_line(entry: AccessEntry, *, status: int, key_name: str | None = None, model: str | None = None,
                stream: bool | None = None, error_code: str | None = None, trace: Trace | None = None,
                usage: TurnUsage | None = None, started: float | None = None) -> None:
     """One access line; names and numbers only, never keys, tokens or passwords."""
@@ -112,7 +112,7 @@ def write_line(entry: RequestEntry, *, status: int, key_name: str | None = None,
 class AccessRecord:
     """The line of a request a serving object answers; `write` it exactly once when the turn is over."""
 
-    entry: RequestEntry
+    entry: AccessEntry
     key_name: str
     model: str
     stream: bool
@@ -126,7 +126,7 @@ class AccessRecord:
         """Take over the request's line from the middleware (which then writes none)."""
         entry = entry_of(request)
         if entry is None:  # an app without the middleware (some tests): a line of its own
-            entry = RequestEntry(request_id, None, "POST", "-", time.perf_counter())
+            entry = AccessEntry(request_id, None, "POST", "-", time.perf_counter())
         entry.claimed = True
         entry.key_name = key_name
         return cls(entry, key_name, model, stream, entry.started)
@@ -134,19 +134,6 @@ class AccessRecord:
     @property
     def request_id(self) -> str:
         return self.entry.request_id
-
-    def failed(self, status: int, code: str | None) -> None:
-        self.status, self.error_code = status, code
-
-    def stream_failed(self, error: Any, sent_as_http: bool) -> None:
-        """A stream's turn failed with `error` (an ApiError): the client got its status when it went out as
-        the HTTP answer, and 200 (with the error as the stream's last event) otherwise."""
-        self.status = error.status if sent_as_http else 200
-        self.error_code = error.code
-
-    def stream_cancelled(self, stalled: bool) -> None:
-        """The turn was cancelled: the client hung up (499), or stopped reading (200, cut by the gateway)."""
-        self.status, self.error_code = cancelled_outcome(stalled)
 
     def write(self, trace: Trace | None) -> None:
         write_line(self.entry, status=self.status, key_name=self.key_name, model=self.model, stream=self.stream,

@@ -3,7 +3,7 @@
 A surface brings a `StreamCodec` (the bytes of each output event in its wire format) and a function
 for its non-streamed body; this runs the turn with everything the gateway promises on every surface:
 failures before the first byte answered as HTTP errors (raised as `ApiError`, rendered in the path's
-error dialect by api/errors.py), after it as the codec's `failed` bytes; keep-alives in the codec's
+error dialect by api/dialect.py), after it as the codec's `failed` bytes; keep-alives in the codec's
 own shape; a client that hangs up or stops reading cancels the turn (lease back); one access line
 and one observer report per request. It is the codec-shaped loop the turn endpoint generalises
 (issue 21), so porting these surfaces onto it is a matter of handing over the same codecs.
@@ -26,7 +26,7 @@ from ..chat.tracker import TurnTracker
 from ..chat.turn import Turn
 from .access import AccessRecord, cancelled_outcome
 from .auth import Caller
-from .complete import run_to_finish
+from .endpoint import run_to_finish
 from .errors import ApiError, client_closed, from_failure
 from .observe import RequestObserver, in_flight, report
 from .sse import WRITE_TIMEOUT, EventChannel, EventStreamResponse

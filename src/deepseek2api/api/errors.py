@@ -1,8 +1,9 @@
-"""Gateway errors as HTTP answers: the one place where an error value becomes a status and a body.
+"""Gateway errors as values: what went wrong, as an `ApiError` with its status, type, param and code.
 
-Turn failures (`TurnFailed` with an upstream kind), pool exhaustion, the request validation errors
-of FastAPI and Starlette's 404/405 all become an `ApiError` here (`from_failure`, `install`);
-routes and serving code raise or hand over values and never build envelopes of their own.
+Turn failures (`TurnFailed` with an upstream kind), pool exhaustion and refused attachments all become
+an `ApiError` here (`from_failure`); routes and serving code raise or hand over these values and never
+build envelopes of their own. How an `ApiError` is written on the wire is its surface's error dialect
+(api/dialect.py, the one rendering every error answer goes through).
 Clients map the *status* to an exception class and decide on retries from it (CONFORMANCE.md §1.4),
 so the status must say what happened: 4xx for what the caller can fix, 429 for "wait", 502 for a
 broken upstream, 503 for "no account can serve this now".
@@ -13,15 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
-from starlette.responses import Response
 
 from ..chat.attachments import AttachmentError, AttachmentProblem
 from ..chat.errors import (
@@ -33,7 +27,6 @@ from ..chat.errors import (
 )
 from ..chat.history_file import PromptTooLong
 from ..pool.errors import PassthroughExhausted, PoolExhausted, PoolUnavailable
-from .access import note_error
 
 log = logging.getLogger(__name__)
 
@@ -269,135 +262,6 @@ def from_failure(exc: BaseException, *, attempts: int = 1, passthrough: bool = F
         log.error("unexpected failure in a chat turn", exc_info=exc)
         return internal_error()
     return None
-
-
-# --------------------------------------------------------------------------------------------
-# The Anthropic rendering: the same error values, in Anthropic's envelope, types and statuses
-# --------------------------------------------------------------------------------------------
-
-ANTHROPIC_PREFIXES = ("/v1/messages", "/anthropic/")
-
-_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-                    500: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
-TOO_LONG_WORDING = "prompt is too long"  # Claude Code matches these words and compacts the conversation
-
-
-def is_anthropic_path(path: str) -> bool:
-    """Requests on these paths come from Anthropic clients: every error they get is in Anthropic's shape."""
-    return path.startswith(ANTHROPIC_PREFIXES)
-
-
-def anthropic_status(error: ApiError) -> int:
-    """503 ("no account can serve now", upstream busy) is Anthropic's 529: the SDKs and Claude Code
-    treat that as "overloaded, try again"."""
-    return 529 if error.status == 503 else error.status
-
-
-def anthropic_type(status: int) -> str:
-    if status in _ANTHROPIC_TYPES:
-        return _ANTHROPIC_TYPES[status]
-    return "api_error" if status >= 500 else "invalid_request_error"
-
-
-def anthropic_message(error: ApiError) -> str:
-    if error.code == "context_length_exceeded" and TOO_LONG_WORDING not in error.message:
-        return f"{TOO_LONG_WORDING}: {error.message}"
-    return error.message
-
-
-def anthropic_body(error: ApiError, request_id: str | None = None) -> dict[str, Any]:
-    """`{"type": "error", "error": {"type", "message"}, "request_id"}`."""
-    return {"type": "error",
-            "error": {"type": anthropic_type(anthropic_status(error)), "message": anthropic_message(error)},
-            "request_id": request_id}
-
-
-def anthropic_sse_bytes(error: ApiError, request_id: str | None = None) -> bytes:
-    """The `event: error` that ends an Anthropic stream which already started."""
-    data = json.dumps(anthropic_body(error, request_id), ensure_ascii=False, separators=(",", ":"))
-    return b"event: error\ndata: " + data.encode() + b"\n\n"
-
-
-@dataclass(frozen=True, slots=True)
-class AnthropicStreamError:
-    """An `ApiError` as the last event of an Anthropic stream (api/sse.py's StreamError)."""
-
-    error: ApiError
-    request_id: str | None = None
-
-    def sse_bytes(self) -> bytes:
-        return anthropic_sse_bytes(self.error, self.request_id)
-
-
-DialectRender = Callable[[ApiError, str | None], tuple[int, bytes]]
-_DIALECTS: list[tuple[Callable[[str], bool], DialectRender]] = []  # further surfaces' envelopes (Gemini, Ollama)
-
-
-def register_dialect(matches: Callable[[str], bool], render: DialectRender) -> None:
-    """Errors on the paths `matches` accepts are rendered by `render` (status, JSON body); idempotent."""
-    if (matches, render) not in _DIALECTS:
-        _DIALECTS.append((matches, render))
-
-
-def rendered(error: ApiError, path: str, request_id: str | None) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of `error` for a request on `path` (OpenAI, Anthropic or a registered shape)."""
-    headers = error.all_headers()
-    if request_id:
-        headers["x-request-id"] = request_id
-    for matches, render in _DIALECTS:
-        if matches(path):
-            status, body = render(error, request_id)
-            return status, headers, body
-    if is_anthropic_path(path):
-        if request_id:
-            headers["request-id"] = request_id
-        body = json.dumps(anthropic_body(error, request_id), ensure_ascii=False, separators=(",", ":")).encode()
-        return anthropic_status(error), headers, body
-    return error.status, headers, error.body_bytes()
-
-
-def error_response(error: ApiError, request_id: str | None = None, path: str = "") -> Response:
-    status, headers, body = rendered(error, path, request_id)
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
-
-
-def _request_error_response(request: Request, error: ApiError) -> Response:
-    note_error(request, error.code)  # for the access line (api/access.py)
-    state = request.scope.get("state") or {}
-    return error_response(error, state.get("request_id"), request.url.path)
-
-
-async def _api_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return _request_error_response(request, exc)
-
-
-async def _http_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 404:
-        error = not_found(f"Unknown route {request.method} {request.url.path}.", "unknown_route")
-    elif exc.status_code == 405:
-        error = ApiError(405, f"Method {request.method} is not allowed on {request.url.path}.",
-                         "invalid_request_error", None, "method_not_allowed")
-    else:
-        error = ApiError(exc.status_code, str(exc.detail), "invalid_request_error", None, None)
-    return _request_error_response(request, error)
-
-
-async def _validation_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
-    return _request_error_response(request, bad_request(f"Invalid request: {first.get('msg', 'bad input')}", where))
-
-
-def install(app: FastAPI) -> None:
-    """Route every error the framework raises through this module."""
-    app.add_exception_handler(ApiError, _api_error_handler)
-    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
-    app.add_exception_handler(RequestValidationError, _validation_error_handler)
-
 
 
 _OWN_NETWORK_WORDING = ("no data from upstream for", "no response from upstream within", ": timed out")

@@ -29,6 +29,7 @@ from starlette.routing import Route
 from ..deepseek.drift import CANARY, DriftCanary
 from ..deepseek.gate import VersionGate
 from ..settings import redact_proxy
+from .dialect import error_response
 from .errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -284,8 +285,7 @@ def metrics_route(metrics: GatewayMetrics, *, check: KeyCheck | None = None, pat
             try:
                 check(request.headers)
             except ApiError as error:
-                return Response(error.body_bytes(), status_code=error.status, media_type="application/json",
-                                headers=error.all_headers())
+                return error_response(request, error)
         return Response(metrics.exposition(), headers={"content-type": CONTENT_TYPE_PLAIN_0_0_4,
                                                        "cache-control": "no-store"})
 

@@ -19,16 +19,9 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .access import RequestEntry, write_line
-from .errors import (
-    ApiError,
-    anthropic_sse_bytes,
-    internal_error,
-    is_anthropic_path,
-    rendered,
-    shutting_down,
-    too_large,
-)
+from .access import AccessEntry, write_line
+from .dialect import DialectTable, ErrorDialect, render_error
+from .errors import ApiError, internal_error, shutting_down, too_large
 from .request_limits import (
     RequestLimits,
     allowed_request_headers,
@@ -48,8 +41,9 @@ _EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms, x-sho
 
 class GatewayMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, cors_origins: Iterable[str],
-                 limits: RequestLimits | None = None) -> None:
+                 limits: RequestLimits | None = None, dialects: DialectTable | None = None) -> None:
         self.app = app
+        self.dialects = dialects or DialectTable()  # route prefix → error dialect (server.py)
         self.limits = limits or RequestLimits()
         self.max_body_bytes = max_body_bytes
         self.origins = [o.rstrip("/") for o in cors_origins]
@@ -77,35 +71,38 @@ class GatewayMiddleware:
         request_id = f"req_{uuid.uuid4().hex}"
         client_id = headers.get("x-client-request-id") or headers.get("x-request-id") or None
         path = scope.get("path", "")
-        entry = RequestEntry(request_id, client_id[:_CLIENT_ID_LIMIT] if client_id else None, scope["method"], path,
+        entry = AccessEntry(request_id, client_id[:_CLIENT_ID_LIMIT] if client_id else None, scope["method"], path,
                              time.perf_counter())
+        dialect = self.dialects.for_path(path)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["access"] = entry
+        state["dialect"] = dialect  # every error answer of this request renders in it (api/dialect.py)
         origin = self._allowed_origin(headers.get("origin"), path)
-        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        extra = dialect.id_headers(request_id)  # x-request-id, and the one the surface's SDKs read
         if client_id and _SAFE_REQUEST_ID.match(client_id):
             extra.append((b"x-client-request-id", client_id.encode()))
-        if is_anthropic_path(path):
-            extra.append((b"request-id", request_id.encode()))  # the anthropic SDKs read this one
         if origin is not None:
             extra += [(b"access-control-allow-origin", origin), (b"access-control-expose-headers", _EXPOSE_HEADERS)]
             if origin != b"*":
                 extra.append((b"vary", b"Origin"))
 
         try:
-            await self._serve(scope, receive, send, headers, extra, entry)
+            await self._serve(scope, receive, send, headers, extra, entry, dialect)
         finally:
             if not entry.claimed:  # nobody else writes this request's line
                 write_line(entry, status=entry.status or 499)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str],
-                     extra: list[tuple[bytes, bytes]], entry: RequestEntry) -> None:
+                     extra: list[tuple[bytes, bytes]], entry: AccessEntry, dialect: ErrorDialect) -> None:
         request_id = entry.request_id
+
+        async def answer(error: ApiError, *, close: bool = False) -> None:
+            await self._error(entry, send, extra + [_CLOSE] if close else extra, error, dialect)
 
         too_big = head_error(scope["headers"], self.limits)
         if too_big is not None:
-            await self._error(entry, send, extra, too_big)
+            await answer(too_big)
             return
 
         if scope["method"] == "OPTIONS":  # CORS preflight (or a plain OPTIONS): always 204
@@ -125,7 +122,7 @@ class GatewayMiddleware:
         # the server close it once the answer is out.
         has_body = (length is not None and length.strip() not in ("", "0")) or "transfer-encoding" in headers
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._error(entry, send, extra + [_CLOSE], self._too_large())
+            await answer(self._too_large(), close=True)
             return
 
         received = 0
@@ -176,7 +173,7 @@ class GatewayMiddleware:
         except ApiError as error:
             entry.error_code = error.code
             if not started:
-                await self._error(entry, send, extra + ([_CLOSE] if has_body and not body_done else []), error)
+                await answer(error, close=has_body and not body_done)
         except ClientStalled:  # the stream's turn is already ended (api/sse.py); drop the connection too
             entry.error_code = "write_timeout"
             await _abort_connection(receive)
@@ -189,21 +186,21 @@ class GatewayMiddleware:
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            await self._shutting_down(entry, send, extra, started, streaming and not ended)
+            await self._shutting_down(entry, send, extra, dialect, started, streaming and not ended)
         except Exception:
             entry.error_code = "internal_error"
             log.exception("unhandled error in request %s", request_id)
             if not started:
-                await self._error(entry, send, extra, internal_error(request_id))
+                await answer(internal_error(request_id))
 
-    async def _shutting_down(self, entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]],
-                             started: bool, open_stream: bool) -> None:
+    async def _shutting_down(self, entry: AccessEntry, send: Send, extra: list[tuple[bytes, bytes]],
+                             dialect: ErrorDialect, started: bool, open_stream: bool) -> None:
         error = shutting_down()
         try:
             if not started:
-                await self._error(entry, send, extra, error)
+                await self._error(entry, send, extra, error, dialect)
             elif open_stream:
-                last = anthropic_sse_bytes(error) if is_anthropic_path(entry.path) else error.sse_bytes()
+                last = dialect.stream_event(error, None)
                 await send({"type": "http.response.body", "body": last, "more_body": False})
         except (OSError, RuntimeError):
             pass  # the connection is already gone
@@ -212,8 +209,9 @@ class GatewayMiddleware:
         return too_large(self.max_body_bytes)
 
     @staticmethod
-    async def _error(entry: RequestEntry, send: Send, extra: list[tuple[bytes, bytes]], error: ApiError) -> None:
-        status, error_headers, body = rendered(error, entry.path, entry.request_id)
+    async def _error(entry: AccessEntry, send: Send, extra: list[tuple[bytes, bytes]], error: ApiError,
+                     dialect: ErrorDialect) -> None:
+        status, error_headers, body = render_error(error, dialect, entry.request_id)
         entry.status, entry.error_code = status, error.code
         present = {k for k, _ in extra}
         error_headers = {k: v for k, v in error_headers.items() if k.encode() not in present}

@@ -1,8 +1,8 @@
 """What every API surface reports about each request it served: one `FinishedRequest` per request,
 handed to an injected `RequestObserver` (never a global registry).
 
-The composition root builds one `RequestRecorder` (it updates the Prometheus metrics and the
-console's live tail) and hands it to each surface: OpenAI chat completions, Anthropic Messages and
+The composition root builds one `RequestRecorder` (api/admin/requestlog.py: it updates the Prometheus
+metrics and the console's live tail) and hands it to each surface: OpenAI chat completions, Anthropic Messages and
 Responses each call `report(...)` beside their access line and wrap the time a request holds an account
 in `in_flight(observer, surface)`. A surface without an observer passes `None`.
 """
@@ -18,8 +18,6 @@ from typing import Protocol
 
 from ..chat.runner import TurnTrace
 from ..chat.turn import Turn
-from .admin.requestlog import RequestEntry, RequestLog
-from .metrics import GatewayMetrics, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,28 +51,6 @@ class RequestObserver(Protocol):
         ...
 
 
-class RequestRecorder:
-    """The gateway's `RequestObserver`: Prometheus counters and histograms plus the console's tail."""
-
-    def __init__(self, metrics: GatewayMetrics, requests: RequestLog) -> None:
-        self.metrics = metrics
-        self.requests = requests
-
-    def request_finished(self, done: FinishedRequest) -> None:
-        # Metrics label the resolved model, so `claude-sonnet-4-5` and `DeepSeek-R1` are not "other".
-        self.metrics.request_finished(surface=done.surface, model=done.resolved_model or done.model,
-                                      stream=done.stream,
-                                      outcome=Outcome.from_status(done.status), duration=done.duration,
-                                      ttft=done.ttft, tokens_in=done.tokens_in, tokens_out=done.tokens_out)
-        self.requests.record(RequestEntry(time=time.time(), surface=done.surface, model=done.model,
-                                          status=done.status, stream=done.stream, duration=done.duration,
-                                          ttft=done.ttft, tokens_in=done.tokens_in, tokens_out=done.tokens_out,
-                                          account_id=done.account_id, request_id=done.request_id))
-
-    def in_flight(self, surface: str) -> AbstractContextManager[None]:
-        return self.metrics.in_flight(surface)
-
-
 @contextlib.asynccontextmanager
 async def in_flight(observer: RequestObserver | None, surface: str) -> AsyncIterator[None]:
     """`async with in_flight(observer, "openai"):` the observer's in-flight block (nothing without one),
@@ -102,4 +78,4 @@ def report(observer: RequestObserver | None, surface: str, turn: Turn, trace: Tu
         account_id=trace.account_id, request_id=turn.request_id, resolved_model=turn.model.id))
 
 
-__all__ = ["FinishedRequest", "RequestObserver", "RequestRecorder", "in_flight", "report"]
+__all__ = ["FinishedRequest", "RequestObserver", "in_flight", "report"]

@@ -51,7 +51,7 @@ SSE_HEADERS: Final = [
 
 
 class StreamError(Protocol):
-    """An error that can end a stream as its last event (api/errors.py's ApiError)."""
+    """An error that can end a stream as its last event (api/codec.py's StreamFailure)."""
 
     def sse_bytes(self) -> bytes: ...
 

@@ -27,16 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..deepseek.client import DeepSeekClient
+from ..deepseek.client import PATH_COMPLETION, DeepSeekClient
 from ..deepseek.errors import UpstreamFailure
-from ..deepseek.pow import PowChallenge, PowError, encode_pow_response, solve_async
+from ..deepseek.pow import PowChallenge
 from ..pool.proxies import ProxyPool
 from ..settings import AccountSettings
 from .housekeeping import delete_session
 
 log = logging.getLogger(__name__)
 
-COMPLETION_PATH = "/api/v0/chat/completion"
 INTERVAL = 1.0  # seconds between passes over the pool
 REFRESH_MARGIN = 60.0  # re-solve a ready PoW this many seconds before it expires
 USE_MARGIN = 10.0  # never hand out a PoW with less time left than this
@@ -202,11 +201,9 @@ class TurnPrewarmer:
                 started = self._clock()
                 if session_id is None:
                     session_id = await self._client.create_session(token, proxy=proxy)
-                challenge = await self._client.create_pow_challenge(token, COMPLETION_PATH, proxy=proxy)
-                answer = await solve_async(challenge)
-                header = encode_pow_response(challenge, answer, COMPLETION_PATH)
-        except (UpstreamFailure, PowError) as exc:
-            kind = exc.kind.value if isinstance(exc, UpstreamFailure) else "pow"
+                header, challenge = await self._client.solved_pow(token, PATH_COMPLETION, proxy=proxy)
+        except UpstreamFailure as exc:
+            kind = exc.kind.value
             log.info("prewarm: account %s: preparing a turn failed (%s); retrying in %.0f s", account_id, kind,
                      RETRY_AFTER_FAILURE)
             self._failed_until[account_id] = self._clock() + RETRY_AFTER_FAILURE

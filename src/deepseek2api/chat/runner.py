@@ -123,7 +123,6 @@ class TurnTrace:
 
     account_id: str | None = None
     attempts: int = 0
-    continue_rounds: int = 0
     upstream_tokens: int | None = None  # DeepSeek's own `accumulated_token_usage`, for comparison
     first_output: float | None = None  # perf_counter of the first event yielded (buffered: the finish)
     usage: TurnUsage | None = None  # the finish's counted usage (the metrics and the console read it)
@@ -407,7 +406,6 @@ class TurnRunner:
                 if halted or not incomplete or response_id is None:
                     break
                 rounds += 1
-                trace.continue_rounds = rounds
                 await _close(stream)
                 stream = None
                 try:

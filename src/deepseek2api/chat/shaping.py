@@ -134,24 +134,24 @@ class AnswerShaper:
             events = tools.content(out.text)
             if len(events) == 1 and not self.hold and not self.buffered:  # the hot path: plain text
                 event = events[0]
-                if type(event) is tool_events.OutText:
+                if type(event) is tool_events.SievedText:
                     self._content.append(event.text)
                     self.shown = True
                     return [out] if event.text == out.text else [OutContent(event.text)]
             return self._visible(events)
         if isinstance(out, OutReasoning):
             if tools is None:
-                return self._visible((tool_events.OutReasoning(out.text),))
+                return self._visible((tool_events.SievedReasoning(out.text),))
             return self._visible(tools.reasoning(out.text))
         if isinstance(out, OutFinish):
             return self._finish(out)
         return [out]
 
     def _record(self, event: tool_events.Event) -> OutContent | OutReasoning | OutToolCall:
-        if isinstance(event, tool_events.OutText):
+        if isinstance(event, tool_events.SievedText):
             self._content.append(event.text)
             return OutContent(event.text)
-        if isinstance(event, tool_events.OutReasoning):
+        if isinstance(event, tool_events.SievedReasoning):
             self._reasoning.append(event.text)
             return OutReasoning(event.text)
         self._calls.append(event)

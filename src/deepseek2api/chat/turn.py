@@ -48,7 +48,6 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     # the official API's August 2026 vision name; with vision disabled upstream it falls back (chat/modes.py)
     _spec("deepseek-vision", "vision", False, False, "deepseek-v4-flash-vision-exp"),
 )
-DEFAULT_MODEL = "deepseek-chat"
 _log = logging.getLogger(__name__)
 
 

@@ -107,11 +107,6 @@ def warm_up() -> bool:
     return _load() is not None
 
 
-def is_exact() -> bool:
-    """True when counts come from the real tokenizer rather than the estimate."""
-    return _load() is not None
-
-
 def _estimate(text: str) -> int:
     return math.ceil(len(text) / 3)
 

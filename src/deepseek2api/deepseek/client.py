@@ -326,6 +326,12 @@ class DeepSeekClient:
 
     async def pow_header(self, token: str, target_path: str, *, proxy: str | None = None) -> str:
         """Challenge + solve (in a thread) + encode → the `x-ds-pow-response` value for `target_path`."""
+        header, _ = await self.solved_pow(token, target_path, proxy=proxy)
+        return header
+
+    async def solved_pow(self, token: str, target_path: str, *,
+                         proxy: str | None = None) -> tuple[str, PowChallenge]:
+        """`pow_header` and the challenge it answers (its expiry tells how long the header stays valid)."""
         challenge = await self.create_pow_challenge(token, target_path, proxy=proxy)
         started = time.perf_counter()
         try:
@@ -337,7 +343,7 @@ class DeepSeekClient:
             raise _protocol(f"PoW challenge rejected by the solver: {exc}") from None
         if self.on_pow_solved is not None:
             self.on_pow_solved(time.perf_counter() - started)
-        return encode_pow_response(challenge, answer, target_path)
+        return encode_pow_response(challenge, answer, target_path), challenge
 
     async def prepare_completion(self, token: str, *, proxy: str | None = None) -> tuple[str, str]:
         """(session_id, PoW header for a completion): both upstream calls run concurrently.

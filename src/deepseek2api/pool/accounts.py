@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import UpstreamError
@@ -696,6 +697,17 @@ class AccountPool:
 
     def account_ids(self) -> Iterable[str]:
         return list(self._accounts)
+
+    mode = "single"  # pool/interface.py `Pool`: this process's own pool
+
+    def proxy_status(self) -> list[dict[str, object]]:
+        """The egress proxies' use and quarantine, URLs redacted."""
+        return self._proxies.stats()
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The pool for the console (the shared pool adds its replicas)."""
+        return {"mode": self.mode, "leases": self.leases_out, "waiting": self.waiting, "accounts": self.status(),
+                "proxies": self.proxy_status()}
 
     def idle_accounts(self) -> list[tuple[AccountSettings, str]]:
         """(account, its current token) for every usable account with a token and no lease out.

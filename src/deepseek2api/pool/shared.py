@@ -287,7 +287,10 @@ class SharedLeaseContext:
 
 
 class SharedPool:
-    """The `LeaseSource` of a replica in cluster mode (`cluster.redis_url` set)."""
+    """The `LeaseSource` of a replica in cluster mode (`cluster.redis_url` set); pool/interface.py's `Pool`."""
+
+    mode = "cluster"
+    waiting = 0  # requests queued in this process: the shared queue lives in Redis (`snapshot()`)
 
     def __init__(self, settings: Settings, login: LoginFn, *, replica_id: str | None = None,
                  observer: PoolObserver | None = None, membership: Membership | None = None) -> None:
@@ -477,7 +480,7 @@ class SharedPool:
 
     async def snapshot(self) -> dict[str, Any]:
         """The shared pool for the console: mode, replicas with heartbeat age, accounts, proxies, queue."""
-        base: dict[str, Any] = {"mode": "cluster", "name": self.config.name, "available": self.available,
+        base: dict[str, Any] = {"mode": self.mode, "name": self.config.name, "available": self.available,
                                 "replica": self._coordinator.replica_id if self._coordinator else None,
                                 "leases_held_here": self._coordinator.held if self._coordinator else 0}
         if not self._started:

@@ -3,6 +3,7 @@
 A ring buffer (old entries fall off; memory stays flat for weeks) plus one bounded queue per open
 tail. `record()` never waits: a tail that cannot keep up loses entries (and is told how many) rather
 than slowing requests down. Everything runs on the event loop; call `record()` from it.
+`RequestRecorder` is the observer every surface reports to: it feeds this log and the metrics.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import dataclasses
 import math
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
+
+from ..metrics import GatewayMetrics, Outcome
+from ..observe import FinishedRequest
 
 DEFAULT_SIZE = 500
 MODEL_CHARS = 100  # of a model name the log keeps (the longest documented name is ~30)
@@ -122,4 +127,27 @@ def _percentile(ordered: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-__all__ = ["RequestEntry", "RequestLog", "TrafficStats"]
+class RequestRecorder:
+    """The gateway's `RequestObserver` (api/observe.py): Prometheus counters and histograms plus the
+    console's tail."""
+
+    def __init__(self, metrics: GatewayMetrics, requests: RequestLog) -> None:
+        self.metrics = metrics
+        self.requests = requests
+
+    def request_finished(self, done: FinishedRequest) -> None:
+        # Metrics label the resolved model, so `claude-sonnet-4-5` and `DeepSeek-R1` are not "other".
+        self.metrics.request_finished(surface=done.surface, model=done.resolved_model or done.model,
+                                      stream=done.stream,
+                                      outcome=Outcome.from_status(done.status), duration=done.duration,
+                                      ttft=done.ttft, tokens_in=done.tokens_in, tokens_out=done.tokens_out)
+        self.requests.record(RequestEntry(time=time.time(), surface=done.surface, model=done.model,
+                                          status=done.status, stream=done.stream, duration=done.duration,
+                                          ttft=done.ttft, tokens_in=done.tokens_in, tokens_out=done.tokens_out,
+                                          account_id=done.account_id, request_id=done.request_id))
+
+    def in_flight(self, surface: str) -> AbstractContextManager[None]:
+        return self.metrics.in_flight(surface)
+
+
+__all__ = ["RequestEntry", "RequestLog", "RequestRecorder", "TrafficStats"]

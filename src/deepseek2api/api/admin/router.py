@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from ..dialect import error_response
 from ..errors import ApiError, bad_request, not_found
 from .auth import AdminAuth
 from .backend import AccountView, AdminBackend, AdminError, AdminErrorKind
@@ -42,9 +43,11 @@ _T = TypeVar("_T")
 Handler = Callable[[Request, str], Awaitable[Response]]
 
 
-def _error_response(error: ApiError) -> Response:
-    headers = {**error.all_headers(), **_NO_STORE}
-    return Response(error.body_bytes(), status_code=error.status, media_type="application/json", headers=headers)
+def _error_response(request: Request, error: ApiError) -> Response:
+    """The request's dialect (api/dialect.py), with its request id, never cached."""
+    response = error_response(request, error)
+    response.headers.update(_NO_STORE)
+    return response
 
 
 def _json(data: object, status: int = 200) -> JSONResponse:
@@ -89,15 +92,15 @@ class AdminApi:
             try:
                 key_name = self.auth.check(request.headers)
             except ApiError as error:
-                return _error_response(error)
+                return _error_response(request, error)
             try:
                 return await handler(request, key_name)
             except ApiError as error:
-                return _error_response(error)
+                return _error_response(request, error)
             except AdminError as error:
                 status = _ERROR_STATUS[error.kind]
-                return _error_response(ApiError(status, error.message, "invalid_request_error" if status < 500
-                                                else "server_error", None, error.kind.value))
+                kind = "invalid_request_error" if status < 500 else "server_error"
+                return _error_response(request, ApiError(status, error.message, kind, None, error.kind.value))
 
         return endpoint
 

@@ -17,11 +17,13 @@ from ...chat.errors import TurnFailed
 from ...chat.runner import AccountSource, Lease, LeaseSource, TurnRunner, TurnTrace
 from ...chat.turn import Message, ModelRegistry, Turn
 from ...pool.errors import EditRefusal, PoolEditRefused, PoolExhausted, PoolUnavailable
+from ..dialect import OPENAI
 from ..errors import from_failure
-from ..observe import FinishedRequest, RequestObserver
+from ..observe import RequestObserver, report
 from .backend import AdminError, AdminErrorKind, ProbeResult, TesterReply
 
 TEST_MODEL = "deepseek-chat"
+TESTER = "tester"  # the `surface` label of the console's turns
 TEST_PROMPT = "Reply with the single word: ok"
 _REFUSAL = {EditRefusal.NOT_FOUND: AdminErrorKind.NOT_FOUND, EditRefusal.EXISTS: AdminErrorKind.CONFLICT,
             EditRefusal.IN_USE: AdminErrorKind.CONFLICT}
@@ -89,11 +91,7 @@ class ConsoleTurns:
         usage = finish.usage if finish is not None else None
         tokens_in = usage.prompt_tokens if usage is not None else None
         tokens_out = usage.completion_tokens if usage is not None else None
-        if self.observer is not None:
-            self.observer.request_finished(FinishedRequest(
-                surface="tester", model=model, stream=False, status=status, duration=duration,
-                ttft=duration if finish is not None else None, tokens_in=tokens_in, tokens_out=tokens_out,
-                account_id=trace.account_id, request_id=request_id))
+        report(self.observer, TESTER, turn, trace, started, status)  # as the endpoint reports a request
         if finish is None:
             return TesterReply(False, "", account_id=trace.account_id, model=model, duration=duration,
                                error=error or "error: the turn ended without an answer")
@@ -103,7 +101,7 @@ class ConsoleTurns:
 
 def _status_of(failure: BaseException, attempts: int) -> int:
     answer = from_failure(failure, attempts=max(1, attempts))
-    return answer.status if answer is not None else 499
+    return OPENAI.status(answer) if answer is not None else 499
 
 
 __all__ = ["TEST_MODEL", "TEST_PROMPT", "ConsoleTurns", "PinnedLeases", "refused"]

@@ -14,12 +14,15 @@ import json
 import random
 import string
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
+from ...chat.assemble import OutFinish
 from ...chat.usage import TurnUsage
-from ...chat.web_search import cited_links
+from ...chat.web_search import WebSearchTool, cited_links
 from ...deepseek.events import SearchResult
+from ..errors import ApiError
+from .dialect import anthropic_sse_bytes
 from .signature import ThinkingSigner
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -276,3 +279,86 @@ class StreamWriter:
 
 def count_body(tokens: int) -> dict[str, Any]:
     return {"input_tokens": tokens}
+
+
+class MessagesCodec:
+    """The Messages wire format of one request (api/codec.py's `StreamCodec`).
+
+    A forced tool call (`tool_choice` any/tool) has no text before it: text is held back until the
+    answer shows whether a call comes, dropped when one does and sent at the finish when none did; the
+    non-stream body drops it the same way. With the hosted web search tool (`search`, asked `query`),
+    the answer's text follows its search blocks, whose results are known only at the end (and is split
+    at its citations), so it is held back too."""
+
+    keepalive: Final = PING
+
+    def __init__(self, request_id: str, model: str, signer: ThinkingSigner, *, forces_call: bool,
+                 search: WebSearchTool | None = None, query: str = "") -> None:
+        self.request_id, self.signer, self.model = request_id, signer, model
+        self.writer = StreamWriter(new_message_id(), model, signer)
+        self.forces_call = forces_call
+        self.search, self.query = search, query
+        self.held: list[str] = []
+        self.called = False
+        self.reasoning: Callable[[str], bytes] = self.writer.reasoning
+        # the hot path: straight to the writer, no extra call per token, unless text is held back
+        self.text: Callable[[str], bytes] = self._hold if forces_call or search is not None else self.writer.text
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"request-id", self.request_id.encode())]
+
+    def start(self) -> bytes:
+        return self.writer.start()
+
+    def _hold(self, text: str) -> bytes:
+        if self.called:
+            return self.writer.text(text)
+        self.held.append(text)
+        return b""
+
+    def tool_call(self, call: ToolCall) -> bytes:
+        self.called = True
+        if self.search is None:
+            self.held.clear()
+        return self.writer.tool_call(call)
+
+    async def finish(self, finish: OutFinish) -> bytes:
+        calls = bool(finish.tool_calls) or self.called
+        out = b""
+        searches: int | None = None
+        if self.search is not None:
+            text = "" if calls and self.forces_call else "".join(self.held)
+            searched, searches = searched_blocks(self.search, self.query, finish, text)
+            out = b"".join(self.writer.whole_block(block) for block in searched)
+        elif self.held and not calls:
+            out = self.writer.text("".join(self.held))
+        reason = stop_reason(finish.finish_reason, finish.stop_sequence, calls)
+        return out + self.writer.finish(reason, finish.stop_sequence, finish.usage, searches)
+
+    def failed(self, error: ApiError, started: bool) -> bytes:
+        return anthropic_sse_bytes(error, self.request_id)
+
+    async def body(self, finish: OutFinish, calls: Sequence[ToolCall]) -> dict[str, Any]:
+        tool_calls = finish.tool_calls
+        text = "" if tool_calls and self.forces_call else finish.content_text  # a forced call has no text before it
+        searches: int | None = None
+        if self.search is None:
+            content = content_blocks(self.signer, finish.reasoning_text, text, tool_calls)
+        else:
+            searched, searches = searched_blocks(self.search, self.query, finish, text)
+            content = content_blocks(self.signer, finish.reasoning_text, "", ())
+            content += searched + content_blocks(self.signer, "", "", tool_calls)
+        return message_body(new_message_id(), self.model, content,
+                            stop_reason(finish.finish_reason, finish.stop_sequence, bool(tool_calls)),
+                            finish.stop_sequence, usage_body(finish.usage, searches))
+
+
+def searched_blocks(search: WebSearchTool, query: str, finish: OutFinish,
+                    text: str) -> tuple[list[dict[str, Any]], int]:
+    """A searched turn's blocks after its thinking — the search (when DeepSeek searched) and the answer
+    with its citations — and the number of searches for `usage.server_tool_use`."""
+    if not finish.citations:  # DeepSeek answered without searching: no search to show
+        return ([{"type": "text", "text": text}] if text else []), 0
+    results = search.results(finish.citations)
+    blocks = search_blocks(server_tool_id(), query, results)
+    return blocks + cited_text_blocks(text, results), 1

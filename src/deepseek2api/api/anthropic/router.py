@@ -2,7 +2,7 @@
 
 Routes match on the path only, so Claude Code's `/v1/messages?beta=true` is the same route. Any
 `anthropic-version` and `anthropic-beta` is accepted; errors on these paths are rendered in
-Anthropic's envelope by api/errors.py.
+Anthropic's envelope (dialect.py, registered for these routes in server.py).
 """
 
 from __future__ import annotations

@@ -42,5 +42,5 @@ def gemini_body(error: ApiError) -> dict[str, Any]:
 
 
 def render(error: ApiError, request_id: str | None) -> tuple[int, bytes]:
-    """Status and body of `error` on a Gemini path (api/errors.py's dialect hook)."""
+    """Status and body of `error` on a Gemini path (a RenderedDialect in server.py's table)."""
     return error.status, json.dumps(gemini_body(error), ensure_ascii=False, separators=(",", ":")).encode()

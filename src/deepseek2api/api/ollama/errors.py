@@ -20,5 +20,5 @@ def error_line(error: ApiError) -> bytes:
 
 
 def render(error: ApiError, request_id: str | None) -> tuple[int, bytes]:
-    """Status and body of `error` on an Ollama path (api/errors.py's dialect hook)."""
+    """Status and body of `error` on an Ollama path (a RenderedDialect in server.py's table)."""
     return error.status, error_line(error)

@@ -11,13 +11,15 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from ...chat.assemble import OutFinish
 from ...chat.model_limits import ModelLimits
 from ...chat.tools.events import OutToolCall
 from ...chat.turn import ModelRegistry, ModelSpec
 from ...chat.usage import TurnUsage
+from ..errors import ApiError
+from ..sse import KEEPALIVE
 
 SYSTEM_FINGERPRINT = "fp_deepseek2api"
 MODELS_CREATED = 1735689600  # 2025-01-01T00:00:00Z: a stable `created` for every listed model
@@ -236,3 +238,56 @@ def model_list_body(specs: Sequence[ModelSpec] | ModelRegistry, limits: ModelLim
         "first_id": data[0]["id"] if data else None,
         "last_id": data[-1]["id"] if data else None,
     }
+
+
+class ChatCodec:
+    """The chat completions wire format of one request (api/codec.py's `StreamCodec`).
+
+    Usage goes on exactly ONE chunk: clients that add up usage over the chunks (LangChain's stream_usage)
+    would count it twice otherwise. `usage_chunk` "both": OpenAI's usage-only chunk when the client asked
+    for it (`include_usage`), else DeepSeek's placement on the finish chunk; "openai": only the former;
+    "deepseek": only the latter. `legacy`: the `functions` API (one call per answer, `function_call`)."""
+
+    keepalive: Final = KEEPALIVE
+    __slots__ = ("encoder", "legacy", "request_id", "text", "reasoning", "thinking", "usage_chunk",
+                 "usage_on_finish")
+
+    def __init__(self, request_id: str, model: str, *, thinking: bool, legacy: bool, include_usage: bool,
+                 usage_chunk: str) -> None:
+        self.encoder = ChunkEncoder(new_completion_id(), now(), model)
+        self.request_id, self.thinking, self.legacy = request_id, thinking, legacy
+        self.usage_chunk = include_usage and usage_chunk in ("both", "openai")
+        self.usage_on_finish = usage_chunk == "deepseek" or (usage_chunk == "both" and not self.usage_chunk)
+        self.text = self.encoder.content  # the hot path: no extra call per token
+        self.reasoning = self.encoder.reasoning
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"x-request-id", self.request_id.encode())]
+
+    def start(self) -> bytes:
+        return self.encoder.role(self.thinking)
+
+    def tool_call(self, call: OutToolCall) -> bytes:
+        if self.legacy and call.index > 0:  # the functions API had one call per answer
+            return b""
+        return self.encoder.tool_call(call, self.legacy)
+
+    async def finish(self, finish: OutFinish) -> bytes:
+        usage = turn_usage_body(finish.usage) if finish.usage is not None else None
+        data = self.encoder.chunk({}, finish_reason_for(finish, self.legacy),
+                                  usage if self.usage_on_finish else None, citation_fields(finish))
+        if self.usage_chunk and usage is not None:
+            data += self.encoder.usage(usage)
+        return data + DONE
+
+    def failed(self, error: ApiError, started: bool) -> bytes:
+        return error.sse_bytes()  # no [DONE] after it
+
+    async def body(self, finish: OutFinish, calls: Sequence[OutToolCall]) -> dict[str, Any]:
+        reasoning = finish.reasoning_text
+        usage = turn_usage_body(finish.usage) if finish.usage is not None else None
+        body = completion_body(new_completion_id(), now(), self.encoder.model, finish.content_text,
+                               finish.finish_reason, usage, reasoning if (self.thinking or reasoning) else None,
+                               finish.tool_calls, self.legacy)
+        body.update(citation_fields(finish))
+        return body

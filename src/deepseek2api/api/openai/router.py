@@ -36,7 +36,7 @@ def openai_router(chat: ChatCompletions, registry: ModelRegistry, authenticator:
         authenticate(request)
         if request.query_params.get("available", "").lower() in ("1", "true", "yes"):
             # only the models every account can serve today, by the settings learned so far (chat/modes.py)
-            learned = chat.runner.modes.learned().values()
+            learned = chat.deps.runner.modes.learned().values()
             served = [spec for spec in registry.listed()
                       if all(modes.allows(spec.model_type) is not False for modes in learned)]
             return JSONResponse(model_list_body(served, limits))

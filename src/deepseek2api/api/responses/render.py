@@ -12,18 +12,22 @@ token) is encoded from a prefix made once per item; only the text is JSON-encode
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ...chat.assemble import OutFinish
+from ...chat.tools.events import OutToolCall
 from ...chat.tools.spec import ToolKind, ToolSpec
 from ...chat.usage import TurnUsage
+from ...chat.web_search import WebSearchTool, without_links
 from ..errors import ApiError
+from ..sse import KEEPALIVE
 
 _encode_str = json.encoder.encode_basestring
 
@@ -349,4 +353,88 @@ class OutputBuilder:
         return out
 
 
-__all__ = ["OutputBuilder", "ResponseMeta", "failure_error", "new_response_id", "url_citations", "usage_body"]
+
+
+Save = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class ResponsesCodec:
+    """The Responses wire format of one request (api/codec.py's `StreamCodec`). `save` stores the finished
+    Response (serving.py): awaited before the stream's last events, so a follow-up that names it at
+    once finds it. With the hosted web search tool (`search`, asked `query`) a `web_search_call` item
+    opens the output; with its domain filters the answer's links are checked before it is sent, so the
+    text waits for the end."""
+
+    keepalive: Final = KEEPALIVE
+
+    def __init__(self, request_id: str, meta: ResponseMeta, tools: Sequence[ToolSpec], save: Save, *,
+                 streaming: bool, search: WebSearchTool | None = None, query: str = "") -> None:
+        self.request_id = request_id
+        self.builder = OutputBuilder(meta, tools, streaming=streaming)
+        self.save = save
+        self.search, self.query = search, query
+        self.held: list[str] | None = [] if search is not None and search.filters else None
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"x-request-id", self.request_id.encode())]
+
+    def start(self) -> bytes:
+        opening = b"".join(self.builder.start())
+        if self.search is not None:
+            opening += b"".join(self.builder.web_search(self.query))
+        return opening
+
+    def text(self, text: str) -> bytes:
+        if self.held is not None:
+            self.held.append(text)
+            return b""
+        return b"".join(self.builder.content(text))
+
+    def reasoning(self, text: str) -> bytes:
+        return b"".join(self.builder.reasoning(text))
+
+    def tool_call(self, call: OutToolCall) -> bytes:
+        return b"".join(self.builder.tool_call(call.id, call.name, call.arguments))
+
+    async def finish(self, finish: OutFinish) -> bytes:
+        out = b""
+        if self.search is not None:
+            text, finish = filtered(self.search, "".join(self.held or ()), finish)
+            if self.held:
+                out = b"".join(self.builder.content(text))
+        events, body = self.builder.finish(finish, finish.tool_calls)
+        await self.save(body)
+        return out + b"".join(events)
+
+    def failed(self, error: ApiError, started: bool) -> bytes:
+        """After keep-alives only, the stream still opens (`response.created`) before it fails."""
+        opening = b"" if started else b"".join(self.builder.start())
+        return opening + self.builder.failed(error)
+
+    async def body(self, finish: OutFinish, calls: Sequence[OutToolCall]) -> dict[str, Any]:
+        builder = self.builder
+        text = finish.content_text
+        if self.search is not None:
+            builder.web_search(self.query)
+            text, finish = filtered(self.search, text, finish)
+        if finish.reasoning_text:
+            builder.reasoning(finish.reasoning_text)
+        if text:
+            builder.content(text)
+        for call in calls:
+            builder.tool_call(call.id, call.name, call.arguments)
+        _, body = builder.finish(finish, finish.tool_calls)
+        await self.save(body)
+        return body
+
+
+def filtered(search: WebSearchTool, text: str, finish: OutFinish) -> tuple[str, OutFinish]:
+    """The answer and its finish with only the search results the tool's domain filters let through."""
+    results = search.results(finish.citations)
+    if len(results) == len(finish.citations):
+        return text, finish
+    return without_links(text, [r.url for r in results]), dataclasses.replace(finish, citations=results)
+
+
+__all__ = ["OutputBuilder", "ResponseMeta", "ResponsesCodec", "failure_error", "new_response_id", "url_citations",
+           "usage_body"]

@@ -20,14 +20,14 @@ def new_call_id(prefix: str = "call_") -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class OutText:
+class SievedText:
     """Answer text that may be shown now (never contains tool markup outside code fences)."""
 
     text: str
 
 
 @dataclass(frozen=True, slots=True)
-class OutReasoning:
+class SievedReasoning:
     """Reasoning text that may be shown now (tool markup removed the same way)."""
 
     text: str
@@ -43,4 +43,4 @@ class OutToolCall:
     arguments: str
 
 
-Event = OutText | OutReasoning | OutToolCall
+Event = SievedText | SievedReasoning | OutToolCall

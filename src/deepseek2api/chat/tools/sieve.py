@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .events import Event, OutReasoning, OutText, OutToolCall, new_call_id
+from .events import Event, OutToolCall, SievedReasoning, SievedText, new_call_id
 from .grammar import CDATA_CLOSE, CDATA_OPEN, PARTIAL, Tag, TagKind, scan_tag
 from .parser import (
     ParsedCall,
@@ -467,10 +467,11 @@ class ToolStream:
 
     def reasoning(self, piece: str) -> list[Event]:
         items = self.thoughts.feed(piece)
-        return [] if not items else [OutReasoning(item) for item in items if isinstance(item, str) and item]
+        return [] if not items else [SievedReasoning(item) for item in items if isinstance(item, str) and item]
 
     def finish(self) -> list[Event]:
-        events: list[Event] = [OutReasoning(item) for item in self.thoughts.finish() if isinstance(item, str) and item]
+        thoughts = self.thoughts.finish()
+        events: list[Event] = [SievedReasoning(item) for item in thoughts if isinstance(item, str) and item]
         events += self._events(self.answer.finish())
         if not self.calls and not self.text_sent and self.thoughts.calls:
             self._from_reasoning = True
@@ -485,7 +486,7 @@ class ToolStream:
                 if item:
                     if not self.text_sent and not item.isspace():
                         self.text_sent = True
-                    events.append(OutText(item))
+                    events.append(SievedText(item))
             else:
                 call = OutToolCall(len(self.calls), new_call_id(), item.name, item.arguments)
                 self.calls.append(call)
