@@ -246,6 +246,9 @@ def test_one_claude_code_session_stays_on_one_account(stack: Stack, caplog: pyte
         for _ in range(4):
             sdk.messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=USER,
                                 extra_headers={"X-Claude-Code-Session-Id": session})
+            # the hint prefers the last account only while it is free: the answer goes out before the lease
+            # is back (the turn still deletes its web session), so wait for it as the next client turn would
+            stack.wait_idle()
     accounts = re.findall(r"account=(\S+) model=claude-haiku-4-5 ", caplog.text)
     assert len(accounts) == 8
     assert len(set(accounts[:4])) == 1 and len(set(accounts[4:])) == 1  # without the hint the pool rotates
