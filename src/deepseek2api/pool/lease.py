@@ -1,4 +1,4 @@
-"""A request's hold on one account (DESIGN.md §1): its token, its proxy, and how to report what
+"""A request's hold on one account (docs/architecture.md, "Invariants"): its token, its proxy, and how to report what
 happened. `async with pool.lease() as lease:` acquires on enter and releases exactly once on exit,
 whatever happens; the health and token bookkeeping it triggers belongs to the pool.
 """
