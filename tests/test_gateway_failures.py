@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from deepseek2api.chat.runner import CONTINUE_PATH
+from deepseek2api.deepseek.client import PATH_CONTINUE as CONTINUE_PATH
 from deepseek2api.deepseek.errors import ErrorKind, UpstreamFailure
 from deepseek2api.deepseek.events import UpstreamError
 from deepseek2api.simulator.replies import reply_for

@@ -1,7 +1,7 @@
 """The context window and output limit of each served model, as `/v1/models` reports them.
 
 Agent clients (Claude Code, Codex, Cline…) size their context compaction from the model list; a list that
-says nothing makes them guess. The numbers come from the `model_limits` config section (settings.py): its
+says nothing makes them guess. The numbers come from the `model_limits` config section (settings/schema.py): its
 defaults are DeepSeek's published API limits, a thinking model gets the larger output limit, and an entry
 under `model_limits.models` (by id or alias) overrides either number for that name.
 """

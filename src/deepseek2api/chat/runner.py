@@ -18,7 +18,7 @@ from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass
 from typing import Literal, NoReturn, Protocol
 
-from ..deepseek.client import DeepSeekClient
+from ..deepseek.client import PATH_COMPLETION, PATH_CONTINUE, DeepSeekClient
 from ..deepseek.decode import StreamDecoder
 from ..deepseek.errors import ErrorKind, UpstreamFailure
 from ..deepseek.events import Finished, Ready, UpstreamError
@@ -40,9 +40,6 @@ from .uploads import StagedTurn, TurnUploads
 from .usage import TurnUsage, count_usage, load_soon
 
 log = logging.getLogger(__name__)
-
-CONTINUE_PATH = "/api/v0/chat/continue"
-COMPLETION_PATH = "/api/v0/chat/completion"
 
 
 class Lease(Protocol):
@@ -348,7 +345,7 @@ class TurnRunner:
             try:
                 if follow is not None:
                     session_id = follow.held.session_id
-                    pow_header = await client.pow_header(token, COMPLETION_PATH, proxy=proxy)
+                    pow_header = await client.pow_header(token, PATH_COMPLETION, proxy=proxy)
                 else:
                     ready = None if self.prepared is None else self.prepared.take(lease.account_id, token, proxy)
                     session_id, pow_header = ready or await client.prepare_completion(token, proxy=proxy)
@@ -409,7 +406,7 @@ class TurnRunner:
                 await _close(stream)
                 stream = None
                 try:
-                    pow_header = await client.pow_header(token, CONTINUE_PATH, proxy=proxy)
+                    pow_header = await client.pow_header(token, PATH_CONTINUE, proxy=proxy)
                 except UpstreamFailure as failure:
                     self._failed_after_prompt(lease, failure.error, relogin, emitted, trace)
                 stream = client.continue_stream(token, session_id=session_id, message_id=response_id,

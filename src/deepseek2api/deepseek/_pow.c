@@ -102,8 +102,8 @@ static inline void store64_le(uint8_t *p, uint64_t v)
 #define RC22 0x0000000080000001ULL
 #define RC23 0x8000000080008008ULL
 
-/* One round: theta, rho + pi (into b), chi (back into s), iota. */
-#define KECCAK_ROUND(rc) \
+/* Theta's column parities (c) and the values each column is XORed with (d); both rounds start so. */
+#define KECCAK_THETA() \
     do { \
     c0 = XOR5(s0, s5, s10, s15, s20); \
     c1 = XOR5(s1, s6, s11, s16, s21); \
@@ -115,6 +115,12 @@ static inline void store64_le(uint8_t *p, uint64_t v)
     d2 = XOR(c1, ROL(c3, 1)); \
     d3 = XOR(c2, ROL(c4, 1)); \
     d4 = XOR(c3, ROL(c0, 1)); \
+    } while (0)
+
+/* One round: theta, rho + pi (into b), chi (back into s), iota. */
+#define KECCAK_ROUND(rc) \
+    do { \
+    KECCAK_THETA(); \
     b0 = XOR(s0, d0); \
     b1 = ROL(XOR(s6, d1), 44); \
     b2 = ROL(XOR(s12, d2), 43); \
@@ -170,16 +176,7 @@ static inline void store64_le(uint8_t *p, uint64_t v)
 
 #define KECCAK_LAST_ROUND_LANES_0_3(rc) \
     do { \
-    c0 = XOR5(s0, s5, s10, s15, s20); \
-    c1 = XOR5(s1, s6, s11, s16, s21); \
-    c2 = XOR5(s2, s7, s12, s17, s22); \
-    c3 = XOR5(s3, s8, s13, s18, s23); \
-    c4 = XOR5(s4, s9, s14, s19, s24); \
-    d0 = XOR(c4, ROL(c1, 1)); \
-    d1 = XOR(c0, ROL(c2, 1)); \
-    d2 = XOR(c1, ROL(c3, 1)); \
-    d3 = XOR(c2, ROL(c4, 1)); \
-    d4 = XOR(c3, ROL(c0, 1)); \
+    KECCAK_THETA(); \
     b0 = XOR(s0, d0); \
     b1 = ROL(XOR(s6, d1), 44); \
     b2 = ROL(XOR(s12, d2), 43); \

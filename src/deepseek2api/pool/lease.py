@@ -1,4 +1,4 @@
-"""A request's hold on one account (DESIGN.md §1): its token, its proxy, and how to report what
+"""A request's hold on one account (docs/architecture.md, "Invariants"): its token, its proxy, and how to report what
 happened. `async with pool.lease() as lease:` acquires on enter and releases exactly once on exit,
 whatever happens; the health and token bookkeeping it triggers belongs to the pool.
 """
@@ -40,7 +40,7 @@ class AccountLease:
         if acc.token is None:
             async with acc.login_lock:
                 if acc.token is None:
-                    await self._pool._login(acc, self)
+                    await self._pool._tokens.login(acc, self)
         assert acc.token is not None
         self._seen = acc.token
         return acc.token
@@ -54,10 +54,10 @@ class AccountLease:
                 self._seen = acc.token  # another lease already refreshed it
                 return acc.token
             if self._seen is not None and self._seen == acc.suspect_token:
-                self._pool._token_rejected_twice(acc)
+                self._pool._tokens.rejected_twice(acc)
             acc.token_rejected = True
-            self._pool._forget_token(acc)
-            await self._pool._login(acc, self)
+            self._pool._tokens.forget(acc)
+            await self._pool._tokens.login(acc, self)
         assert acc.token is not None
         self._seen = acc.token
         return acc.token
@@ -65,18 +65,18 @@ class AccountLease:
     def report(self, error: UpstreamError) -> None:
         """What went wrong with this account/exit; changes its health state as needed."""
         acc = self._account
-        self._pool._note_error(acc, error)
+        self._pool._health.note_error(acc, error)
         if error.kind is ErrorKind.TOKEN_INVALID:
-            self._pool._count_failure(acc)
+            self._pool._health.count_failure(acc)
             if acc.token is not None and self._seen is not None and acc.token != self._seen:
                 return  # a token already replaced was refused: nothing new
             if self._seen is not None and self._seen == acc.suspect_token:
-                self._pool._token_rejected_twice(acc, raise_error=False)
+                self._pool._tokens.rejected_twice(acc, raise_error=False)
                 return
             acc.token_rejected = True
-            self._pool._forget_token(acc)
+            self._pool._tokens.forget(acc)
             return
-        self._pool._apply_error(acc, error, self.proxy)
+        self._pool._health.apply_error(acc, error, self.proxy)
 
     def report_success(self) -> None:
         """The account and exit worked: clear failure streaks and confirm a re-login."""
@@ -91,7 +91,7 @@ class AccountLease:
         if self._released:
             return
         self._released = True
-        self._pool._release(self._account, self)
+        self._pool._queue.release(self._account, self)
 
     def __repr__(self) -> str:
         return f"AccountLease(account_id={self.account_id!r}, proxy={redact_proxy(self.proxy)!r})"
@@ -110,11 +110,11 @@ class LeaseContext:
         self._lease: AccountLease | None = None
 
     async def __aenter__(self) -> AccountLease:
-        account = await self._pool._acquire(self._exclude, self._prefer, self._only, self._owner)
+        account = await self._pool._queue.acquire(self._exclude, self._prefer, self._only, self._owner)
         try:
             self._lease = self._pool._open_lease(account)
         except BaseException:
-            self._pool._release(account, None)
+            self._pool._queue.release(account, None)
             raise
         return self._lease
 

@@ -1,23 +1,15 @@
-"""Gateway configuration: the seed's config.json, extended sections, env overrides, clear errors.
+"""The configuration's schema: every section, its defaults and its checks (frozen pydantic models).
 
 The seed's `config.json` (keys as strings, accounts with email/mobile/password/token,
-`proxy_pool_enabled`, `proxy_pool`) must keep working unchanged, and a bad config must stop the
-gateway at start with ONE line naming the bad field, never a stack trace (DESIGN.md §4). Sources,
-later wins: defaults < config.json < `DS2API_CONFIG_JSON` < individual `DS2API_*` env vars. The
-gateway never writes config.json; what it learns (tokens, health) goes to the state store.
+`proxy_pool_enabled`, `proxy_pool`) must keep working unchanged. `Settings.from_dict` validates one
+merged mapping; where it comes from is settings/sources.py, how a problem reads is settings/errors.py.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import stat
-import sys
-import typing
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -33,29 +25,15 @@ from pydantic import (
     model_validator,
 )
 
-from .deepseek.profile import DEFAULT_BASE_URL, PERSONAS, ClientProfile, Identity
-from .deepseek.proxy_url import redact_proxy
-from .jsontypes import json_type
+from ..deepseek.profile import DEFAULT_BASE_URL, PERSONAS, ClientProfile, Identity
+from ..deepseek.proxy_url import redact_proxy
+from .errors import ConfigError, config_error, json_type_name, unknown_keys
 
 logger = logging.getLogger("deepseek2api.config")
 
 PROXY_SCHEMES = ("http", "https", "socks4", "socks5", "socks5h")
 MAX_PROXIES = 100
 _SCHEMES_TEXT = 'http, https, socks4, socks5, socks5h or "" for direct'
-_SECRET_FIELDS = frozenset({"password", "token", "key", "signature_key", "redis_url"})  # values never echoed
-
-
-class ConfigError(ValueError):
-    """Invalid configuration. `str()` is one line: `<field path>: <what was expected>`."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-
-
-# --------------------------------------------------------------------------------------------
-# proxies
 
 
 def check_proxy_url(value: str) -> str:
@@ -529,13 +507,13 @@ class Settings(_Section):
         names the variable the operator has to fix.
         """
         if not isinstance(data, Mapping):
-            raise ConfigError("config", f"expected a JSON object at the top level (got {_json_type(data)})")
-        for path in _unknown_keys(cls, data, ""):
+            raise ConfigError("config", f"expected a JSON object at the top level (got {json_type_name(data)})")
+        for path in unknown_keys(cls, data, ""):
             logger.warning("ignoring unknown config key %r", path)
         try:
             settings = cls.model_validate(dict(data))
         except ValidationError as exc:
-            raise _config_error(exc, sources or {}) from None
+            raise config_error(exc, sources or {}) from None
         settings._warn_about_oddities()
         return settings
 
@@ -566,274 +544,3 @@ class Settings(_Section):
             first_byte_timeout=up.first_byte_timeout,
         ).with_identity(up.identity())
 
-
-# --------------------------------------------------------------------------------------------
-# loading
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-
-# env var → field path it sets (strings; pydantic converts and checks them)
-_ENV_FIELDS: dict[str, tuple[str, ...]] = {
-    "DS2API_HOST": ("server", "host"),
-    "DS2API_PORT": ("server", "port"),
-    "DS2API_BASE_URL": ("upstream", "base_url"),
-    "DS2API_PERSONA": ("upstream", "persona"),
-    "DS2API_CLIENT_VERSION": ("upstream", "client_version"),
-    "DS2API_STATE_PATH": ("state", "path"),
-    "DS2API_STATE_BACKEND": ("state", "backend"),
-    "DS2API_LOG_LEVEL": ("server", "log_level"),
-    "DS2API_REDIS_URL": ("cluster", "redis_url"),
-    "DS2API_CLUSTER_NAME": ("cluster", "name"),
-}
-
-
-def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
-    """Load the configuration from all sources; raise `ConfigError` with a one-line message.
-
-    The file is `path`, else `$DS2API_CONFIG`, else `./config.json` when it exists; with none,
-    the defaults (no accounts) apply. The file is only read, never rewritten.
-    """
-    chosen = path if path is not None else (env.get("DS2API_CONFIG") or None)
-    file_path: Path | None = None
-    raw: dict[str, Any] = {}
-    if chosen is not None:
-        file_path = Path(chosen)
-        raw = _read_config_file(file_path, required=True)
-    elif Path("config.json").is_file():
-        file_path = Path("config.json")
-        raw = _read_config_file(file_path, required=False)
-
-    inline = env.get("DS2API_CONFIG_JSON")
-    if inline and inline.strip():
-        raw = _deep_merge(raw, _parse_json_object(inline, "DS2API_CONFIG_JSON"))
-
-    sources: dict[str, str] = {}
-    keys = env.get("DS2API_KEYS")
-    if keys and keys.strip():
-        raw["keys"] = [k.strip() for k in keys.split(",") if k.strip()]
-        sources["keys"] = "DS2API_KEYS"
-    admin_keys = env.get("DS2API_ADMIN_KEYS")
-    if admin_keys and admin_keys.strip():
-        raw["admin_keys"] = [k.strip() for k in admin_keys.split(",") if k.strip()]
-        sources["admin_keys"] = "DS2API_ADMIN_KEYS"
-    for var, field_path in _ENV_FIELDS.items():
-        value = env.get(var)
-        if value is not None and value.strip():
-            section = raw.get(field_path[0])
-            section = dict(section) if isinstance(section, Mapping) else {}
-            section[field_path[1]] = value.strip()
-            raw[field_path[0]] = section
-            sources[".".join(field_path)] = var
-    passthrough = env.get("DS2API_TOKEN_PASSTHROUGH")
-    if passthrough is not None and passthrough.strip():
-        lowered = passthrough.strip().lower()
-        if lowered not in _TRUE | _FALSE:
-            raise ConfigError("DS2API_TOKEN_PASSTHROUGH", f"expected true or false (got {passthrough!r})")
-        raw["token_passthrough"] = lowered in _TRUE
-
-    settings = Settings.from_dict(raw, sources=sources)
-    if file_path is not None:
-        settings._config_path = str(file_path.resolve())
-    return settings
-
-
-def check_permissions(path: str | os.PathLike[str]) -> str | None:
-    """A warning when the config file (it holds passwords) is readable by group or others."""
-    if sys.platform.startswith("win"):
-        return None
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return (
-            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}) and holds account "
-            f"passwords: run `chmod 600 {path}`"
-        )
-    return None
-
-
-def _read_config_file(path: Path, *, required: bool) -> dict[str, Any]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        if required:
-            raise ConfigError(str(path), "config file not found") from None
-        return {}
-    except IsADirectoryError:
-        raise ConfigError(str(path), "is a directory, expected a JSON config file") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read the config file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), f"not UTF-8 text (byte {exc.start})") from None
-    return _parse_json_object(text, str(path))
-
-
-def _parse_json_object(text: str, where: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(where, f"invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})") from None
-    except RecursionError:  # json raises this, not JSONDecodeError, for very deep nesting
-        raise ConfigError(where, "invalid JSON (nested too deeply)") from None
-    if not isinstance(data, dict):
-        raise ConfigError(where, f"expected a JSON object at the top level (got {_json_type(data)})")
-    return data
-
-
-def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Objects merge key by key; anything else (lists included) is replaced."""
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-# --------------------------------------------------------------------------------------------
-# error formatting
-
-
-def _json_type(value: Any) -> str:
-    return json_type(value, array="a list")
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "config"
-
-
-_TYPE_MESSAGES = {
-    "int_parsing": "expected an integer",
-    "int_type": "expected an integer",
-    "int_from_float": "expected an integer",
-    "float_parsing": "expected a number",
-    "float_type": "expected a number",
-    "bool_parsing": "expected true or false",
-    "bool_type": "expected true or false",
-    "string_type": "expected a string",
-    "dict_type": "expected an object",
-    "model_type": "expected an object",
-    "model_attributes_type": "expected an object",
-    "list_type": "expected a list",
-    "tuple_type": "expected a list",
-    "missing": "required",
-}
-
-
-def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
-    """(field path, problem) for one pydantic error, in the operator's terms."""
-    loc = tuple(error.get("loc", ()))
-    kind = error.get("type", "")
-    ctx = error.get("ctx") or {}
-    value = error.get("input")
-    path = _format_loc(loc)
-    if kind == "value_error":
-        message = str(error.get("msg", "")).removeprefix("Value error, ")
-        if message.startswith("[") and "]: " in message:  # a validator naming an item: "[3]: …"
-            index, _, message = message.partition(": ")
-            path = (path if path != "config" else "") + index
-        return path, message
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
-        bound = next(iter(ctx.values()), "?")
-        if isinstance(bound, float) and bound.is_integer():
-            bound = int(bound)
-        message = f"expected a number {op} {bound}"
-    elif kind == "literal_error":
-        message = f"expected {ctx.get('expected', 'one of the allowed values')}"
-    elif kind == "string_too_short":
-        message = "expected a non-empty string"
-    else:
-        message = _TYPE_MESSAGES.get(kind) or str(error.get("msg", "invalid value"))
-    secret = any(isinstance(p, str) and p in _SECRET_FIELDS for p in loc) or (
-        loc and loc[0] in ("keys", "admin_keys"))
-    if kind != "missing" and not secret:
-        if isinstance(value, (str, int, float, bool)) or value is None:
-            shown = repr(value)
-            message += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
-        else:
-            message += f" (got {_json_type(value)})"
-    return path, message
-
-
-def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:
-    errors = exc.errors(include_url=False)
-    path, message = _describe(errors[0])
-    source = sources.get(path)
-    if source:
-        path = f"{path} (from {source})"
-    if len(errors) > 1:
-        more = len(errors) - 1
-        message += f"; and {more} more problem{'s' if more > 1 else ''}"
-    return ConfigError(path, message)
-
-
-def _unknown_keys(model: type[BaseModel], data: Mapping[str, Any], prefix: str) -> list[str]:
-    """Config keys no model field knows (typos, seed extras like claude_model_mapping)."""
-    found: list[str] = []
-    fields = model.model_fields
-    for key, value in data.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        field = fields.get(key) if isinstance(key, str) else None
-        if field is None:
-            found.append(path)
-            continue
-        sub, container = _nested_model(field.annotation)
-        if sub is None:
-            continue
-        if container == "one" and isinstance(value, Mapping):
-            found += _unknown_keys(sub, value, path)
-        elif container == "list" and isinstance(value, (list, tuple)):
-            for index, item in enumerate(value):
-                if isinstance(item, Mapping):
-                    found += _unknown_keys(sub, item, f"{path}[{index}]")
-        elif container == "dict" and isinstance(value, Mapping):
-            for name, item in value.items():
-                if isinstance(item, Mapping):
-                    found += _unknown_keys(sub, item, f"{path}.{name}")
-    return found
-
-
-def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, str]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, "one"
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is tuple and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
-        return args[0], "list"
-    if origin is dict and len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
-        return args[1], "dict"
-    return None, ""
-
-
-__all__ = [
-    "MAX_PROXIES",
-    "PROXY_SCHEMES",
-    "AccountSettings",
-    "ApiKey",
-    "ClusterSettings",
-    "ConfigError",
-    "FilesSettings",
-    "MetricsSettings",
-    "ModelAlias",
-    "OutputSettings",
-    "PoolSettings",
-    "ProxyQuarantineSettings",
-    "ServerSettings",
-    "Settings",
-    "StateSettings",
-    "UpstreamSettings",
-    "check_permissions",
-    "check_proxy_url",
-    "load_settings",
-    "redact_proxy",
-]
