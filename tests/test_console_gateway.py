@@ -177,6 +177,7 @@ def test_the_summary_counts_what_the_pool_holds(model: str) -> None:
     with running_stack(accounts=2, **ADMIN) as stack:
         admin = Admin(stack.base_url)
         stack.openai().chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+        stack.wait_idle()  # the answer goes out before the turn hands its lease back (it deletes the web session)
         summary = admin.call("GET", "/summary")
         assert (summary["mode"], summary["in_flight"], summary["capacity"], summary["queue_limit"]) == \
             ("single", 0, 2, 64)
