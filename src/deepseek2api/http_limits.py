@@ -2,7 +2,7 @@
 
 uvicorn's default parser (httptools) reads a request head of any size, header by header, before the
 app sees anything, and waits for it for ever: a 60 MB `Authorization` header was read whole and a head
-sent at 1 byte/s stayed open indefinitely (issue 17 item 4). `LimitedHttpToolsProtocol` is uvicorn's
+sent at 1 byte/s stayed open indefinitely. `LimitedHttpToolsProtocol` is uvicorn's
 own protocol with three checks added:
 
 - a head (request line + headers) longer than `max_header_bytes` is answered 431 and the connection

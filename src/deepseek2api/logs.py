@@ -19,7 +19,7 @@ LOG_VALUE_LIMIT = 200
 
 
 def log_value(value: object, limit: int = LOG_VALUE_LIMIT) -> str:
-    """`value` made safe for one field of a `key=value` log line (issue 17 item 6).
+    """`value` made safe for one field of a `key=value` log line.
 
     Client-controlled text (a model name, a path, a client's request id) must not split the line or
     forge fields: line breaks (`\\n`, `\\r`, U+2028, U+2029, U+0085…), other control and format

@@ -2,7 +2,7 @@
 
 When the upstream's bytes are buffered faster than they are decoded (a ~1 MB answer from a fast
 upstream), every `await` in the decode loop completes at once and the coroutine never yields: a
-non-stream 975 KB answer held the loop for 0.7–3 s (issue 24). `LoopPacer.tick()` yields once
+non-stream 975 KB answer held the loop for 0.7–3 s. `LoopPacer.tick()` yields once
 `budget` seconds of work have passed since the last yield (one clock read per event otherwise).
 """
 

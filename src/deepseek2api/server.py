@@ -133,7 +133,7 @@ class Gateway:
         self.registry = ModelRegistry(settings.models)
         self.authenticator = Authenticator([(k.name, k.key) for k in settings.keys],
                                            token_passthrough=settings.token_passthrough)
-        # keys for people (issue 23): each key's rules, what it used, and the gate every turn passes
+        # keys for people: each key's rules, what it used, and the gate every turn passes
         self.key_directory = KeyDirectory(KeyRules.from_settings(key) for key in settings.keys)
         # usage counts in Redis when replicas share a pool (docs/keys.md), else in the state file
         self.usage = UsageLedger(open_usage(settings), shared=bool(settings.cluster.redis_url))
@@ -152,8 +152,8 @@ class Gateway:
         self.recorder = RequestRecorder(self.metrics, self.requests)
         self.client = client or DeepSeekClient(settings.profile(), max_clients=capacity)
         self.client.on_pow_solved = self.metrics.pow_solved
-        self.metrics.watch_upstream(self.client.gate)  # version-gate refusals, unknown stream shapes (issue 20)
-        # the client identity, switchable from the console and kept in the state file (issue 20)
+        self.metrics.watch_upstream(self.client.gate)  # version-gate refusals, unknown stream shapes
+        # the client identity, switchable from the console and kept in the state file
         self.runtime_settings = open_runtime_settings(settings.state.backend, settings.state.path)
         self.upstream = UpstreamPanel(self.client, settings.upstream.identity(), self.runtime_settings)
         self.store = open_store(settings.state)
@@ -184,7 +184,7 @@ class Gateway:
             if settings.pool.prewarm and local is not None else None
         self.runner = TurnRunner(self.client, RunnerOptions.from_settings(settings), prepared=self.prewarmer,
                                  observer=self.metrics,
-                                 uploads=TurnUploads(UploadOptions.from_settings(settings)),  # issue 14
+                                 uploads=TurnUploads(UploadOptions.from_settings(settings)),
                                  sessions=_session_book(settings))
         self.tracker = TurnTracker()
         self.response_store = open_responses(settings)  # in Redis with cluster.redis_url: shared by every replica
@@ -318,7 +318,7 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
 
     app = FastAPI(title="DeepSeek2API", version=__version__, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
-                  redirect_slashes=False)  # a slash redirect would echo the Host header (issue 17 item 7)
+                  redirect_slashes=False)  # a slash redirect would echo the Host header
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
     limits = ModelLimits(settings.model_limits)  # what both model lists report

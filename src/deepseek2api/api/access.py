@@ -1,4 +1,4 @@
-"""The access log: exactly one line per HTTP request, whoever answered it (issue 17 item 6).
+"""The access log: exactly one line per HTTP request, whoever answered it.
 
 The middleware opens a `AccessEntry` for every request. A serving object (a chat surface) that will
 write the request's line itself — it knows the account, the tokens and how a stream really ended —

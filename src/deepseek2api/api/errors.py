@@ -4,7 +4,7 @@ Turn failures (`TurnFailed` with an upstream kind), pool exhaustion and refused 
 an `ApiError` here (`from_failure`); routes and serving code raise or hand over these values and never
 build envelopes of their own. How an `ApiError` is written on the wire is its surface's error dialect
 (api/dialect.py, the one rendering every error answer goes through).
-Clients map the *status* to an exception class and decide on retries from it (CONFORMANCE.md §1.4),
+Clients map the *status* to an exception class and decide on retries from it (docs/clients.md),
 so the status must say what happened: 4xx for what the caller can fix, 429 for "wait", 502 for a
 broken upstream, 503 for "no account can serve this now".
 """
@@ -146,7 +146,7 @@ _UPSTREAM_ANSWERS: dict[ErrorKind, tuple[int, str, str, str]] = {
 
 
 # Failures a retry seconds later cannot fix (the operator must act, or the wait is hours). The SDKs retry
-# every 5xx twice by default, so these say `x-should-retry: false` (CONFORMANCE.md §0 rule 6, §5.5).
+# every 5xx twice by default, so these say `x-should-retry: false` (docs/clients.md).
 _PERMANENT = frozenset({ErrorKind.TOKEN_INVALID, ErrorKind.BAD_CREDENTIALS, ErrorKind.ACCOUNT_MUTED,
                         ErrorKind.ACCOUNT_BANNED, ErrorKind.CLIENT_TOO_OLD, ErrorKind.NEEDS_TOKEN})
 NO_RETRY = {"x-should-retry": "false"}
@@ -269,7 +269,7 @@ _OWN_NETWORK_WORDING = ("no data from upstream for", "no response from upstream 
 
 def client_detail(error: UpstreamError) -> str:
     """What a client may read about an upstream failure. Transport errors name hosts, ports and the
-    proxy an account goes through: those stay in the gateway's log (issue 17 item 7)."""
+    proxy an account goes through: those stay in the gateway's log."""
     if error.kind is not ErrorKind.NETWORK:
         return error.message
     log.warning("upstream unreachable: %s", error.message)

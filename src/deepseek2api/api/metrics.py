@@ -5,7 +5,7 @@ test process do not mix their counts. Names follow OpenTelemetry's GenAI semanti
 one exists (`gen_ai.server.request.duration`, `gen_ai.server.time_to_first_token`,
 `gen_ai.client.token.usage`, attribute `gen_ai.provider.name = "deepseek"`), with dots as
 underscores; the rest are `deepseek2api_*`. No label ever carries an account, a key or a prompt:
-they would leak and make the series count grow with the pool (CLUSTER.md, "Observability").
+they would leak and make the series count grow with the pool (docs/cluster.md).
 Model names are bounded too: a model the gateway does not know is counted as "other", so a client
 cannot create series by sending random model names.
 """

@@ -121,7 +121,7 @@ class GatewayMiddleware:
 
         length = headers.get("content-length")
         # A body the app does not read in full (a 401 before it, a 413) must not keep the connection: a
-        # client trickling the rest would hold it open for ever (issue 24). `connection: close` makes
+        # client trickling the rest would hold it open for ever. `connection: close` makes
         # the server close it once the answer is out.
         has_body = (length is not None and length.strip() not in ("", "0")) or "transfer-encoding" in headers
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:

@@ -2,7 +2,7 @@
 
 The server's own protocol (http_limits.py) stops an oversized or slow request head before it is read;
 this module is the ASGI-level rule for the same limits plus the body read time, so `uvicorn app:app`
-without that protocol still answers 431 / 408 instead of serving the request (issue 17 item 4). It
+without that protocol still answers 431 / 408 instead of serving the request. It
 also decides which `Access-Control-Request-Headers` names a preflight may echo back: only names the
 gateway knows, never whatever a client put there (a 1 MB list was echoed).
 """

@@ -3,7 +3,7 @@
 The turn runs in its own task and puts ready-made SSE bytes on a queue; this response drains the
 queue into the socket. Splitting the two gives three things a plain StreamingResponse does not:
 - the handler can wait for the first event and still answer an HTTP error if the turn fails before
-  any byte was sent (CONFORMANCE.md §0 rule 2);
+  any byte was sent (docs/clients.md);
 - a `: keep-alive` comment goes out whenever the producer is silent for `keepalive` seconds (slow
   PoW, long reasoning pauses, a stalled upstream), so proxies and clients do not time out;
 - a client that goes away is noticed at once (we listen for `http.disconnect`) and the producer is
@@ -12,7 +12,7 @@ Events already waiting are coalesced into one socket write. On the hot path (one
 the producer writes to the socket itself while the response waits idle for events (`write`): one
 task switch and one queue round trip less per chunk, ~9 µs of ~60 (bench/README.md).
 
-Two promises about the status line (issue 9 item 1, issue 17 item 2):
+Two promises about the status line:
 - nothing is sent, not even headers or a keep-alive, while the turn waits for an account: the runner
   announces when it got one (chat/admission.py), and only then does silence turn into keep-alives. A
   turn that gets no account answers a real 429 with `Retry-After`, which the SDKs retry;

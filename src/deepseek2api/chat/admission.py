@@ -1,7 +1,7 @@
 """A turn tells whoever streams it that it got an account ("admitted"), without knowing who that is.
 
 A stream must not commit HTTP 200 while its turn still waits in the pool's queue: a turn that then
-gets no account has to be able to answer a real 429 with `Retry-After` (issue 9 item 1). So the
+gets no account has to be able to answer a real 429 with `Retry-After`. So the
 response sends nothing at all until the turn is admitted, and only then starts keep-alives.
 
 The runner announces admission through a context variable rather than a parameter: the stream

@@ -5,7 +5,7 @@ renderer (OpenAI chunks, OpenAI JSON, later Anthropic/Responses) can print as th
 
 Two things need text that has not fully arrived yet, so a little content is held back:
 - citation markers `[citation:N]` / `[reference:N]` arrive split across deltas (`"[c"`, `"itation"`,
-  `":1]."`, PROTOCOL.md §6.5 c): a trailing "[" that may still become a marker waits for the rest;
+  `":1]."`, docs/protocol.md): a trailing "[" that may still become a marker waits for the rest;
 - stop sequences may straddle deltas: the longest tail that is still a prefix of a stop string waits.
 Citations only examine the tail, and stop sequences go through `stops.StopMatcher`, which never
 re-reads held text, so the work per delta is proportional to the delta, not to the answer or the stop.
@@ -77,7 +77,7 @@ _FINISH_REASONS = {
     "FINISHED": "stop",
     "CONTENT_FILTER": "content_filter",
     "INCOMPLETE": "length",  # only when the runner gave up continuing
-    "INSUFFICIENT_SYSTEM_RESOURCE": "length",  # outside OpenAI's enum (CONFORMANCE.md §1.1)
+    "INSUFFICIENT_SYSTEM_RESOURCE": "length",  # outside OpenAI's enum (docs/clients.md)
 }
 
 _MARKER = re.compile(r"\[(citation|reference):(\d{1,6})\]")

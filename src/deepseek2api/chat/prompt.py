@@ -1,4 +1,4 @@
-"""Messages → the single web-chat prompt string (PROTOCOL.md §7.1).
+"""Messages → the single web-chat prompt string (docs/protocol.md).
 
 The web chat takes one `prompt` per turn, so a whole conversation is flattened into DeepSeek's own
 chat-template markers. Because those markers are real tokens of DeepSeek's vocabulary, text that a
@@ -210,7 +210,7 @@ def turn_chars(turn: Turn) -> int:
 
 async def build_prompt_async(turn: Turn) -> str:
     """`build_prompt`, in a worker thread for a large turn: its clean-up of a 10 MB prompt would otherwise
-    hold the event loop for a second (issue 24)."""
+    hold the event loop for a second."""
     if turn_chars(turn) <= OFF_LOOP_CHARS:
         return build_prompt(turn)
     return await asyncio.to_thread(build_prompt, turn)

@@ -109,7 +109,7 @@ async def fetch_image(url: str, *, part: str, max_bytes: int = DEFAULT_MAX_BYTES
 async def _get(url: str, host: str, port: int, addresses: list[IPAddress], pin: bool, max_bytes: int,
                timeout: float, part: str) -> tuple[bytes, str]:
     # curl's own deadline for the whole transfer: cancelling the task alone left `aclose()` waiting for a
-    # slow-drip server to finish (issue 24), so curl must stop the transfer itself.
+    # slow-drip server to finish, so curl must stop the transfer itself.
     options: dict[CurlOpt, object] = {CurlOpt.MAXFILESIZE_LARGE: max_bytes, CurlOpt.NOSIGNAL: 1,
                                       CurlOpt.TIMEOUT_MS: max(1, int(timeout * 1000))}
     if pin:

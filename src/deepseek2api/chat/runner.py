@@ -1,6 +1,6 @@
 """One assistant turn, end to end: lease → token → session + PoW → completion → decode → assemble.
 
-The runner is where "retry before the first byte, never after" lives (DESIGN.md §1). It yields
+The runner is where "retry before the first byte, never after" lives (docs/architecture.md). It yields
 surface-neutral `OutEvent`s; renderers turn them into OpenAI chunks (or, later, other protocols).
 Every path releases the lease exactly once: the lease is an `async with` around the attempt, and an
 upstream stream that is abandoned (client gone, stop sequence hit) is closed and stopped upstream
@@ -144,7 +144,7 @@ class RunnerOptions:
                    disabled_mode=settings.upstream.disabled_mode)
 
 
-# ---- issue 20: empty answers and disabled modes (today's DeepSeek) ------------------------------------
+# ---- empty answers and disabled modes (today's DeepSeek) ------------------------------------
 
 EMPTY_RETRIES = 1  # an empty answer is retried once on another account, then it is the turn's error
 MODE_FALLBACK = "default"

@@ -3,7 +3,7 @@
 OpenAI documents "up to 4" stop sequences; the gateway has accepted 16 since its first version (some
 agent frameworks send more than four), so the count stays at 16. A single stop string is capped at
 `MAX_STOP_CHARS` characters: real stops are short markers ("\\n\\nHuman:", "</answer>"), and an
-unbounded one (issue 17 item 3: 1 MB) made every streamed chunk copy and compare the held-back text.
+unbounded one (1 MB) made every streamed chunk copy and compare the held-back text.
 
 `StopMatcher` is a Knuth–Morris–Pratt automaton fed chunk by chunk: its state is the length of the
 longest tail of the content so far that is a prefix of the stop string, so it never re-reads earlier

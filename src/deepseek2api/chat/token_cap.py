@@ -1,4 +1,4 @@
-"""`max_tokens` as a cap on the answer, counted exactly as `usage` counts it (issue 9 item 8).
+"""`max_tokens` as a cap on the answer, counted exactly as `usage` counts it.
 
 The cap covers reasoning and visible answer together, as OpenAI's `max_completion_tokens` does for
 reasoning models (and DeepSeek's API for deepseek-reasoner): `usage.completion_tokens` never exceeds it.

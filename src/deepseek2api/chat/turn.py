@@ -1,7 +1,7 @@
 """The surface-neutral turn and the model registry.
 
 Every API surface (OpenAI chat, Anthropic Messages, Responses) parses its own wire format and hands
-the rest of the gateway one `Turn` (DESIGN.md §1). Model names map to the web chat's three switches
+the rest of the gateway one `Turn` (docs/architecture.md). Model names map to the web chat's three switches
 (`model_type`, DeepThink, web search), so the runner never needs to know what the client typed.
 """
 
@@ -21,7 +21,7 @@ class ModelSpec:
     """One model id and the web-chat switches it stands for."""
 
     id: str
-    model_type: str = "default"  # "default" (Instant) | "expert" | "vision" — PROTOCOL.md §5.1
+    model_type: str = "default"  # "default" (Instant) | "expert" | "vision" — docs/protocol.md
     thinking: bool = False
     search: bool = False
     aliases: tuple[str, ...] = ()
@@ -36,7 +36,7 @@ def _spec(id: str, model_type: str, thinking: bool, search: bool, *aliases: str)
 # (falls back to default where an account's settings disable expert, chat/modes.py). With a V4 name a
 # `reasoning_effort` of low/medium/high/max turns thinking on, as it means on the official API.
 BUILTIN_MODELS: tuple[ModelSpec, ...] = (
-    # The 2025 names stay first: Cline, Roo and LiteLLM presets still use them (CONFORMANCE.md §1.6).
+    # The 2025 names stay first: Cline, Roo and LiteLLM presets still use them (docs/clients.md).
     _spec("deepseek-chat", "default", False, False, "deepseek-v3", "deepseek-v4-flash", "deepseek-flash"),
     _spec("deepseek-reasoner", "default", True, False, "deepseek-r1"),
     _spec("deepseek-chat-search", "default", False, True, "deepseek-v3-search"),

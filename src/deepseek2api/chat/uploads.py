@@ -8,7 +8,7 @@ earlier transcript must go into a file (over `upstream.inline_prompt_limit`), de
 files, images for a text-only model). `TurnUploads.upload` runs on the leased account inside the
 runner, before the completion: uploads belong to one account, so a failover uploads again on the
 next one. Files are never deleted one by one upstream: they go with the chat session that
-referenced them, which the runner deletes (PROTOCOL.md §2.8).
+referenced them, which the runner deletes (docs/protocol.md).
 """
 
 from __future__ import annotations

@@ -6,13 +6,13 @@ We locate the file WITHOUT importing the package, because its `__init__` eagerly
 pure-Python tokenizer.
 
 Loading takes a few hundred milliseconds and ~45 MB of RSS, so it happens once (lazily, under a lock),
-not at start-up: an idle gateway does not hold it (issue 25). `load_soon()` — called when a turn
+not at start-up: an idle gateway does not hold it. `load_soon()` — called when a turn
 starts — loads it in a background thread, so by the time that turn counts its usage the tokenizer is
 normally ready; `warm_up()` loads it at once (blocking: run it in a worker thread). Counting is not free
 either: the gateway counts once per turn (prompt, reasoning, content), never per streamed chunk.
 If the tokenizer cannot be loaded, counts fall back to a len/3 estimate and a warning is logged once.
 
-Counting must never stall the event loop (issue 17 item 1). `Tokenizer.encode` keeps the GIL for the
+Counting must never stall the event loop. `Tokenizer.encode` keeps the GIL for the
 whole call — a 10 MB prompt froze every other request for half a minute even from a worker thread —
 while `encode_batch`/`encode_batch_fast` release it while they encode (measured under uvloop in
 `bench/loop_lag.py`). So text is counted with the batch call, in slices of `SLICE_CHARS` cut just before

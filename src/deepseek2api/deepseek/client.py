@@ -1,4 +1,4 @@
-"""Async client for DeepSeek's web-chat API (PROTOCOL.md §1–§5): the only module that talks HTTP upstream.
+"""Async client for DeepSeek's web-chat API (docs/protocol.md): the only module that talks HTTP upstream.
 
 It knows endpoints, bodies, error classification and timeouts; the bytes travel through a `Transport`
 (transport.py): curl_cffi with a browser TLS fingerprint by default, or an ASGI app in-process (the
@@ -505,7 +505,7 @@ class DeepSeekClient:
                     finally:
                         watchdog.waiting_since = None
                     # A large buffered chunk is decoded 16 KiB at a time, yielding every 5 ms, so a fast
-                    # upstream's ~1 MB reply does not hold the event loop for seconds (issue 24).
+                    # upstream's ~1 MB reply does not hold the event loop for seconds.
                     for at in range(0, len(chunk), _DECODE_SLICE):
                         await pacer.tick()
                         for event in decoder.feed(chunk[at:at + _DECODE_SLICE] if len(chunk) > _DECODE_SLICE

@@ -1,6 +1,6 @@
 """Upstream SSE decoder: DeepSeek's web-chat stream (any format generation) → typed `UpstreamEvent`s.
 
-This is the only place that knows the wire shapes of PROTOCOL.md §6. It runs on every token, so the
+This is the only place that knows the wire shapes of docs/protocol.md. It runs on every token, so the
 common event — `data: {"v":"text"}` inheriting an APPEND on a fragment's content — takes a short path
 (one `json.loads`, one list append) and never rebuilds long strings or buffers.
 
@@ -90,7 +90,7 @@ _JSON_ERRORS = (ValueError, RecursionError)
 
 def _loads(data: bytes) -> Any:
     """`json.loads`, through orjson first: one upstream event per token, and orjson parses a small event
-    ~10x faster (bench/README.md, issue 25). Whatever orjson refuses (NaN, huge integers, lone surrogates,
+    ~10x faster (bench/README.md). Whatever orjson refuses (NaN, huge integers, lone surrogates,
     deep nesting, UTF-16 …) goes to `json.loads`, so results and errors stay exactly the standard library's."""
     try:
         return _orjson_loads(data)

@@ -24,7 +24,7 @@ KINDS = ("event", "path", "fragment", "status")  # unknown event names, patch pa
 MAX_SHAPES = 512  # distinct shapes remembered (log-once memory); more are still counted
 SAMPLE_CHARS = 120
 
-# Known vocabulary (PROTOCOL.md-era captures, the 2026 captures in tests/data, the simulator's formats).
+# Known vocabulary (the captures in tests/data, the simulator's formats, docs/protocol.md).
 KNOWN_EVENTS = frozenset({"ready", "update_session", "title", "hint", "close", "error", "finish", "message",
                           "keep-alive", "keepalive", "ping"})
 KNOWN_PATH_WORDS = frozenset({

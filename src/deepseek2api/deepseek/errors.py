@@ -1,6 +1,6 @@
 """Upstream failures, classified into kinds the pool and the runner can act on.
 
-DeepSeek reports most failures with HTTP 200 and a JSON envelope (PROTOCOL.md §1.2), some with a
+DeepSeek reports most failures with HTTP 200 and a JSON envelope (docs/protocol.md), some with a
 real HTTP status, some as an SSE `hint`, and its WAF with an HTML page. Everything ends up here as
 one `ErrorKind`, so no layer above matches message strings.
 """
@@ -55,7 +55,7 @@ class ErrorKind(str, enum.Enum):
     def try_another_account(self) -> bool:
         """True when another account (or exit) may well succeed where this one failed, once the prompt
         went upstream. Never for a mute or ban: DeepSeek may give those over what a prompt says, and
-        sending the same turn on would burn one account after the other (issue 17 item 5)."""
+        sending the same turn on would burn one account after the other."""
         return self in _RETRYABLE
 
     @property
@@ -277,7 +277,7 @@ def classify_http(
 
 
 def classify_hint(hint: Mapping[str, Any]) -> UpstreamError:
-    """Classify an SSE `event: hint` payload of type error (PROTOCOL.md §6.7)."""
+    """Classify an SSE `event: hint` payload of type error (docs/protocol.md)."""
     reason = str(hint.get("finish_reason") or "")
     content = str(hint.get("content") or "")
     message = content or reason or "upstream sent an error hint"

@@ -1,6 +1,6 @@
 """Typed upstream events: the only thing the decoder hands to the rest of the gateway.
 
-Renderers never see DeepSeek's JSON; they see these. The set is closed on purpose (DESIGN.md §1).
+Renderers never see DeepSeek's JSON; they see these. The set is closed on purpose (docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DeepSeek's file endpoints (PROTOCOL.md §2.8): upload with its own PoW, status polling, vision fork.
+"""DeepSeek's file endpoints (docs/protocol.md): upload with its own PoW, status polling, vision fork.
 
 A file is useful to a completion only once upstream has parsed it (status SUCCESS); until then a
 `ref_file_ids` entry is refused with biz_code 9. So the unit the runner wants is "upload these and

@@ -1,4 +1,4 @@
-"""The reply document that DeepSeek's JSON-patch stream edits (PROTOCOL.md §6): how a patch path resolves
+"""The reply document that DeepSeek's JSON-patch stream edits (docs/protocol.md): how a patch path resolves
 to a place in it, and how appended text accumulates there. Pure data handling, no events: the decoder
 decides what a change means.
 """

@@ -1,1 +1,1 @@
-"""Keys for people (issue 23): each gateway key's rules, the limits they set, and what each key used."""
+"""Keys for people: each gateway key's rules, the limits they set, and what each key used."""

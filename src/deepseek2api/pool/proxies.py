@@ -2,7 +2,7 @@
 
 Entries are proxy URLs or "" (connect directly, and still counted as an exit). `least_used` spreads
 picks evenly; `sticky` pins each account to one exit so it always appears from the same address
-(PROTOCOL.md §9). An exit that keeps failing is quarantined for a while and comes back by itself;
+(docs/protocol.md). An exit that keeps failing is quarantined for a while and comes back by itself;
 when every exit is quarantined the one quarantined first is used anyway — a request is never
 refused for lack of a proxy.
 """

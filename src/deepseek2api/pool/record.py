@@ -18,7 +18,7 @@ READY = AccountStatus.READY
 FINGERPRINT_COST = 2**14
 """scrypt's N for the credentials fingerprint (r=8, p=1: 16 MiB and tens of ms per account, once at start).
 Memory-hard, so a wordlist attack on a stolen state file costs 16 MiB per guess: PBKDF2 at 20,000 rounds
-gave a weak password away in 35 s (issue 24)."""
+gave a weak password away in 35 s."""
 _FINGERPRINT_SCHEME = "scrypt"
 _R, _P = 8, 1
 
@@ -27,7 +27,7 @@ def credentials_fingerprint(account: AccountSettings, salt: bytes | None = None)
     """A salted, memory-hard digest of the configured login, so a config change invalidates learned state.
 
     It is stored beside the account's state, so it must not reveal the password: a 64-bit unsalted
-    SHA-256 gave a weak password away in 0.05 s (issue 17 item 7), PBKDF2 in 35 s. Blocking (tens of
+    SHA-256 gave a weak password away in 0.05 s, PBKDF2 in 35 s. Blocking (tens of
     ms): the pool computes it in a worker thread. A fingerprint in an older format never matches, which
     only costs one fresh login per account after the upgrade.
     """

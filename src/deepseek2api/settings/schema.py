@@ -75,7 +75,7 @@ class _Section(BaseModel):
 class ApiKey(_Section):
     """A downstream API key; `name` identifies the caller in logs without revealing the key.
 
-    The rules are optional (issue 23; keys/rules.py enforces them): `models` — the model names the key
+    The rules are optional (keys/rules.py enforces them): `models` — the model names the key
     may use (shell patterns like `deepseek-*`; empty: all), `max_streams` concurrent requests, `rpm`
     requests a minute, `tokens_per_day` prompt + completion tokens a UTC day, `expires_at` (unix seconds
     or an ISO-8601 time), `enabled`, and a free `note`. 0 / None means "no limit"."""
@@ -169,7 +169,7 @@ class ServerSettings(_Section):
     cors_origins: tuple[str, ...] = ("*",)
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     shutdown_grace: float = Field(default=30.0, ge=0)
-    # Request limits (issue 17 item 4); far above what any real client sends.
+    # Request limits; far above what any real client sends.
     max_header_bytes: int = Field(default=65_536, ge=1024)
     max_headers: int = Field(default=100, ge=8)
     header_timeout: float = Field(default=30.0, gt=0)

@@ -1,4 +1,4 @@
-"""A faithful simulated chat.deepseek.com (DESIGN.md §5) for tests, the demo and the benchmarks.
+"""A faithful simulated chat.deepseek.com (docs/architecture.md) for tests, the demo and the benchmarks.
 
     from deepseek2api.simulator import SimulatorConfig, SimulatorServer, SimUser, reply_for
 

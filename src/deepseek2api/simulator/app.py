@@ -1,4 +1,4 @@
-"""The simulated chat.deepseek.com: the `/api/v0/…` endpoints of PROTOCOL.md §1.5 plus the `/_sim/` control API.
+"""The simulated chat.deepseek.com: the `/api/v0/…` endpoints of docs/protocol.md plus the `/_sim/` control API.
 
 Order of checks on chat/completion (and chat/continue): token → account banned → per-account stream
 limit → body → PoW (`x-ds-pow-response`, minted for this exact path: chat/continue needs its own,

@@ -19,7 +19,7 @@ FAULT_NAMES: frozenset[str] = frozenset(
     }
 )
 
-# Stream format generations of PROTOCOL.md §6.2. C′ is spelt "C'" here.
+# Stream format generations of docs/protocol.md. C′ is spelt "C'" here.
 STREAM_FORMATS = ("C", "C'", "B", "A")
 _FORMAT_ALIASES = {
     "c": "C", "fragments": "C",
@@ -80,7 +80,7 @@ class SimUser:
 
 @dataclass
 class SimulatorConfig:
-    """Behaviour knobs. Defaults mimic chat.deepseek.com as documented in PROTOCOL.md."""
+    """Behaviour knobs. Defaults mimic chat.deepseek.com as documented in docs/protocol.md."""
 
     users: list[SimUser] = field(default_factory=list)
     token_ttl: float | None = None  # seconds a token stays valid after login; None = forever
@@ -113,7 +113,7 @@ class SimulatorConfig:
     max_file_chars: int | None = 2_000_000  # longer text files end CONTENT_TOO_LONG
     vision_available: bool = True  # False: vision turns get the "vision is temporarily unavailable" hint
     # late-2026 behaviour (late2026.py; `profile="late-2026"` sets all of them)
-    profile: str = "current"  # "current" (PROTOCOL.md as captured in spring 2026) or "late-2026"
+    profile: str = "current"  # "current" (docs/protocol.md as captured in spring 2026) or "late-2026"
     # older x-client-version: {"code":40005,"msg":"CLIENT_VERSION_TOO_LOW"}; "" turns the gate off in late-2026
     min_client_version: str | None = None
     risk_control_logins: bool = False  # password logins answer biz_code 11 RISK_DEVICE_DETECTED

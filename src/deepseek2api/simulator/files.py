@@ -1,4 +1,4 @@
-"""Simulated file endpoints (PROTOCOL.md §2.8): upload_file, fetch_files, fork_file_task, and the
+"""Simulated file endpoints (docs/protocol.md): upload_file, fetch_files, fork_file_task, and the
 `ref_file_ids` check of a completion.
 
 An upload answers PENDING; every `fetch_files` poll moves it on (PARSING, then after

@@ -3,7 +3,7 @@
 A challenge is made the way the server must make it: pick a secret answer in [0, difficulty), publish
 the hash of `salt_expireAt_answer`. Checking costs one hash. Challenges are bound to a target path,
 expire after `pow_ttl`, carry an HMAC signature under a per-server key, and are single use
-(PROTOCOL.md §4.4). Issued challenges are kept until they expire, so memory stays bounded.
+(docs/protocol.md). Issued challenges are kept until they expire, so memory stays bounded.
 """
 
 from __future__ import annotations

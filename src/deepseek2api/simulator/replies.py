@@ -104,7 +104,7 @@ def strip_directives(text: str) -> str:
 
 
 def last_user_text(prompt: str) -> str:
-    """The last user turn of a flattened prompt (PROTOCOL.md §7), without role markers or directives."""
+    """The last user turn of a flattened prompt (docs/protocol.md), without role markers or directives."""
     text = prompt
     cut = text.rfind(_USER_MARKER)
     if cut >= 0:

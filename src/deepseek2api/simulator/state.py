@@ -66,7 +66,7 @@ class SimSession:
     messages: dict[int, SimMessage] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
-        """The `chat_session` object of create / fetch_page / history (PROTOCOL.md §2.3)."""
+        """The `chat_session` object of create / fetch_page / history (docs/protocol.md)."""
         return {"id": self.id, "seq_id": self.seq_id, "agent": "chat", "model_type": self.model_type or "default",
                 "title": self.title, "title_type": "SYSTEM" if self.title else "WIP", "version": len(self.messages),
                 "current_message_id": self.last_response_id, "pinned": False,

@@ -1,4 +1,4 @@
-"""SSE writers: one class per upstream format generation (PROTOCOL.md §6), each turning the same abstract
+"""SSE writers: one class per upstream format generation (docs/protocol.md), each turning the same abstract
 steps (begin a fragment, add text, finish …) into the bytes that generation put on the wire.
 
 The layout copies the real 2026 captures in `upstream-samples/`: the first characters live inside the
@@ -69,7 +69,7 @@ class StreamWriter(Protocol):
 
 
 class _Patches:
-    """Writes `{p,o,v}` patches, leaving out `p`/`o` when they repeat (PROTOCOL.md §6.3)."""
+    """Writes `{p,o,v}` patches, leaving out `p`/`o` when they repeat (docs/protocol.md)."""
 
     def __init__(self) -> None:
         self._p: str | None = None
@@ -192,7 +192,7 @@ class FragmentWriter(_Patches):
         else:
             fragment = self._new("RESPONSE", first, references=[], stage_id=1)
         if after_search and kind == "RESPONSE" and not self.blocks:
-            # the search-only layout: the answer fragment arrives inside a BATCH (PROTOCOL.md §6.5 c)
+            # the search-only layout: the answer fragment arrives inside a BATCH (docs/protocol.md)
             out = self.patch("response", "BATCH", [
                 {"p": "fragments", "o": "APPEND", "v": [fragment.public()]},
                 {"p": "has_pending_fragment", "o": "SET", "v": False},

@@ -1,6 +1,6 @@
 """What the gateway remembers about an account across restarts, and the store interface.
 
-The pool decides; the store only keeps (DESIGN.md §2: `store/` imports no policy). Tokens are kept
+The pool decides; the store only keeps (docs/architecture.md: `store/` imports no policy). Tokens are kept
 as the gateway learned them so a restart does not log every account in again.
 """
 

@@ -1,4 +1,4 @@
-"""API keys made in the console (issue 23): name, the key's SHA-256 digest and its rules — never the key.
+"""API keys made in the console: name, the key's SHA-256 digest and its rules — never the key.
 
 config.json is the operator's file and is never rewritten, so keys made at runtime live in a table of
 the state file, like the accounts added from the console (store/account_book.py). Only a digest is

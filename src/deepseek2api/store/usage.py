@@ -1,4 +1,4 @@
-"""Usage per key, model and time bucket (issue 23), kept in the state file beside the learned state.
+"""Usage per key, model and time bucket, kept in the state file beside the learned state.
 
 Two spans: `minute` buckets (unix minute; kept `MINUTE_RETENTION` seconds, for the console's last hour
 and last day) and `day` buckets (UTC day number; kept for good, for the 30-day view, the usage API and

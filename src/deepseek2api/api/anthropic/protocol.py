@@ -1,6 +1,6 @@
 """Anthropic Messages wire format, request side: validation and the surface-neutral `Turn` it becomes.
 
-What Anthropic clients send (AGENTS.md §2) is accepted as it is: `system` as a string or text blocks,
+What Anthropic clients send (docs/clients.md) is accepted as it is: `system` as a string or text blocks,
 `role: "system"` messages inside `messages`, `cache_control` anywhere, any `anthropic-beta` feature's
 extra fields, sampling knobs and `max_tokens` of any size. Only what would silently change the answer
 is refused, with a 400 naming the field. Tool calls of earlier turns become `Message.tool_calls`,

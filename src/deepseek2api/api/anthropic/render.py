@@ -1,6 +1,6 @@
 """Anthropic Messages wire format, response side: the message body and the stream's events.
 
-Stream order (AGENTS.md §2): `message_start` → per content block `content_block_start`, deltas,
+Stream order (docs/clients.md): `message_start` → per content block `content_block_start`, deltas,
 `content_block_stop` (indices contiguous from 0: thinking, text, tool_use in output order) →
 `message_delta` (stop reason, usage) → `message_stop`. Every event carries an `event:` line: the
 Python SDK silently skips events without one. A thinking block ends with a `signature_delta` whose

@@ -2,7 +2,7 @@
 
 Wire types stay at the edge: `to_turn` turns a validated request into the surface-neutral `Turn`
 (content parts flattened, DeepSeek's override switches folded into the model, `stop` normalised);
-render.py turns output back into OpenAI JSON. Rules followed (see CONFORMANCE.md §0, §1): unknown
+render.py turns output back into OpenAI JSON. Rules followed (see docs/clients.md): unknown
 request keys are accepted and ignored; only what would silently change semantics is rejected,
 always as a 400 with a specific message and the OpenAI `param` path.
 """

@@ -200,7 +200,7 @@ _CREATED_AT = datetime.fromtimestamp(MODELS_CREATED, tz=UTC).strftime("%Y-%m-%dT
 
 
 def model_body(spec: ModelSpec, name: str | None = None, limits: ModelLimits | None = None) -> dict[str, Any]:
-    """One model in the OpenAI + Anthropic union shape (CONFORMANCE.md §0 rule 10), with its limits
+    """One model in the OpenAI + Anthropic union shape (docs/clients.md), with its limits
     (chat/model_limits.py) under Anthropic's names (`max_input_tokens`, `max_tokens`) and the names
     OpenAI-compatible clients read (`context_window`, `context_length`, `max_output_tokens`)."""
     model_id = name or spec.id

@@ -1,5 +1,5 @@
 """HTTP binding of the OpenAI surface. Every route works with and without the `/v1` prefix,
-because users paste either form of the base URL (CONFORMANCE.md §4.3).
+because users paste either form of the base URL (docs/clients.md).
 
 `openai_router(...)` is called by the composition root with the parts the routes need; nothing
 here looks anything up on the app.

@@ -1,6 +1,6 @@
 """OpenAI Responses wire format, request side: validation, input items, tools, and the `Turn` they become.
 
-What clients send is in AGENTS.md §3 (Codex: `store:false`, two developer messages, a `namespace`
+What clients send is in docs/clients.md (Codex: `store:false`, two developer messages, a `namespace`
 tool, a hosted `web_search` tool, `custom` tools, the whole history on every turn). The rules are
 those of the chat surface: unknown fields are accepted and ignored, and only what would silently
 change the meaning of a request is refused, as a 400 with the OpenAI `param` path.

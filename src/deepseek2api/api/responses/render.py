@@ -1,7 +1,7 @@
 """OpenAI Responses wire format, response side: Response objects, output items and stream events.
 
 `OutputBuilder` is the one place output items are made: fed the runner's events it keeps the items
-(for the final Response) and, when streaming, returns the SSE bytes of AGENTS.md §3: per item
+(for the final Response) and, when streaming, returns the SSE bytes of docs/clients.md: per item
 `output_item.added` → its deltas → its `.done` events → `output_item.done`, item ids stable from
 added to done, one rising `sequence_number` over the whole stream. A non-streamed response is the
 same builder fed the finished text, so both carry the same items.

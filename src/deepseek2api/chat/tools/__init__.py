@@ -1,4 +1,4 @@
-"""Tool calling emulated over DeepSeek's text-only web chat (AGENTS.md §4, §5, §7; docs/tools.md).
+"""Tool calling emulated over DeepSeek's text-only web chat (docs/tools.md).
 
 One prompt builder (`prompt`), one grammar (`grammar`) and parser (`parser`), one streaming sieve
 (`sieve`), one repair step (`repair`, `jsonfix`) and the structured-output checks (`structured`),

@@ -1,4 +1,4 @@
-"""The one grammar of tool-call markers: every DSML and V3 tag variant DeepSeek's models write (AGENTS.md §5).
+"""The one grammar of tool-call markers: every DSML and V3 tag variant DeepSeek's models write (docs/tools.md).
 
 `scan_tag` looks at the text from a `<` and says: not a marker, a marker that needs more text (the
 sieve holds it back), or a complete tag with its kind and attributes. Variants accepted:

@@ -1,4 +1,4 @@
-"""Deterministic repair of almost-JSON written by a model (AGENTS.md §7 "Repair").
+"""Deterministic repair of almost-JSON written by a model (docs/tools.md).
 
 Models break JSON in a few predictable ways: a code fence around it, prose before or after it, raw
 newlines or tabs inside strings, invalid escapes such as `\\d` in a regex, trailing commas, and closers

@@ -2,7 +2,7 @@
 
 The model is asked for ASCII-pipe DSML (`<|DSML|tool_calls>` …), the shape DeepSeek V3.2/V4 were
 trained on, written with ASCII pipes: the web backend keeps them as text, and the models write
-it reliably (AGENTS.md §5). One parameter element per argument keeps code bodies out of JSON
+it reliably (docs/tools.md). One parameter element per argument keeps code bodies out of JSON
 escaping; `string="true"` marks a raw value. The parser accepts this and every other variant.
 
 The catalog is one line per parameter (type, required, allowed values, nested objects summarised),

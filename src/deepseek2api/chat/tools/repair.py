@@ -1,4 +1,4 @@
-"""What to do when the answer has no usable call: the repair policy (AGENTS.md §7 "Repair").
+"""What to do when the answer has no usable call: the repair policy (docs/tools.md).
 
 1. Deterministic repair happens while parsing (`jsonfix`: fences, stray text, raw newlines, bad escapes,
    trailing commas, missing closers; `parser`: separator noise, missing wrappers and closers, typing

@@ -1,4 +1,4 @@
-"""The streaming sieve: answer text flows out at once, tool-call markup never does (AGENTS.md §7).
+"""The streaming sieve: answer text flows out at once, tool-call markup never does (docs/tools.md).
 
 Feed the upstream text pieces in order. Text is emitted immediately except (a) a bounded tail that
 could still grow into a marker (from a `<`, at most `grammar.MAX_TAG` characters) and (b) trailing

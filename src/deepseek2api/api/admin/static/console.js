@@ -158,7 +158,7 @@
     $("s-errors").textContent = `${(s.error_rate * 100).toFixed(1)}%`;
     $("s-ttft").textContent = `${secs(s.ttft_p50)} / ${secs(s.ttft_p95)}`;
     renderCluster(s.cluster || null);
-    // DeepSeek refuses our client version: every request fails until the identity changes (issue 20)
+    // DeepSeek refuses our client version: every request fails until the identity changes
     const gate = s.version_gate, banner = $("gate-banner");
     banner.hidden = !(gate && gate.refused);
     if (gate && gate.refused) {
