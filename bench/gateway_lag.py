@@ -1,4 +1,4 @@
-"""Worst event-loop lag of the gateway while it serves one large request (issue 24 item 4).
+"""Worst event-loop lag of the gateway while it serves one large request.
 
 The simulator runs in its own process (its work must not count); the gateway runs in this process on
 a background thread, with a probe on its loop that sleeps 5 ms at a time and records how late it

@@ -1,4 +1,4 @@
-"""Worst event-loop lag while one large prompt is counted (issue 17 item 1), before and after.
+"""Worst event-loop lag while one large prompt is counted, before and after.
 
 Each row runs in its own process under uvloop (the server's loop): a probe sleeps 5 ms at a time
 and records how late it wakes while `asyncio.to_thread` counts one prompt of `--mb` megabytes of

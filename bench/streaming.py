@@ -13,7 +13,7 @@ threads) over the measured window, divided by the content chunks the clients rec
 - floor: the same paced load through bench/floor_relay.py (curl_cffi in, uvicorn out, no logic: the
   transport floor), then through the gateway as chat completions, Anthropic Messages, Responses and chat
   completions with three tools declared, in alternating rounds; gateway CPU per piece as a ratio to the
-  floor's (issue 25: ≤ 1.2×; three tools ≤ +10 % over none).
+  floor's (target ≤ 1.2×; three tools ≤ +10 % over none).
 
     python bench/streaming.py [--quick] [--only floor]
 """

@@ -1,4 +1,4 @@
-"""Clients that stop reading a stream (issue 17 item 2): how long they hold accounts, and gateway memory.
+"""Clients that stop reading a stream: how long they hold accounts, and gateway memory.
 
 Two raw sockets with tiny receive buffers (SO_RCVBUF 1 KiB) send a streaming request for a long reply
 to a 2-account gateway and never read. For `--hold` seconds the script samples the leased accounts
