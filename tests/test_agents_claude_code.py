@@ -22,6 +22,8 @@ import pytest
 
 from gateway_support import API_KEY, running_stack
 
+pytestmark = pytest.mark.slow
+
 AGENTS_DIR = Path(__file__).resolve().parent / "agents"
 CLAUDE = AGENTS_DIR / "node_modules" / "@anthropic-ai" / "claude-code-linux-x64" / "claude"
 NPM = shutil.which("npm")

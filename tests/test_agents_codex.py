@@ -30,6 +30,8 @@ from gateway_support import API_KEY
 from responses_support import response_schemas
 from test_responses_api import check_responses_wire, sim_prompts
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["openai_schemas", "response_schemas"]
 
 CODEX_DIR = Path(__file__).resolve().parent / "agents-codex"

@@ -25,6 +25,8 @@ import pytest
 
 from gateway_support import API_KEY, running_stack
 
+pytestmark = pytest.mark.slow
+
 CLI_DIR = Path(__file__).resolve().parent / "gemini-cli"
 GEMINI = CLI_DIR / "node_modules" / "@google" / "gemini-cli" / "bundle" / "gemini.js"
 RUNTIME = CLI_DIR / "node-runtime"

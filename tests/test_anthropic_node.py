@@ -18,8 +18,8 @@ from gateway_support import API_KEY, running_stack
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NODE, NPM = shutil.which("node"), shutil.which("npm")
 
-pytestmark = pytest.mark.skipif(NODE is None or NPM is None,
-                                reason="no `node`/`npm` on this machine: the @anthropic-ai/sdk tests need Node 20+")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(NODE is None or NPM is None,
+                                                   reason="no `node`/`npm` on this machine: the @anthropic-ai/sdk tests need Node 20+")]
 
 
 def _install() -> None:

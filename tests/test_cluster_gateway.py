@@ -43,7 +43,7 @@ from gateway_support import (
     sim_users,
 )
 
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")]
 
 NAMESPACE = ClusterConfig(name=str(CLUSTER["name"]))
 

@@ -15,7 +15,7 @@ from cluster_gateway_support import cluster_stack
 from cluster_support import REDIS_SERVER
 from gateway_support import API_KEY
 
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")]
 
 OTHER_KEY = "sk-other-key-9876543210"
 

@@ -26,8 +26,8 @@ NODE = shutil.which("node")
 
 NPM = shutil.which("npm")
 
-pytestmark = pytest.mark.skipif(NODE is None or NPM is None,
-                                reason="no `node`/`npm` on this machine: the openai npm SDK tests need Node 20+")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(NODE is None or NPM is None,
+                                                   reason="no `node`/`npm` on this machine: the openai npm SDK tests need Node 20+")]
 
 
 def _install_node_packages() -> None:

@@ -24,6 +24,8 @@ import uvicorn
 from console_support import ADMIN_KEY, FakeBackend, console_app
 from deepseek2api.api.admin import RequestEntry, RequestLog
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = os.environ.get("DS2API_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -25,7 +25,7 @@ from deepseek2api.pool.shared import SharedPool
 from deepseek2api.settings import AccountSettings, Settings
 from gateway_support import API_KEY, sim_users
 
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")]
 
 ADMIN_KEY = "sk-admin-cluster-0123456789"
 FIRST, SECOND = "user1@sim.test", "user2@sim.test"

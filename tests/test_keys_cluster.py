@@ -17,7 +17,7 @@ from cluster_support import REDIS_SERVER
 from gateway_support import API_KEY
 from reliability_support import GatewayProcess
 
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")]
 
 ADMIN = "sk-admin-cluster-keys-000"
 KEYS: list[dict[str, Any]] = [{"name": "test", "key": API_KEY}, {"name": "alice", "key": "sk-alice-cluster-0000"},

@@ -18,6 +18,8 @@ import pytest
 from gateway_support import API_KEY, Stack, running_stack
 from test_console_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
 
+pytestmark = pytest.mark.slow
+
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
 if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
     pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)

@@ -32,6 +32,8 @@ from reliability_support import (
     write_config,
 )
 
+pytestmark = pytest.mark.slow
+
 ACCOUNTS = 5
 KILLS = 5
 AUTH = {"authorization": f"Bearer {API_KEY}"}

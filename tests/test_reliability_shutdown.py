@@ -30,6 +30,9 @@ from reliability_support import (
 )
 
 
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
     config = SimulatorConfig(users=sim_users(2), difficulty=TEST_DIFFICULTY, tokens_per_second=40, seed=7)

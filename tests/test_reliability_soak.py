@@ -7,7 +7,12 @@ the same scenario at 10,000 requests.
 
 from __future__ import annotations
 
+import pytest
+
 from reliability_support import SoakOptions, run_soak, soak_stack
+
+
+pytestmark = pytest.mark.slow
 
 
 async def test_fault_soak_every_answer_is_right_or_a_clean_error() -> None:

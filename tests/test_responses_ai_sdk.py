@@ -24,6 +24,8 @@ from gateway_support import API_KEY
 from responses_support import response_schemas
 from test_responses_api import check_responses_wire
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["openai_schemas", "response_schemas"]  # imported fixtures used by this module
 
 SDK_DIR = Path(__file__).resolve().parent / "ai-sdk"

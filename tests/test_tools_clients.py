@@ -53,6 +53,7 @@ def _wire_checked(stack: ConformanceStack) -> Iterator[None]:
 # ---- npm openai ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(NODE is None or NPM is None, reason="no `node`/`npm`: the openai npm SDK tests need Node 20+")
 def test_the_npm_sdk_streams_tool_calls(stack: ConformanceStack) -> None:
     _install_node_packages()
