@@ -12,6 +12,7 @@ REPO_DIR = TESTS_DIR.parent
 DATA_DIR = TESTS_DIR / "data"
 
 sys.path.insert(0, str(TESTS_DIR))  # test support modules (tests/*_support.py)
+sys.path.insert(0, str(TESTS_DIR / "api" / "responses"))  # test_responses_api's wire checks, used by tests/agents/ too
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from deepseek2api.deepseek import pow_reference
 from deepseek2api.deepseek.pow import PowChallenge, PowError, PowUnsolvable
 
 VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).resolve().parent / "data" / "pow" / "vectors.json").read_text(encoding="utf-8")
+    (Path(__file__).resolve().parents[1] / "data" / "pow" / "vectors.json").read_text(encoding="utf-8")
 )
 NATIVE_SKIP = pytest.mark.skipif(
     not pow_module.native_available(),

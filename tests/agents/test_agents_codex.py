@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 __all__ = ["openai_schemas", "response_schemas"]
 
-CODEX_DIR = Path(__file__).resolve().parent / "agents-codex"
+CODEX_DIR = Path(__file__).resolve().parents[1] / "agents-codex"
 CODEX = CODEX_DIR / "node_modules" / ".bin" / "codex"
 SHELL_TOOL = "exec_command"  # Codex 0.171's shell tool; its argument is {"cmd": "<command line>"}
 FILE_TEXT = "hello from the file, line 1\n"

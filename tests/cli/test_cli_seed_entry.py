@@ -17,7 +17,7 @@ from deepseek2api.background import BackgroundServer, free_port
 from deepseek2api.simulator import SimulatorConfig, SimUser
 from deepseek2api.simulator import create_app as create_simulator
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 40) -> None:

@@ -15,7 +15,7 @@ from deepseek2api.simulator import SimulatorConfig, SimUser
 from deepseek2api.simulator import create_app as create_simulator
 from deepseek2api.simulator.cli import build_parser as simulator_parser
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, cwd: Path = REPO, timeout: float = 60, **env_changes: str) -> subprocess.CompletedProcess[str]:

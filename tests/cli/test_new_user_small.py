@@ -17,7 +17,7 @@ from deepseek2api.deepseek.events import UpstreamError
 from deepseek2api.pool.cluster.coordinator import down_reason
 from gateway_support import API_KEY, Stack, running_stack
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

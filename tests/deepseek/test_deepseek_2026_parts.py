@@ -30,7 +30,7 @@ from deepseek2api.simulator.config import preset_token
 from deepseek2api.store.runtime_settings import SqliteRuntimeSettings
 from late2026_support import late_config, token_accounts
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 STALE = Identity(persona="android", version="1.6.11")
 
 

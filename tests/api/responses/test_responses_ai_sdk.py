@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 __all__ = ["openai_schemas", "response_schemas"]  # imported fixtures used by this module
 
-SDK_DIR = Path(__file__).resolve().parent / "ai-sdk"
+SDK_DIR = Path(__file__).resolve().parents[2] / "ai-sdk"
 NODE22 = SDK_DIR / "node_modules" / ".bin" / "node"
 PRE_CALL = "I will call lookup_weather (simulated)."
 

@@ -19,7 +19,7 @@ from deepseek2api.chat.tools.strip import strip_markup
 from deepseek2api.simulator.demo_answers import best_tool, instance_of
 from gateway_support import API_KEY, Stack, running_stack
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 _MARKUP = re.compile(r"DSML|tool▁call|<\s*[|｜]")
 
 

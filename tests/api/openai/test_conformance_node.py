@@ -21,7 +21,7 @@ from gateway_support import API_KEY
 
 __all__ = ["openai_schemas"]
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
+NODE_DIR = Path(__file__).resolve().parents[2] / "node"
 NODE = shutil.which("node")
 
 NPM = shutil.which("npm")

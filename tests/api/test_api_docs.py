@@ -13,7 +13,7 @@ from deepseek2api.api.docs import SWAGGER_UI_VERSION
 from deepseek2api.server import create_app
 from deepseek2api.settings import Settings
 
-STATIC = Path(__file__).resolve().parent.parent / "src" / "deepseek2api" / "api" / "static"
+STATIC = Path(__file__).resolve().parents[2] / "src" / "deepseek2api" / "api" / "static"
 
 
 @pytest.fixture(scope="module")

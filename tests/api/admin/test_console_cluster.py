@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(REDIS_SERVER is None, reason=
 
 ADMIN_KEY = "sk-admin-cluster-0123456789"
 FIRST, SECOND = "user1@sim.test", "user2@sim.test"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "console-cluster"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console-cluster"
 CHROMIUM = os.environ.get("DS2API_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

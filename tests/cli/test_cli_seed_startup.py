@@ -20,7 +20,7 @@ from deepseek2api import __version__
 from deepseek2api.background import free_port
 from deepseek2api.deepseek import pow as pow_module
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "src" / "deepseek2api"
 
 

@@ -27,7 +27,7 @@ from gateway_support import API_KEY, running_stack
 
 pytestmark = pytest.mark.slow
 
-CLI_DIR = Path(__file__).resolve().parent / "gemini-cli"
+CLI_DIR = Path(__file__).resolve().parents[1] / "gemini-cli"
 GEMINI = CLI_DIR / "node_modules" / "@google" / "gemini-cli" / "bundle" / "gemini.js"
 RUNTIME = CLI_DIR / "node-runtime"
 NPM = shutil.which("npm")

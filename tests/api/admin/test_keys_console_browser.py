@@ -25,7 +25,7 @@ if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
     pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
 expect = playwright_sync.expect
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "keys-console"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "keys-console"
 ADMIN_KEY = "sk-admin-browser-keys-0123"
 KEYS: list[dict[str, Any]] = [
     {"name": "test", "key": API_KEY},

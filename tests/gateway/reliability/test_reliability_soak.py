@@ -11,7 +11,6 @@ import pytest
 
 from reliability_support import SoakOptions, run_soak, soak_stack
 
-
 pytestmark = pytest.mark.slow
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from gateway_support import API_KEY, running_stack
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
+NODE_DIR = Path(__file__).resolve().parents[2] / "node"
 NODE, NPM = shutil.which("node"), shutil.which("npm")
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(NODE is None or NPM is None,

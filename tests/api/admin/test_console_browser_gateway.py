@@ -25,7 +25,7 @@ if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
     pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
 expect = playwright_sync.expect
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "console-gateway"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console-gateway"
 ADMIN_KEY = "sk-admin-browser-0123456789"
 IMPORTED = [("imported1@sim.test", "pw-imported-Secret-1"), ("imported2@sim.test", "pw-imported-Secret-2")]
 

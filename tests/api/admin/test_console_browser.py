@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("DS2API_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "console"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"
 WAIT_MS = 15_000
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")

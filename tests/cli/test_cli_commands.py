@@ -19,7 +19,7 @@ from deepseek2api.deepseek.pow import hash_hex
 from deepseek2api.simulator import SimulatorConfig, SimUser
 from deepseek2api.simulator import create_app as create_simulator
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

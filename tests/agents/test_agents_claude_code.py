@@ -24,7 +24,7 @@ from gateway_support import API_KEY, running_stack
 
 pytestmark = pytest.mark.slow
 
-AGENTS_DIR = Path(__file__).resolve().parent / "agents"
+AGENTS_DIR = Path(__file__).resolve().parents[1] / "agents"
 CLAUDE = AGENTS_DIR / "node_modules" / "@anthropic-ai" / "claude-code-linux-x64" / "claude"
 NPM = shutil.which("npm")
 

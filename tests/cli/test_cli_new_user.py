@@ -34,7 +34,7 @@ def test_a_busy_port_is_said_in_one_line_with_exit_code_3_before_anything_starts
         lines = [line for line in run.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "in use" in lines[0]
         assert "gateway ready" not in run.stdout + run.stderr and "DeepSeek2API demo" not in run.stdout
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "3 when the listen address is in use" in readme
 
 

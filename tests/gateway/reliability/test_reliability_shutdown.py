@@ -29,7 +29,6 @@ from reliability_support import (
     write_config,
 )
 
-
 pytestmark = pytest.mark.slow
 
 
