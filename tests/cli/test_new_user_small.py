@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -15,15 +13,12 @@ from deepseek2api.api.errors import from_upstream
 from deepseek2api.deepseek.errors import ErrorKind
 from deepseek2api.deepseek.events import UpstreamError
 from deepseek2api.pool.cluster.coordinator import down_reason
-from gateway_support import API_KEY, Stack, running_stack
+from gateway_support import API_KEY, Stack
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with running_stack(accounts=1) as running:
-        yield running
+STACK_ACCOUNTS = 1  # for the shared `stack` fixture (tests/conftest.py)
 
 
 def test_the_cut_stream_message_says_it_once() -> None:

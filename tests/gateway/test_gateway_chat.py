@@ -11,7 +11,7 @@ import pytest
 from deepseek2api.chat.prompt import build_prompt
 from deepseek2api.chat.turn import Message
 from deepseek2api.simulator.replies import reply_for
-from gateway_support import API_KEY, Stack, running_stack
+from gateway_support import API_KEY, Stack
 
 MODEL_FAMILIES = [
     ("deepseek-chat", False, False),
@@ -30,10 +30,7 @@ def rendered(content: str, results: list[dict[str, object]]) -> str:
     return re.sub(r"\[citation:(\d+)\]", lambda m: f"[{m.group(1)}]({urls[int(m.group(1))]})", content)
 
 
-@pytest.fixture(scope="module")
-def stack() -> Stack:
-    with running_stack(accounts=3) as running:
-        yield running
+STACK_ACCOUNTS = 3  # for the shared `stack` fixture (tests/conftest.py)
 
 
 @pytest.fixture(autouse=True)

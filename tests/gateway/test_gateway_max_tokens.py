@@ -7,23 +7,19 @@ reply upstream.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from deepseek2api.chat.usage import count_tokens
 from deepseek2api.simulator.replies import reply_for
-from gateway_support import API_KEY, Stack, running_stack
+from gateway_support import API_KEY, Stack
 
 PROMPT = "tell me a story [sim:words=80]"
 FULL = reply_for(PROMPT, thinking=False, search=False).content
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with running_stack(accounts=2) as running:
-        yield running
+STACK_ACCOUNTS = 2  # for the shared `stack` fixture (tests/conftest.py)
 
 
 def _messages(prompt: str = PROMPT) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -28,15 +27,10 @@ from gateway_support import (
     TEST_DIFFICULTY,
     Stack,
     gateway_settings,
-    running_stack,
     sim_users,
 )
 
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with running_stack(accounts=1) as running:
-        yield running
+STACK_ACCOUNTS = 1  # for the shared `stack` fixture (tests/conftest.py)
 
 
 def test_a_trailing_slash_is_not_redirected_to_the_host_the_client_named(stack: Stack) -> None:

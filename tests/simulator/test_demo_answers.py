@@ -9,7 +9,6 @@ import contextlib
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,13 @@ import pytest
 
 from deepseek2api.chat.tools.strip import strip_markup
 from deepseek2api.simulator.demo_answers import best_tool, instance_of
-from gateway_support import API_KEY, Stack, running_stack
+from gateway_support import API_KEY, Stack
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 _MARKUP = re.compile(r"DSML|tool▁call|<\s*[|｜]")
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with running_stack(accounts=2) as running:
-        yield running
+STACK_ACCOUNTS = 2  # for the shared `stack` fixture (tests/conftest.py)
 
 
 def readme_example(name: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import (
@@ -17,7 +15,7 @@ from langchain_core.tools import tool
 from pydantic import SecretStr
 
 from deepseek2api.simulator.replies import reply_for
-from gateway_support import API_KEY, Stack, running_stack
+from gateway_support import API_KEY, Stack
 
 
 @tool
@@ -26,10 +24,7 @@ def get_weather(city: str, unit: str) -> str:
     return f"{city}: 21 degrees {unit}"
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with running_stack(accounts=2) as running:
-        yield running
+STACK_ACCOUNTS = 2  # for the shared `stack` fixture (tests/conftest.py)
 
 
 def chat(stack: Stack, model: str = "claude-haiku-4-5") -> ChatAnthropic:

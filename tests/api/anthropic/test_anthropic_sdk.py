@@ -23,10 +23,7 @@ from gateway_support import API_KEY, Stack, running_stack
 USER: list[Any] = [{"role": "user", "content": "hello from the anthropic sdk"}]
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with running_stack(accounts=3) as running:
-        yield running
+STACK_ACCOUNTS = 3  # for the shared `stack` fixture (tests/conftest.py)
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from anthropic.types import (
 
 from anthropic_support import blocks_of, client, read_stream
 from deepseek2api.simulator.replies import excerpt_of, search_results_for
-from gateway_support import API_KEY, Stack, running_stack
+from gateway_support import API_KEY, Stack
 
 QUESTION = "what does the simulator overview say about offline demos"
 USER: list[Any] = [{"role": "user", "content": QUESTION}]
@@ -29,10 +29,7 @@ SEARCH_TOOL: dict[str, Any] = {"type": "web_search_20250305", "name": "web_searc
 SIM_RESULTS = search_results_for(excerpt_of(QUESTION))
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with running_stack(accounts=2) as running:
-        yield running
+STACK_ACCOUNTS = 2  # for the shared `stack` fixture (tests/conftest.py)
 
 
 @pytest.fixture(autouse=True)

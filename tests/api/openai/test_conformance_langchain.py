@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conformance_support import ConformanceStack, OpenAISchemas, conformance_stack, openai_schemas
+from conformance_support import ConformanceStack, openai_schemas
 from deepseek2api.simulator.replies import reply_for
 from gateway_support import API_KEY
 
@@ -15,12 +15,6 @@ langchain_openai = pytest.importorskip("langchain_openai")
 langchain_deepseek = pytest.importorskip("langchain_deepseek")
 
 __all__ = ["openai_schemas"]
-
-
-@pytest.fixture(scope="module")
-def stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
-    with conformance_stack(openai_schemas, accounts=2) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

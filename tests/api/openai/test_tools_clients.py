@@ -19,8 +19,6 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 
 from conformance_support import (
     ConformanceStack,
-    OpenAISchemas,
-    conformance_stack,
     openai_schemas,
     user,
 )
@@ -35,12 +33,6 @@ pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Current weather for a city.",
                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                                                            "required": ["city"]}}}
-
-
-@pytest.fixture(scope="module")
-def stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
-    with conformance_stack(openai_schemas, accounts=2) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

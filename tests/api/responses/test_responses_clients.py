@@ -13,7 +13,6 @@ import pytest
 from conformance_support import (
     ConformanceStack,
     OpenAISchemas,
-    conformance_stack,
     openai_schemas,
 )
 from gateway_support import API_KEY
@@ -24,12 +23,6 @@ langchain_openai = pytest.importorskip("langchain_openai")
 agents = pytest.importorskip("agents")
 
 __all__ = ["openai_schemas", "response_schemas"]
-
-
-@pytest.fixture(scope="module")
-def stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
-    with conformance_stack(openai_schemas, accounts=2) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

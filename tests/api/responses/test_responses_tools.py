@@ -16,7 +16,6 @@ import pytest
 from conformance_support import (
     ConformanceStack,
     OpenAISchemas,
-    conformance_stack,
     openai_schemas,
 )
 from responses_support import response_schemas
@@ -40,12 +39,6 @@ NAMESPACE: dict[str, Any] = {
                "parameters": {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]}}],
 }
 PATCH: dict[str, Any] = {"type": "custom", "name": "apply_patch", "description": "Apply a patch to the files."}
-
-
-@pytest.fixture(scope="module")
-def stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
-    with conformance_stack(openai_schemas, accounts=2) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from openai.types.responses import (
     ResponseWebSearchCallSearchingEvent,
 )
 
-from conformance_support import ConformanceStack, OpenAISchemas, conformance_stack, openai_schemas
+from conformance_support import ConformanceStack, OpenAISchemas, openai_schemas
 from deepseek2api.simulator.replies import excerpt_of, search_results_for
 from responses_support import parse_stream, response_schemas
 from test_responses_api import check_responses_wire, client, raw_stream
@@ -27,12 +27,6 @@ __all__ = ["openai_schemas", "response_schemas"]
 QUESTION = "what is new in the simulator handbook this week"
 SIM_RESULTS = search_results_for(excerpt_of(QUESTION))
 VARIANTS = ("web_search", "web_search_preview", "web_search_preview_2025_03_11", "web_search_2025_08_26")
-
-
-@pytest.fixture(scope="module")
-def stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
-    with conformance_stack(openai_schemas, accounts=2) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)
