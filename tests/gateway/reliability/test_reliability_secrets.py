@@ -26,6 +26,8 @@ from deepseek2api.simulator import SimulatorConfig, SimulatorServer, SimUser
 from gateway_support import API_KEY, TEST_DIFFICULTY, running_stack, sim_users
 from reliability_support import GatewayProcess, SecretCollector, config_dict, expected_reply, run_cli, write_config
 
+pytestmark = pytest.mark.slow  # gateway processes and the CLI: ~30 s
+
 
 def _login_token(simulator_url: str, email: str, password: str) -> str:
     """A real DeepSeek(-simulator) token, as a passthrough user would have it."""
