@@ -121,7 +121,7 @@ def test_anthropic_long_agent_history_goes_through_the_file_and_too_long_says_pr
         turns.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_{i}",
                                                    "content": f"# m{i} MARKER-claude-{i:02d}\n" + "x = 1\n" * 500}]})
     turns.append({"role": "assistant", "content": "Reading done."})
-    turns.append({"role": "user", "content": "Which file was it?"})
+    turns.append({"role": "user", "content": "Which module was it?"})  # no tool-name word: the demo would call it
     tools = [{"name": "read_file", "description": "Read a file.",
               "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}]
     with files_stack(accounts=1, sim=LIMITED_SIM, upstream=SMALL_INLINE) as stack:

@@ -158,7 +158,7 @@ def test_a_redis_restart_answers_503_while_recovering_then_serves_without_a_seco
                 running = [asyncio.ensure_future(stream(http, stack.replicas[i].base_url, f"long {i}"))
                            for i in range(2)]
                 await asyncio.to_thread(stack.wait_until, lambda: stack.sim_stats()["active_total"] == 2,
-                                        10.0, "both accounts streaming")
+                                        30.0, "both accounts streaming")
                 await asyncio.to_thread(stack.redis.restart)  # empty: no persistence
                 answers: list[StreamResult] = []
                 i = 0

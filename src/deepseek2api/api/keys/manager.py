@@ -59,8 +59,16 @@ class KeyManager:
         self._created: dict[str, float] = {}
 
     async def load(self) -> None:
-        """The stored keys, after config.json's (a config key of the same name wins)."""
-        for stored in await self.book.load():
+        """The stored keys, after config.json's (a config key of the same name wins).
+
+        An unusable state file must not stop the gateway (the state store itself starts fresh then, with a
+        warning): the console's keys are left out, said once, and config.json's keys still work."""
+        try:
+            found = await self.book.load()
+        except Exception as exc:  # noqa: BLE001 - sqlite3 or OS errors of whatever the path is
+            log.warning("keys made in the console are not loaded: the state file is unusable (%s)", exc)
+            return
+        for stored in found:
             current = self.directory.get(stored.name)
             if current is not None and current.origin == "config":
                 log.warning("key %r from the console is shadowed by config.json's key of that name", stored.name)
