@@ -31,8 +31,7 @@ from .api.anthropic.router import anthropic_router
 from .api.anthropic.serving import Messages
 from .api.anthropic.signature import ThinkingSigner
 from .api.auth import Authenticator, Caller
-from .api.codec_turn import TurnService
-from .api.dialect import DialectTable, RenderedDialect
+from .api.dialect import DialectTable
 from .api.docs import install_docs
 from .api.endpoint import SurfaceDeps
 from .api.gemini import errors as gemini_errors
@@ -91,8 +90,8 @@ log = logging.getLogger(__name__)
 # Which error dialect each route's clients speak (api/dialect.py); OpenAI's for every other route. A new
 # surface whose clients expect another error shape adds its prefixes here.
 DIALECTS = DialectTable([
-    (gemini_errors.is_gemini_path, RenderedDialect(gemini_errors.render)),  # /v1beta/…, /v1/models/{m}:{method}
-    (ollama_errors.is_ollama_path, RenderedDialect(ollama_errors.render)),  # /api/… (even when off: a 404 it reads)
+    (gemini_errors.is_gemini_path, gemini_errors.GEMINI),  # /v1beta/…, /v1/models/{m}:{method}
+    (ollama_errors.is_ollama_path, ollama_errors.OLLAMA),  # /api/… (even when off: a 404 it reads)
     ("/v1/messages", ANTHROPIC),  # Anthropic Messages and count_tokens
     ("/anthropic/", ANTHROPIC),
 ])
@@ -198,13 +197,9 @@ class Gateway:
         claude = settings.anthropic
         self.messages = Messages(deps, ClaudeModels(self.registry, claude.model_map, claude.default_model),
                                  ThinkingSigner(claude.signature_key))
-        files = deps.files
-        service = functools.partial(TurnService, self.runner, self.tracker,
-                                    keepalive=settings.server.keepalive_interval,
-                                    write_timeout=settings.server.write_timeout, observer=self.recorder)
         self.gemini_models = GeminiModels(self.registry, settings.gemini.model_map, settings.gemini.default_model)
-        self.gemini = GenerateContent(service(surface="gemini"), self.gemini_models, self.leases_for, files)
-        self.ollama = OllamaTurns(service(surface="ollama"), self.registry, self.leases_for, files)
+        self.gemini = GenerateContent(deps, self.gemini_models)
+        self.ollama = OllamaTurns(deps)
         # the console acts on the in-process pool, or on the shared one through Redis (cluster mode)
         exit_probe = functools.partial(probe_exit, self.client)
         self.console: PoolBackend | ClusterBackend
@@ -326,9 +321,10 @@ def create_app(settings: Settings, *, client: DeepSeekClient | None = None,
                   redirect_slashes=False)  # a slash redirect would echo the Host header (issue 17 item 7)
     app.state.gateway = gateway  # for tests and tools that inspect a running gateway; routes never read it
     app.include_router(health_router(lambda: gateway.pool.usable_count))
-    app.include_router(gemini_router(gateway.gemini, gateway.gemini_models, gateway.registry, gateway.authenticator))
-    app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator,
-                                     ModelLimits(settings.model_limits)))
+    limits = ModelLimits(settings.model_limits)  # what both model lists report
+    app.include_router(gemini_router(gateway.gemini, gateway.gemini_models, gateway.registry, gateway.authenticator,
+                                     limits))
+    app.include_router(openai_router(gateway.chat, gateway.registry, gateway.authenticator, limits))
     app.include_router(anthropic_router(gateway.messages, gateway.authenticator))
     app.include_router(status_router(admin_check(settings), gateway.status))
     app.include_router(responses_router(gateway.responses, gateway.authenticator))

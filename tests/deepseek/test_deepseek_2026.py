@@ -202,7 +202,8 @@ def test_the_bulk_import_takes_token_lines() -> None:
 
 
 def test_the_fallback_header_is_on_every_surface() -> None:
-    with late_stack(accounts=2, anthropic={"model_map": {"opus": "deepseek-v4-pro"}}) as stack:
+    with late_stack(accounts=2, anthropic={"model_map": {"opus": "deepseek-v4-pro"}},
+                    ollama={"enabled": True}) as stack:
         http = stack.http()
         messages = {"model": "claude-opus-4", "max_tokens": 64, "messages": PROMPT}
         for stream in (False, True):
@@ -212,3 +213,9 @@ def test_the_fallback_header_is_on_every_surface() -> None:
                                                          "stream": stream})
             assert responses.status_code == 200
             assert responses.headers["x-ds2api-model-fallback"] == "expert->default"
+            method = "streamGenerateContent" if stream else "generateContent"
+            gemini = http.post(f"/v1beta/models/deepseek-v4-pro:{method}", params={"alt": "sse"} if stream else {},
+                               json={"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}]})
+            assert gemini.status_code == 200 and gemini.headers["x-ds2api-model-fallback"] == "expert->default"
+            ollama = http.post("/api/chat", json={"model": "deepseek-v4-pro", "messages": PROMPT, "stream": stream})
+            assert ollama.status_code == 200 and ollama.headers["x-ds2api-model-fallback"] == "expert->default"

@@ -32,8 +32,15 @@ class StreamCodec(Protocol):
     """One request's wire format (see the module docstring for the call order)."""
 
     @property
+    def media_type(self) -> bytes:
+        """The stream's content type: `api/sse.py`'s `SSE_TYPE` for an event stream, or the surface's own
+        (Ollama's NDJSON, Gemini's streamed JSON array). A non-stream body is always `application/json`."""
+        ...
+
+    @property
     def keepalive(self) -> bytes:
-        """What the stream sends when it has been silent for `server.keepalive_interval` seconds."""
+        """What the stream sends when it has been silent for `server.keepalive_interval` seconds (it must
+        parse in the surface's clients wherever it lands; it may be the first bytes of the stream)."""
         ...
 
     def headers(self) -> list[tuple[bytes, bytes]]:

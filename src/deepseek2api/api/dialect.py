@@ -64,11 +64,18 @@ OPENAI = OpenAIDialect()
 
 
 class RenderedDialect(OpenAIDialect):
-    """A dialect from a surface's render function `(error, request_id) -> (status, body)`; a stream that
-    already started ends with the OpenAI error event (the surface's codec writes its own before that)."""
+    """A dialect from a surface's render function `(error, request_id) -> (status, body)`, and `stream_event`
+    for the last event of its streams (the middleware's shutdown trailer; the OpenAI event without one)."""
 
-    def __init__(self, render: Callable[[ApiError, str | None], tuple[int, bytes]]) -> None:
+    def __init__(self, render: Callable[[ApiError, str | None], tuple[int, bytes]],
+                 stream_event: Callable[[ApiError, str | None], bytes] | None = None) -> None:
         self.render = render
+        self._stream_event = stream_event
+
+    def stream_event(self, error: ApiError, request_id: str | None) -> bytes:
+        if self._stream_event is None:
+            return error.sse_bytes()
+        return self._stream_event(error, request_id)
 
     def status(self, error: ApiError) -> int:
         return self.render(error, None)[0]

@@ -165,7 +165,7 @@ class TurnEndpoint:
         headers = codec.headers() + [(k.encode(), v.encode()) for k, v in fallback_header(trace).items()]
         return EventStreamResponse(channel, keepalive=deps.keepalive, headers=headers,
                                    first=keepalive if first is None else first, keepalive_bytes=keepalive,
-                                   write_timeout=deps.write_timeout)
+                                   write_timeout=deps.write_timeout, media_type=codec.media_type)
 
     def _error(self, exc: BaseException, caller: Caller, trace: TurnTrace) -> ApiError | None:
         """The answer for a turn failure; None for a cancellation (the client is gone)."""

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")  # echoed back as a header only when it looks like this
 _CLIENT_ID_LIMIT = 128
 _CLOSE = (b"connection", b"close")
+# Streams that a complete event (the dialect's `stream_event`) can end at any point: SSE, and Ollama's
+# NDJSON. A streamed JSON array (Gemini without `?alt=sse`) is not one: a cut is its client's error.
+_STREAM_TYPES = (b"text/event-stream", b"application/x-ndjson")
 _OPERATOR_PATHS = ("/admin", "/metrics")
 _EXPOSE_HEADERS = b"x-request-id, request-id, retry-after, retry-after-ms, x-should-retry"
 
@@ -149,7 +152,7 @@ class GatewayMiddleware:
             return message
 
         started = False
-        streaming = False  # an event stream: an error can still go out as its last event
+        streaming = False  # an event stream (_STREAM_TYPES): an error can still go out as its last event
         ended = False
 
         async def send_with_headers(message: Message) -> None:
@@ -158,7 +161,7 @@ class GatewayMiddleware:
                 started = True
                 entry.status = message["status"]
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                streaming = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                streaming = any(k.lower() == b"content-type" and v.startswith(_STREAM_TYPES)
                                 for k, v in message.get("headers", []))
                 message["headers"] = list(message.get("headers", [])) + [
                     (k, v) for k, v in extra if k not in present]

@@ -43,8 +43,9 @@ WRITE_TIMEOUT: Final = 30.0  # `server.write_timeout`'s default
 MAX_WRITE: Final = 65_536  # bytes per socket write: a write that waits, waits for at most this much to drain
 MAX_QUEUED: Final = 256  # events waiting for the response before the producer waits (stops reading upstream)
 
+SSE_TYPE: Final = b"text/event-stream; charset=utf-8"
 SSE_HEADERS: Final = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"content-type", SSE_TYPE),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
@@ -246,14 +247,15 @@ class EventStreamResponse(Response):
 
     def __init__(self, channel: EventChannel, *, keepalive: float, headers: list[tuple[bytes, bytes]],
                  first: object | None = None, write_timeout: float = WRITE_TIMEOUT,
-                 keepalive_bytes: bytes = KEEPALIVE) -> None:
+                 keepalive_bytes: bytes = KEEPALIVE, media_type: bytes = SSE_TYPE) -> None:
         self.status_code = 200
         self.keepalive_bytes = keepalive_bytes  # a surface's own idle event instead (Anthropic: `event: ping`)
         self.background = None
         self.channel = channel
         self.keepalive = keepalive
         self.write_timeout = write_timeout
-        self.raw_headers = SSE_HEADERS + headers
+        # the channel's framing is the surface's (NDJSON, a JSON array): only the content type differs
+        self.raw_headers = [(b"content-type", media_type), *SSE_HEADERS[1:], *headers]
         self.pending_first = first
         self._task: asyncio.Task[Any] | None = None
 

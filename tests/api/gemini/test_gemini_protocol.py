@@ -3,13 +3,18 @@ modes, thinking switches, search, the pairing of function responses with calls, 
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
 
 from deepseek2api.api.errors import RequestInvalid
 from deepseek2api.api.gemini.errors import gemini_body, is_gemini_path
-from deepseek2api.api.gemini.protocol import GeminiModels, ModelNotFound, json_schema, to_turn
+from deepseek2api.api.gemini.protocol import GeminiModels, GeminiOptions, ModelNotFound, json_schema, to_turn
+from deepseek2api.api.gemini.render import GeminiCodec
+from deepseek2api.chat.assemble import OutFinish
+from deepseek2api.chat.tools.events import OutToolCall
 from deepseek2api.chat.tools.spec import ToolChoiceMode
 from deepseek2api.chat.turn import ModelRegistry
 
@@ -120,3 +125,29 @@ def test_the_envelope_and_its_paths() -> None:
     body = gemini_body(RequestInvalid("bad", "x"))
     assert body == {"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT", "details": [
         {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "INVALID_VALUE", "domain": "deepseek2api"}]}}
+
+
+def _finish(text: str, calls: tuple[OutToolCall, ...] = ()) -> OutFinish:
+    return OutFinish(finish_reason="tool_calls" if calls else "stop", upstream_status=None, citations=(),
+                     reasoning_text="", content_text=text, tool_calls=calls)
+
+
+def _array(*parts: bytes) -> Any:
+    return json.loads(b"".join(parts))
+
+
+def test_the_streamed_array_stays_json_when_it_fails_or_is_forced_into_a_call() -> None:
+    options = GeminiOptions()
+    failed = GeminiCodec("m", "r", options, sse=False)
+    # only keep-alives went out before the failure: the array is still opened, then closed
+    assert _array(failed.keepalive, failed.failed(RequestInvalid("bad", None), False))[0]["error"]["code"] == 400
+    call = OutToolCall(0, "call_1", "lookup", '{"q": 1}')
+    forced = GeminiCodec("m", "r", options, sse=False, forced_call=True)
+    assert forced.start() == b"[" and forced.text("I will call it") == b""  # held until the call comes
+    chunks = _array(b"[", forced.tool_call(call), asyncio.run(forced.finish(_finish("I will call it", (call,)))))
+    assert [p for c in chunks for p in c["candidates"][0]["content"]["parts"] if p.get("text")] == []
+    unanswered = GeminiCodec("m", "r", options, sse=False, forced_call=True)
+    assert unanswered.text("no call after all") == b""
+    chunks = _array(unanswered.start(), asyncio.run(unanswered.finish(_finish("no call after all"))))
+    assert chunks[0]["candidates"][0]["content"]["parts"] == [{"text": "no call after all"}]
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"

@@ -208,6 +208,11 @@ def test_models_list_and_get_carry_token_limits_and_methods(stack: Stack) -> Non
     assert model.supported_actions == ["generateContent", "streamGenerateContent", "countTokens"]
     openai = httpx.get(f"{stack.base_url}/v1/models", headers={"authorization": f"Bearer {API_KEY}"}, timeout=10)
     assert openai.json()["object"] == "list"  # the same path stays OpenAI's for OpenAI clients
+    # the limits are the `model_limits` settings `/v1/models` reports (a chat model's output is not a thinker's)
+    limits = {m["id"]: (m["context_window"], m["max_output_tokens"]) for m in openai.json()["data"]}
+    listed = {m.name: (m.input_token_limit, m.output_token_limit) for m in sdk.models.list()}
+    assert listed["models/deepseek-chat"] == limits["deepseek-chat"] == (131072, 8192)
+    assert listed["models/deepseek-reasoner"] == limits["deepseek-reasoner"] == (131072, 65536)
 
 
 def test_google_search_is_a_search_turn_with_grounding_metadata(stack: Stack) -> None:

@@ -22,6 +22,7 @@ from ...chat.usage import TurnUsage
 from ...chat.web_search import WebSearchTool, cited_links
 from ...deepseek.events import SearchResult
 from ..errors import ApiError
+from ..sse import SSE_TYPE
 from .dialect import anthropic_sse_bytes
 from .signature import ThinkingSigner
 
@@ -291,6 +292,7 @@ class MessagesCodec:
     at its citations), so it is held back too."""
 
     keepalive: Final = PING
+    media_type: Final = SSE_TYPE
 
     def __init__(self, request_id: str, model: str, signer: ThinkingSigner, *, forces_call: bool,
                  search: WebSearchTool | None = None, query: str = "") -> None:

@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any, Final
 
+from ..dialect import RenderedDialect
 from ..errors import MAX_RETRY_AFTER, ApiError
 
 _STATUS_NAMES: Final = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
@@ -44,3 +45,12 @@ def gemini_body(error: ApiError) -> dict[str, Any]:
 def render(error: ApiError, request_id: str | None) -> tuple[int, bytes]:
     """Status and body of `error` on a Gemini path (a RenderedDialect in server.py's table)."""
     return error.status, json.dumps(gemini_body(error), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def stream_event(error: ApiError, request_id: str | None) -> bytes:
+    """The last event of a `?alt=sse` stream (the SDKs read an `error` chunk as the failure). A streamed
+    JSON array gets none from the middleware: its content type is not a stream's (api/middleware.py)."""
+    return b"data: " + render(error, request_id)[1] + b"\n\n"
+
+
+GEMINI: Final = RenderedDialect(render, stream_event)  # registered for is_gemini_path in server.py's table

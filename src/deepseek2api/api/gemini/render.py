@@ -13,14 +13,17 @@ from __future__ import annotations
 import json
 import random
 import string
+from collections.abc import Sequence
 from typing import Any, Final
 
 from ...chat.assemble import OutFinish
+from ...chat.model_limits import ModelLimits
 from ...chat.tools.events import OutToolCall
 from ...chat.turn import ModelSpec
 from ...chat.usage import TurnUsage
 from ...deepseek.events import SearchResult
 from ..errors import ApiError
+from ..sse import SSE_TYPE
 from .errors import gemini_body
 from .protocol import GeminiOptions
 
@@ -28,8 +31,7 @@ _ALPHABET = string.ascii_letters + string.digits
 _RANDOM = random.SystemRandom()
 _encode_str = json.encoder.encode_basestring  # == json.dumps(a str), in C
 
-INPUT_TOKEN_LIMIT: Final = 131_072  # DeepSeek's context (the web chat attaches longer histories as a file)
-OUTPUT_TOKEN_LIMIT: Final = 65_536  # what a thinking answer may reach; a chat answer stays far below
+_DEFAULT_LIMITS: Final = ModelLimits()  # the `model_limits` defaults, when the router is given none
 METHODS: Final = ("generateContent", "streamGenerateContent", "countTokens")
 
 
@@ -98,16 +100,22 @@ def response_body(finish: OutFinish, model: str, response_id: str, options: Gemi
             "modelVersion": model, "responseId": response_id}
 
 
-class StreamCodec:
-    """One stream's chunks (api/codec_turn.py's codec). The text chunk is built from pre-encoded pieces:
-    one string encode per token."""
+class GeminiCodec:
+    """One request's wire format (api/codec.py): the streamed chunks, or the whole body. The text chunk
+    is built from pre-encoded pieces: one string encode per token. Under a forced function call the
+    text is held until the call comes (then dropped), or sent before the last chunk if none does."""
 
-    __slots__ = ("_array", "_head", "_sep", "_tail", "model", "options", "response_id")
+    __slots__ = ("_array", "_called", "_head", "_held", "_sep", "_tail", "forced", "media_type", "model",
+                 "options", "response_id")
 
-    def __init__(self, model: str, response_id: str, options: GeminiOptions, *, sse: bool) -> None:
-        self.model, self.response_id, self.options = model, response_id, options
+    def __init__(self, model: str, response_id: str, options: GeminiOptions, *, sse: bool,
+                 forced_call: bool = False) -> None:
+        self.model, self.response_id, self.options, self.forced = model, response_id, options, forced_call
         self._array = not sse
+        self.media_type = b"application/json; charset=utf-8" if self._array else SSE_TYPE
         self._sep = b""  # the JSON array's separator: none before its first element
+        self._held: list[str] | None = [] if forced_call else None
+        self._called = False
         self._head = b'{"candidates":[{"content":{"parts":[{"text":'  # text and thought parts alike
         self._tail = ('}],"role":"model"},"index":0}],"modelVersion":' + _encode_str(model)
                       + ',"responseId":' + _encode_str(response_id) + "}").encode()
@@ -121,10 +129,22 @@ class StreamCodec:
     def _chunk(self, body: dict[str, Any]) -> bytes:
         return self._frame(_dumps(body).encode())
 
+    @property
+    def keepalive(self) -> bytes:
+        if self._array:
+            return b"\n"  # whitespace between elements (or before the array): still one JSON array
+        return b"data: " + self._head + b'""' + self._tail + b"\n\n"
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return []  # the request id goes out as x-request-id on every answer (api/dialect.py)
+
     def start(self) -> bytes:
         return b"[" if self._array else b""
 
     def text(self, text: str) -> bytes:
+        if self._held is not None and not self._called:
+            self._held.append(text)
+            return b""
         return self._frame(self._head + _encode_str(text).encode() + self._tail)
 
     def reasoning(self, text: str) -> bytes:
@@ -133,34 +153,39 @@ class StreamCodec:
         return self._frame(self._head + _encode_str(text).encode() + b',"thought":true' + self._tail)
 
     def tool_call(self, call: OutToolCall) -> bytes:
+        self._called = True
+        if self._held:
+            self._held.clear()
         return self._chunk({"candidates": [_candidate([function_call(call)], None, self.options)],
                             "modelVersion": self.model, "responseId": self.response_id})
 
-    def finish(self, finish: OutFinish) -> bytes:
+    async def finish(self, finish: OutFinish) -> bytes:
+        held = b""
+        if self._held and not (finish.tool_calls or self._called):
+            self._called = True  # the held text goes out now, as text
+            held = self.text("".join(self._held))
         body = {"candidates": [_candidate([{"text": ""}], finish, self.options)],
                 "usageMetadata": usage_metadata(finish.usage), "modelVersion": self.model,
                 "responseId": self.response_id}
-        return self._chunk(body) + (b"]" if self._array else b"")
+        return held + self._chunk(body) + (b"]" if self._array else b"")
 
-    def failed(self, error: ApiError) -> bytes:
-        return self._frame(_dumps(gemini_body(error)).encode()) + (b"]" if self._array else b"")
+    def failed(self, error: ApiError, started: bool) -> bytes:
+        if not self._array:
+            return self._frame(_dumps(gemini_body(error)).encode())
+        opening = b"" if started else b"["  # only keep-alives (whitespace) went out before
+        return opening + self._frame(_dumps(gemini_body(error)).encode()) + b"]"
 
-    def keep_alive(self) -> bytes:
-        if self._array:
-            return b"\n"  # whitespace between elements: still one JSON array
-        return b"data: " + self._head + b'""' + self._tail + b"\n\n"
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        kind = b"application/json; charset=utf-8" if self._array else b"text/event-stream; charset=utf-8"
-        return [(b"content-type", kind), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+    async def body(self, finish: OutFinish, calls: Sequence[OutToolCall]) -> dict[str, Any]:
+        return response_body(finish, self.model, self.response_id, self.options, self.forced)
 
 
-def model_body(name: str, spec: ModelSpec) -> dict[str, Any]:
-    """One `Model` of `GET models`."""
+def model_body(name: str, spec: ModelSpec, limits: ModelLimits | None = None) -> dict[str, Any]:
+    """One `Model` of `GET models`, with the limits `/v1/models` reports (the `model_limits` settings)."""
+    limit = (limits or _DEFAULT_LIMITS).of(spec, name)
     return {"name": f"models/{name}", "baseModelId": name, "version": "001", "displayName": name,
             "description": f"DeepSeek {spec.id} through this gateway"
                            + (" (thinking)" if spec.thinking else "") + (" (web search)" if spec.search else ""),
-            "inputTokenLimit": INPUT_TOKEN_LIMIT, "outputTokenLimit": OUTPUT_TOKEN_LIMIT,
+            "inputTokenLimit": limit.context_window, "outputTokenLimit": limit.max_output_tokens,
             "supportedGenerationMethods": list(METHODS), "thinking": spec.thinking,
             "temperature": 1.0, "topP": 0.95, "maxTemperature": 2.0}
 

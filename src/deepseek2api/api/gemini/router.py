@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 from starlette.types import Scope
 
+from ...chat.model_limits import ModelLimits
 from ...chat.turn import ModelRegistry
 from ..access import note_key
 from ..auth import Authenticator, Caller
@@ -74,14 +75,15 @@ def _in_google_envelope(handler: Callable[..., Awaitable[Response]]) -> Callable
 
 
 def gemini_router(generate: GenerateContent, models: GeminiModels, registry: ModelRegistry,
-                  authenticator: Authenticator) -> APIRouter:
+                  authenticator: Authenticator, limits: ModelLimits | None = None) -> APIRouter:
+    """`limits`: the `model_limits` settings, as `/v1/models` reports them (`inputTokenLimit`...)."""
     router = APIRouter()
 
     @router.get("/v1beta/models", summary="List models (Gemini API)")
     @router.get("/gemini/v1beta/models", include_in_schema=False)
     async def list_models(request: Request) -> JSONResponse:
         gemini_caller(request, authenticator)
-        return JSONResponse({"models": [model_body(name, spec) for name, spec in registry.names()]})
+        return JSONResponse({"models": [model_body(name, spec, limits) for name, spec in registry.names()]})
 
     @router.get("/v1beta/models/{target:path}", summary="Get a model (Gemini API)")
     @router.get("/gemini/v1beta/models/{target:path}", include_in_schema=False)
@@ -91,7 +93,7 @@ def gemini_router(generate: GenerateContent, models: GeminiModels, registry: Mod
         spec = models.resolve(name)
         if spec is None:
             raise ModelNotFound(name)
-        return JSONResponse(model_body(name, spec))
+        return JSONResponse(model_body(name, spec, limits))
 
     router.add_api_route("/v1/models", _in_google_envelope(list_models), methods=["GET"],
                          route_class_override=GoogleKeyRoute, include_in_schema=False)

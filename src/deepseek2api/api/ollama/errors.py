@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from ..dialect import RenderedDialect
 from ..errors import ApiError
 
 PREFIX: Final = "/api/"
@@ -22,3 +23,11 @@ def error_line(error: ApiError) -> bytes:
 def render(error: ApiError, request_id: str | None) -> tuple[int, bytes]:
     """Status and body of `error` on an Ollama path (a RenderedDialect in server.py's table)."""
     return error.status, error_line(error)
+
+
+def stream_event(error: ApiError, request_id: str | None) -> bytes:
+    """The last line of an NDJSON stream that already started (the clients raise it as `ResponseError`)."""
+    return error_line(error) + b"\n"
+
+
+OLLAMA: Final = RenderedDialect(render, stream_event)  # registered for is_ollama_path in server.py's table

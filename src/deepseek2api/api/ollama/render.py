@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -103,13 +104,19 @@ def final_body(kind: Kind, model: str, finish: OutFinish | None, timing: Timing,
     return body
 
 
-class StreamCodec:
-    """One NDJSON stream (api/codec_turn.py's codec); text lines are built from pre-encoded pieces."""
+class OllamaCodec:
+    """One request's wire format (api/codec.py): an NDJSON stream, or one JSON object. Text lines are
+    built from pre-encoded pieces. Under a forced tool call the text is held until the call comes (then
+    dropped), or sent before the last line if none does."""
 
-    __slots__ = ("_reason_head", "_tail", "_text_head", "kind", "model", "stamp", "timing")
+    __slots__ = ("_called", "_held", "_reason_head", "_tail", "_text_head", "forced", "kind", "model", "stamp",
+                 "timing")
+    media_type: Final = b"application/x-ndjson"
 
-    def __init__(self, kind: Kind, model: str, timing: Timing) -> None:
-        self.kind, self.model, self.timing = kind, model, timing
+    def __init__(self, kind: Kind, model: str, timing: Timing, *, forced_call: bool = False) -> None:
+        self.kind, self.model, self.timing, self.forced = kind, model, timing, forced_call
+        self._held: list[str] | None = [] if forced_call else None
+        self._called = False
         self.stamp = created_at()  # once per stream: the chunks' `created_at`
         head = '{"model":' + _encode_str(model) + ',"created_at":"' + self.stamp + '",'
         if kind == "chat":
@@ -121,11 +128,21 @@ class StreamCodec:
             self._reason_head = (head + '"response":"","thinking":').encode()
             self._tail = b',"done":false}\n'
 
+    @property
+    def keepalive(self) -> bytes:
+        return self._text_head + b'""' + self._tail  # an empty line of text: every client reads it
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return []  # the request id goes out as x-request-id on every answer (api/dialect.py)
+
     def start(self) -> bytes:
         return b""
 
     def text(self, text: str) -> bytes:
         self.timing.mark()
+        if self._held is not None and not self._called:
+            self._held.append(text)
+            return b""
         return self._text_head + _encode_str(text).encode() + self._tail
 
     def reasoning(self, text: str) -> bytes:
@@ -134,26 +151,29 @@ class StreamCodec:
 
     def tool_call(self, call: OutToolCall) -> bytes:
         self.timing.mark()
+        self._called = True
+        if self._held:
+            self._held.clear()
         body = {"model": self.model, "created_at": self.stamp,
                 "message": {"role": "assistant", "content": "", "tool_calls": tool_calls([call])}, "done": False}
         return _dumps(body).encode() + b"\n"
 
-    def finish(self, finish: OutFinish) -> bytes:
+    async def finish(self, finish: OutFinish) -> bytes:
+        held = b""
+        if self._held and not (finish.tool_calls or self._called):
+            self._called = True  # the held text goes out now, as text
+            held = self.text("".join(self._held))
         body: dict[str, Any] = {"model": self.model, "created_at": created_at()}
         body.update({"message": {"role": "assistant", "content": ""}} if self.kind == "chat" else {"response": ""})
         body["done"] = True
         body.update(self.timing.fields(finish))
-        return _dumps(body).encode() + b"\n"
+        return held + _dumps(body).encode() + b"\n"
 
-    def failed(self, error: ApiError) -> bytes:
+    def failed(self, error: ApiError, started: bool) -> bytes:
         return error_line(error) + b"\n"
 
-    def keep_alive(self) -> bytes:
-        return self._text_head + b'""' + self._tail
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        return [(b"content-type", b"application/x-ndjson"), (b"cache-control", b"no-cache"),
-                (b"x-accel-buffering", b"no")]
+    async def body(self, finish: OutFinish, calls: Sequence[OutToolCall]) -> dict[str, Any]:
+        return final_body(self.kind, self.model, finish, self.timing, forced_call=self.forced)
 
 
 def details(spec: ModelSpec) -> dict[str, Any]:

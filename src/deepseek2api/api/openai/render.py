@@ -19,7 +19,7 @@ from ...chat.tools.events import OutToolCall
 from ...chat.turn import ModelRegistry, ModelSpec
 from ...chat.usage import TurnUsage
 from ..errors import ApiError
-from ..sse import KEEPALIVE
+from ..sse import KEEPALIVE, SSE_TYPE
 
 SYSTEM_FINGERPRINT = "fp_deepseek2api"
 MODELS_CREATED = 1735689600  # 2025-01-01T00:00:00Z: a stable `created` for every listed model
@@ -249,6 +249,7 @@ class ChatCodec:
     "deepseek": only the latter. `legacy`: the `functions` API (one call per answer, `function_call`)."""
 
     keepalive: Final = KEEPALIVE
+    media_type: Final = SSE_TYPE
     __slots__ = ("encoder", "legacy", "request_id", "text", "reasoning", "thinking", "usage_chunk",
                  "usage_on_finish")
 

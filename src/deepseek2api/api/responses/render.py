@@ -27,7 +27,7 @@ from ...chat.tools.spec import ToolKind, ToolSpec
 from ...chat.usage import TurnUsage
 from ...chat.web_search import WebSearchTool, without_links
 from ..errors import ApiError
-from ..sse import KEEPALIVE
+from ..sse import KEEPALIVE, SSE_TYPE
 
 _encode_str = json.encoder.encode_basestring
 
@@ -366,6 +366,7 @@ class ResponsesCodec:
     text waits for the end."""
 
     keepalive: Final = KEEPALIVE
+    media_type: Final = SSE_TYPE
 
     def __init__(self, request_id: str, meta: ResponseMeta, tools: Sequence[ToolSpec], save: Save, *,
                  streaming: bool, search: WebSearchTool | None = None, query: str = "") -> None:
