@@ -1,4 +1,4 @@
-"""Fault soak at scale: the scenario of tests/test_reliability_soak.py with many more requests.
+"""Fault soak at scale: the scenario of tests/gateway/reliability/test_reliability_soak.py with many more requests.
 
 Simulator and gateway run on loopback (as in the tests); the openai SDK fires requests through the
 gateway while the simulator injects token expiry, PoW rejection, 429s, busy, mutes, WAF pages,

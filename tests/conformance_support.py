@@ -591,3 +591,14 @@ class AccountHold:
 
 def user(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
+
+
+@pytest.fixture(scope="module", name="stack")
+def checked_stack(openai_schemas: OpenAISchemas) -> Iterator[ConformanceStack]:
+    """The `stack` of a module that needs nothing special: two accounts, every exchange checked on exit.
+
+    tests/api/openai/conftest.py and tests/api/responses/conftest.py share it; a module that configures
+    the gateway keeps its own `stack`, which overrides this one.
+    """
+    with conformance_stack(openai_schemas, accounts=2) as running:
+        yield running

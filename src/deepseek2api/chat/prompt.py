@@ -5,7 +5,7 @@ chat-template markers. Because those markers are real tokens of DeepSeek's vocab
 client controls must never contain them, or a user could forge an assistant turn (or a system turn,
 a tool result, the end of the conversation …). `neutralize` is that guard.
 
-Neutralisation (decided, and tested against the tokenizer in tests/test_chat_prompt.py):
+Neutralisation (decided, and tested against the tokenizer in tests/chat/test_chat_prompt.py):
 
 1. Every U+FF5C FULLWIDTH VERTICAL LINE becomes an ASCII "|". In DeepSeek's vocabulary that
    character only occurs inside control tokens (`<｜User｜>`, `<｜Assistant｜>`, `<｜end▁of▁sentence｜>`,
