@@ -113,7 +113,9 @@ def test_a_replica_killed_mid_stream_gives_its_accounts_back_after_the_lease_exp
 
 
 def test_a_replica_cut_off_from_redis_stops_its_streams_before_its_leases_expire(tmp_path: Path) -> None:
-    with cluster_stack(tmp_path, replicas=2, accounts=2, relayed=1, sim={"tokens_per_second": 4.0}) as stack:
+    # 2 pieces/s: the two long replies (~35 pieces) must still be running when the relay is cut, however
+    # slowly a loaded machine starts the second one
+    with cluster_stack(tmp_path, replicas=2, accounts=2, relayed=1, sim={"tokens_per_second": 2.0}) as stack:
         direct, cut_off = stack.replicas
         relay = stack.relay
         assert relay is not None
@@ -151,7 +153,8 @@ def test_a_replica_cut_off_from_redis_stops_its_streams_before_its_leases_expire
 
 
 def test_a_redis_restart_answers_503_while_recovering_then_serves_without_a_second_stream(tmp_path: Path) -> None:
-    with cluster_stack(tmp_path, replicas=2, accounts=2, sim={"tokens_per_second": 8.0}) as stack:
+    # 3 pieces/s: both long replies (~35 pieces) overlap even when a loaded machine starts them seconds apart
+    with cluster_stack(tmp_path, replicas=2, accounts=2, sim={"tokens_per_second": 3.0}) as stack:
 
         async def scenario() -> tuple[list[StreamResult], list[StreamResult]]:
             async with client() as http:
