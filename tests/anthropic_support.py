@@ -1,7 +1,7 @@
 """Anthropic-surface test helpers: a strict reader of Messages streams, checked against the SDK's types.
 
 `read_stream(raw)` fails on anything a real client would trip over: an event without an `event:` line
-or whose line disagrees with its `type`, events out of AGENTS.md §2's order, non-contiguous block
+or whose line disagrees with its `type`, events out of docs/tools.md's order, non-contiguous block
 indices, deltas for a block that is not open, `partial_json` that does not join to a JSON object, an
 `error` event that is not the last one. Every event is validated with the SDK's own pydantic models.
 """

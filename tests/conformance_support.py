@@ -1,4 +1,4 @@
-"""Real-client conformance harness (CONFORMANCE.md §4): OpenAI's own schemas, a wire recorder, a stack.
+"""Real-client conformance harness (docs/clients.md): OpenAI's own schemas, a wire recorder, a stack.
 
 Why the recorder sits on the *server* side: every client the suite drives (openai-py sync and async,
 LangChain, LiteLLM, the openai npm SDK, raw httpx) goes through the same gateway, so wrapping the
@@ -158,7 +158,7 @@ class SseEvent:
 
 
 def parse_sse(body: bytes) -> list[SseEvent]:
-    """Split an OpenAI-style event stream, asserting the framing rules of CONFORMANCE.md §1.2/§4.3.
+    """Split an OpenAI-style event stream, asserting the framing rules of docs/clients.md/§4.3.
 
     Every event is ONE line (`data: <json>` or a `:` comment) followed by a blank line; no CR, no
     `event:` lines, nothing after the last blank line.
@@ -366,7 +366,7 @@ def _arguments_ok(name: str, arguments: str) -> None:
 
 
 class ToolCallDeltas:
-    """The rules for `delta.tool_calls` that the SDKs' accumulators rely on (AGENTS.md §4): indices
+    """The rules for `delta.tool_calls` that the SDKs' accumulators rely on (docs/tools.md): indices
     0..n-1 in order; `id`, `type` and `function.name` exactly once, in the first delta of an index;
     arguments that join into a JSON object; finish_reason "tool_calls" when (and only when) calls came."""
 

@@ -1,4 +1,4 @@
-"""Helpers of the files tests (issue 14): real PNG and PDF bytes, data URLs, and `files_stack`, the
+"""Helpers of the files tests: real PNG and PDF bytes, data URLs, and `files_stack`, the
 end-to-end stack that also checks no uploaded file outlives its session."""
 
 from __future__ import annotations

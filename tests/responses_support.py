@@ -1,5 +1,5 @@
 """Checks for the Responses surface: OpenAI's own schemas for Response objects and stream events, and
-the event-order rules of AGENTS.md §3, applied to the raw bytes a client received.
+the event-order rules of docs/tools.md, applied to the raw bytes a client received.
 
 The schemas come from the same `openapi.yaml` as the chat checks (conformance_support.py), extracted
 from other roots and cached under their own key.

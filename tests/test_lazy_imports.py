@@ -1,4 +1,4 @@
-"""A configuration loads only what it uses (issue 25: idle RSS): the app built from a minimal config has not
+"""A configuration loads only what it uses (idle RSS): the app built from a minimal config has not
 imported the Redis client (only `cluster.redis_url` needs it), jsonschema (only a request's schema does) or
 the tokenizer (the first turn starts loading it in the background)."""
 

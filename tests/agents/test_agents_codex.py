@@ -2,7 +2,7 @@
 
 Slow (it installs a ~424 MB native package once, with `npm ci`, and starts a real agent), and run by
 CI. Codex speaks only the Responses API: its `CODEX_HOME/config.toml` declares the gateway as a
-`responses` provider (AGENTS.md §1). The task makes the simulator call Codex's shell tool
+`responses` provider (docs/tools.md). The task makes the simulator call Codex's shell tool
 (`exec_command {"cmd": …}` in Codex 0.171), Codex runs `cat hello.txt`, sends the output back as a
 `function_call_output`, and the simulator answers quoting it. Skipped only where the package cannot be
 installed (no node/npm, or no registry).

@@ -1,4 +1,4 @@
-"""Issue 14 on the Anthropic Messages and OpenAI Responses surfaces, through the real SDKs: images and
+"""Files on the Anthropic Messages and OpenAI Responses surfaces, through the real SDKs: images and
 documents become uploads (the same chat/attachments.py converter as the chat surface), a long agent
 history goes through the history file, and bad blocks are 4xx errors in each surface's own envelope."""
 

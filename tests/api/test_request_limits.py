@@ -1,5 +1,5 @@
 """Request heads and bodies are bounded in size, count and time; a preflight echoes only known header
-names (issue 17 item 4). Raw sockets on loopback, every wait bounded."""
+names. Raw sockets on loopback, every wait bounded."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Prompt flattening (PROTOCOL.md §7.1) and role-marker neutralisation."""
+"""Prompt flattening (docs/protocol.md) and role-marker neutralisation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stop sequences: bounded in count and length, matched in linear work across any chunking (issue 17 item 3)."""
+"""Stop sequences: bounded in count and length, matched in linear work across any chunking."""
 
 from __future__ import annotations
 

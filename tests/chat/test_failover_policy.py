@@ -1,4 +1,4 @@
-"""Failover never spreads a ban (issue 17 item 5): after a mute or ban answered to the prompt, the same
+"""Failover never spreads a ban: after a mute or ban answered to the prompt, the same
 turn is not sent to another account; failures that belong to the account alone still fail over."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What a new user hit in the README walk (issue 24): a busy port, config that parses but cannot work,
+"""What a new user hit in the README walk: a busy port, config that parses but cannot work,
 the demo banner's Python example."""
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def _copy_package_without_native(destination: Path) -> Path:
 
 
 def _checkout(tmp_path: Path) -> Path:
-    """`app.py` beside a `src/` without the compiled PoW (the situation of issue 9)."""
+    """`app.py` beside a `src/` without the compiled PoW (a checkout run without installing)."""
     checkout = tmp_path / "checkout"
     (checkout / "src").mkdir(parents=True)
     shutil.copy(REPO / "app.py", checkout / "app.py")

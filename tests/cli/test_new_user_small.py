@@ -1,4 +1,4 @@
-"""Small rough edges of the README walk and the probe (issue 24): each one as a user met it."""
+"""Small rough edges of the README walk and the probe: each one as a user met it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Errors and abnormal endings (PROTOCOL.md §1.2, §6.1, §6.7): every one becomes a single last UpstreamError."""
+"""Errors and abnormal endings (docs/protocol.md): every one becomes a single last UpstreamError."""
 
 from __future__ import annotations
 

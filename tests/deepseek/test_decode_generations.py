@@ -1,4 +1,4 @@
-"""Format generations A, B, C, C′ (PROTOCOL.md §6.2–6.5) and the patch model's corner cases (§6.3)."""
+"""Format generations A, B, C, C′ (docs/protocol.md) and the patch model's corner cases (§6.3)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from deepseek2api.deepseek.events import (
     Usage,
 )
 
-# --- PROTOCOL.md §6.5, verbatim ---------------------------------------------------------------
+# --- docs/protocol.md, verbatim ---------------------------------------------------------------
 
 EXAMPLE_A = b"""event: ready
 data: {"request_message_id":1,"response_message_id":2,"model_type":"default"}

@@ -1,4 +1,4 @@
-"""Terminal statuses, usage, content filter and chat/continue rounds (PROTOCOL.md §6.3, §6.7, §6.9)."""
+"""Terminal statuses, usage, content filter and chat/continue rounds (docs/protocol.md)."""
 
 from __future__ import annotations
 

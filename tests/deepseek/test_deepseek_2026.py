@@ -1,4 +1,4 @@
-"""Issue 20, end to end against the simulator's late-2026 profile: today's DeepSeek as public reports describe
+"""Today's DeepSeek, end to end against the simulator's late-2026 profile: today's DeepSeek as public reports describe
 it (docs/deepseek-changes.md), with the real openai SDK and the admin API."""
 
 from __future__ import annotations

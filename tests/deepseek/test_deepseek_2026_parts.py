@@ -1,4 +1,4 @@
-"""Issue 20, part by part: the version gate on every kind of call, the persona kept across a restart,
+"""Today's DeepSeek, part by part: the version gate on every kind of call, the persona kept across a restart,
 the drift canary on real capture bytes, the tolerant settings parser, `check --live`, the simulator CLI."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The access log (issue 17 item 6): one line per request whatever its status, nothing a client sends can
+"""The access log: one line per request whatever its status, nothing a client sends can
 split a line or forge a field, and request ids are the gateway's own."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 14 end to end: images, documents and long histories through the gateway into the simulator's
+"""Files end to end: images, documents and long histories through the gateway into the simulator's
 file endpoints, with the real openai SDK. After every test: leases back, nothing in flight, no
 concurrency violation upstream, and no file left upstream (files go with their deleted session)."""
 

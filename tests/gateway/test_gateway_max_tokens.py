@@ -1,4 +1,4 @@
-"""`max_tokens` / `max_completion_tokens` are a cap on the answer (issue 9 item 8), through the openai SDK.
+"""`max_tokens` / `max_completion_tokens` are a cap on the answer, through the openai SDK.
 
 Before, asking for 5 gave 20 tokens and `finish_reason: "stop"`. The cap counts reasoning and answer
 together (as OpenAI's `max_completion_tokens` does), with the tokenizer `usage` uses, and stops the

@@ -1,4 +1,4 @@
-"""A stream that waits for an account sends nothing until it has one (issue 9 item 1).
+"""A stream that waits for an account sends nothing until it has one.
 
 Before, the first `: keep-alive` (after `server.keepalive_interval`) committed HTTP 200 while the turn was
 still queued, so a pool that stayed busy ended the stream with an error event: no 429, no `Retry-After`,

@@ -1,4 +1,4 @@
-"""A client that stops reading a stream cannot hold its account (issue 17 item 2).
+"""A client that stops reading a stream cannot hold its account.
 
 Raw sockets with tiny receive buffers send a streaming request for a long reply and never read. Before,
 both accounts stayed leased until the sockets closed (150 s in the issue) while every other user got 429s.

@@ -1,4 +1,4 @@
-"""Client strings kept in bounded maps are bounded themselves (issue 24 item 6): a 9 MB session id or a
+"""Client strings kept in bounded maps are bounded themselves: a 9 MB session id or a
 5 MB model name is stored as a digest or a cut copy, not 4096 or 500 times whole."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The operator's surfaces (issue 24): `/admin/status` opens with the console's keys, and `/admin…` and
+"""The operator's surfaces: `/admin/status` opens with the console's keys, and `/admin…` and
 `/metrics` are not readable by other web origins even with `cors_origins: ["*"]`."""
 
 from __future__ import annotations

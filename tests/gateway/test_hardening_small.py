@@ -1,4 +1,4 @@
-"""Issue 17 item 7: no Host-reflecting redirect, HEAD /health, no proxy host in client errors, a slow
+"""Small hardening: no Host-reflecting redirect, HEAD /health, no proxy host in client errors, a slow
 salted credentials fingerprint, and short secrets redacted as whole words."""
 
 from __future__ import annotations

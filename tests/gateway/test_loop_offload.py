@@ -1,4 +1,4 @@
-"""Large inputs are worked on off the event loop, or in pieces that let it run (issue 24 item 4).
+"""Large inputs are worked on off the event loop, or in pieces that let it run.
 
 The loop lag itself is measured in bench/gateway_lag.py (no timing assertions here): these tests pin
 that the work moved (a worker thread, yields between pieces) and that the faster code gives the same

@@ -1,4 +1,4 @@
-"""Every way of starting the gateway runs uvicorn on uvloop with the httptools parser (issue 25): `deepseek2api
+"""Every way of starting the gateway runs uvicorn on uvloop with the httptools parser: `deepseek2api
 serve`, `python app.py` (entry.run) and a plain `uvicorn app:app`, whose defaults pick both when installed."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Counting a huge prompt leaves the event loop running (issue 17 item 1), under uvloop like the server."""
+"""Counting a huge prompt leaves the event loop running, under uvloop like the server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fair turns between keys (issue 23): a key with 20 queued streams does not hold back another key's
+"""Fair turns between keys: a key with 20 queued streams does not hold back another key's
 single request past its fair turn — the pool's queue takes owners round-robin, FIFO within one owner."""
 
 from __future__ import annotations

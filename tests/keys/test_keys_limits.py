@@ -1,4 +1,4 @@
-"""Keys for people (issue 23): each rule refused on each surface with the surface's 403/429 and headers.
+"""Keys for people: each rule refused on each surface with the surface's 403/429 and headers.
 
 The real stack (simulator ◄── gateway ◄── the openai / anthropic SDKs and raw httpx): a model outside a
 key's list is the surface's 403 naming the allowed models; `rpm`, `max_streams` and `tokens_per_day` are

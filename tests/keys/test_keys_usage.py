@@ -1,4 +1,4 @@
-"""Keys for people (issue 23): usage per key and model equals what the clients were told, survives a
+"""Keys for people: usage per key and model equals what the clients were told, survives a
 restart, and keys made through the admin API are shown once and work at once."""
 
 from __future__ import annotations

@@ -307,7 +307,7 @@ async def test_token_only_account_is_marked_when_its_token_dies() -> None:
         lease.report(error(ErrorKind.TOKEN_INVALID))
         with pytest.raises(UpstreamFailure) as info:
             await lease.token()
-    # issue 20: "token expired, paste a new one" (needs_token), never a login attempt
+    # "token expired, paste a new one" (needs_token), never a login attempt
     assert info.value.kind is ErrorKind.NEEDS_TOKEN and login.count() == 0
     assert "paste a fresh token" in info.value.error.message
     assert pool.status()[0]["state"] == "needs_token"

@@ -1,4 +1,4 @@
-"""Per-account fair use (issue 23): `max_requests_per_hour` and `min_request_gap`, honoured by the pool's
+"""Per-account fair use: `max_requests_per_hour` and `min_request_gap`, honoured by the pool's
 dispatch — an account at its limit is skipped (never failed or cooled), and waiters get it when it is
 usable again; the console's view says when that is."""
 

@@ -1,4 +1,4 @@
-"""CONFORMANCE.md §4.2 O14/O15: LangChain's ChatOpenAI and ChatDeepSeek pointed at the gateway."""
+"""Conformance (docs/clients.md): LangChain's ChatOpenAI and ChatDeepSeek pointed at the gateway."""
 
 from __future__ import annotations
 

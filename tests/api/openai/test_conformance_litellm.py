@@ -1,4 +1,4 @@
-"""CONFORMANCE.md §4.2 O16: LiteLLM's `completion()` against the gateway, as `openai/…` and `deepseek/…`."""
+"""Conformance (docs/clients.md): LiteLLM's `completion()` against the gateway, as `openai/…` and `deepseek/…`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-# LiteLLM fetches a model cost map at import unless told to stay offline (CONFORMANCE.md §4.3).
+# LiteLLM fetches a model cost map at import unless told to stay offline (docs/clients.md).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 

@@ -1,4 +1,4 @@
-"""CONFORMANCE.md §4.2 O17: the openai npm SDK (6.x on Node 20) via `node --test tests/node/*.test.mjs`.
+"""Conformance (docs/clients.md): the openai npm SDK (6.x on Node 20) via `node --test tests/node/*.test.mjs`.
 
 tests/node's locked dependencies (package-lock.json) are installed with `npm ci` on first use, so the
 README's test command needs no extra step. Without `node` and `npm` on the machine these tests are skipped.

@@ -1,4 +1,4 @@
-"""CONFORMANCE.md §4.2 O1–O6, O9–O13 with the real `openai` SDK (sync and async, strict validation).
+"""Conformance (docs/clients.md): with the real `openai` SDK (sync and async, strict validation).
 
 Every response these tests cause is also checked on the wire (framing + OpenAI's JSON Schemas) by the
 recorder in conformance_support when each test ends.
@@ -263,7 +263,7 @@ def test_o10_upstream_unavailable_503_is_retried(stack: ConformanceStack) -> Non
 def test_o10_permanent_failures_are_not_retried(openai_schemas: OpenAISchemas, fault: str, first_code: str,
                                                 then_code: str) -> None:
     """A banned or muted pool cannot recover in seconds: `x-should-retry: false`, so SDKs fail at once
-    instead of sleeping through their retries (CONFORMANCE.md §0 rule 6, §5.5)."""
+    instead of sleeping through their retries (docs/clients.md)."""
     with conformance_stack(openai_schemas, accounts=1, pool={"queue_timeout": 0.3}) as own:
         own.sim_fault("user1@sim.test", fault)
         mark = own.wire.mark()

@@ -1,5 +1,5 @@
 """The conformance oracle itself: OpenAI's schemas as loaded, and the framing checks, must reject what
-real clients choke on (CONFORMANCE.md §3.1, §4.3) — otherwise a green suite would prove nothing."""
+real clients choke on (docs/clients.md) — otherwise a green suite would prove nothing."""
 
 from __future__ import annotations
 

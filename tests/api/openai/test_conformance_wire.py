@@ -1,4 +1,4 @@
-"""CONFORMANCE.md §4.2 O18/O19 on raw bytes: SSE framing, CORS preflight, base URL forms, keep-alives."""
+"""Conformance (docs/clients.md): on raw bytes: SSE framing, CORS preflight, base URL forms, keep-alives."""
 
 from __future__ import annotations
 

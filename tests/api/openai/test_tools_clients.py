@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM stays offline (CONFORMANCE.md §4.3)
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM stays offline (docs/clients.md)
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 
 from conformance_support import (

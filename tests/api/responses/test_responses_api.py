@@ -2,7 +2,7 @@
 
 Every exchange on `/v1/responses` a test causes is checked after it against OpenAI's published
 schemas (Response, ResponseStreamEvent, ResponseItemList, ErrorResponse) and the event-order rules
-of AGENTS.md §3 (responses_support.py), whatever client made it.
+of docs/tools.md (responses_support.py), whatever client made it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Several gateway processes, one Redis, one pool (issue 16): the invariants of docs/cluster.md end to end.
+"""Several gateway processes, one Redis, one pool: the invariants of docs/cluster.md end to end.
 
 Every test starts its own `redis-server` and simulator and three real `deepseek2api serve` processes,
 and stops them. The simulator counts concurrent streams per account (each replica could hold its own

@@ -1,4 +1,4 @@
-"""Keys for people in cluster mode (issue 23): two replicas on one Redis (a redis-server of the test's own)
+"""Keys for people in cluster mode: two replicas on one Redis (a redis-server of the test's own)
 count usage into the same counters, so the usage API of either shows both and `tokens_per_day` holds
 across replicas; the counts outlive a replica's restart."""
 
