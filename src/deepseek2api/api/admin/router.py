@@ -43,8 +43,8 @@ _T = TypeVar("_T")
 Handler = Callable[[Request, str], Awaitable[Response]]
 
 
-def _error_response(request: Request, error: ApiError) -> Response:
-    """The request's dialect (api/dialect.py), with its request id, never cached."""
+def admin_error(request: Request, error: ApiError) -> Response:
+    """The request's dialect (api/dialect.py), with its request id, never cached (the keys API answers so too)."""
     response = error_response(request, error)
     response.headers.update(_NO_STORE)
     return response
@@ -58,10 +58,11 @@ def _account(view: AccountView) -> dict[str, Any]:
     return asdict(view)
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def json_object_body(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """The body as a JSON object (empty → `{}`); 413 over `limit` bytes, 400 for anything but an object."""
     raw = await request.body()
-    if len(raw) > MAX_JSON_BYTES:
-        raise ApiError(413, f"The request body is larger than {MAX_JSON_BYTES} bytes.", "invalid_request_error",
+    if len(raw) > limit:
+        raise ApiError(413, f"The request body is larger than {limit} bytes.", "invalid_request_error",
                        None, "request_too_large")
     if not raw.strip():
         return {}
@@ -92,15 +93,15 @@ class AdminApi:
             try:
                 key_name = self.auth.check(request.headers)
             except ApiError as error:
-                return _error_response(request, error)
+                return admin_error(request, error)
             try:
                 return await handler(request, key_name)
             except ApiError as error:
-                return _error_response(request, error)
+                return admin_error(request, error)
             except AdminError as error:
                 status = _ERROR_STATUS[error.kind]
                 kind = "invalid_request_error" if status < 500 else "server_error"
-                return _error_response(request, ApiError(status, error.message, kind, None, error.kind.value))
+                return admin_error(request, ApiError(status, error.message, kind, None, error.kind.value))
 
         return endpoint
 
@@ -231,7 +232,7 @@ class AdminApi:
     async def set_token(self, request: Request, key_name: str) -> Response:
         """`{"token": "<value of userToken>"}`: checked upstream, kept, never shown again."""
         account_id = request.path_params["account_id"]
-        token = (await _body(request)).get("token")
+        token = (await json_object_body(request)).get("token")
         if not isinstance(token, str) or not token.strip():
             raise bad_request("`token` must be the `value` of `userToken` from the browser's local storage.",
                               "token")
@@ -261,7 +262,7 @@ class AdminApi:
     async def set_identity(self, request: Request, key_name: str) -> Response:
         """`{"persona": "android", "version": "2.0.4", "headers": {…}}`: used from the next call on, kept."""
         panel = self._panel()
-        body = await _body(request)
+        body = await json_object_body(request)
         view = await self._acted(key_name, "set_identity", str(body.get("persona")), panel.set_identity(body))
         self.audit(key_name, "set_identity", view["sent"], "ok")
         return _json(view)
@@ -274,7 +275,7 @@ class AdminApi:
     async def import_accounts(self, request: Request, key_name: str) -> Response:
         """Bulk import: `{"text": "...", "dry_run": true}` → a verdict per line; adds the good ones
         unless `dry_run`. Lines already in the pool or repeated in the paste are reported, not added."""
-        body = await _body(request)
+        body = await json_object_body(request)
         text = body.get("text")
         dry_run = body.get("dry_run", False)
         if not isinstance(text, str) or not text.strip():
@@ -314,7 +315,7 @@ class AdminApi:
         return _json(asdict(result))
 
     async def tester(self, request: Request, key_name: str) -> Response:
-        body = await _body(request)
+        body = await json_object_body(request)
         model, prompt, account_id = body.get("model"), body.get("prompt"), body.get("account_id") or None
         if not isinstance(model, str) or model not in self.backend.models():
             raise bad_request("`model` must be one of the gateway's models.", "model", "model_not_found")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from ...keys.limiter import DAY
 from ...keys.rules import KeyRules
 from ...store.usage import COUNTS, UsageRow
 from ..admin.auth import AdminAuth
+from ..admin.router import admin_error, json_object_body
 from ..admin.timeline import Timeline
 from ..errors import ApiError, bad_request
 from .gate import KeyGate
@@ -45,11 +45,6 @@ TIMELINE_SPAN = {"hour": "hour", "day": "day", "month": "month"}
 
 def _json(data: object, status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status, headers=_NO_STORE)
-
-
-def _error(error: ApiError) -> Response:
-    return Response(error.body_bytes(), status_code=error.status, media_type="application/json",
-                    headers={**error.all_headers(), **_NO_STORE})
 
 
 def _moment(value: str | None, field: str) -> float | None:
@@ -96,25 +91,12 @@ class KeysApi:
                 who = self.auth.check(request.headers)
                 return await handler(request, who)
             except ApiError as error:
-                return _error(error)
+                return admin_error(request, error)
             except KeyEditError as error:
                 code = {400: "invalid", 404: "not_found", 409: "conflict"}.get(error.status, "invalid")
-                return _error(ApiError(error.status, str(error), "invalid_request_error", None, code))
+                return admin_error(request, ApiError(error.status, str(error), "invalid_request_error", None, code))
 
         return endpoint
-
-    async def _body(self, request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise ApiError(413, f"The request body is larger than {MAX_BODY} bytes.", "invalid_request_error", None,
-                           "request_too_large")
-        try:
-            data = json.loads(raw) if raw.strip() else {}
-        except (ValueError, RecursionError):
-            raise bad_request("The body is not valid JSON.", code="invalid_json") from None
-        if not isinstance(data, dict):
-            raise bad_request("The body must be a JSON object.", code="invalid_json")
-        return data
 
     def _view(self, rules: KeyRules, today: dict[str, UsageRow]) -> dict[str, Any]:
         used = today.get(rules.name)
@@ -136,13 +118,13 @@ class KeysApi:
         return _json({"keys": [self._view(r, today) for r in self.manager.directory.all()]})
 
     async def create(self, request: Request, who: str) -> Response:
-        key, rules = await self.manager.create(await self._body(request))
+        key, rules = await self.manager.create(await json_object_body(request, MAX_BODY))
         audit_log.info("admin key=%s action=create_key target=%s result=ok", who, rules.name)
         return _json({"key": key, **rules.fields(), "note_once": "This key is shown now and never again."}, 201)
 
     async def update(self, request: Request, who: str) -> Response:
         name = request.path_params["name"]
-        rules = await self.manager.update(name, await self._body(request))
+        rules = await self.manager.update(name, await json_object_body(request, MAX_BODY))
         audit_log.info("admin key=%s action=update_key target=%s result=ok", who, name)
         return _json(rules.fields())
 
