@@ -6,9 +6,12 @@ response: its views are built the way a real backend must build them, from names
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -29,6 +32,19 @@ from deepseek2api.api.admin import (
 from deepseek2api.api.auth import Authenticator
 from deepseek2api.api.metrics import GatewayMetrics, PoolGauges, metrics_route
 from deepseek2api.settings import AccountSettings, redact_proxy
+
+# The console's browser tests drive Debian's chromium (Playwright's own browser download does not work offline).
+CHROMIUM = os.environ.get("DS2API_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def save_shot(folder: Path, page: Any, name: str) -> None:
+    """A full-page screenshot into the test artifacts (git-ignored); the path is printed for the CI log."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
 
 STATES = ("ready", "cooling", "muted", "banned", "bad_credentials", "disabled")
 SECRET_PASSWORDS = ("pw-alpha-Secret1", "pw-beta-Secret2", "pw-gamma-Secret3")

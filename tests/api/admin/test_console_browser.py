@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 import re
 import shutil
 import threading
@@ -21,14 +20,11 @@ from typing import Any, TypeVar
 import pytest
 import uvicorn
 
-from console_support import ADMIN_KEY, FakeBackend, console_app
+from console_support import ADMIN_KEY, CHROMIUM, FakeBackend, console_app, save_shot
 from deepseek2api.api.admin import RequestEntry, RequestLog
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("DS2API_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"
 WAIT_MS = 15_000
 
@@ -90,21 +86,8 @@ def live() -> Iterator[tuple[LiveConsole, str]]:
         console.stop()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
+    save_shot(ARTIFACTS, page, name)
 
 
 def log_in(page: Any, url: str) -> None:

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from console_support import CHROMIUM, save_shot
 from gateway_support import Stack, running_stack
-from test_console_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
+from test_console_browser import WAIT_MS
 
 pytestmark = pytest.mark.slow
 
@@ -38,21 +39,8 @@ def stack() -> Iterator[Stack]:
         yield s
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
+    save_shot(ARTIFACTS, page, name)
 
 
 def test_an_operator_runs_the_real_gateway_from_the_console(stack: Stack, browser: Any) -> None:

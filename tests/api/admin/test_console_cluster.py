@@ -8,7 +8,6 @@ reports queue rejections, transitions and logins to /metrics like the in-process
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cluster_gateway_support import client, cluster_stack, stream
 from cluster_support import REDIS_SERVER, RedisServer
+from console_support import CHROMIUM, CHROMIUM_ARGS
 from deepseek2api.pool.errors import PoolEditRefused, PoolExhausted, PoolUnavailable
 from deepseek2api.pool.shared import SharedPool
 from deepseek2api.settings import AccountSettings, Settings
@@ -30,9 +30,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(REDIS_SERVER is None, reason=
 ADMIN_KEY = "sk-admin-cluster-0123456789"
 FIRST, SECOND = "user1@sim.test", "user2@sim.test"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console-cluster"
-CHROMIUM = os.environ.get("DS2API_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 15_000
 
 
